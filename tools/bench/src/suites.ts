@@ -1,0 +1,6 @@
+// The index of benchmark suites, by the name given on the command line.
+import { protocolSuite } from './protocol.bench.ts';
+
+export const suites: Record<string, () => Promise<void>> = {
+  protocol: protocolSuite,
+};

@@ -1,0 +1,38 @@
+// One place that says how a workspace project is tested: unit tests
+// (`test/**/*.test.ts`) and process-spawning integration tests
+// (`test/**/*.int.test.ts`) run as separate vitest projects, and
+// workspace packages resolve to their TypeScript sources (no build needed).
+import { basename } from 'node:path';
+import type { TestProjectInlineConfiguration } from 'vitest/config';
+
+export const sourceConditions = ['@handoff/source', 'module', 'node', 'import', 'default'];
+
+export function projectsFor(root: string): TestProjectInlineConfiguration[] {
+  const name = basename(root);
+  const shared = {
+    root,
+    resolve: { conditions: sourceConditions },
+    ssr: { resolve: { conditions: sourceConditions, externalConditions: ['@handoff/source'] } },
+  };
+  return [
+    {
+      ...shared,
+      test: {
+        name,
+        include: ['test/**/*.test.ts'],
+        exclude: ['test/**/*.int.test.ts', '**/node_modules/**'],
+        testTimeout: 20_000,
+      },
+    },
+    {
+      ...shared,
+      test: {
+        name: `${name}:int`,
+        include: ['test/**/*.int.test.ts'],
+        pool: 'forks',
+        testTimeout: 120_000,
+        hookTimeout: 60_000,
+      },
+    },
+  ];
+}
