@@ -9,7 +9,14 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..', '..');
 const report = join(root, '.vitest-report.json');
 rmSync(report, { force: true });
-const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
+const args = [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${report}`,
+  ...process.argv.slice(2),
+];
 const run = spawnSync('npx', args, { cwd: root, stdio: 'inherit' });
 let status = run.status ?? 1;
 if (!existsSync(report)) {

@@ -86,7 +86,7 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[rank] ?? Number.NaN;
 }
 
-const round = (n: number, digits = 3) => Number(n.toPrecision(digits + 3));
+const round = (n: number, digits = 3) => Number(n.toPrecision(digits));
 
 /**
  * Builds the JSON line for a case. `ratio` is ours/baseline in ops/s, so

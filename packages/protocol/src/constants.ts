@@ -1,0 +1,22 @@
+// Wire constants of broker protocol v1 (DESIGN §2.1, §2.2). The framing
+// byte and the negotiated protocol version are separate axes: one says how
+// bytes are cut into frames, the other what the frames mean.
+
+/** First byte of every frame: the framing format version (u8). */
+export const FRAMING_VERSION = 1;
+/** The broker protocol version negotiated in Hello (u32). */
+export const PROTOCOL_VERSION = 1;
+/** `Frame.envelopeVersion` is always 1 in v1. */
+export const ENVELOPE_VERSION = 1;
+/** `[u8 framing_version][u32 little-endian body_length]`. */
+export const FRAME_HEADER_BYTES = 5;
+/** No frame body may exceed 16 MiB; larger drops the connection. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** The first Hello on a broker connection is capped at 64 KiB. */
+export const MAX_HELLO_BYTES = 64 * 1024;
+/** Client/server capability bit: can adopt a handed-off connection. */
+export const CAP_HANDLE_PASSING = 1n << 0n;
+/** Handoff tokens are 16 random bytes. */
+export const HANDOFF_TOKEN_BYTES = 16;
+/** Identity probe nonces are 32 random bytes. */
+export const PROBE_NONCE_BYTES = 32;

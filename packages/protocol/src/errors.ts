@@ -1,0 +1,68 @@
+// The package's typed errors. Each has a stable `code` a caller can switch
+// on, plus the numbers involved, so no caller ever parses a message string.
+
+export type FramingErrorCode =
+  | 'UNSUPPORTED_FRAMING_VERSION'
+  | 'FRAME_TOO_LARGE'
+  | 'UNEXPECTED_EOF'
+  | 'DECODE';
+
+export interface FramingErrorDetails {
+  /** The framing byte seen (UNSUPPORTED_FRAMING_VERSION). */
+  version?: number;
+  /** The body length announced by the header (FRAME_TOO_LARGE). */
+  length?: number;
+  /** The cap in force (FRAME_TOO_LARGE). */
+  max?: number;
+  /** Bytes left over when the stream ended (UNEXPECTED_EOF). */
+  buffered?: number;
+  /** The message type that failed to decode (DECODE). */
+  typeName?: string;
+}
+
+/** Every failure to cut bytes into frames, or to decode them. */
+export class FramingError extends Error {
+  override readonly name = 'FramingError';
+  readonly code: FramingErrorCode;
+  readonly version: number | undefined;
+  readonly length: number | undefined;
+  readonly max: number | undefined;
+  readonly buffered: number | undefined;
+  readonly typeName: string | undefined;
+
+  constructor(
+    code: FramingErrorCode,
+    message: string,
+    details: FramingErrorDetails = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.version = details.version;
+    this.length = details.length;
+    this.max = details.max;
+    this.buffered = details.buffered;
+    this.typeName = details.typeName;
+  }
+}
+
+export type RegistryErrorCode =
+  | 'FIRST_PARTY_COLLISION'
+  | 'ID_OUT_OF_RANGE'
+  | 'DUPLICATE_ID'
+  | 'DUPLICATE_NAME'
+  | 'INVALID_NAME';
+
+/** A payload protocol that may not be defined or registered. */
+export class RegistryError extends Error {
+  override readonly name = 'RegistryError';
+  readonly code: RegistryErrorCode;
+  /** The offending payload-protocol id. */
+  readonly id: number;
+
+  constructor(code: RegistryErrorCode, message: string, id: number) {
+    super(message);
+    this.code = code;
+    this.id = id;
+  }
+}
