@@ -1,4 +1,11 @@
 export {
+  FrameClient,
+  FrameClientError,
+  type FrameClientErrorCode,
+  type FrameClientOptions,
+  type RequestOptions,
+} from './frame-client.js';
+export {
   BackendEndpointMux,
   type BackendEndpointMuxOptions,
   type LegacyClassification,
