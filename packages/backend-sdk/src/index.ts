@@ -1,3 +1,5 @@
+export { type CurrentDaemonOptions, currentDaemonProcess } from './daemon-identity.js';
+export { createHashCache, type FileHashes, type HashCache } from './file-hashes.js';
 export {
   FrameClient,
   FrameClientError,
@@ -5,6 +7,14 @@ export {
   type FrameClientOptions,
   type RequestOptions,
 } from './frame-client.js';
+export {
+  formatIdentitySidecar,
+  IdentitySidecarError,
+  parseIdentitySidecar,
+  readIdentitySidecar,
+  removeIdentitySidecar,
+  writeIdentitySidecar,
+} from './identity-sidecar.js';
 export {
   BackendEndpointMux,
   type BackendEndpointMuxOptions,
@@ -21,3 +31,4 @@ export {
   probeAnswerWire,
   probeNonceFromFrame,
 } from './probe-answer.js';
+export { bootId, ProcInfoError, processStartTimeMs, startTicksFromStat } from './proc-info.js';
