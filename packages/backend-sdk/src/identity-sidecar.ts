@@ -3,7 +3,7 @@
 // + rename, mode 0600) with keys in the reference's order; a missing file
 // means "no daemon", a malformed one is a typed error naming the field.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DaemonProcess } from '@handoff/protocol';
 import type { DaemonIdentity } from './probe-answer.js';

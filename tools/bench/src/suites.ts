@@ -1,6 +1,8 @@
 // The index of benchmark suites, by the name given on the command line.
+import { fdpassSuite } from './fdpass.bench.ts';
 import { protocolSuite } from './protocol.bench.ts';
 
 export const suites: Record<string, () => Promise<void>> = {
   protocol: protocolSuite,
+  fdpass: fdpassSuite,
 };

@@ -28,9 +28,15 @@ export function protocolTour(say: Narrator): void {
     peerPid: process.pid,
   });
   const wire = encodeFramed(
-    requestFrame({ payloadProtocol: CONTROL_PAYLOAD_PROTOCOL, payload: Hello.encode(hello), requestId: 1n }),
+    requestFrame({
+      payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
+      payload: Hello.encode(hello),
+      requestId: 1n,
+    }),
   );
-  say.step(`framed a Hello: ${wire.length} bytes, header ${hex(wire.subarray(0, 5))} (version 1, u32 LE body length)`);
+  say.step(
+    `framed a Hello: ${wire.length} bytes, header ${hex(wire.subarray(0, 5))} (version 1, u32 LE body length)`,
+  );
 
   const decoder = new FrameDecoder({ maxFrameBytes: MAX_HELLO_BYTES });
   const cuts = [3, 11, wire.length];
@@ -42,7 +48,9 @@ export function protocolTour(say: Narrator): void {
   }
   decoder.end();
   const decoded = Hello.decode(frames[0]!.payload);
-  say.step(`pushed it in ${cuts.length} chunks, got ${frames.length} frame back; connectionId = ${decoded.connectionId} (exact u64)`);
+  say.step(
+    `pushed it in ${cuts.length} chunks, got ${frames.length} frame back; connectionId = ${decoded.connectionId} (exact u64)`,
+  );
   const verdict = validateHello(decoded, { peerPid: process.pid });
   say.step(`validateHello: ${verdict.ok ? 'ok' : verdict.reason}`);
 
@@ -51,7 +59,9 @@ export function protocolTour(say: Narrator): void {
     const reply = HelloReply.encode({
       result: { case: 'refused', value: Refused.create({ code: bad.code, reason: bad.reason }) },
     });
-    say.step(`a Hello for "Demo-KV" is refused: ${ErrorCode[bad.code]} — ${bad.reason} (${reply.length}-byte reply)`);
+    say.step(
+      `a Hello for "Demo-KV" is refused: ${ErrorCode[bad.code]} — ${bad.reason} (${reply.length}-byte reply)`,
+    );
   }
 }
 
