@@ -1,4 +1,16 @@
 export { type CurrentDaemonOptions, currentDaemonProcess } from './daemon-identity.js';
+export {
+  type CloseOptions,
+  type DaemonServer,
+  type HandlerResult,
+  type LegacyHandler,
+  type RequestContext,
+  type RequestHandler,
+  type ServeDaemonOptions,
+  ServerConnectionError,
+  type ServerErrorCode,
+  serveDaemon,
+} from './daemon-server.js';
 export { createHashCache, type FileHashes, type HashCache } from './file-hashes.js';
 export {
   FrameClient,
@@ -25,10 +37,24 @@ export {
   type MuxVerdict,
 } from './mux.js';
 export {
+  ensurePrivateDirectory,
+  PrivateSocketError,
+  type PrivateSocketErrorCode,
+  preparePrivateSocketPath,
+} from './private-socket.js';
+export {
   type DaemonIdentity,
   encodeIdentityAnswer,
   MalformedProbeError,
   probeAnswerWire,
   probeNonceFromFrame,
 } from './probe-answer.js';
+export {
+  type ExpectedIdentity,
+  ProbeError,
+  type ProbeErrorCode,
+  type ProbeOptions,
+  probeDaemon,
+  type VerifiedIdentity,
+} from './prober.js';
 export { bootId, ProcInfoError, processStartTimeMs, startTicksFromStat } from './proc-info.js';

@@ -1,0 +1,489 @@
+// serveDaemon: the serving glue a daemon author calls. It listens on a
+// private Unix socket, checks each peer's uid with SO_PEERCRED, runs the
+// endpoint mux over each connection's bytes, answers identity probes
+// itself, and dispatches framed requests to the daemon's handler — several
+// in flight per connection, answered in any order. Legacy-wire connections
+// are handed to the daemon with every byte already read. Connections handed
+// off by a broker enter through adopt() and are served the same way.
+import { EventEmitter } from 'node:events';
+import { chmod, stat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { type PeerCredentials, peerCredentials } from '@handoff/fdpass';
+import {
+  decodeFrameHeader,
+  encodeFramed,
+  eventFrame,
+  FRAME_HEADER_BYTES,
+  FRAMING_VERSION,
+  type Frame,
+  FrameKind,
+  type PayloadProtocol,
+  responseFrame,
+} from '@handoff/protocol';
+import { BackendEndpointMux, type LegacyDetector, MuxError } from './mux.js';
+import { preparePrivateSocketPath } from './private-socket.js';
+import type { DaemonIdentity } from './probe-answer.js';
+
+export interface RequestContext {
+  /** Unique per connection within this server. */
+  readonly connectionId: number;
+  /** Kernel-attested peer of the connection. */
+  readonly peer: PeerCredentials;
+  /** Aborted when the client cancels, the connection drops, or close() gives up waiting. */
+  readonly signal: AbortSignal;
+  /** Sends an EVENT frame correlated with this request. */
+  sendEvent(payload: Uint8Array): void;
+}
+
+/** The RESPONSE payload, or nothing for an empty one. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler written as `() => { … }` returns void, and must be accepted.
+export type HandlerResult = Uint8Array | undefined | void;
+
+export type RequestHandler = (
+  frame: Frame,
+  context: RequestContext,
+) => HandlerResult | Promise<HandlerResult>;
+
+/**
+ * Takes over a legacy-wire connection: `buffered` holds every byte read so
+ * far. The socket is paused; the handler owns it from here (resume it to read).
+ */
+export type LegacyHandler = (socket: Socket, buffered: Buffer) => void;
+
+export interface ServeDaemonOptions {
+  /** Unix socket path; its directory must be private (0700-like, ours). */
+  endpoint: string;
+  identity: DaemonIdentity;
+  /** The consumer payload protocols served (ids or defined protocols). */
+  payloadProtocols: Iterable<number | PayloadProtocol>;
+  legacyDetector?: LegacyDetector;
+  onRequest: RequestHandler;
+  /** Without it, legacy-wire connections are closed. */
+  onLegacy?: LegacyHandler;
+  /** Peers allowed in; defaults to our own uid only. */
+  allowedUids?: readonly number[];
+  /** Default 1024; connections beyond are closed at once. */
+  maxConnections?: number;
+  /** Reading pauses while a connection has this many requests running (default 64). */
+  maxInFlightPerConnection?: number;
+  /** Close a connection with nothing in flight after this long without bytes (default 0: never). */
+  idleTimeoutMs?: number;
+}
+
+export type ServerErrorCode =
+  | 'PEER_REJECTED'
+  | 'MUX'
+  | 'HANDLER'
+  | 'DUPLICATE_REQUEST_ID'
+  | 'LEGACY_REFUSED'
+  | 'TOO_MANY_CONNECTIONS';
+
+/** A per-connection problem, reported on the 'connectionError' event; the server keeps serving. */
+export class ServerConnectionError extends Error {
+  override readonly name = 'ServerConnectionError';
+  readonly code: ServerErrorCode;
+  readonly connectionId: number;
+  constructor(code: ServerErrorCode, connectionId: number, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.code = code;
+    this.connectionId = connectionId;
+  }
+}
+
+export interface CloseOptions {
+  /** How long in-flight requests may run before they are aborted (default 5000 ms). */
+  deadlineMs?: number;
+}
+
+/**
+ * Events: 'connection' ({ connectionId, peer, adopted }), 'connectionError'
+ * (ServerConnectionError), 'legacy' (connectionId), 'close'.
+ */
+export interface DaemonServer extends EventEmitter {
+  readonly endpoint: string;
+  /** Open framed connections (legacy ones are the daemon's). */
+  readonly connectionCount: number;
+  /** Serves a connection handed off by a broker; `buffered` are bytes already read from it. */
+  adopt(socket: Socket, buffered?: Uint8Array): void;
+  /** Stops accepting, lets in-flight requests finish until the deadline, removes the socket file. */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export async function serveDaemon(options: ServeDaemonOptions): Promise<DaemonServer> {
+  const server = new DaemonServerImpl(options);
+  await server.listen();
+  return server;
+}
+
+class DaemonServerImpl extends EventEmitter implements DaemonServer {
+  readonly endpoint: string;
+  private readonly mux: BackendEndpointMux;
+  private readonly options: ServeDaemonOptions;
+  private readonly allowed: ReadonlySet<number>;
+  private readonly maxConnections: number;
+  private readonly connections = new Set<Connection>();
+  private readonly server: Server;
+  private nextConnectionId = 1;
+  private closing: Promise<void> | null = null;
+  private socketInode: bigint | null = null;
+
+  constructor(options: ServeDaemonOptions) {
+    super();
+    this.options = options;
+    this.endpoint = options.endpoint;
+    const ids = [...options.payloadProtocols].map((p) => (typeof p === 'number' ? p : p.id));
+    this.mux = new BackendEndpointMux({
+      daemon: options.identity,
+      servedPayloadProtocols: ids,
+      ...(options.legacyDetector ? { legacyDetector: options.legacyDetector } : {}),
+    });
+    const uid = process.getuid?.();
+    this.allowed = new Set(options.allowedUids ?? (uid === undefined ? [] : [uid]));
+    this.maxConnections = options.maxConnections ?? 1024;
+    this.server = createServer({ pauseOnConnect: true }, (socket) =>
+      this.accept(socket, undefined, false),
+    );
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  async listen(): Promise<void> {
+    await preparePrivateSocketPath(this.endpoint);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ path: this.endpoint, readableAll: false, writableAll: false }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(this.endpoint, 0o600);
+    this.socketInode = (await stat(this.endpoint, { bigint: true })).ino;
+  }
+
+  adopt(socket: Socket, buffered?: Uint8Array): void {
+    this.accept(socket, buffered, true);
+  }
+
+  private accept(socket: Socket, buffered: Uint8Array | undefined, adopted: boolean): void {
+    const id = this.nextConnectionId++;
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    let peer: PeerCredentials;
+    try {
+      peer = peerCredentials(socket);
+    } catch (error) {
+      socket.destroy();
+      this.emit(
+        'connectionError',
+        new ServerConnectionError(
+          'PEER_REJECTED',
+          id,
+          `cannot read peer credentials: ${(error as Error).message}`,
+          error,
+        ),
+      );
+      return;
+    }
+    if (!this.allowed.has(peer.uid)) {
+      socket.destroy();
+      this.emit(
+        'connectionError',
+        new ServerConnectionError(
+          'PEER_REJECTED',
+          id,
+          `peer pid ${peer.pid} runs as uid ${peer.uid}, not allowed`,
+        ),
+      );
+      return;
+    }
+    if (this.connections.size >= this.maxConnections) {
+      socket.destroy();
+      this.emit(
+        'connectionError',
+        new ServerConnectionError(
+          'TOO_MANY_CONNECTIONS',
+          id,
+          `over the ${this.maxConnections}-connection limit`,
+        ),
+      );
+      return;
+    }
+    const connection = new Connection(this, id, socket, peer);
+    this.connections.add(connection);
+    socket.once('close', () => {
+      this.connections.delete(connection);
+      connection.abortAll();
+      this.emit('connectionClosed', id);
+    });
+    this.emit('connection', { connectionId: id, peer, adopted });
+    connection.start(buffered);
+  }
+
+  /** @internal */ get muxer(): BackendEndpointMux {
+    return this.mux;
+  }
+  /** @internal */ get serveOptions(): ServeDaemonOptions {
+    return this.options;
+  }
+  /** @internal */ get isClosing(): boolean {
+    return this.closing !== null;
+  }
+  /** @internal */ handOverLegacy(connection: Connection): void {
+    this.connections.delete(connection);
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.deadlineMs ?? 5000);
+    return this.closing;
+  }
+
+  private async shutdown(deadlineMs: number): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.drain();
+    const drained = Promise.all([...this.connections].map((c) => c.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadlineMs);
+    });
+    await Promise.race([drained, deadline]);
+    clearTimeout(timer);
+    for (const connection of this.connections) connection.destroy();
+    await Promise.all([stopped, ...[...this.connections].map((c) => c.closed)]);
+    await this.removeSocketFile();
+    this.emit('close');
+  }
+
+  /** Removes the socket file only if it is still the one we bound. */
+  private async removeSocketFile(): Promise<void> {
+    try {
+      const info = await stat(this.endpoint, { bigint: true });
+      if (info.ino === this.socketInode) await unlink(this.endpoint);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+class Connection {
+  private readonly inFlight = new Map<bigint, AbortController>();
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Bytes needed before polling again is worth it. */
+  private needed = 1;
+  private draining = false;
+  private paused = false;
+  private handedOver = false;
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly server: DaemonServerImpl,
+    readonly id: number,
+    private readonly socket: Socket,
+    private readonly peer: PeerCredentials,
+  ) {
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+  }
+
+  start(initial: Uint8Array | undefined): void {
+    const { idleTimeoutMs } = this.server.serveOptions;
+    // Paused until bytes read before we owned the socket are handled, so
+    // they are processed first and in order.
+    this.socket.pause();
+    this.socket.on('error', () => {});
+    this.socket.on('data', this.onData);
+    this.socket.on('drain', () => this.updateFlow());
+    if (idleTimeoutMs) {
+      this.socket.setTimeout(idleTimeoutMs, () => {
+        if (this.inFlight.size === 0) this.socket.destroy();
+      });
+    }
+    if (initial && initial.length > 0)
+      this.onData(Buffer.from(initial.buffer, initial.byteOffset, initial.byteLength));
+    if (!this.socket.destroyed && !this.handedOver && !this.paused) this.socket.resume();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    this.pump();
+  };
+
+  /** Polls the mux over buffered bytes for as long as a slot for a request is free. */
+  private pump(): void {
+    if (this.handedOver || this.socket.destroyed) return;
+    if (this.buffered < this.needed) {
+      this.updateFlow();
+      return;
+    }
+    const max = this.server.serveOptions.maxInFlightPerConnection ?? 64;
+    let buf =
+      this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
+    const mux = this.server.muxer;
+    // Left in the buffer while every slot is taken: reading is paused, so
+    // the kernel's buffer (and then the client) absorbs the rest.
+    while (buf.length > 0 && this.inFlight.size < max) {
+      let verdict: ReturnType<BackendEndpointMux['poll']>;
+      try {
+        verdict = mux.poll(buf);
+      } catch (error) {
+        this.fail(
+          'MUX',
+          error instanceof MuxError ? `${error.code}: ${error.message}` : String(error),
+          error,
+        );
+        return;
+      }
+      if (verdict.kind === 'NeedMoreBytes') break;
+      if (verdict.kind === 'Legacy') {
+        this.toLegacy(buf);
+        return;
+      }
+      if (verdict.kind === 'ProbeAnswered') this.socket.write(verdict.reply);
+      else this.dispatch(verdict.frame);
+      if (this.socket.destroyed) return;
+      buf = buf.subarray(verdict.consumed);
+    }
+    if (buf.length > 0) {
+      this.chunks.push(buf);
+      this.buffered = buf.length;
+    }
+    // Wait for a whole frame before polling again: a 16 MiB body arriving in
+    // 64 KiB chunks is gathered once, not re-scanned per chunk.
+    const header =
+      buf.length >= FRAME_HEADER_BYTES && buf[0] === FRAMING_VERSION ? safeHeader(buf) : null;
+    this.needed =
+      this.inFlight.size >= max
+        ? 0
+        : header
+          ? FRAME_HEADER_BYTES + header.bodyLength
+          : buf.length + 1;
+    this.updateFlow();
+  }
+
+  private toLegacy(buf: Buffer): void {
+    const { onLegacy } = this.server.serveOptions;
+    this.handedOver = true;
+    this.socket.off('data', this.onData);
+    this.socket.pause();
+    this.socket.setTimeout(0);
+    this.server.handOverLegacy(this);
+    this.abortAll();
+    if (!onLegacy) {
+      this.socket.destroy();
+      this.server.emit(
+        'connectionError',
+        new ServerConnectionError(
+          'LEGACY_REFUSED',
+          this.id,
+          'legacy-wire connection and no onLegacy handler',
+        ),
+      );
+      return;
+    }
+    this.server.emit('legacy', this.id);
+    onLegacy(this.socket, buf);
+  }
+
+  private dispatch(frame: Frame): void {
+    if (frame.kind === FrameKind.CANCEL) {
+      this.inFlight.get(frame.requestId)?.abort(new Error('cancelled by the client'));
+      return;
+    }
+    if (frame.kind !== FrameKind.REQUEST) return; // responses/events from a client are not ours to handle
+    if (this.inFlight.has(frame.requestId)) {
+      this.fail('DUPLICATE_REQUEST_ID', `request id ${frame.requestId} is already in flight`);
+      return;
+    }
+    const controller = new AbortController();
+    this.inFlight.set(frame.requestId, controller);
+    const context: RequestContext = {
+      connectionId: this.id,
+      peer: this.peer,
+      signal: controller.signal,
+      sendEvent: (payload) => {
+        if (!controller.signal.aborted && !this.socket.destroyed)
+          this.socket.write(encodeFramed(eventFrame(frame, { payload })));
+      },
+    };
+    const { onRequest } = this.server.serveOptions;
+    new Promise<HandlerResult>((resolve) => resolve(onRequest(frame, context))).then(
+      (payload) => {
+        if (!controller.signal.aborted && !this.socket.destroyed) {
+          this.socket.write(encodeFramed(responseFrame(frame, payload ? { payload } : {})));
+        }
+        this.finish(frame.requestId, controller);
+      },
+      (error) => {
+        this.finish(frame.requestId, controller);
+        if (controller.signal.aborted) return;
+        // v1 has no error frame: close rather than leave the client waiting.
+        this.fail(
+          'HANDLER',
+          `handler failed for request ${frame.requestId}: ${(error as Error)?.message ?? error}`,
+          error,
+        );
+      },
+    );
+  }
+
+  private finish(requestId: bigint, controller: AbortController): void {
+    if (this.inFlight.get(requestId) === controller) this.inFlight.delete(requestId);
+    if (this.draining) {
+      if (this.inFlight.size === 0) this.socket.end();
+      return;
+    }
+    // A slot is free: frames already buffered go first, then reading resumes.
+    this.needed = 1;
+    this.pump();
+  }
+
+  /** Pauses reading while too much is running or the peer is not reading our answers. */
+  private updateFlow(): void {
+    const max = this.server.serveOptions.maxInFlightPerConnection ?? 64;
+    const shouldPause = this.inFlight.size >= max || this.socket.writableNeedDrain;
+    if (shouldPause && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!shouldPause && this.paused && !this.draining) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private fail(code: ServerErrorCode, message: string, cause?: unknown): void {
+    this.server.emit('connectionError', new ServerConnectionError(code, this.id, message, cause));
+    this.socket.destroy();
+  }
+
+  /** Stop reading new requests; end once in-flight ones are answered. */
+  drain(): void {
+    this.draining = true;
+    this.socket.pause();
+    if (this.inFlight.size === 0) this.socket.end();
+  }
+
+  destroy(): void {
+    this.abortAll();
+    this.socket.destroy();
+  }
+
+  abortAll(): void {
+    for (const controller of this.inFlight.values())
+      controller.abort(new Error('connection closed'));
+    this.inFlight.clear();
+  }
+}
+
+function safeHeader(buf: Buffer) {
+  try {
+    return decodeFrameHeader(buf);
+  } catch {
+    return null; // poll() reports it
+  }
+}
