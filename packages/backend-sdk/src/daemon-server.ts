@@ -268,8 +268,47 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
   }
 }
 
+/**
+ * One running request. Its AbortController is made only if the handler
+ * asks for `signal` (most never do, and one costs more than echoing a
+ * small frame); a cancel that comes first is remembered.
+ */
+class InFlight implements RequestContext {
+  private controller: AbortController | null = null;
+  private abortReason: unknown = undefined;
+  aborted = false;
+
+  constructor(
+    private readonly connection: Connection,
+    readonly frame: Frame,
+    readonly connectionId: number,
+    readonly peer: PeerCredentials,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  sendEvent(payload: Uint8Array): void {
+    if (!this.aborted) this.connection.write(encodeFramed(eventFrame(this.frame, { payload })));
+  }
+}
+
 class Connection {
-  private readonly inFlight = new Map<bigint, AbortController>();
+  private readonly inFlight = new Map<bigint, InFlight>();
+  private corked = false;
+  private pumping = false;
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Bytes needed before polling again is worth it. */
@@ -315,6 +354,9 @@ class Connection {
   /** Polls the mux over buffered bytes for as long as a slot for a request is free. */
   private pump(): void {
     if (this.handedOver || this.socket.destroyed) return;
+    // A handler that answers synchronously frees its slot inside the loop
+    // below; the loop picks the next frame up itself.
+    if (this.pumping) return;
     if (this.buffered < this.needed) {
       this.updateFlow();
       return;
@@ -325,30 +367,13 @@ class Connection {
     this.chunks = [];
     this.buffered = 0;
     const mux = this.server.muxer;
-    // Left in the buffer while every slot is taken: reading is paused, so
-    // the kernel's buffer (and then the client) absorbs the rest.
-    while (buf.length > 0 && this.inFlight.size < max) {
-      let verdict: ReturnType<BackendEndpointMux['poll']>;
-      try {
-        verdict = mux.poll(buf);
-      } catch (error) {
-        this.fail(
-          'MUX',
-          error instanceof MuxError ? `${error.code}: ${error.message}` : String(error),
-          error,
-        );
-        return;
-      }
-      if (verdict.kind === 'NeedMoreBytes') break;
-      if (verdict.kind === 'Legacy') {
-        this.toLegacy(buf);
-        return;
-      }
-      if (verdict.kind === 'ProbeAnswered') this.socket.write(verdict.reply);
-      else this.dispatch(verdict.frame);
-      if (this.socket.destroyed) return;
-      buf = buf.subarray(verdict.consumed);
+    this.pumping = true;
+    try {
+      buf = this.pollFrames(buf, max, mux);
+    } finally {
+      this.pumping = false;
     }
+    if (this.handedOver || this.socket.destroyed) return;
     if (buf.length > 0) {
       this.chunks.push(buf);
       this.buffered = buf.length;
@@ -364,6 +389,35 @@ class Connection {
           ? FRAME_HEADER_BYTES + header.bodyLength
           : buf.length + 1;
     this.updateFlow();
+  }
+
+  /** Handles whole messages at the front of `buf`; returns what is left. */
+  private pollFrames(buf: Buffer, max: number, mux: BackendEndpointMux): Buffer {
+    // Left in the buffer while every slot is taken: reading is paused, so
+    // the kernel's buffer (and then the client) absorbs the rest.
+    while (buf.length > 0 && this.inFlight.size < max) {
+      let verdict: ReturnType<BackendEndpointMux['poll']>;
+      try {
+        verdict = mux.poll(buf);
+      } catch (error) {
+        this.fail(
+          'MUX',
+          error instanceof MuxError ? `${error.code}: ${error.message}` : String(error),
+          error,
+        );
+        return buf;
+      }
+      if (verdict.kind === 'NeedMoreBytes') break;
+      if (verdict.kind === 'Legacy') {
+        this.toLegacy(buf);
+        return buf;
+      }
+      if (verdict.kind === 'ProbeAnswered') this.write(verdict.reply);
+      else this.dispatch(verdict.frame);
+      if (this.socket.destroyed) return buf;
+      buf = buf.subarray(verdict.consumed);
+    }
+    return buf;
   }
 
   private toLegacy(buf: Buffer): void {
@@ -390,6 +444,23 @@ class Connection {
     onLegacy(this.socket, buf);
   }
 
+  /** Queues bytes; writes made in one tick go out in one writev. */
+  write(bytes: Uint8Array): void {
+    if (this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(bytes);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+    this.updateFlow();
+  };
+
   private dispatch(frame: Frame): void {
     if (frame.kind === FrameKind.CANCEL) {
       this.inFlight.get(frame.requestId)?.abort(new Error('cancelled by the client'));
@@ -400,40 +471,47 @@ class Connection {
       this.fail('DUPLICATE_REQUEST_ID', `request id ${frame.requestId} is already in flight`);
       return;
     }
-    const controller = new AbortController();
-    this.inFlight.set(frame.requestId, controller);
-    const context: RequestContext = {
-      connectionId: this.id,
-      peer: this.peer,
-      signal: controller.signal,
-      sendEvent: (payload) => {
-        if (!controller.signal.aborted && !this.socket.destroyed)
-          this.socket.write(encodeFramed(eventFrame(frame, { payload })));
-      },
-    };
-    const { onRequest } = this.server.serveOptions;
-    new Promise<HandlerResult>((resolve) => resolve(onRequest(frame, context))).then(
-      (payload) => {
-        if (!controller.signal.aborted && !this.socket.destroyed) {
-          this.socket.write(encodeFramed(responseFrame(frame, payload ? { payload } : {})));
-        }
-        this.finish(frame.requestId, controller);
-      },
-      (error) => {
-        this.finish(frame.requestId, controller);
-        if (controller.signal.aborted) return;
-        // v1 has no error frame: close rather than leave the client waiting.
-        this.fail(
-          'HANDLER',
-          `handler failed for request ${frame.requestId}: ${(error as Error)?.message ?? error}`,
-          error,
-        );
-      },
+    const request = new InFlight(this, frame, this.id, this.peer);
+    this.inFlight.set(frame.requestId, request);
+    let result: HandlerResult | Promise<HandlerResult>;
+    try {
+      result = this.server.serveOptions.onRequest(frame, request);
+    } catch (error) {
+      this.failed(request, error);
+      return;
+    }
+    // A synchronous answer goes out without a trip through the microtask queue.
+    if (
+      result instanceof Promise ||
+      (typeof result === 'object' && result !== null && 'then' in result)
+    ) {
+      (result as Promise<HandlerResult>).then(
+        (payload) => this.answered(request, payload),
+        (error) => this.failed(request, error),
+      );
+    } else this.answered(request, result);
+  }
+
+  private answered(request: InFlight, payload: HandlerResult): void {
+    if (!request.aborted)
+      this.write(encodeFramed(responseFrame(request.frame, payload ? { payload } : {})));
+    this.finish(request);
+  }
+
+  private failed(request: InFlight, error: unknown): void {
+    this.finish(request);
+    if (request.aborted) return;
+    // v1 has no error frame: close rather than leave the client waiting.
+    this.fail(
+      'HANDLER',
+      `handler failed for request ${request.frame.requestId}: ${(error as Error)?.message ?? error}`,
+      error,
     );
   }
 
-  private finish(requestId: bigint, controller: AbortController): void {
-    if (this.inFlight.get(requestId) === controller) this.inFlight.delete(requestId);
+  private finish(request: InFlight): void {
+    const id = request.frame.requestId;
+    if (this.inFlight.get(id) === request) this.inFlight.delete(id);
     if (this.draining) {
       if (this.inFlight.size === 0) this.socket.end();
       return;
@@ -474,8 +552,7 @@ class Connection {
   }
 
   abortAll(): void {
-    for (const controller of this.inFlight.values())
-      controller.abort(new Error('connection closed'));
+    for (const request of this.inFlight.values()) request.abort(new Error('connection closed'));
     this.inFlight.clear();
   }
 }

@@ -78,6 +78,7 @@ export class FrameClient extends EventEmitter {
   private readonly cancelled = new Set<bigint>();
   private nextId = 1n;
   private failure: FrameClientError | null = null;
+  private corked = false;
 
   /** Connects to a Unix socket path (or Endpoint), or wraps a connected socket. */
   static async connect(
@@ -198,9 +199,24 @@ export class FrameClient extends EventEmitter {
           Math.max(0, deadline - Date.now()),
         );
       }
-      this.socket.write(encodeFramed(frame));
+      this.write(encodeFramed(frame));
     });
   }
+
+  /** Requests made in one tick leave in one writev. */
+  private write(bytes: Uint8Array): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(bytes);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   /** Closes the connection; pending requests fail with CLOSED. */
   close(): void {
@@ -223,7 +239,7 @@ export class FrameClient extends EventEmitter {
     this.settle(requestId, entry);
     this.rememberCancelled(requestId);
     if (!this.failure) {
-      this.socket.write(
+      this.write(
         encodeFramed(
           cancelFrame({
             payloadProtocol: entry.protocol,

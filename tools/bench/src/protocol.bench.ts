@@ -32,7 +32,8 @@ export async function protocolSuite(): Promise<void> {
     kind: FrameKind.REQUEST,
     payloadProtocol: 0xf001,
     payload,
-    requestId: protobuf.util.Long ? protobuf.util.Long.fromString('123456789', true) : 123_456_789,
+    // protobufjs's own 64-bit form ({ low, high, unsigned }), as its users pass it.
+    requestId: protobuf.util.LongBits.from(123_456_789).toLong(true),
     traceparent: frame.traceparent,
   } as unknown as running_process.broker.v1.Frame;
 

@@ -1,8 +1,10 @@
 // The index of benchmark suites, by the name given on the command line.
+import { backendSdkSuite } from './backend-sdk.bench.ts';
 import { fdpassSuite } from './fdpass.bench.ts';
 import { protocolSuite } from './protocol.bench.ts';
 
 export const suites: Record<string, () => Promise<void>> = {
   protocol: protocolSuite,
   fdpass: fdpassSuite,
+  'backend-sdk': backendSdkSuite,
 };

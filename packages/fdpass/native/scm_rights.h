@@ -1,0 +1,44 @@
+// sendmsg/recvmsg with SCM_RIGHTS ancillary data. Plain syscalls, no N-API:
+// fds handed to SendWithFds stay owned by the caller (the kernel takes its own
+// references); fds returned by ReceiveWithFds are owned by the caller, who
+// must close them if it cannot pass them on.
+#ifndef FDPASS_SCM_RIGHTS_H_
+#define FDPASS_SCM_RIGHTS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "sys_result.h"
+
+namespace fdpass {
+
+// The kernel's per-message limit (SCM_MAX_FD); more fails with EINVAL.
+constexpr int kMaxFdsPerMessage = 253;
+
+// One sendmsg with MSG_NOSIGNAL (a closed peer is an EPIPE result, not a
+// signal that kills the process); EINTR is retried. value = bytes sent, which
+// on a stream socket may be fewer than len: the fds travelled with the first
+// byte.
+SysResult SendWithFds(int fd, const uint8_t* data, size_t len, const int* fds, size_t nfds);
+
+struct ReceivedChunk {
+  size_t bytes = 0;
+  std::vector<int> fds;
+  bool control_truncated = false;  // MSG_CTRUNC: some fds were lost
+  bool data_truncated = false;     // MSG_TRUNC: the datagram was longer than the buffer
+};
+
+// Size of a control buffer that holds max_fds + 1 descriptors (so "one more
+// than allowed" is detectable rather than silently truncated) and a
+// credentials message, in case the socket has SO_PASSCRED set.
+size_t ControlBufferSize(int max_fds);
+
+// One recvmsg with MSG_CMSG_CLOEXEC (received fds never leak into children);
+// EINTR is retried. control must be aligned for cmsghdr.
+SysResult ReceiveWithFds(int fd, uint8_t* buf, size_t buf_len, void* control, size_t control_len,
+                         ReceivedChunk* out);
+
+}  // namespace fdpass
+
+#endif  // FDPASS_SCM_RIGHTS_H_

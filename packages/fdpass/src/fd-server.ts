@@ -1,0 +1,216 @@
+// FdServer: a listening AF_UNIX socket watched on the event loop; every
+// accepted connection becomes an FdSocket. Owns the listening fd and the
+// socket file it created (unlinked on close if it is still ours).
+import { EventEmitter } from 'node:events';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
+import {
+  defaultSocketKind,
+  type FdSocketOptions,
+  kindToType,
+  type SocketKind,
+  validateSocketOptions,
+  wrapFd,
+} from './fd-socket.js';
+import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
+
+export interface ListenOptions extends FdSocketOptions {
+  kind?: SocketKind;
+  /** listen(2) backlog (default 511, like Node). */
+  backlog?: number;
+  /** chmod applied to the socket file before listen(), e.g. 0o600. */
+  mode?: number;
+  /** Connections accepted per readiness event before yielding (default 64). */
+  acceptBudget?: number;
+}
+
+export class FdServer extends EventEmitter {
+  readonly #native: NativeBinding;
+  readonly #watcher: NativeWatcher;
+  readonly #fd: number;
+  readonly #path: string;
+  readonly #kind: SocketKind;
+  readonly #identity: { dev: number; ino: number } | null;
+  readonly #socketOptions: FdSocketOptions;
+  readonly #budget: number;
+  #closed = false;
+  #backoff: NodeJS.Timeout | null = null;
+
+  /**
+   * Binds and listens on `path`. An existing file at `path` is never removed
+   * for you (EADDRINUSE): deciding that a stale socket is safe to delete is
+   * the caller's call.
+   */
+  static async listen(path: string, opts: ListenOptions = {}): Promise<FdServer> {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new TypeError('Usage: FdServer.listen(path: string, opts?)');
+    }
+    validateSocketOptions(opts, 'FdServer.listen(path, opts)');
+    const { backlog = 511, mode, acceptBudget = 64 } = opts;
+    if (!Number.isInteger(backlog) || backlog < 0) {
+      throw new TypeError('Usage: FdServer.listen(path, { backlog: non-negative integer })');
+    }
+    if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
+      throw new TypeError('Usage: FdServer.listen(path, { mode: 0..0o7777 })');
+    }
+    if (!Number.isInteger(acceptBudget) || acceptBudget < 1) {
+      throw new TypeError('Usage: FdServer.listen(path, { acceptBudget: positive integer })');
+    }
+    const native = loadNative();
+    const kind = opts.kind ?? defaultSocketKind;
+    let fd: number;
+    try {
+      fd = native.listen(path, kindToType(native, kind), backlog, mode ?? -1);
+    } catch (err) {
+      throw fromNative(err, path);
+    }
+    const abstract = path.startsWith('\0');
+    let identity: { dev: number; ino: number } | null = null;
+    if (!abstract) {
+      try {
+        const st = lstatSync(path);
+        identity = { dev: st.dev, ino: st.ino };
+      } catch {
+        identity = null;
+      }
+    }
+    try {
+      return new FdServer(native, fd, path, kind, identity, opts, acceptBudget);
+    } catch (err) {
+      native.closeFd(fd);
+      if (identity) unlinkIfOurs(path, identity);
+      throw err;
+    }
+  }
+
+  private constructor(
+    native: NativeBinding,
+    fd: number,
+    path: string,
+    kind: SocketKind,
+    identity: { dev: number; ino: number } | null,
+    opts: ListenOptions,
+    budget: number,
+  ) {
+    super();
+    try {
+      this.#watcher = new native.Watcher(fd, (status) => this.#onReadable(status));
+    } catch (err) {
+      throw fromNative(err, `fd ${fd}`);
+    }
+    this.#native = native;
+    this.#fd = fd;
+    this.#path = path;
+    this.#kind = kind;
+    this.#identity = identity;
+    this.#budget = budget;
+    const { kind: _k, backlog: _b, mode: _m, acceptBudget: _a, ...socketOptions } = opts;
+    this.#socketOptions = socketOptions;
+    const rc = this.#watcher.setEvents(native.constants.UV_READABLE);
+    if (rc < 0) {
+      this.#watcher.close();
+      throw errnoError(-rc, 'uv_poll_start');
+    }
+  }
+
+  /** The listening fd, owned by the server; -1 once closed. */
+  get fd(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  get kind(): SocketKind {
+    return this.#kind;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stops accepting, closes the listening fd and unlinks the socket file if
+   * it is still the one this server created. Idempotent; 'close' follows on
+   * the next tick.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#backoff) clearTimeout(this.#backoff);
+    this.#backoff = null;
+    this.#watcher.close();
+    if (this.#identity) unlinkIfOurs(this.#path, this.#identity);
+    process.nextTick(() => this.emit('close'));
+  }
+
+  ref(): this {
+    if (!this.#closed) this.#watcher.setRef(true);
+    return this;
+  }
+
+  unref(): this {
+    if (!this.#closed) this.#watcher.setRef(false);
+    return this;
+  }
+
+  #backOff(): void {
+    if (this.#backoff) return;
+    this.#watcher.setEvents(0);
+    this.#backoff = setTimeout(() => {
+      this.#backoff = null;
+      if (!this.#closed) this.#watcher.setEvents(this.#native.constants.UV_READABLE);
+    }, ACCEPT_BACKOFF_MS);
+  }
+
+  #onReadable(status: number): void {
+    if (this.#closed) return;
+    if (status < 0) {
+      const soError = this.#native.socketError(this.#fd);
+      this.emit('error', errnoError(soError > 0 ? soError : -status, 'poll'));
+      this.close();
+      return;
+    }
+    for (let i = 0; i < this.#budget && !this.#closed; i++) {
+      const fd = this.#native.accept(this.#fd);
+      if (fd < 0) {
+        const code = errnoName(-fd);
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
+        // The peer gave up between SYN-equivalent and accept: nothing to do.
+        if (code === 'ECONNABORTED' || code === 'EPROTO') continue;
+        // EMFILE/ENFILE and the like: the connection stays in the backlog
+        // and the listening socket stays readable, so level-triggered polling
+        // would spin. Report, back off briefly, then try again.
+        this.#backOff();
+        this.emit('error', errnoError(-fd, 'accept'));
+        return;
+      }
+      let socket: ReturnType<typeof wrapFd>;
+      try {
+        socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions);
+      } catch (err) {
+        this.#native.closeFd(fd);
+        this.emit('error', err instanceof FdPassError ? err : fromNative(err));
+        return;
+      }
+      if (this.listenerCount('connection') === 0) {
+        // Nobody to own it: close rather than leak.
+        socket.close();
+        continue;
+      }
+      this.emit('connection', socket);
+    }
+  }
+}
+
+const ACCEPT_BACKOFF_MS = 100;
+
+function unlinkIfOurs(path: string, identity: { dev: number; ino: number }): void {
+  try {
+    const st = lstatSync(path);
+    if (st.dev === identity.dev && st.ino === identity.ino) unlinkSync(path);
+  } catch {
+    // Already gone (or replaced and not ours): nothing to clean up.
+  }
+}

@@ -1,0 +1,155 @@
+// Finds and loads the compiled addon, and describes its surface in types. The
+// only module that knows where fdpass.node lives; it works from src/ (tests
+// run the TypeScript sources) and from dist/ (the published build).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FdPassError, registerErrnoNames } from './errors.js';
+
+export interface NativeWatcher {
+  readonly fd: number;
+  /** 0 or a negative libuv error. */
+  setEvents(mask: number): number;
+  setRef(ref: boolean): void;
+  /** Stops watching and closes the fd (the watcher owns it). Idempotent. */
+  close(): void;
+}
+
+export interface NativeWatcherConstructor {
+  new (fd: number, callback: (status: number, events: number) => void): NativeWatcher;
+}
+
+/**
+ * recv() result: 3 slots per entry, then a status. A message is
+ * (0, data, fds | null); a rejected message is (code, data, fdCount).
+ */
+export type NativeRecvBatch = Array<number | string | Buffer | number[] | null>;
+
+export interface NativeSocketInfo {
+  family: number;
+  type: number;
+  protocol: number;
+  local: Buffer;
+  remote: Buffer;
+}
+
+export interface NativeDecodedAddress {
+  family: number;
+  kind: 'inet' | 'inet6' | 'unix' | 'unknown';
+  address?: string;
+  port?: number;
+  flowinfo?: number;
+  scopeId?: number;
+  path?: Buffer;
+}
+
+export interface NativeConstants {
+  AF_UNIX: number;
+  AF_INET: number;
+  AF_INET6: number;
+  SOCK_STREAM: number;
+  SOCK_DGRAM: number;
+  SOCK_SEQPACKET: number;
+  UV_READABLE: number;
+  UV_WRITABLE: number;
+  MAX_FDS_PER_MESSAGE: number;
+  BATCH_DRAINED: number;
+  BATCH_BUDGET: number;
+  BATCH_EOF: number;
+  EAGAIN: number;
+  EINPROGRESS: number;
+  /** errno (as a decimal string) → symbolic name, for this platform. */
+  ERRNO_NAMES: Record<string, string>;
+}
+
+/**
+ * The addon. Functions documented as "-errno" return a negative errno
+ * instead of throwing (hot paths); the others throw an Error carrying
+ * code/errno/syscall, which callers convert with fromNative().
+ */
+export interface NativeBinding {
+  Watcher: NativeWatcherConstructor;
+  socketPair(type: number): [number, number];
+  connect(path: string, type: number): [fd: number, inProgress: boolean];
+  listen(path: string, type: number, backlog: number, mode: number): number;
+  /** fd or -errno */
+  accept(fd: number): number;
+  /** bytes sent or -errno */
+  send(fd: number, data: Uint8Array, offset: number, fds: readonly number[] | null): number;
+  /** entries followed by a status: BATCH_* or -errno */
+  recv(
+    fd: number,
+    budget: number,
+    maxFds: number,
+    maxBytes: number,
+    seqpacket: boolean,
+  ): NativeRecvBatch;
+  socketType(fd: number): number;
+  socketFamily(fd: number): number;
+  isListening(fd: number): number;
+  /** SO_ERROR value or -errno */
+  socketError(fd: number): number;
+  /** 0 or -errno */
+  shutdownWrite(fd: number): number;
+  setNonBlocking(fd: number): number;
+  dupFd(fd: number): number;
+  /** 0 or -errno */
+  closeFd(fd: number): number;
+  /** bytes or -errno */
+  queuedOutput(fd: number): number;
+  /** bytes or -errno */
+  sendBufferSize(fd: number): number;
+  socketInfo(fd: number): NativeSocketInfo;
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  decodeSockaddr(image: Uint8Array): NativeDecodedAddress;
+  constants: NativeConstants;
+}
+
+/** build/ sits at the package root, one level above both src/ and dist/. */
+export function packageRoot(): string {
+  return dirname(dirname(fileURLToPath(import.meta.url)));
+}
+
+export function candidatePaths(root: string = packageRoot()): string[] {
+  return [
+    join(root, 'build', 'Release', 'fdpass.node'),
+    join(root, 'build', 'Debug', 'fdpass.node'),
+  ];
+}
+
+let cached: NativeBinding | undefined;
+
+/**
+ * Loads the addon once per JS realm (each worker loads its own instance; the
+ * addon keeps no process-wide state). Throws FdPassError ERR_NATIVE_LOAD
+ * listing every path it tried and why each failed.
+ */
+export function loadNative(): NativeBinding {
+  if (cached === undefined) cached = loadFromPaths(candidatePaths());
+  return cached;
+}
+
+/** Loads the first of `paths` that works; the error lists all of them. */
+export function loadFromPaths(paths: readonly string[]): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const failures: string[] = [];
+  for (const path of paths) {
+    let binding: NativeBinding;
+    try {
+      binding = require(path) as NativeBinding;
+    } catch (err) {
+      const reason = (err as { code?: string; message?: string }).code ?? 'error';
+      failures.push(
+        `  ${path}: ${reason === 'MODULE_NOT_FOUND' ? 'not found' : (err as Error).message}`,
+      );
+      continue;
+    }
+    registerErrnoNames(binding.constants.ERRNO_NAMES);
+    return binding;
+  }
+  throw new FdPassError(
+    'ERR_NATIVE_LOAD',
+    `@handoff/fdpass: could not load the native addon (run "npm rebuild @handoff/fdpass" or ` +
+      `"node-gyp rebuild" in the package). Tried:\n${failures.join('\n')}`,
+  );
+}

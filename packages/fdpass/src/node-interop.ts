@@ -1,0 +1,109 @@
+// Bridges between raw fds and Node's own objects: borrow the fd of a
+// net.Socket/net.Server, adopt a received stream socket as net.Socket or a
+// listening socket as net.Server, and the two fd primitives (close, dup).
+import { createServer, type Server, Socket } from 'node:net';
+import { errnoError, FdPassError, fromNative } from './errors.js';
+import { loadNative } from './native-loader.js';
+
+interface HandleCarrier {
+  _handle?: { fd?: unknown } | null;
+}
+
+/**
+ * The fd behind a net.Socket or net.Server. Borrowed: Node still owns it and
+ * closes it with the object; duplicate it (duplicateFd) to keep a copy.
+ */
+export function fdOf(target: Socket | Server): number {
+  const fd = (target as unknown as HandleCarrier)?._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    throw new FdPassError(
+      'ERR_INVALID_FD',
+      'fdOf: the object has no open fd (not connected/listening, already closed, or not on Unix)',
+    );
+  }
+  return fd;
+}
+
+export interface SocketFromFdOptions {
+  allowHalfOpen?: boolean;
+}
+
+function checkStreamSocket(fd: number, where: string): void {
+  const native = loadNative();
+  let family: number;
+  let type: number;
+  try {
+    family = native.socketFamily(fd);
+    type = native.socketType(fd);
+  } catch (err) {
+    throw fromNative(err, `${where} fd ${fd}`);
+  }
+  const { AF_UNIX, AF_INET, AF_INET6, SOCK_STREAM } = native.constants;
+  if (type !== SOCK_STREAM || (family !== AF_UNIX && family !== AF_INET && family !== AF_INET6)) {
+    throw new FdPassError(
+      'ERR_INVALID_FD',
+      `${where}: fd ${fd} is not a TCP or Unix stream socket (family ${family}, type ${type})`,
+    );
+  }
+}
+
+/**
+ * Adopts a connected TCP or Unix stream socket (e.g. one received over an
+ * FdSocket) as a net.Socket. On success the net.Socket owns the fd and is
+ * the only thing that may close it; on a thrown error the caller still owns
+ * it.
+ */
+export function socketFromFd(fd: number, opts: SocketFromFdOptions = {}): Socket {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: socketFromFd(fd, opts?)');
+  checkStreamSocket(fd, 'socketFromFd');
+  return new Socket({
+    fd,
+    readable: true,
+    writable: true,
+    allowHalfOpen: opts.allowHalfOpen ?? false,
+  });
+}
+
+/**
+ * Adopts a listening TCP or Unix stream socket as a net.Server, resolved
+ * once Node listens on it. On success the server owns the fd; if the fd is
+ * rejected before Node takes it (not a listening stream socket) the caller
+ * still owns it.
+ */
+export function serverFromFd(fd: number): Promise<Server> {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: serverFromFd(fd)');
+  try {
+    checkStreamSocket(fd, 'serverFromFd');
+    if (loadNative().isListening(fd) !== 1) {
+      throw new FdPassError('ERR_INVALID_FD', `serverFromFd: fd ${fd} is not listening`);
+    }
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return new Promise<Server>((resolve, reject) => {
+    const server = createServer();
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen({ fd }, () => {
+      server.off('error', onError);
+      resolve(server);
+    });
+  });
+}
+
+/** close(2). Throws FdPassError (e.g. EBADF) with errno and syscall. */
+export function closeFd(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: closeFd(fd)');
+  const rc = loadNative().closeFd(fd);
+  if (rc < 0) throw errnoError(-rc, 'close', `fd ${fd}`);
+}
+
+/** fcntl(F_DUPFD_CLOEXEC): a new fd for the same open file, owned by the caller. */
+export function duplicateFd(fd: number): number {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: duplicateFd(fd)');
+  try {
+    return loadNative().dupFd(fd);
+  } catch (err) {
+    throw fromNative(err, `fd ${fd}`);
+  }
+}

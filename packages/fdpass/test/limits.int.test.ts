@@ -1,0 +1,86 @@
+// Kernel limits that only show up with a low RLIMIT_NOFILE or without root:
+// MSG_CTRUNC when the receiver's fd table is full, EMFILE, and ETOOMANYREFS
+// from the per-user in-flight fd budget.
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FdServer, type FdSocket } from '../src/index.js';
+import { expectFdCount, makeTempDir, nextEvent, openFdCount, type TempDir } from './helpers.js';
+import { killAllPeers, nodePeerArgs, shellQuote, spawnPeer } from './process-helpers.js';
+
+let dir: TempDir;
+let baseline = 0;
+beforeEach(() => {
+  dir = makeTempDir();
+  baseline = openFdCount();
+});
+afterEach(async () => {
+  try {
+    await killAllPeers();
+    await expectFdCount(baseline);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+const isRoot = process.getuid?.() === 0;
+const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
+
+describe('receiver with a nearly full fd table', () => {
+  it('MSG_CTRUNC: the fds that arrived are closed, ERR_CONTROL_TRUNCATED is emitted, the socket recovers; EMFILE is typed', async () => {
+    const path = dir.file('limits.sock');
+    const server = await FdServer.listen(path);
+    const accepted = nextEvent<FdSocket>(server, 'connection');
+    const command = `ulimit -n 64 && exec ${shellQuote([process.execPath, ...nodePeerArgs(['limits', path, 'seqpacket'])])}`;
+    const peer = spawnPeer('bash', ['-c', command]);
+    const socket = await accepted;
+    await peer.line((v: { ready?: boolean }) => v.ready === true);
+    const file = openSync('/dev/null', 'r');
+    socket.write(Buffer.from('too many for the table'), new Array<number>(200).fill(file));
+    socket.write(Buffer.from('one more'), [file]);
+    closeSync(file);
+    const result = await peer.line<{
+      errors: string[];
+      message: string;
+      fds: number;
+      leaked: number;
+      pairError: Record<string, unknown>;
+    }>((v) => 'errors' in v);
+    expect(result.errors).toEqual(['ERR_CONTROL_TRUNCATED']);
+    expect(result.message).toBe('one more');
+    expect(result.fds).toBe(1);
+    expect(result.leaked).toBe(0);
+    expect(result.pairError).toEqual({ code: 'EMFILE', errno: 24, syscall: 'socketpair' });
+    await peer.exited;
+    socket.close();
+    server.close();
+  });
+});
+
+describe('per-user in-flight fd budget', () => {
+  it.skipIf(isRoot && !hasSetpriv)(
+    'sendmsg fails with ETOOMANYREFS, typed with errno and syscall',
+    async () => {
+      const inner = `ulimit -n 64 && exec ${shellQuote([process.execPath, ...nodePeerArgs(['toomanyrefs'])])}`;
+      // root (CAP_SYS_RESOURCE) is exempt from the budget, so drop to nobody.
+      const peer = isRoot
+        ? spawnPeer('setpriv', [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            'bash',
+            '-c',
+            inner,
+          ])
+        : spawnPeer('bash', ['-c', inner]);
+      const result = await peer.line((v: { code?: string }) => 'code' in v || 'error' in v);
+      expect(result).toMatchObject({
+        code: 'ETOOMANYREFS',
+        errno: 109,
+        syscall: 'sendmsg',
+        writableLength: 0,
+      });
+      await peer.exited;
+    },
+  );
+});
