@@ -20,6 +20,14 @@ export {
   type RequestOptions,
 } from './frame-client.js';
 export {
+  HandoffAcceptor,
+  type HandoffAcceptorOptions,
+  type HandoffEndpointOptions,
+  type HandoffEvent,
+  type HandoffRejection,
+  listenForHandoffs,
+} from './handoff-acceptor.js';
+export {
   formatIdentitySidecar,
   IdentitySidecarError,
   parseIdentitySidecar,

@@ -1,0 +1,294 @@
+// The backend side of a connection handoff (DESIGN §2.5). A broker sends,
+// on a control channel: the 16-byte token with the client's fd in one
+// sendmsg, then a framed HandoffOffer carrying the same token. The acceptor
+// pairs the two (same token, single use, within a TTL), adopts the fd as a
+// served connection — feeding it first the bytes the broker had already
+// read — and answers a HandoffAck. An fd that arrives without a valid offer
+// is closed; nothing is ever adopted on a mismatched or expired token.
+import { EventEmitter } from 'node:events';
+import {
+  closeFd,
+  type FdServer,
+  FdServer as FdServerClass,
+  type FdSocket,
+  peerCredentials,
+  socketFromFd,
+} from '@handoff/fdpass';
+import {
+  encodeFramed,
+  type Frame,
+  FrameDecoder,
+  FrameKind,
+  HANDOFF_PAYLOAD_PROTOCOL,
+  HANDOFF_TOKEN_BYTES,
+  HandoffAck,
+  HandoffOffer,
+  responseFrame,
+} from '@handoff/protocol';
+import type { DaemonServer } from './daemon-server.js';
+
+export interface HandoffAcceptorOptions {
+  /** Where adopted connections are served. */
+  server: Pick<DaemonServer, 'adopt'>;
+  /** Offers for another service are refused; unset accepts any. */
+  serviceName?: string;
+  /** How long an fd may wait for its offer (default 5000 ms, the reference's ack deadline). */
+  offerTimeoutMs?: number;
+  /** Bytes of client data an offer may carry (default 64 KiB, the Hello cap). */
+  maxBufferedBytes?: number;
+  /** Uids allowed at the other end of the channel (SO_PEERCRED); defaults to our own. */
+  allowedUids?: readonly number[];
+}
+
+export interface HandoffEvent {
+  correlationId: bigint;
+  serviceName: string;
+  /** Client bytes that came with the offer and were fed to the connection first. */
+  bufferedBytes: number;
+}
+
+export interface HandoffRejection {
+  correlationId: bigint;
+  reason: string;
+}
+
+/** Remembered tokens: enough to refuse any replay within a day of offers. */
+const USED_TOKEN_MEMORY = 65_536;
+
+interface PendingFd {
+  token: Buffer;
+  fd: number;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Serves offers arriving on one control channel (an FdSocket, stream or
+ * seqpacket). Events: 'handoff' (HandoffEvent), 'rejected' (HandoffRejection),
+ * 'error' (channel-level protocol fault; the channel is closed), 'close'.
+ */
+export class HandoffAcceptor extends EventEmitter {
+  private readonly channel: FdSocket;
+  private readonly options: HandoffAcceptorOptions;
+  private readonly decoder: FrameDecoder;
+  private pending: PendingFd | null = null;
+  private readonly used = new Set<string>();
+  private closed = false;
+
+  constructor(channel: FdSocket, options: HandoffAcceptorOptions) {
+    super();
+    this.channel = channel;
+    this.options = options;
+    this.decoder = new FrameDecoder({
+      maxFrameBytes: (options.maxBufferedBytes ?? 64 * 1024) + 4096,
+    });
+    // Only a broker of an allowed uid may hand us connections.
+    const uid = process.getuid?.();
+    const allowed = new Set(options.allowedUids ?? (uid === undefined ? [] : [uid]));
+    let peerUid: number | undefined;
+    try {
+      peerUid = peerCredentials(channel).uid;
+    } catch {
+      peerUid = undefined;
+    }
+    if (peerUid === undefined || !allowed.has(peerUid)) {
+      channel.close();
+      this.closed = true;
+      queueMicrotask(() =>
+        this.emit(
+          'error',
+          new Error(`control channel peer uid ${peerUid} is not allowed to hand off connections`),
+        ),
+      );
+      return;
+    }
+    channel.on('message', ({ data, fds }: { data: Buffer; fds: number[] }) =>
+      this.onMessage(data, fds),
+    );
+    channel.on('error', (error: Error) => this.fault(`control channel error: ${error.message}`));
+    channel.on('close', () => this.close());
+  }
+
+  /** Stops accepting; closes the channel and any fd still waiting for its offer. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dropPending();
+    this.channel.close();
+    this.emit('close');
+  }
+
+  private onMessage(data: Buffer, fds: number[]): void {
+    if (this.closed) {
+      if (fds.length) closeFdsQuietly(fds);
+      return;
+    }
+    // The fds rode the token write: the last 16 bytes of this data (DESIGN
+    // §2.5, and fdpass's stream rule: nothing written later is in `data`).
+    if (fds.length > 0) {
+      if (fds.length !== 1 || data.length < HANDOFF_TOKEN_BYTES || this.pending) {
+        closeFdsQuietly(fds);
+        this.fault(`unexpected fd message (${fds.length} fds with ${data.length} bytes)`);
+        return;
+      }
+      const before = data.subarray(0, data.length - HANDOFF_TOKEN_BYTES);
+      if (before.length > 0) this.feedFrames(before);
+      if (this.closed) {
+        closeFdsQuietly(fds);
+        return;
+      }
+      this.hold(Buffer.from(data.subarray(data.length - HANDOFF_TOKEN_BYTES)), fds[0]!);
+      return;
+    }
+    this.feedFrames(data);
+  }
+
+  private hold(token: Buffer, fd: number): void {
+    const timeoutMs = this.options.offerTimeoutMs ?? 5000;
+    const timer = setTimeout(() => {
+      if (this.pending?.fd !== fd) return;
+      this.pending = null;
+      closeFdsQuietly([fd]);
+      this.emit('rejected', {
+        correlationId: 0n,
+        reason: `no offer within ${timeoutMs} ms for a received fd`,
+      });
+    }, timeoutMs);
+    timer.unref();
+    this.pending = { token, fd, timer };
+  }
+
+  private feedFrames(bytes: Uint8Array): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(bytes);
+    } catch (error) {
+      this.fault(`bad frame on the control channel: ${(error as Error).message}`);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame);
+    }
+    if (this.decoder.error)
+      this.fault(`bad frame on the control channel: ${this.decoder.error.message}`);
+  }
+
+  private onFrame(frame: Frame): void {
+    if (frame.payloadProtocol !== HANDOFF_PAYLOAD_PROTOCOL || frame.kind !== FrameKind.REQUEST) {
+      this.fault(
+        `unexpected frame on the control channel (protocol ${frame.payloadProtocol}, kind ${frame.kind})`,
+      );
+      return;
+    }
+    let offer: HandoffOffer;
+    try {
+      offer = HandoffOffer.decode(frame.payload);
+    } catch (error) {
+      this.fault(`undecodable HandoffOffer: ${(error as Error).message}`);
+      return;
+    }
+    const pending = this.pending;
+    this.pending = null;
+    if (pending) clearTimeout(pending.timer);
+    const refuse = (reason: string) => {
+      if (pending) closeFdsQuietly([pending.fd]);
+      this.ack(frame, offer, false, reason);
+      this.emit('rejected', { correlationId: offer.correlationId, reason });
+    };
+    if (!pending) return refuse('offer without a client fd');
+    if (offer.token.length !== HANDOFF_TOKEN_BYTES)
+      return refuse(`token must be ${HANDOFF_TOKEN_BYTES} bytes`);
+    if (!pending.token.equals(offer.token))
+      return refuse('token does not match the one sent with the fd');
+    const key = pending.token.toString('hex');
+    if (this.used.has(key)) return refuse('token already used');
+    if (this.options.serviceName !== undefined && offer.serviceName !== this.options.serviceName) {
+      return refuse(
+        `offer for service ${JSON.stringify(offer.serviceName)}, this daemon serves ${JSON.stringify(this.options.serviceName)}`,
+      );
+    }
+    const maxBuffered = this.options.maxBufferedBytes ?? 64 * 1024;
+    if (offer.bufferedClientBytes.length > maxBuffered)
+      return refuse(
+        `offer carries ${offer.bufferedClientBytes.length} buffered bytes, over ${maxBuffered}`,
+      );
+    this.remember(key);
+    let socket: ReturnType<typeof socketFromFd>;
+    try {
+      socket = socketFromFd(pending.fd);
+    } catch (error) {
+      return refuse(`cannot adopt the client fd: ${(error as Error).message}`);
+    }
+    this.options.server.adopt(socket, offer.bufferedClientBytes);
+    this.ack(frame, offer, true, '');
+    this.emit('handoff', {
+      correlationId: offer.correlationId,
+      serviceName: offer.serviceName,
+      bufferedBytes: offer.bufferedClientBytes.length,
+    });
+  }
+
+  private remember(key: string): void {
+    this.used.add(key);
+    if (this.used.size > USED_TOKEN_MEMORY) {
+      const oldest = this.used.values().next().value;
+      if (oldest !== undefined) this.used.delete(oldest);
+    }
+  }
+
+  private ack(frame: Frame, offer: HandoffOffer, accepted: boolean, errorDetail: string): void {
+    const ack = HandoffAck.encode({
+      token: offer.token,
+      accepted,
+      errorDetail,
+      correlationId: offer.correlationId,
+    });
+    const reply = responseFrame({ ...frame, requestId: offer.correlationId }, { payload: ack });
+    if (!this.channel.closed) this.channel.write(encodeFramed(reply));
+  }
+
+  private dropPending(): void {
+    if (!this.pending) return;
+    clearTimeout(this.pending.timer);
+    closeFdsQuietly([this.pending.fd]);
+    this.pending = null;
+  }
+
+  private fault(message: string): void {
+    if (this.closed) return;
+    this.emit('error', new Error(message));
+    this.close();
+  }
+}
+
+function closeFdsQuietly(fds: readonly number[]): void {
+  for (const fd of fds) {
+    try {
+      closeFd(fd);
+    } catch {
+      // Already closed: nothing else owned it.
+    }
+  }
+}
+
+export type HandoffEndpointOptions = HandoffAcceptorOptions;
+
+/**
+ * The reference's variant: a handoff endpoint the broker dials per handoff.
+ * Each accepted connection (stream) is served by its own HandoffAcceptor;
+ * peers of another uid are dropped. Close the returned FdServer to stop.
+ */
+export async function listenForHandoffs(
+  path: string,
+  options: HandoffEndpointOptions,
+): Promise<FdServer> {
+  const server = await FdServerClass.listen(path, { kind: 'stream', mode: 0o600 });
+  server.on('connection', (channel: FdSocket) => {
+    // The acceptor checks the peer's uid and closes foreign channels.
+    const acceptor = new HandoffAcceptor(channel, options);
+    acceptor.on('error', () => {});
+    acceptor.on('handoff', (event: HandoffEvent) => server.emit('handoff', event));
+    acceptor.on('rejected', (event: HandoffRejection) => server.emit('rejected', event));
+  });
+  return server;
+}
