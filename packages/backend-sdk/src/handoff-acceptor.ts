@@ -190,34 +190,22 @@ export class HandoffAcceptor extends EventEmitter {
     const pending = this.pending;
     this.pending = null;
     if (pending) clearTimeout(pending.timer);
-    const refuse = (reason: string) => {
-      if (pending) closeFdsQuietly([pending.fd]);
-      this.ack(frame, offer, false, reason);
-      this.emit('rejected', { correlationId: offer.correlationId, reason });
-    };
-    if (!pending) return refuse('offer without a client fd');
-    if (offer.token.length !== HANDOFF_TOKEN_BYTES)
-      return refuse(`token must be ${HANDOFF_TOKEN_BYTES} bytes`);
-    if (!pending.token.equals(offer.token))
-      return refuse('token does not match the one sent with the fd');
-    const key = pending.token.toString('hex');
-    if (this.used.has(key)) return refuse('token already used');
-    if (this.options.serviceName !== undefined && offer.serviceName !== this.options.serviceName) {
-      return refuse(
-        `offer for service ${JSON.stringify(offer.serviceName)}, this daemon serves ${JSON.stringify(this.options.serviceName)}`,
-      );
+    const problem = pending ? this.checkOffer(pending, offer) : 'offer without a client fd';
+    let socket: ReturnType<typeof socketFromFd> | undefined;
+    let reason = problem;
+    if (!reason && pending) {
+      this.remember(pending.token.toString('hex'));
+      try {
+        socket = socketFromFd(pending.fd);
+      } catch (error) {
+        reason = `cannot adopt the client fd: ${(error as Error).message}`;
+      }
     }
-    const maxBuffered = this.options.maxBufferedBytes ?? 64 * 1024;
-    if (offer.bufferedClientBytes.length > maxBuffered)
-      return refuse(
-        `offer carries ${offer.bufferedClientBytes.length} buffered bytes, over ${maxBuffered}`,
-      );
-    this.remember(key);
-    let socket: ReturnType<typeof socketFromFd>;
-    try {
-      socket = socketFromFd(pending.fd);
-    } catch (error) {
-      return refuse(`cannot adopt the client fd: ${(error as Error).message}`);
+    if (!socket) {
+      if (pending) closeFdsQuietly([pending.fd]);
+      this.ack(frame, offer, false, reason ?? 'refused');
+      this.emit('rejected', { correlationId: offer.correlationId, reason });
+      return;
     }
     this.options.server.adopt(socket, offer.bufferedClientBytes);
     this.ack(frame, offer, true, '');
@@ -226,6 +214,23 @@ export class HandoffAcceptor extends EventEmitter {
       serviceName: offer.serviceName,
       bufferedBytes: offer.bufferedClientBytes.length,
     });
+  }
+
+  /** Why this offer may not adopt the pending fd, or null when it may. */
+  private checkOffer(pending: PendingFd, offer: HandoffOffer): string | null {
+    if (offer.token.length !== HANDOFF_TOKEN_BYTES)
+      return `token must be ${HANDOFF_TOKEN_BYTES} bytes`;
+    if (!pending.token.equals(offer.token)) return 'token does not match the one sent with the fd';
+    if (this.used.has(pending.token.toString('hex'))) return 'token already used';
+    const service = this.options.serviceName;
+    if (service !== undefined && offer.serviceName !== service) {
+      return `offer for service ${JSON.stringify(offer.serviceName)}, this daemon serves ${JSON.stringify(service)}`;
+    }
+    const maxBuffered = this.options.maxBufferedBytes ?? 64 * 1024;
+    if (offer.bufferedClientBytes.length > maxBuffered) {
+      return `offer carries ${offer.bufferedClientBytes.length} buffered bytes, over ${maxBuffered}`;
+    }
+    return null;
   }
 
   private remember(key: string): void {
