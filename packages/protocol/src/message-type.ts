@@ -32,6 +32,8 @@ export interface MessageType<T extends object> {
   toWire(message: Partial<T>): object;
   /** @internal Converts a generated decode result to our shape. */
   fromWire(decoded: object): T;
+  /** @internal The generated decoder, bypassing any hand-written one (for differential tests). */
+  decodeGenerated(bytes: Uint8Array): T;
   /** @internal Encodes into an existing writer (used by the framer). */
   encodeInto(message: Partial<T>, writer: protobuf.Writer): void;
 }
@@ -54,6 +56,8 @@ export interface MessageSpec<T extends object> {
    * fields (a synthetic oneof such as `_idleTimeoutSecs`); removed again.
    */
   synthetic?: readonly string[];
+  /** A hand-written decoder to use instead of the generated one (same results). */
+  decode?: (bytes: Uint8Array) => T;
   /** Replaces the generic conversion, for oneofs. */
   toWire?: (message: Partial<T>) => object;
   fromWire?: (decoded: object) => T;
@@ -130,6 +134,18 @@ export function defineMessage<T extends object>(spec: MessageSpec<T>): MessageTy
       }
     },
     decode(bytes) {
+      if (spec.decode) {
+        try {
+          return spec.decode(bytes);
+        } catch (cause) {
+          throw new FramingError(
+            'DECODE',
+            `cannot decode ${spec.typeName}: ${(cause as Error)?.message ?? String(cause)}`,
+            { typeName: spec.typeName },
+            { cause },
+          );
+        }
+      }
       const target = custom ? undefined : spec.defaults();
       let decoded: object;
       try {
@@ -146,6 +162,19 @@ export function defineMessage<T extends object>(spec: MessageSpec<T>): MessageTy
     },
     toWire,
     fromWire: (decoded) => fromWire(decoded),
+    decodeGenerated(bytes) {
+      return custom
+        ? fromWire(spec.generated.decode(bigIntReader(bytes)))
+        : complete(
+            spec.generated.decode(
+              bigIntReader(bytes),
+              undefined,
+              undefined,
+              0,
+              spec.defaults(),
+            ) as Fields,
+          );
+    },
     encodeInto(message, writer) {
       spec.generated.encode(toWire(message), writer);
     },

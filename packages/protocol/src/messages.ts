@@ -5,6 +5,7 @@
 
 import { ENVELOPE_VERSION } from './constants.js';
 import type { AdminReplyKind, AdminVerb, ErrorCode, FrameKind, PayloadEncoding } from './enums.js';
+import { decodeFrameBody } from './frame-codec.js';
 import { running_process } from './generated/broker_v1.js';
 import { defineMessage, type GeneratedType, type MessageType } from './message-type.js';
 
@@ -49,6 +50,9 @@ export const Frame: MessageType<Frame> = defineMessage<Frame>({
   }),
   createDefaults: () => ({ envelopeVersion: ENVELOPE_VERSION }),
   u64: ['requestId', 'deadlineUnixMs'],
+  // The envelope is on every hot path: a hand-written decoder, checked
+  // against the generated one by a differential property test.
+  decode: decodeFrameBody,
 });
 
 export interface Hello {

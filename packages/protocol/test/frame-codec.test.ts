@@ -72,3 +72,72 @@ describe('hand-written Frame encoder', () => {
     expect(encodeFramedFrame({}, MAX_FRAME_BYTES)).toBeInstanceOf(Uint8Array);
   });
 });
+
+describe('hand-written Frame decoder', () => {
+  const outcome = (decode: () => Frame): Frame | 'error' => {
+    try {
+      return decode();
+    } catch {
+      return 'error';
+    }
+  };
+
+  it('property: decodes every frame exactly as the generated decoder', () => {
+    fc.assert(
+      fc.property(arbFrame, (frame) => {
+        const body = Frame.encode(frame);
+        expect(Frame.decode(body)).toStrictEqual(Frame.decodeGenerated(body));
+        expect(Frame.decode(body)).toStrictEqual(frame);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('property: agrees with the generated decoder on random and mutated bytes', () => {
+    const arbBytes = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }),
+      fc
+        .tuple(
+          arbFrame,
+          fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 6 }),
+        )
+        .map(([frame, edits]) => {
+          const body = Frame.encode(frame).slice();
+          for (const [at, value] of edits) if (body.length) body[at % body.length] = value;
+          return body;
+        }),
+    );
+    fc.assert(
+      fc.property(arbBytes, (bytes) => {
+        const ours = outcome(() => Frame.decode(bytes));
+        const reference = outcome(() => Frame.decodeGenerated(bytes));
+        expect(ours).toStrictEqual(reference);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('agrees on the edge cases: groups, wrong wire types, explicit zeros, long varints', () => {
+    const cases = [
+      [0x0b, 0x08, 0x01, 0x0c, 0x10, 0x01], // group with a varint inside, then kind
+      [0x0b, 0x0c, 0x0b], // group, then an unterminated one
+      [0x0b, 0x14], // end group for another field
+      [0x0c], // end group at top level
+      [0x12, 0x01, 0x02], // kind with the wrong wire type
+      [0x08, 0x00, 0x28, 0x00], // explicit zeros
+      [0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], // kind -1 as 10 bytes
+      [0x28, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], // 11-byte varint
+      [0x00], // field 0
+      [0x42, 0x03, 0xe2, 0x82, 0xac], // "€"
+      [0x42, 0x02, 0xed, 0xa0], // a UTF-8 encoded surrogate: invalid
+      new Array(101).fill(0x0b), // groups nested too deep
+    ];
+    for (const bytes of cases) {
+      const input = new Uint8Array(bytes);
+      expect(
+        outcome(() => Frame.decode(input)),
+        hex(input),
+      ).toStrictEqual(outcome(() => Frame.decodeGenerated(input)));
+    }
+  });
+});
