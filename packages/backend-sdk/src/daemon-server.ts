@@ -24,6 +24,13 @@ import { BackendEndpointMux, type LegacyDetector, MuxError } from './mux.js';
 import { preparePrivateSocketPath } from './private-socket.js';
 import type { DaemonIdentity } from './probe-answer.js';
 
+/**
+ * Writes made in one tick are corked into one writev, but flushed early
+ * once this many bytes wait, so the peer can start on a long batch while
+ * the rest is still being produced (pipelining, not lockstep).
+ */
+const FLUSH_BYTES = 8 * 1024;
+
 export interface RequestContext {
   /** Unique per connection within this server. */
   readonly connectionId: number;
@@ -308,6 +315,7 @@ class InFlight implements RequestContext {
 class Connection {
   private readonly inFlight = new Map<bigint, InFlight>();
   private corked = false;
+  private batched = 0;
   private pumping = false;
   private chunks: Buffer[] = [];
   private buffered = 0;
@@ -453,9 +461,13 @@ class Connection {
       process.nextTick(this.uncork);
     }
     this.socket.write(bytes);
+    this.batched += bytes.length;
+    if (this.batched >= FLUSH_BYTES) this.uncork();
   }
 
   private readonly uncork = (): void => {
+    this.batched = 0;
+    if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
     this.updateFlow();

@@ -17,6 +17,13 @@ import {
   requestFrame,
 } from '@handoff/protocol';
 
+/**
+ * Writes made in one tick are corked into one writev, but flushed early
+ * once this many bytes wait, so the peer can start on a long batch while
+ * the rest is still being produced (pipelining, not lockstep).
+ */
+const FLUSH_BYTES = 8 * 1024;
+
 export type FrameClientErrorCode =
   | 'CONNECT'
   | 'CLOSED'
@@ -79,6 +86,7 @@ export class FrameClient extends EventEmitter {
   private nextId = 1n;
   private failure: FrameClientError | null = null;
   private corked = false;
+  private batched = 0;
 
   /** Connects to a Unix socket path (or Endpoint), or wraps a connected socket. */
   static async connect(
@@ -211,9 +219,13 @@ export class FrameClient extends EventEmitter {
       process.nextTick(this.uncork);
     }
     this.socket.write(bytes);
+    this.batched += bytes.length;
+    if (this.batched >= FLUSH_BYTES) this.uncork();
   }
 
   private readonly uncork = (): void => {
+    this.batched = 0;
+    if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
   };
