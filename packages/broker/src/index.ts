@@ -1,0 +1,2 @@
+// Public surface of @handoff/broker. Re-exports only.
+export {};
