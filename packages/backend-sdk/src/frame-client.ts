@@ -137,6 +137,8 @@ export class FrameClient extends EventEmitter {
       ),
     );
     socket.on('close', () => this.fail(new FrameClientError('CLOSED', 'connection closed')));
+    // A socket handed over paused (after a handoff, say) starts flowing here.
+    socket.resume();
   }
 
   /** Requests in flight. */

@@ -1,3 +1,4 @@
+export { BROKER_ENV, BrokerAttachment, type BrokerAttachmentOptions } from './broker-attachment.js';
 export { type CurrentDaemonOptions, currentDaemonProcess } from './daemon-identity.js';
 export {
   type CloseOptions,
