@@ -9,10 +9,12 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -42,11 +44,28 @@ struct HandleTracker {
   napi_async_cleanup_hook_handle hook = nullptr;
 };
 
+// Receive buffers, shared by this environment's sockets (recv is
+// synchronous, so one socket uses them at a time). A batch lands in `slots`
+// message-sized slots of `scratch`; when they run out mid-batch the bytes
+// received so far move to `staging` so the slots can be reused.
+struct ReceiveBuffers {
+  std::unique_ptr<uint8_t[]> scratch;  // not zero-filled: pages are touched only as data lands
+  size_t scratch_size = 0;
+  std::vector<uint64_t> control;       // cmsg buffers; uint64_t keeps cmsghdr alignment
+  std::vector<ReceivedChunk> chunks;   // one per slot
+  std::vector<uint8_t> staging;
+  struct Span {
+    const uint8_t* data;
+    size_t len;
+  };
+  std::vector<Span> spans;             // message bytes still in their slots, in order
+  int highest_fd = -1;                 // largest fd the last batch received
+};
+
 // Everything else one JS environment (main thread or worker) owns.
 struct AddonData {
   HandleTracker* tracker = nullptr;
-  std::vector<uint8_t> scratch;   // receive buffer shared by this env's sockets
-  std::vector<uint64_t> control;  // cmsg buffer; uint64_t keeps cmsghdr alignment
+  ReceiveBuffers receive;
   Napi::FunctionReference watcher_constructor;
 };
 
@@ -66,6 +85,24 @@ void OnHandleClosed(void* arg) {
 constexpr int kBatchDrained = 0;
 constexpr int kBatchBudget = 1;
 constexpr int kBatchEof = 2;
+
+// Per-message codes in a recv record (0 = delivered with its fds).
+constexpr int kRecvOk = 0;
+constexpr int kRecvTooManyFds = 1;
+constexpr int kRecvControlTruncated = 2;
+constexpr int kRecvDataTruncated = 3;
+
+// recv records: a header (status, message count), then per message (code,
+// bytes, fd count) followed by the fds when code is kRecvOk.
+constexpr size_t kRecordHeader = 2;
+constexpr size_t kEntryHeader = 3;
+
+// Slots of one receive batch: at most this many, and at most this many bytes
+// of maxMessageSize slots (4 slots of 1 MiB, 16 of the default 256 KiB, 64
+// of 64 KiB or less). A larger batch gains little: the syscall is already
+// amortised over the slots.
+constexpr size_t kMaxSlots = 64;
+constexpr size_t kScratchBytes = size_t{4} << 20;
 
 Napi::Error SystemError(Napi::Env env, const SysResult& r) {
   const char* known = ErrnoName(r.error);
@@ -96,14 +133,20 @@ bool IsInt(const Napi::Value& v) {
 
 int ToInt(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); }
 
-// Returns the bytes of a Uint8Array (Buffer included) or false.
+// Returns the bytes of a Uint8Array (Buffer included) or false. Raw N-API:
+// one napi_get_typedarray_info (send runs this once per message).
 bool BytesOf(const Napi::Value& v, const uint8_t** data, size_t* len) {
-  if (!v.IsTypedArray()) return false;
-  auto ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array) return false;
-  auto u8 = v.As<Napi::Uint8Array>();
-  *data = u8.Data();
-  *len = u8.ByteLength();
+  napi_env env = v.Env();
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return false;
+  napi_typedarray_type type;
+  void* bytes = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, len, &bytes, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    return false;
+  }
+  static const uint8_t none = 0;
+  *data = bytes != nullptr ? static_cast<const uint8_t*>(bytes) : &none;
   return true;
 }
 
@@ -331,121 +374,355 @@ Napi::Value FdQueryOrThrow(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(r.value));
 }
 
+// Reads the first `count` entries of an Int32Array fd list (JS packs arrays
+// into one, which is much cheaper than reading array elements through
+// N-API). Returns nullptr on a usage error.
+// The elements of an Int32Array, or nullptr when v is anything else. Raw
+// N-API: one napi_get_typedarray_info instead of the several calls the C++
+// wrappers make (this runs once per message on the hot paths).
+int32_t* Int32Elements(const Napi::Value& v, size_t* length) {
+  napi_env env = v.Env();
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return nullptr;
+  napi_typedarray_type type;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array) {
+    return nullptr;
+  }
+  // An empty array may have no storage; callers read only *length entries.
+  static int32_t none = 0;
+  return data != nullptr ? static_cast<int32_t*>(data) : &none;
+}
+
+// Reads the first `count` entries of an Int32Array fd list (JS packs arrays
+// into one, which is much cheaper than reading array elements through
+// N-API). Returns nullptr on a usage error.
+const int32_t* FdListArg(const Napi::Value& list, const Napi::Value& count_arg, size_t* count) {
+  size_t length = 0;
+  const int32_t* fds = Int32Elements(list, &length);
+  if (fds == nullptr || !IsInt(count_arg)) return nullptr;
+  int n = ToInt(count_arg);
+  if (n < 0 || static_cast<size_t>(n) > length) return nullptr;
+  for (int i = 0; i < n; i++) {
+    if (fds[i] < 0) return nullptr;
+  }
+  *count = static_cast<size_t>(n);
+  return fds;
+}
+
 Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const char* usage = "send(fd, data: Uint8Array, offset, fds: Int32Array | null, count)";
   const uint8_t* data = nullptr;
   size_t len = 0;
-  if (info.Length() != 4 || !IsFd(info[0]) || !BytesOf(info[1], &data, &len) || !IsFd(info[2]) ||
-      !(info[3].IsArray() || info[3].IsNull())) {
-    Usage(env, "send(fd, data: Uint8Array, offset, fds: number[] | null)");
+  if (info.Length() != 5 || !IsFd(info[0]) || !BytesOf(info[1], &data, &len) || !IsFd(info[2])) {
+    Usage(env, usage);
   }
   size_t offset = static_cast<size_t>(ToInt(info[2]));
-  if (offset > len) Usage(env, "send(fd, data, offset <= data.length, fds)");
-  int fds[kMaxFdsPerMessage];
+  if (offset > len) Usage(env, "send(fd, data, offset <= data.length, fds, count)");
+  const int32_t* fds = nullptr;
   size_t nfds = 0;
-  if (info[3].IsArray()) {
-    auto arr = info[3].As<Napi::Array>();
-    if (arr.Length() > static_cast<uint32_t>(kMaxFdsPerMessage)) {
-      // The JS layer rejects this before calling; this is the backstop.
-      return Napi::Number::New(env, -EINVAL);
-    }
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value v = arr.Get(i);
-      if (!IsFd(v)) Usage(env, "send(fd, data, offset, fds: non-negative integers)");
-      fds[nfds++] = ToInt(v);
-    }
+  if (!info[3].IsNull()) {
+    fds = FdListArg(info[3], info[4], &nfds);
+    if (fds == nullptr) Usage(env, usage);
+    // The JS layer rejects this before calling; this is the backstop.
+    if (nfds > static_cast<size_t>(kMaxFdsPerMessage)) return Napi::Number::New(env, -EINVAL);
   }
-  SysResult r = SendWithFds(ToInt(info[0]), data + offset, len - offset, fds, nfds);
+  static_assert(sizeof(int32_t) == sizeof(int), "fds are passed as int32");
+  SysResult r = SendWithFds(ToInt(info[0]), data + offset, len - offset,
+                            reinterpret_cast<const int*>(fds), nfds);
   return ErrnoOrValue(env, r);
 }
 
-// Reads up to `budget` messages. Returns a flat array of 3-slot entries, then
-// a status (a kBatch* code or -errno). A message is (0, data, fds | null); a
-// rejected one is (code, data, fdCount) and its fds are already closed here,
-// before JS could lose them. Flat and positional because building one JS
-// object per message with named properties costs more than the recvmsg.
+// closeFds(fds: Int32Array, count): closes every distinct fd among the first
+// `count` once (a number listed twice is closed once: a second close could
+// hit an fd another thread just opened). Returns 0, or the first -errno;
+// every fd is attempted either way.
+Napi::Value CloseFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t n = 0;
+  const int32_t* list = info.Length() == 2 ? FdListArg(info[0], info[1], &n) : nullptr;
+  if (list == nullptr) Usage(env, "closeFds(fds: Int32Array, count)");
+  // Sorted to skip repeats. On the stack for a message's worth (this runs
+  // once per received message); the heap only for longer lists.
+  int small[kMaxFdsPerMessage + 3];
+  std::vector<int> large;
+  int* fds = small;
+  if (n > sizeof(small) / sizeof(small[0])) {
+    large.resize(n);
+    fds = large.data();
+  }
+  std::copy(list, list + n, fds);
+  std::sort(fds, fds + n);
+  int first_error = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0 && fds[i] == fds[i - 1]) continue;
+    SysResult r = CloseFd(fds[i]);
+    if (!r.ok() && first_error == 0) first_error = r.error;
+  }
+  return Napi::Number::New(env, -first_error);
+}
+
+// dupFds(fds: Int32Array, count): F_DUPFD_CLOEXEC for a whole message.
+// Returns an Int32Array of `count` in which repeated source fds share one
+// duplicate (so it holds as many distinct fds as the input). On failure
+// every duplicate made is closed and the error thrown.
+Napi::Value DupFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t n = 0;
+  const int32_t* list = info.Length() == 2 ? FdListArg(info[0], info[1], &n) : nullptr;
+  if (list == nullptr) Usage(env, "dupFds(fds: Int32Array, count)");
+  // A copy: allocating the result may run the GC, which can move a small
+  // typed array's storage.
+  std::vector<int> fds(list, list + n);
+  std::vector<int> dups(n, -1);
+  auto close_made = [&]() {
+    for (size_t i = 0; i < n; i++) {
+      bool first = true;
+      for (size_t j = 0; j < i && first; j++) first = fds[j] != fds[i];
+      if (first && dups[i] >= 0) CloseQuietly(dups[i]);
+    }
+  };
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (fds[j] == fds[i]) {
+        dups[i] = dups[j];
+        break;
+      }
+    }
+    if (dups[i] >= 0) continue;
+    SysResult r = DuplicateCloexec(fds[i]);
+    if (!r.ok()) {
+      close_made();
+      throw SystemError(env, r);
+    }
+    dups[i] = static_cast<int>(r.value);
+  }
+  try {
+    Napi::Int32Array out = Napi::Int32Array::New(env, n);
+    if (n > 0) std::memcpy(out.Data(), dups.data(), n * sizeof(int));
+    return out;
+  } catch (...) {
+    close_made();
+    throw;
+  }
+}
+
+// Closes the fds of records already written (the batch cannot be handed to
+// JS after all).
+void CloseRecordedFds(const int32_t* rec, size_t entries) {
+  size_t pos = kRecordHeader;
+  for (size_t e = 0; e < entries; e++) {
+    int code = rec[pos];
+    size_t nfds = static_cast<size_t>(rec[pos + 2]);
+    pos += kEntryHeader;
+    if (code != kRecvOk) continue;
+    for (size_t k = 0; k < nfds; k++) CloseQuietly(rec[pos + k]);
+    pos += nfds;
+  }
+}
+
+// Makes the buffers hold `slots` slots of max_bytes and control_stride.
+void PrepareReceiveBuffers(ReceiveBuffers* b, size_t slots, size_t max_bytes,
+                           size_t control_stride) {
+  size_t need = slots * max_bytes;
+  if (b->scratch_size < need) {
+    b->scratch.reset();
+    b->scratch_size = 0;
+    b->scratch.reset(new uint8_t[need]);
+    b->scratch_size = need;
+  }
+  size_t words = slots * control_stride / sizeof(uint64_t);
+  if (b->control.size() < words) b->control.resize(words);
+  if (b->chunks.size() < slots) {
+    size_t old = b->chunks.size();
+    b->chunks.resize(slots);
+    // Room for the control buffer's worth of fds, so collecting them after
+    // the syscall never allocates (and cannot fail holding unowned fds).
+    for (size_t i = old; i < slots; i++) b->chunks[i].fds.reserve(kMaxFdsPerMessage + 1);
+  }
+  if (b->spans.capacity() < kMaxSlots) b->spans.reserve(kMaxSlots);
+}
+
+// Messages one recvmmsg may take without risking the fd table. The kernel
+// installs every message's fds before we see any, so fds of a rejected
+// message (closed by us right after) would still occupy the table while the
+// next messages of the same call arrive; near RLIMIT_NOFILE that could turn
+// a message that fits into an MSG_CTRUNC one. So batch only while the table
+// has room for twice the worst case, estimated from the highest fd in use
+// that we know of; otherwise read one message per syscall, closing a
+// rejected message's fds before the next read.
+size_t SlotsForFdHeadroom(int fd, int highest_seen, int max_fds, size_t slots) {
+  SysResult limit = OpenFileLimit();
+  if (!limit.ok()) return 1;
+  long in_use = static_cast<long>(std::max(fd, highest_seen)) + 1;
+  long headroom = limit.value - in_use;
+  long per_message = static_cast<long>(max_fds) + 1;
+  if (headroom <= 0) return 1;
+  size_t fit = static_cast<size_t>(headroom / (2 * per_message));
+  return std::max<size_t>(1, std::min(slots, fit));
+}
+
+// On SEQPACKET a zero-length message and end-of-file both read as 0. It is
+// EOF only when the peer has shut down and nothing else is queued: neither in
+// the kernel nor later in this batch.
+bool IsEndOfFile(int fd, const ReceivedChunk* later, size_t later_count) {
+  for (size_t j = 0; j < later_count; j++) {
+    const ReceivedChunk& c = later[j];
+    if (c.bytes > 0 || !c.fds.empty() || c.control_truncated || c.data_truncated) return false;
+  }
+  SysResult hup = PeerHungUp(fd);
+  SysResult queued = QueuedInput(fd);
+  return hup.ok() && hup.value == 1 && (!queued.ok() || queued.value == 0);
+}
+
+// recv(fd, records, budget, maxFds, maxBytes, seqpacket): reads up to
+// `budget` messages (SEQPACKET: recvmmsg batches). Fills `records`
+// (Int32Array): [status, count] then per message [code, bytes, fdCount,
+// fds... (only when code is 0)]; status is a kBatch* code or -errno. Returns
+// one Buffer with the bytes of every message in order (undefined when there
+// are none); a rejected SEQPACKET message contributes no bytes (it is
+// dropped whole), a rejected stream chunk does (JS delivers them without
+// fds). A rejected message's fds are closed here, before JS could lose them.
+// One buffer and one typed array per batch, not objects per message: that
+// allocation used to cost more than the recvmsg.
 Napi::Value Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 5 || !IsFd(info[0]) || !IsInt(info[1]) || !IsInt(info[2]) ||
-      !IsInt(info[3]) || !info[4].IsBoolean()) {
-    Usage(env, "recv(fd, budget, maxFds, maxBytes, seqpacket)");
+  const char* usage = "recv(fd, records: Int32Array, budget, maxFds, maxBytes, seqpacket)";
+  size_t cap = 0;
+  int32_t* rec = info.Length() == 6 ? Int32Elements(info[1], &cap) : nullptr;
+  if (rec == nullptr || !IsFd(info[0]) || !IsInt(info[2]) || !IsInt(info[3]) || !IsInt(info[4]) ||
+      !info[5].IsBoolean()) {
+    Usage(env, usage);
   }
   int fd = ToInt(info[0]);
-  int budget = ToInt(info[1]);
-  int max_fds = ToInt(info[2]);
-  int max_bytes = ToInt(info[3]);
-  bool seqpacket = info[4].As<Napi::Boolean>().Value();
-  if (budget < 1 || max_fds < 0 || max_fds > kMaxFdsPerMessage || max_bytes < 1) {
-    Usage(env, "recv(fd, budget >= 1, 0 <= maxFds <= 253, maxBytes >= 1, seqpacket)");
+  int budget = ToInt(info[2]);
+  int max_fds = ToInt(info[3]);
+  int max_bytes_arg = ToInt(info[4]);
+  bool seqpacket = info[5].As<Napi::Boolean>().Value();
+  if (budget < 1 || max_fds < 0 || max_fds > kMaxFdsPerMessage || max_bytes_arg < 1) {
+    Usage(env, "recv(fd, records, budget >= 1, 0 <= maxFds <= 253, maxBytes >= 1, seqpacket)");
   }
-  auto* data = env.GetInstanceData<AddonData>();
-  if (data->scratch.size() < static_cast<size_t>(max_bytes)) data->scratch.resize(max_bytes);
-  size_t control_len = ControlBufferSize(max_fds);
-  size_t words = (control_len + sizeof(uint64_t) - 1) / sizeof(uint64_t);
-  if (data->control.size() < words) data->control.resize(words);
+  size_t entry_max = kEntryHeader + static_cast<size_t>(max_fds);
+  if (cap < kRecordHeader + entry_max) Usage(env, "recv(fd, records too small for one message, ...)");
+  size_t limit = std::min(static_cast<size_t>(budget), (cap - kRecordHeader) / entry_max);
+  size_t max_bytes = static_cast<size_t>(max_bytes_arg);
+  size_t slots = std::max<size_t>(1, std::min(kMaxSlots, kScratchBytes / max_bytes));
+  if (slots > limit) slots = limit;
+  size_t control_stride = ControlBufferSize(max_fds);
+  control_stride = (control_stride + sizeof(uint64_t) - 1) / sizeof(uint64_t) * sizeof(uint64_t);
 
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t n = 0;
-  int status = kBatchBudget;
-  ReceivedChunk chunk;
-  for (int i = 0; i < budget; i++) {
-    SysResult r = ReceiveWithFds(fd, data->scratch.data(), static_cast<size_t>(max_bytes),
-                                 data->control.data(), control_len, &chunk);
-    if (!r.ok()) {
-      status = (r.error == EAGAIN || r.error == EWOULDBLOCK) ? kBatchDrained : -r.error;
-      break;
-    }
-    const char* error = nullptr;
-    if (chunk.fds.size() > static_cast<size_t>(max_fds)) {
-      error = "ERR_TOO_MANY_FDS";
-    } else if (chunk.control_truncated) {
-      error = "ERR_CONTROL_TRUNCATED";
-    } else if (chunk.data_truncated) {
-      error = "ERR_DATA_TRUNCATED";
-    }
-    if (error != nullptr) {
-      for (int received : chunk.fds) CloseQuietly(received);
-      // The bytes still matter on a stream socket: dropping them would
-      // corrupt the byte stream, so JS delivers them without the fds.
-      out.Set(n++, Napi::String::New(env, error));
-      out.Set(n++, Napi::Buffer<uint8_t>::Copy(env, data->scratch.data(), chunk.bytes));
-      out.Set(n++, Napi::Number::New(env, static_cast<double>(chunk.fds.size())));
-      continue;
-    }
-    if (chunk.bytes == 0 && chunk.fds.empty()) {
-      if (!seqpacket) {
-        status = kBatchEof;
+  ReceiveBuffers* b = &env.GetInstanceData<AddonData>()->receive;
+  size_t per_call = seqpacket ? SlotsForFdHeadroom(fd, b->highest_fd, max_fds, slots) : 1;
+  size_t entries = 0;
+  rec[0] = kBatchDrained;
+  rec[1] = 0;
+  try {
+    PrepareReceiveBuffers(b, slots, max_bytes, control_stride);
+    b->staging.clear();
+    b->spans.clear();
+    auto* control = reinterpret_cast<uint8_t*>(b->control.data());
+    size_t pos = kRecordHeader;
+    size_t next_slot = 0;
+    int status = kBatchBudget;
+    int highest = -1;
+    bool stop = false;
+    while (!stop && entries < limit) {
+      if (next_slot == slots) {
+        // Slots exhausted: park the bytes so far and reuse them.
+        for (const auto& span : b->spans) {
+          b->staging.insert(b->staging.end(), span.data, span.data + span.len);
+        }
+        b->spans.clear();
+        next_slot = 0;
+      }
+      size_t want = std::min({limit - entries, slots - next_slot, per_call});
+      uint8_t* base = b->scratch.get() + next_slot * max_bytes;
+      ReceivedChunk* chunks = &b->chunks[next_slot];
+      SysResult r =
+          seqpacket
+              ? ReceiveManyWithFds(fd, base, max_bytes, control + next_slot * control_stride,
+                                   control_stride, want, chunks)
+              : ReceiveWithFds(fd, base, max_bytes, control + next_slot * control_stride,
+                               control_stride, chunks);
+      if (!r.ok()) {
+        status = (r.error == EAGAIN || r.error == EWOULDBLOCK) ? kBatchDrained : -r.error;
         break;
       }
-      // On SEQPACKET a zero-length message and end-of-file both read as 0.
-      // It is EOF only when the peer has shut down and nothing is queued.
-      SysResult hup = PeerHungUp(fd);
-      SysResult queued = QueuedInput(fd);
-      if (hup.ok() && hup.value == 1 && (!queued.ok() || queued.value == 0)) {
-        status = kBatchEof;
+      size_t got = seqpacket ? static_cast<size_t>(r.value) : 1;
+      for (size_t i = 0; i < got; i++) {
+        ReceivedChunk& c = chunks[i];
+        const uint8_t* bytes = base + i * max_bytes;
+        int code = kRecvOk;
+        if (c.fds.size() > static_cast<size_t>(max_fds)) {
+          code = kRecvTooManyFds;
+        } else if (c.control_truncated) {
+          code = kRecvControlTruncated;
+        } else if (c.data_truncated) {
+          code = kRecvDataTruncated;
+        }
+        if (code == kRecvOk && c.bytes == 0 && c.fds.empty() &&
+            (!seqpacket || IsEndOfFile(fd, chunks + i + 1, got - i - 1))) {
+          // Whatever follows in this batch is end-of-file too: nothing to
+          // close, nothing to deliver.
+          status = kBatchEof;
+          stop = true;
+          break;
+        }
+        rec[pos] = code;
+        rec[pos + 1] = static_cast<int32_t>(c.bytes);
+        rec[pos + 2] = static_cast<int32_t>(c.fds.size());
+        pos += kEntryHeader;
+        for (int received : c.fds) highest = std::max(highest, received);
+        if (code == kRecvOk) {
+          for (int received : c.fds) rec[pos++] = received;
+        } else {
+          for (int received : c.fds) CloseQuietly(received);
+        }
+        c.fds.clear();
+        entries++;
+        rec[1] = static_cast<int32_t>(entries);
+        // The bytes still matter on a stream socket: dropping them would
+        // corrupt the byte stream, so JS delivers them without the fds.
+        if (c.bytes > 0 && (code == kRecvOk || !seqpacket)) b->spans.push_back({bytes, c.bytes});
+      }
+      next_slot += got;
+      if (!stop && got < want) {
+        // recvmmsg stops early only when the queue ran dry (or an error is
+        // pending, which the next read reports): skip a syscall that would
+        // just say EAGAIN.
+        status = kBatchDrained;
         break;
       }
     }
-    try {
-      out.Set(n, Napi::Number::New(env, 0));
-      out.Set(n + 1, Napi::Buffer<uint8_t>::Copy(env, data->scratch.data(), chunk.bytes));
-      if (chunk.fds.empty()) {
-        out.Set(n + 2, env.Null());
-      } else {
-        Napi::Array fds = Napi::Array::New(env, chunk.fds.size());
-        for (uint32_t k = 0; k < chunk.fds.size(); k++) fds.Set(k, Napi::Number::New(env, chunk.fds[k]));
-        out.Set(n + 2, fds);
-      }
-      n += 3;
-    } catch (...) {
-      // The fds are ours until JS holds them: if handing them over fails
-      // (out of memory), close them rather than leak them.
-      for (int received : chunk.fds) CloseQuietly(received);
-      throw;
+    rec[0] = status;
+    if (entries > 0) b->highest_fd = highest;
+    size_t total = b->staging.size();
+    for (const auto& span : b->spans) total += span.len;
+    if (total == 0) return env.Undefined();
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, total);
+    uint8_t* dst = out.Data();
+    if (!b->staging.empty()) {
+      std::memcpy(dst, b->staging.data(), b->staging.size());
+      dst += b->staging.size();
     }
+    for (const auto& span : b->spans) {
+      std::memcpy(dst, span.data, span.len);
+      dst += span.len;
+    }
+    return out;
+  } catch (const std::bad_alloc&) {
+    // The fds are ours until JS holds them: if handing them over fails
+    // (out of memory), close them rather than leak them.
+    CloseRecordedFds(rec, entries);
+    rec[1] = 0;
+    throw Napi::Error::New(env, "fdpass: out of memory while receiving");
+  } catch (...) {
+    CloseRecordedFds(rec, entries);
+    rec[1] = 0;
+    throw;
   }
-  out.Set(n, Napi::Number::New(env, status));
-  return out;
 }
 
 Napi::Value SocketInfo(const Napi::CallbackInfo& info) {
@@ -528,6 +805,10 @@ Napi::Object Constants(Napi::Env env) {
   c.Set("BATCH_DRAINED", kBatchDrained);
   c.Set("BATCH_BUDGET", kBatchBudget);
   c.Set("BATCH_EOF", kBatchEof);
+  c.Set("RECV_OK", kRecvOk);
+  c.Set("RECV_TOO_MANY_FDS", kRecvTooManyFds);
+  c.Set("RECV_CONTROL_TRUNCATED", kRecvControlTruncated);
+  c.Set("RECV_DATA_TRUNCATED", kRecvDataTruncated);
   c.Set("EAGAIN", static_cast<int>(EAGAIN));
   c.Set("EINPROGRESS", static_cast<int>(EINPROGRESS));
   Napi::Object names = Napi::Object::New(env);
@@ -574,6 +855,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNonBlocking", Napi::Function::New<FdQueryOrThrow<SetNonBlocking>>(env, "setNonBlocking"));
   exports.Set("dupFd", Napi::Function::New<FdQueryOrThrow<DuplicateCloexec>>(env, "dupFd"));
   exports.Set("closeFd", Napi::Function::New<FdQuery<CloseFd>>(env, "closeFd"));
+  exports.Set("closeFds", Napi::Function::New<CloseFds>(env, "closeFds"));
+  exports.Set("dupFds", Napi::Function::New<DupFds>(env, "dupFds"));
   exports.Set("queuedOutput", Napi::Function::New<FdQuery<QueuedOutput>>(env, "queuedOutput"));
   exports.Set("sendBufferSize", Napi::Function::New<FdQuery<SendBufferSize>>(env, "sendBufferSize"));
   exports.Set("socketInfo", Napi::Function::New<SocketInfo>(env, "socketInfo"));

@@ -78,12 +78,49 @@ SysResult SendWithFds(int fd, const uint8_t* data, size_t len, const int* fds, s
   return SysResult::Ok(n);
 }
 
-SysResult ReceiveWithFds(int fd, uint8_t* buf, size_t buf_len, void* control, size_t control_len,
-                         ReceivedChunk* out) {
+namespace {
+
+// Collects every SCM_RIGHTS block even when the call reports truncation: the
+// fds that did arrive are ours now and the caller must be able to close
+// them.
+void CollectFds(msghdr* msg, ReceivedChunk* out) {
+  if (msg->msg_controllen == 0) return;
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const uint8_t* data = CMSG_DATA(cmsg);
+    for (size_t i = 0; i < count; i++) {
+      int received;
+      std::memcpy(&received, data + i * sizeof(int), sizeof(int));
+#ifndef MSG_CMSG_CLOEXEC
+      // Without MSG_CMSG_CLOEXEC there is a window before this fcntl in
+      // which a concurrent fork+exec could inherit the fd; macOS only.
+      fcntl(received, F_SETFD, FD_CLOEXEC);
+#endif
+      out->fds.push_back(received);
+    }
+  }
+}
+
+void ResetChunk(ReceivedChunk* out) {
   out->bytes = 0;
   out->fds.clear();
   out->control_truncated = false;
   out->data_truncated = false;
+}
+
+void FinishChunk(msghdr* msg, size_t bytes, ReceivedChunk* out) {
+  CollectFds(msg, out);
+  out->bytes = bytes;
+  out->control_truncated = (msg->msg_flags & MSG_CTRUNC) != 0;
+  out->data_truncated = (msg->msg_flags & MSG_TRUNC) != 0;
+}
+
+}  // namespace
+
+SysResult ReceiveWithFds(int fd, uint8_t* buf, size_t buf_len, void* control, size_t control_len,
+                         ReceivedChunk* out) {
+  ResetChunk(out);
   iovec iov;
   iov.iov_base = buf;
   iov.iov_len = buf_len;
@@ -98,30 +135,58 @@ SysResult ReceiveWithFds(int fd, uint8_t* buf, size_t buf_len, void* control, si
     n = recvmsg(fd, &msg, kRecvFlags);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return SysResult::Fail(errno, "recvmsg");
-  // Collect every SCM_RIGHTS block even when the call reports truncation: the
-  // fds that did arrive are ours now and the caller must be able to close
-  // them.
-  if (msg.msg_controllen > 0) {
-    for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-      if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const uint8_t* data = CMSG_DATA(cmsg);
-      for (size_t i = 0; i < count; i++) {
-        int received;
-        std::memcpy(&received, data + i * sizeof(int), sizeof(int));
-#ifndef MSG_CMSG_CLOEXEC
-        // Without MSG_CMSG_CLOEXEC there is a window before this fcntl in
-        // which a concurrent fork+exec could inherit the fd; macOS only.
-        fcntl(received, F_SETFD, FD_CLOEXEC);
-#endif
-        out->fds.push_back(received);
-      }
+  FinishChunk(&msg, static_cast<size_t>(n), out);
+  return SysResult::Ok(n);
+}
+
+SysResult ReceiveManyWithFds(int fd, uint8_t* buf, size_t slot_len, void* control,
+                             size_t control_stride, size_t count, ReceivedChunk* out) {
+  if (count == 0) return SysResult::Fail(EINVAL, "recvmmsg");
+  auto* control_bytes = static_cast<uint8_t*>(control);
+#if defined(__linux__)
+  // One syscall for the whole batch. The kernel runs the same per-message
+  // receive as recvmsg, so flags, fd installation and MSG_CTRUNC/MSG_TRUNC
+  // are reported per message exactly as ReceiveWithFds does.
+  constexpr size_t kMaxBatch = 64;
+  if (count > kMaxBatch) count = kMaxBatch;
+  iovec iov[kMaxBatch];
+  mmsghdr msgs[kMaxBatch];
+  std::memset(msgs, 0, sizeof(mmsghdr) * count);
+  for (size_t i = 0; i < count; i++) {
+    iov[i].iov_base = buf + i * slot_len;
+    iov[i].iov_len = slot_len;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = control_bytes + i * control_stride;
+    msgs[i].msg_hdr.msg_controllen = control_stride;
+  }
+  int n;
+  do {
+    n = recvmmsg(fd, msgs, static_cast<unsigned int>(count), kRecvFlags, nullptr);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return SysResult::Fail(errno, "recvmmsg");
+  for (int i = 0; i < n; i++) {
+    ResetChunk(&out[i]);
+    FinishChunk(&msgs[i].msg_hdr, msgs[i].msg_len, &out[i]);
+  }
+  return SysResult::Ok(n);
+#else
+  size_t got = 0;
+  for (; got < count; got++) {
+    SysResult r = ReceiveWithFds(fd, buf + got * slot_len, slot_len,
+                                 control_bytes + got * control_stride, control_stride, &out[got]);
+    if (!r.ok()) {
+      if (got == 0) return r;
+      break;
+    }
+    if (out[got].bytes == 0 && out[got].fds.empty()) {
+      // Possibly end-of-file: let the caller decide before reading on.
+      got++;
+      break;
     }
   }
-  out->bytes = static_cast<size_t>(n);
-  out->control_truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
-  out->data_truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-  return SysResult::Ok(n);
+  return SysResult::Ok(static_cast<long>(got));
+#endif
 }
 
 }  // namespace fdpass

@@ -39,6 +39,18 @@ size_t ControlBufferSize(int max_fds);
 SysResult ReceiveWithFds(int fd, uint8_t* buf, size_t buf_len, void* control, size_t control_len,
                          ReceivedChunk* out);
 
+// Up to `count` messages from a SOCK_SEQPACKET socket in one recvmmsg
+// (Linux; elsewhere a recvmsg loop). Message i lands in
+// buf + i * slot_len and uses control + i * control_stride (a multiple of
+// the cmsghdr alignment); out[0..count) receive the results, each exactly
+// as ReceiveWithFds reports it (same flags, same per-message MSG_CTRUNC /
+// MSG_TRUNC). value = messages received (>= 1); fewer than count means the
+// queue ran dry, or an error is pending for the next call, or (off Linux) a
+// zero-length message, possibly end-of-file, ended the loop. No message
+// received: the error (EAGAIN when the queue was empty).
+SysResult ReceiveManyWithFds(int fd, uint8_t* buf, size_t slot_len, void* control,
+                             size_t control_stride, size_t count, ReceivedChunk* out);
+
 }  // namespace fdpass
 
 #endif  // FDPASS_SCM_RIGHTS_H_

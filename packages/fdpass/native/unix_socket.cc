@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -249,6 +250,15 @@ SysResult QueuedOutput(int fd) {
 }
 
 SysResult SendBufferSize(int fd) { return GetIntOption(fd, SOL_SOCKET, SO_SNDBUF, "getsockopt"); }
+
+SysResult OpenFileLimit() {
+  rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) < 0) return SysResult::Fail(errno, "getrlimit");
+  constexpr rlim_t kCap = rlim_t{1} << 30;
+  return SysResult::Ok(static_cast<long>(lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur > kCap
+                                             ? kCap
+                                             : lim.rlim_cur));
+}
 
 SysResult PeerHungUp(int fd) {
 #ifdef POLLRDHUP

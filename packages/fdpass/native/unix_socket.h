@@ -52,6 +52,8 @@ SysResult QueuedInput(int fd);
 // Bytes written but not yet read by the peer (SIOCOUTQ on Linux).
 SysResult QueuedOutput(int fd);
 SysResult SendBufferSize(int fd);
+// The RLIMIT_NOFILE soft limit (a very large value when unlimited).
+SysResult OpenFileLimit();
 // 1 when the peer has shut down its writing side (POLLRDHUP), 0 otherwise.
 SysResult PeerHungUp(int fd);
 

@@ -4,12 +4,8 @@
 // connections lives in fd-server.ts; Node object interop in node-interop.ts.
 import { EventEmitter } from 'node:events';
 import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
-import {
-  loadNative,
-  type NativeBinding,
-  type NativeRecvBatch,
-  type NativeWatcher,
-} from './native-loader.js';
+import { closeFdList, type FdList, packFds } from './fd-list.js';
+import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
 
 export type SocketKind = 'stream' | 'seqpacket';
 
@@ -34,6 +30,13 @@ export interface FdSocketOptions {
   allowHalfOpen?: boolean;
   /** write() returns false once this many bytes are queued (default 16 KiB). */
   highWaterMark?: number;
+  /**
+   * write() returns false once this many messages are queued (default 16).
+   * Each queued message holds a duplicate of every fd it carries, and the
+   * kernel's own buffer is the real one, so a short user-space queue is
+   * cheaper than a long one, even of tiny messages.
+   */
+  highWaterMessages?: number;
 }
 
 export interface ConnectOptions extends FdSocketOptions {
@@ -52,8 +55,22 @@ export interface WriteOptions {
 interface QueuedWrite {
   data: Uint8Array;
   offset: number;
-  /** Owned by the queue (transferred or duplicated); null once sent. */
-  fds: number[] | null;
+  /**
+   * Owned by the queue (transferred or duplicated; a number may repeat when
+   * the message carries one file several times); null once sent.
+   */
+  fds: FdList | null;
+}
+
+/** A message the addon received and rejected; its fds are already closed. */
+class RejectedMessage {
+  constructor(
+    readonly code: string,
+    readonly fdCount: number,
+    readonly bytes: number,
+    /** Delivered without fds on a stream (the byte stream stays intact). */
+    readonly data: Buffer,
+  ) {}
 }
 
 /** A platform default: Linux keeps message boundaries with SEQPACKET. */
@@ -73,8 +90,52 @@ const MESSAGE_ERRORS = new Set([
 ]);
 
 const DEFAULT_HIGH_WATER_MARK = 16 * 1024;
+const DEFAULT_HIGH_WATER_MESSAGES = 16;
 const DEFAULT_READ_BUDGET = 64;
 const ITERATOR_HIGH_WATER = 64;
+/** Messages per native recv call (the addon batches them with recvmmsg). */
+const RECV_BATCH = 64;
+/**
+ * Received messages share one buffer per batch (`data` is a view) when the
+ * batch is this small, or when the message is at least half of it, so a kept
+ * message never pins much more than itself.
+ */
+const SHARED_BATCH_BYTES = 64 * 1024;
+const NO_FDS: readonly number[] = Object.freeze([]);
+
+/** The constants read on every event, copied into a small object with fast properties. */
+interface HotConstants {
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+  readonly BATCH_EOF: number;
+  readonly BATCH_BUDGET: number;
+  readonly RECV_OK: number;
+}
+
+let hot: HotConstants | undefined;
+
+function hotConstants(native: NativeBinding): HotConstants {
+  if (hot === undefined) {
+    const c = native.constants;
+    hot = {
+      UV_READABLE: c.UV_READABLE,
+      UV_WRITABLE: c.UV_WRITABLE,
+      BATCH_EOF: c.BATCH_EOF,
+      BATCH_BUDGET: c.BATCH_BUDGET,
+      RECV_OK: c.RECV_OK,
+    };
+  }
+  return hot;
+}
+
+/** recv records, shared by the sockets of this realm: decoded right after each call. */
+let records: Int32Array | undefined;
+
+function recordsArray(): Int32Array {
+  // Header, then RECV_BATCH entries of (code, bytes, fdCount, 253 fds).
+  records ??= new Int32Array(2 + RECV_BATCH * (3 + 253));
+  return records;
+}
 
 export function kindToType(native: NativeBinding, kind: SocketKind): number {
   if (kind === 'stream') return native.constants.SOCK_STREAM;
@@ -97,19 +158,29 @@ export function validateSocketOptions(opts: FdSocketOptions | undefined, where: 
       throw new TypeError(`Usage: ${where}: ${key} must be an integer 1..2^26`);
     }
   }
-  const h = opts.highWaterMark;
-  if (h !== undefined && (!Number.isInteger(h) || h < 0)) {
-    throw new TypeError(`Usage: ${where}: highWaterMark must be a non-negative integer`);
+  for (const key of ['highWaterMark', 'highWaterMessages'] as const) {
+    const h = opts[key];
+    if (h !== undefined && (!Number.isInteger(h) || h < 0)) {
+      throw new TypeError(`Usage: ${where}: ${key} must be a non-negative integer`);
+    }
   }
 }
 
-function isFdList(fds: unknown): fds is readonly number[] {
-  return Array.isArray(fds) && fds.every((fd) => Number.isInteger(fd) && fd >= 0 && fd < 2 ** 31);
+/** Closes each distinct fd once, in one native call. */
+function closeAll(native: NativeBinding, fds: FdList | null | undefined): void {
+  closeFdList(native, fds);
 }
 
-function closeAll(native: NativeBinding, fds: readonly number[] | null | undefined): void {
-  if (!fds) return;
-  for (const fd of fds) native.closeFd(fd);
+/** Sends fds (already validated) with data[offset..]: bytes sent or -errno. */
+function sendPacked(
+  native: NativeBinding,
+  fd: number,
+  data: Uint8Array,
+  offset: number,
+  fds: FdList | null,
+): number {
+  if (fds === null || fds.length === 0) return native.send(fd, data, offset, null, 0);
+  return native.send(fd, data, offset, packFds(fds), fds.length);
 }
 
 /**
@@ -118,7 +189,7 @@ function closeAll(native: NativeBinding, fds: readonly number[] | null | undefin
  * the errno code (EAGAIN when the kernel buffer is full). For modules of this
  * package (the session forwarder); not part of the public API.
  */
-export let sendImmediately: (socket: FdSocket, data: Uint8Array, fds: readonly number[]) => number;
+export let sendImmediately: (socket: FdSocket, data: Uint8Array, fds: FdList) => number;
 
 /** Wraps an fd whose kind is already known. Internal (FdServer uses it). */
 export let wrapFd: (
@@ -135,6 +206,7 @@ export class FdSocket extends EventEmitter {
   }
 
   readonly #native: NativeBinding;
+  readonly #k: HotConstants;
   readonly #watcher: NativeWatcher;
   readonly #fd: number;
   readonly #kind: SocketKind;
@@ -143,6 +215,7 @@ export class FdSocket extends EventEmitter {
   readonly #budget: number;
   readonly #allowHalfOpen: boolean;
   readonly #highWaterMark: number;
+  readonly #highWaterMessages: number;
 
   #queue: QueuedWrite[] = [];
   #queuedBytes = 0;
@@ -175,8 +248,7 @@ export class FdSocket extends EventEmitter {
     try {
       first = wrapFd(native, a, kind, opts);
     } catch (err) {
-      native.closeFd(a);
-      native.closeFd(b);
+      closeFdList(native, [a, b]);
       throw err;
     }
     try {
@@ -282,6 +354,7 @@ export class FdSocket extends EventEmitter {
       throw fromNative(err, `fd ${fd}`);
     }
     this.#native = native;
+    this.#k = hotConstants(native);
     this.#fd = fd;
     this.#kind = kind;
     this.#maxFds = opts?.maxFdsPerMessage ?? 253;
@@ -289,6 +362,7 @@ export class FdSocket extends EventEmitter {
     this.#budget = opts?.readBudget ?? DEFAULT_READ_BUDGET;
     this.#allowHalfOpen = opts?.allowHalfOpen ?? false;
     this.#highWaterMark = opts?.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.#highWaterMessages = opts?.highWaterMessages ?? DEFAULT_HIGH_WATER_MESSAGES;
     // Reading follows interest: it starts when the first 'message' listener
     // is added and stops when the last goes, so no message (and none of its
     // fds) is ever read with nobody to hand it to.
@@ -332,22 +406,32 @@ export class FdSocket extends EventEmitter {
   }
 
   /**
-   * Sends data with fds in one sendmsg. Returns false when the write had to be
-   * queued past the high-water mark: wait for 'drain'. The caller keeps its
+   * Sends data with fds (an array or an Int32Array) in one sendmsg. Returns
+   * false when the write had to be queued and the queue reached a high-water
+   * mark (bytes, messages or fds): wait for 'drain'. The caller keeps its
    * fds unless `transfer` is set (queued copies are duplicated with
-   * F_DUPFD_CLOEXEC, so the caller may close its fds as soon as this
-   * returns). Throws FdPassError before any syscall for ERR_TOO_MANY_FDS,
+   * F_DUPFD_CLOEXEC, one per distinct fd, so the caller may close or reuse
+   * its fds as soon as this returns). Throws FdPassError before any syscall for ERR_TOO_MANY_FDS,
    * ERR_SOCKET_CLOSED and ERR_FDS_NEED_DATA; throws the errno code (EMSGSIZE,
    * ETOOMANYREFS, EMFILE, EBADF…) when the kernel refused this message.
    * Connection failures (EPIPE, ECONNRESET) are emitted as 'error' and close
    * the socket.
    */
-  write(data: Uint8Array, fds: readonly number[] = [], opts?: WriteOptions): boolean {
+  write(
+    data: Uint8Array,
+    fds: readonly number[] | Int32Array = NO_FDS,
+    opts?: WriteOptions,
+  ): boolean {
     if (!(data instanceof Uint8Array)) {
-      throw new TypeError('Usage: socket.write(data: Uint8Array, fds?: number[], opts?)');
+      throw new TypeError(
+        'Usage: socket.write(data: Uint8Array, fds?: number[] | Int32Array, opts?)',
+      );
     }
-    if (!isFdList(fds)) {
-      throw new TypeError('Usage: socket.write(data, fds: non-negative integer fds[], opts?)');
+    const packed = packFds(fds);
+    if (packed === null) {
+      throw new TypeError(
+        'Usage: socket.write(data, fds: non-negative integer fds (number[] or Int32Array), opts?)',
+      );
     }
     const transfer = opts?.transfer === true;
     const native = this.#native;
@@ -372,7 +456,8 @@ export class FdSocket extends EventEmitter {
       return this.#queue.length === 0;
     }
     if (this.#queue.length === 0) {
-      const n = native.send(this.#fd, data, 0, fds.length > 0 ? fds : null);
+      // `packed` still holds fds: nothing has packed another list since.
+      const n = native.send(this.#fd, data, 0, fds.length > 0 ? packed : null, fds.length);
       if (n >= 0) {
         if (transfer) closeAll(native, fds);
         if (n === data.length) return true;
@@ -389,9 +474,9 @@ export class FdSocket extends EventEmitter {
         return false;
       }
     }
-    let owned: number[] | null = null;
+    let owned: FdList | null = null;
     if (fds.length > 0) {
-      owned = transfer ? [...fds] : this.#duplicate(fds);
+      owned = transfer ? fds.slice() : this.#duplicate(fds);
     }
     this.#enqueue(data, owned);
     return this.#belowHighWater();
@@ -461,23 +546,24 @@ export class FdSocket extends EventEmitter {
   // --- internals -----------------------------------------------------------
 
   #belowHighWater(): boolean {
-    const ok = this.#queuedBytes < this.#highWaterMark && this.#queuedFds <= this.#maxFds;
+    const ok =
+      this.#queuedBytes < this.#highWaterMark &&
+      this.#queue.length < this.#highWaterMessages &&
+      this.#queuedFds <= this.#maxFds;
     if (!ok) this.#needDrain = true;
     return ok;
   }
 
-  #duplicate(fds: readonly number[]): number[] {
-    const out: number[] = [];
+  /** One duplicate per distinct fd, made (and undone on failure) natively. */
+  #duplicate(fds: FdList): Int32Array {
     try {
-      for (const fd of fds) out.push(this.#native.dupFd(fd));
+      return this.#native.dupFds(packFds(fds) as Int32Array, fds.length);
     } catch (err) {
-      closeAll(this.#native, out);
       throw fromNative(err, 'while queueing fds');
     }
-    return out;
   }
 
-  #enqueue(data: Uint8Array, fds: number[] | null): void {
+  #enqueue(data: Uint8Array, fds: FdList | null): void {
     // Copy: the caller may reuse its buffer as soon as write() returns.
     const copy = Uint8Array.prototype.slice.call(data);
     this.#queue.push({ data: copy, offset: 0, fds });
@@ -486,14 +572,14 @@ export class FdSocket extends EventEmitter {
     this.#updateWatch();
   }
 
-  #sendImmediately(data: Uint8Array, fds: readonly number[]): number {
+  #sendImmediately(data: Uint8Array, fds: FdList): number {
     if (this.#closed || this.#ending) {
       throw new FdPassError('ERR_SOCKET_CLOSED', 'send on a closed socket');
     }
     if (this.#queue.length > 0) {
       throw errnoError(this.#native.constants.EAGAIN, 'sendmsg', '(writes already queued)');
     }
-    const n = this.#native.send(this.#fd, data, 0, fds.length > 0 ? fds : null);
+    const n = sendPacked(this.#native, this.#fd, data, 0, fds);
     if (n < 0) throw errnoError(-n, 'sendmsg');
     return n;
   }
@@ -510,7 +596,7 @@ export class FdSocket extends EventEmitter {
 
   #updateWatch(): void {
     if (this.#closed) return;
-    const { UV_READABLE, UV_WRITABLE } = this.#native.constants;
+    const { UV_READABLE, UV_WRITABLE } = this.#k;
     let mask = 0;
     if (this.#wantRead()) mask |= UV_READABLE;
     if (this.#queue.length > 0 || this.#connectWaiter !== null) mask |= UV_WRITABLE;
@@ -525,7 +611,7 @@ export class FdSocket extends EventEmitter {
 
   #onPoll(status: number, events: number): void {
     if (this.#closed) return;
-    const { UV_READABLE, UV_WRITABLE } = this.#native.constants;
+    const { UV_READABLE, UV_WRITABLE } = this.#k;
     if (status < 0) {
       // libuv reports POLLERR as an error and stops the handle. Whatever is
       // still queued for reading is delivered first; SO_ERROR then names the
@@ -550,19 +636,23 @@ export class FdSocket extends EventEmitter {
 
   #readBatch(budget: number): void {
     const native = this.#native;
-    const { BATCH_EOF, BATCH_BUDGET } = native.constants;
+    const { BATCH_EOF, BATCH_BUDGET } = this.#k;
+    const recs = recordsArray();
     let remaining = budget;
     for (;;) {
-      const batch = native.recv(
+      const data = native.recv(
         this.#fd,
-        Math.min(remaining, 1024),
+        recs,
+        Math.min(remaining, RECV_BATCH),
         this.#maxFds,
         this.#maxBytes,
         this.#kind === 'seqpacket',
       );
-      const status = batch[batch.length - 1] as number;
-      remaining -= (batch.length - 1) / 3;
-      this.#deliver(batch);
+      const status = recs[0] as number;
+      const count = recs[1] as number;
+      remaining -= count;
+      // Decode before any listener runs: the records array is shared.
+      this.#deliver(this.#decode(recs, count, data));
       if (this.#closed) return;
       if (status === BATCH_EOF) {
         this.#onEof();
@@ -579,27 +669,65 @@ export class FdSocket extends EventEmitter {
     }
   }
 
+  /** Turns recv records into messages (data as views of the batch buffer) and rejects. */
+  #decode(
+    recs: Int32Array,
+    count: number,
+    batch: Buffer | undefined,
+  ): Array<ReceivedMessage | RejectedMessage> {
+    const { RECV_OK } = this.#k;
+    const seqpacket = this.#kind === 'seqpacket';
+    const total = batch === undefined ? 0 : batch.length;
+    const out = new Array<ReceivedMessage | RejectedMessage>(count);
+    let pos = 2;
+    let offset = 0;
+    for (let m = 0; m < count; m++) {
+      const code = recs[pos] as number;
+      const bytes = recs[pos + 1] as number;
+      const fdCount = recs[pos + 2] as number;
+      pos += 3;
+      const carried = code === RECV_OK || !seqpacket ? bytes : 0;
+      let data: Buffer;
+      if (batch === undefined || carried === 0) {
+        data = Buffer.alloc(0);
+      } else if (total <= SHARED_BATCH_BYTES || carried * 2 >= total) {
+        data = batch.subarray(offset, offset + carried);
+      } else {
+        data = Buffer.from(batch.subarray(offset, offset + carried));
+      }
+      offset += carried;
+      if (code !== RECV_OK) {
+        out[m] = new RejectedMessage(receiveCode(this.#native, code), fdCount, bytes, data);
+        continue;
+      }
+      const fds = new Array<number>(fdCount);
+      for (let k = 0; k < fdCount; k++) fds[k] = recs[pos + k] as number;
+      pos += fdCount;
+      out[m] = { data, fds };
+    }
+    return out;
+  }
+
   /**
-   * Emits a recv batch. Whatever is left when a listener pauses, closes or
-   * throws is kept in order (backlog) or, once closed, has its fds closed.
+   * Emits a decoded batch. Whatever is left when a listener pauses, closes
+   * or throws is kept in order (backlog) or, once closed, has its fds closed.
    */
-  #deliver(batch: NativeRecvBatch): void {
-    const end = batch.length - 1;
+  #deliver(batch: Array<ReceivedMessage | RejectedMessage>): void {
+    const end = batch.length;
     let i = 0;
     try {
-      for (; i < end; i += 3) {
-        const tag = batch[i];
-        const data = batch[i + 1] as Buffer;
+      for (; i < end; i++) {
+        const entry = batch[i] as ReceivedMessage | RejectedMessage;
         let message: ReceivedMessage;
-        if (typeof tag === 'string') {
+        if (entry instanceof RejectedMessage) {
           if (this.#closed) continue;
-          this.emit('error', receiveError(tag, batch[i + 2] as number, data.length, this.#maxFds));
+          this.emit('error', receiveError(entry.code, entry.fdCount, entry.bytes, this.#maxFds));
           // A SEQPACKET message is dropped whole. On a stream the bytes are
           // still delivered (without fds) so the byte stream stays intact.
-          if (this.#kind !== 'stream' || data.length === 0 || this.#closed) continue;
-          message = { data, fds: [] };
+          if (this.#kind !== 'stream' || entry.data.length === 0 || this.#closed) continue;
+          message = { data: entry.data, fds: [] };
         } else {
-          message = { data, fds: (batch[i + 2] as number[] | null) ?? [] };
+          message = entry;
         }
         if (this.#closed) {
           closeAll(this.#native, message.fds);
@@ -612,14 +740,11 @@ export class FdSocket extends EventEmitter {
     } catch (err) {
       // A listener threw: keep what was not delivered, then let the
       // exception reach 'uncaughtException' like any listener error.
-      for (i += 3; i < end; i += 3) {
-        if (typeof batch[i] === 'string') continue;
-        const message = {
-          data: batch[i + 1] as Buffer,
-          fds: (batch[i + 2] as number[] | null) ?? [],
-        };
-        if (this.#closed) closeAll(this.#native, message.fds);
-        else this.#backlog.push(message);
+      for (i++; i < end; i++) {
+        const entry = batch[i] as ReceivedMessage | RejectedMessage;
+        if (entry instanceof RejectedMessage) continue;
+        if (this.#closed) closeAll(this.#native, entry.fds);
+        else this.#backlog.push(entry);
       }
       if (this.#backlog.length > 0) this.#scheduleBacklog();
       this.#updateWatch();
@@ -673,7 +798,7 @@ export class FdSocket extends EventEmitter {
     const native = this.#native;
     while (this.#queue.length > 0 && !this.#closed) {
       const head = this.#queue[0] as QueuedWrite;
-      const n = native.send(this.#fd, head.data, head.offset, head.fds);
+      const n = sendPacked(native, this.#fd, head.data, head.offset, head.fds);
       if (n >= 0) {
         closeAll(native, head.fds);
         this.#queuedFds -= head.fds?.length ?? 0;
@@ -748,6 +873,13 @@ export class FdSocket extends EventEmitter {
     this.#updateWatch();
     waiter?.(soError === 0 ? null : errnoError(Math.abs(soError), 'connect'));
   }
+}
+
+function receiveCode(native: NativeBinding, code: number): string {
+  const { RECV_TOO_MANY_FDS, RECV_CONTROL_TRUNCATED } = native.constants;
+  if (code === RECV_TOO_MANY_FDS) return 'ERR_TOO_MANY_FDS';
+  if (code === RECV_CONTROL_TRUNCATED) return 'ERR_CONTROL_TRUNCATED';
+  return 'ERR_DATA_TRUNCATED';
 }
 
 function receiveError(code: string, fdCount: number, bytes: number, cap: number): FdPassError {
@@ -865,6 +997,6 @@ export function eventIterator<T>(
 
 function messageIterator(socket: FdSocket): AsyncIterableIterator<ReceivedMessage> {
   return eventIterator<ReceivedMessage>(socket, 'message', (m) => {
-    for (const fd of m.fds) loadNative().closeFd(fd);
+    closeFdList(loadNative(), m.fds);
   });
 }

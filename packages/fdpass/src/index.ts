@@ -12,7 +12,14 @@ export type {
 } from './fd-socket.js';
 export { defaultSocketKind, FdSocket } from './fd-socket.js';
 export type { SocketFromFdOptions } from './node-interop.js';
-export { closeFd, duplicateFd, fdOf, serverFromFd, socketFromFd } from './node-interop.js';
+export {
+  closeFd,
+  closeFds,
+  duplicateFd,
+  fdOf,
+  serverFromFd,
+  socketFromFd,
+} from './node-interop.js';
 export type { PeerCredentials } from './peer-credentials.js';
 export { peerCredentials } from './peer-credentials.js';
 export type {

@@ -19,12 +19,6 @@ export interface NativeWatcherConstructor {
   new (fd: number, callback: (status: number, events: number) => void): NativeWatcher;
 }
 
-/**
- * recv() result: 3 slots per entry, then a status. A message is
- * (0, data, fds | null); a rejected message is (code, data, fdCount).
- */
-export type NativeRecvBatch = Array<number | string | Buffer | number[] | null>;
-
 export interface NativeSocketInfo {
   family: number;
   type: number;
@@ -56,6 +50,11 @@ export interface NativeConstants {
   BATCH_DRAINED: number;
   BATCH_BUDGET: number;
   BATCH_EOF: number;
+  /** Per-message codes in recv records. */
+  RECV_OK: number;
+  RECV_TOO_MANY_FDS: number;
+  RECV_CONTROL_TRUNCATED: number;
+  RECV_DATA_TRUNCATED: number;
   EAGAIN: number;
   EINPROGRESS: number;
   /** errno (as a decimal string) → symbolic name, for this platform. */
@@ -75,15 +74,21 @@ export interface NativeBinding {
   /** fd or -errno */
   accept(fd: number): number;
   /** bytes sent or -errno */
-  send(fd: number, data: Uint8Array, offset: number, fds: readonly number[] | null): number;
-  /** entries followed by a status: BATCH_* or -errno */
+  send(fd: number, data: Uint8Array, offset: number, fds: Int32Array | null, count: number): number;
+  /**
+   * Reads up to `budget` messages. Fills `records` with [status (BATCH_* or
+   * -errno), count], then per message [code (RECV_*), bytes, fdCount, fds…
+   * (only for RECV_OK)]. Returns the bytes of every message in order (none
+   * for a rejected SEQPACKET message), or undefined when there are none.
+   */
   recv(
     fd: number,
+    records: Int32Array,
     budget: number,
     maxFds: number,
     maxBytes: number,
     seqpacket: boolean,
-  ): NativeRecvBatch;
+  ): Buffer | undefined;
   socketType(fd: number): number;
   socketFamily(fd: number): number;
   isListening(fd: number): number;
@@ -95,6 +100,10 @@ export interface NativeBinding {
   dupFd(fd: number): number;
   /** 0 or -errno */
   closeFd(fd: number): number;
+  /** The first `count` fds: each distinct one closed once; 0 or the first -errno. */
+  closeFds(fds: Int32Array, count: number): number;
+  /** F_DUPFD_CLOEXEC of the first `count` fds; repeated fds share one duplicate. Throws. */
+  dupFds(fds: Int32Array, count: number): Int32Array;
   /** bytes or -errno */
   queuedOutput(fd: number): number;
   /** bytes or -errno */
@@ -145,7 +154,11 @@ export function loadFromPaths(paths: readonly string[]): NativeBinding {
       continue;
     }
     registerErrnoNames(binding.constants.ERRNO_NAMES);
-    return binding;
+    // The addon's exports object is in dictionary mode (its properties are
+    // added one by one at load), which makes every native.fn lookup on the
+    // hot paths a slow generic load. A copy is a plain object with fast
+    // properties.
+    return { ...binding };
   }
   throw new FdPassError(
     'ERR_NATIVE_LOAD',

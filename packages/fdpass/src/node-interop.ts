@@ -3,6 +3,7 @@
 // listening socket as net.Server, and the two fd primitives (close, dup).
 import { createServer, type Server, Socket } from 'node:net';
 import { errnoError, FdPassError, fromNative } from './errors.js';
+import { closeFdList, packFds } from './fd-list.js';
 import { loadNative } from './native-loader.js';
 
 interface HandleCarrier {
@@ -96,6 +97,19 @@ export function closeFd(fd: number): void {
   if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: closeFd(fd)');
   const rc = loadNative().closeFd(fd);
   if (rc < 0) throw errnoError(-rc, 'close', `fd ${fd}`);
+}
+
+/**
+ * close(2) for many fds in one native call: each distinct fd is closed once
+ * (a number listed twice is not closed twice). Every fd is attempted; then
+ * the first failure, if any, is thrown as FdPassError (e.g. EBADF).
+ */
+export function closeFds(fds: readonly number[] | Int32Array): void {
+  if (packFds(fds) === null) {
+    throw new TypeError('Usage: closeFds(fds: number[] | Int32Array of non-negative fds)');
+  }
+  const rc = closeFdList(loadNative(), fds);
+  if (rc < 0) throw errnoError(-rc, 'close', `closing ${fds.length} fds`);
 }
 
 /** fcntl(F_DUPFD_CLOEXEC): a new fd for the same open file, owned by the caller. */

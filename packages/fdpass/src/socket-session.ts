@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FdPassError, fromNative } from './errors.js';
+import { closeFdList } from './fd-list.js';
 import {
   type ConnectOptions,
   eventIterator,
@@ -345,7 +346,7 @@ export class SessionReceiver extends EventEmitter {
 
   #onMessage(m: ReceivedMessage): void {
     if (this.#failed) {
-      for (const fd of m.fds) this.#native.closeFd(fd);
+      closeFdList(this.#native, m.fds);
       return;
     }
     const start = this.#received;
@@ -384,7 +385,7 @@ export class SessionReceiver extends EventEmitter {
           }
           this.#groups.shift();
           if (group.fds.length !== 1) {
-            for (const fd of group.fds) this.#native.closeFd(fd);
+            closeFdList(this.#native, group.fds);
             this.#fail(incomplete(`a session carried ${group.fds.length} fds instead of 1`));
             return;
           }
@@ -533,7 +534,8 @@ export class SessionReceiver extends EventEmitter {
       this.#native.closeFd(this.#sessionFd);
       this.#sessionFd = -1;
     }
-    for (const g of this.#groups) for (const fd of g.fds) this.#native.closeFd(fd);
+    const held = this.#groups.flatMap((g) => g.fds);
+    closeFdList(this.#native, held);
     this.#groups = [];
     this.#chunks = [];
     this.#available = 0;

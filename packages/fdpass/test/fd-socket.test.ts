@@ -233,6 +233,100 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
     expect(a.writableLength).toBe(0);
   });
 
+  it('accepts fds as an Int32Array, sent directly and through the queue', async () => {
+    const [a, b] = pair(kind);
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    const got = nextEvent<ReceivedMessage>(b, 'message');
+    expect(a.write(Buffer.from('typed'), Int32Array.of(file, file))).toBe(true);
+    const m = await got;
+    expect(m.data.toString()).toBe('typed');
+    expect(m.fds).toHaveLength(2);
+    for (const fd of m.fds) expect(sameFile(fd, file)).toBe(true);
+    closeQuietly(m.fds);
+    expect(() => a.write(Buffer.from('x'), Int32Array.of(file, -1))).toThrow(TypeError);
+    expect(() => a.write(Buffer.from('x'), new Int32Array(254).fill(file))).toThrow(
+      expect.objectContaining({ code: 'ERR_TOO_MANY_FDS' }),
+    );
+    // Queued: the caller may reuse (and close) its typed array's fds at once.
+    const reference = openSync('/proc/self/exe', 'r');
+    cleanup.push(() => closeSync(reference));
+    const own = openSync('/proc/self/exe', 'r');
+    const list = Int32Array.of(own);
+    let queuedAt = -1;
+    for (let i = 0; i < 100_000 && queuedAt < 0; i++) {
+      a.write(Buffer.alloc(1000), list);
+      if (a.writableLength > 0) queuedAt = i;
+    }
+    expect(queuedAt).toBeGreaterThanOrEqual(0);
+    closeSync(own);
+    list[0] = 0x7fffffff; // reusing the array must not change what was queued
+    let fdsSeen = 0;
+    let messages = 0;
+    await new Promise<void>((resolve) => {
+      b.on('message', (r: ReceivedMessage) => {
+        fdsSeen += r.fds.length;
+        if (!r.fds.every((fd) => sameFile(fd, reference))) throw new Error('not the queued file');
+        closeQuietly(r.fds);
+        messages++;
+        if (kind === 'seqpacket' ? messages === queuedAt + 1 : fdsSeen === queuedAt + 1) resolve();
+      });
+    });
+    expect(fdsSeen).toBe(queuedAt + 1);
+  });
+
+  it('write() returns false once highWaterMessages messages are queued', async () => {
+    const [a, b] = pair(kind, { highWaterMessages: 3, highWaterMark: 1 << 30 });
+    const results: boolean[] = [];
+    let sent = 0;
+    for (; sent < 100_000; sent++) {
+      const ok = a.write(Buffer.alloc(1000, sent & 0xff));
+      if (a.writableLength > 0) results.push(ok);
+      if (!ok) break;
+    }
+    // A partial stream write leaves its tail queued too, as one message.
+    expect(results.at(-1)).toBe(false);
+    expect(results.slice(0, -1).every((ok) => ok)).toBe(true);
+    expect(results.length).toBeLessThanOrEqual(3);
+    const drained = nextEvent(a, 'drain');
+    let bytes = 0;
+    b.on('message', (m: ReceivedMessage) => {
+      bytes += m.data.length;
+    });
+    await drained;
+    await vi.waitFor(() => expect(bytes).toBe((sent + 1) * 1000));
+    expect(() => FdSocket.pair(kind, { highWaterMessages: -1 })).toThrow(TypeError);
+  });
+
+  it('a queued message holds one duplicate per distinct fd, however often it repeats', async () => {
+    const [a, b] = pair(kind);
+    const file = openSync('/dev/null', 'r');
+    const other = openSync('/dev/null', 'r');
+    let queued = false;
+    for (let i = 0; i < 100_000 && !queued; i++) {
+      a.write(Buffer.alloc(4096));
+      queued = a.writableLength > 0;
+    }
+    const before = openFdCount();
+    a.write(Buffer.from('repeat'), [file, other, file, file, other, file]);
+    expect(a.writableFds).toBe(6);
+    expect(openFdCount()).toBe(before + 2);
+    closeSync(file);
+    closeSync(other);
+    const got = new Promise<ReceivedMessage>((resolve) => {
+      b.on('message', (m: ReceivedMessage) => {
+        if (m.fds.length > 0) resolve(m);
+      });
+    });
+    const m = await got;
+    expect(m.fds).toHaveLength(6);
+    expect(new Set(m.fds).size).toBe(6);
+    expect(sameFile(m.fds[0] as number, m.fds[2] as number)).toBe(true);
+    closeQuietly(m.fds);
+    await vi.waitFor(() => expect(a.writableFds).toBe(0));
+    expect(openFdCount()).toBe(before - 2);
+  });
+
   it('close() with queued fds closes them; close is idempotent and emits close once', async () => {
     const [a, b] = FdSocket.pair(kind);
     const file = openSync('/dev/null', 'r');
@@ -358,6 +452,75 @@ describe('SEQPACKET specifics', () => {
     expect(m.data.toString()).toBe('small');
     closeQuietly(m.fds);
     expect(openFdCount()).toBe(before);
+  });
+
+  it('a batch mixing good and rejected messages reports each in order and closes exactly the rejected fds', async () => {
+    const [tx, rx] = pairWithReceiver('seqpacket', { maxMessageSize: 16, maxFdsPerMessage: 3 });
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    const before = openFdCount();
+    // Everything is queued in the kernel before reading starts, so one
+    // readiness event (one recvmmsg) reads the whole batch.
+    tx.write(Buffer.from('first'), [file, file]);
+    tx.write(Buffer.alloc(100, 1), [file, file, file]); // MSG_TRUNC
+    tx.write(Buffer.from('second'), [file]);
+    tx.write(Buffer.from('four'), [file, file, file, file]); // over the cap
+    tx.write(Buffer.alloc(0));
+    tx.write(Buffer.from('last'), [file, file, file]);
+    const log: string[] = [];
+    const kept: ReceivedMessage[] = [];
+    rx.on('error', (e: FdPassError) => log.push(`error ${e.code}`));
+    rx.on('message', (m: ReceivedMessage) => {
+      log.push(`message ${m.data.toString()} ${m.fds.length}`);
+      kept.push(m);
+    });
+    await vi.waitFor(() => expect(log).toHaveLength(6));
+    expect(log).toEqual([
+      'message first 2',
+      'error ERR_DATA_TRUNCATED',
+      'message second 1',
+      'error ERR_TOO_MANY_FDS',
+      'message  0',
+      'message last 3',
+    ]);
+    // Only the delivered fds are open, each a real copy of the file.
+    const delivered = kept.flatMap((m) => m.fds);
+    expect(delivered).toHaveLength(6);
+    for (const fd of delivered) expect(sameFile(fd, file)).toBe(true);
+    expect(openFdCount()).toBe(before + 6);
+    // A later batch does not disturb the bytes of an earlier one.
+    const more = nextEvent<ReceivedMessage>(rx, 'message');
+    tx.write(Buffer.from('zzzzzzzzzzzz'));
+    expect((await more).data.toString()).toBe('zzzzzzzzzzzz');
+    expect(kept.slice(0, 4).map((m) => m.data.toString())).toEqual(['first', 'second', '', 'last']);
+    closeQuietly(delivered);
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('a received message never pins much more memory than itself', async () => {
+    const [a, b] = pair('seqpacket');
+    const sizes = [10, 3000, 20_000, 10, 70_000, 5, 10_000, 10_000, 10_000, 10_000, 10_000];
+    const got = collect(b, sizes.length);
+    for (const [i, n] of sizes.entries()) a.write(Buffer.alloc(n, i));
+    const messages = await got;
+    for (const [i, m] of messages.entries()) {
+      expect(m.data.length).toBe(sizes[i]);
+      expect(m.data.every((byte) => byte === i)).toBe(true);
+      expect(m.data.buffer.byteLength).toBeLessThanOrEqual(Math.max(64 * 1024, 2 * m.data.length));
+    }
+  });
+
+  it('empty messages read in the same batch as end-of-file are still delivered, then end', async () => {
+    const [a, b] = pair('seqpacket');
+    a.write(Buffer.alloc(0));
+    a.write(Buffer.from('after empty'));
+    a.write(Buffer.alloc(0));
+    a.write(Buffer.from('tail'));
+    a.end();
+    const log: string[] = [];
+    b.on('message', (m: ReceivedMessage) => log.push(`[${m.data.toString()}]`));
+    await nextEvent(b, 'end');
+    expect(log).toEqual(['[]', '[after empty]', '[]', '[tail]']);
   });
 
   it('EMSGSIZE for an oversized message is thrown and the socket stays usable', async () => {

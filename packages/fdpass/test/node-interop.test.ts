@@ -10,6 +10,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   closeFd,
+  closeFds,
   duplicateFd,
   FdPassError,
   FdSocket,
@@ -62,6 +63,31 @@ describe('fd primitives', () => {
     );
     expect(() => duplicateFd(dup)).toThrow(FdPassError);
     expect(() => closeFd(-1)).toThrow(TypeError);
+  });
+
+  it('closeFds closes a whole list in one call (number[] or Int32Array), each distinct fd once', () => {
+    const fds = Array.from({ length: 5 }, () => openSync('/dev/null', 'r'));
+    closeFds([fds[0] as number, fds[1] as number, fds[0] as number]);
+    expect(fds.map(isOpen)).toEqual([false, false, true, true, true]);
+    closeFds(Int32Array.of(fds[2] as number, fds[3] as number));
+    expect(fds.map(isOpen)).toEqual([false, false, false, false, true]);
+    closeFds([]);
+    closeFds(new Int32Array(0));
+    // A usage error closes nothing.
+    expect(() => closeFds([fds[4] as number, -1])).toThrow(TypeError);
+    expect(() => closeFds([fds[4] as number, 1.5])).toThrow(TypeError);
+    expect(() => closeFds(Int32Array.of(fds[4] as number, -3))).toThrow(TypeError);
+    expect(() => closeFds('3' as unknown as number[])).toThrow(TypeError);
+    expect(isOpen(fds[4] as number)).toBe(true);
+    // A bad fd is reported (typed), after every other fd was still closed.
+    const last = fds[4] as number;
+    const next = openSync('/dev/null', 'r');
+    const neverOpen = 1_000_000;
+    expect(() => closeFds([neverOpen, last, next])).toThrow(
+      expect.objectContaining({ code: 'EBADF', syscall: 'close' }),
+    );
+    expect(isOpen(last)).toBe(false);
+    expect(isOpen(next)).toBe(false);
   });
 
   it('a plain file fd passed over a socket reads like the original', async () => {
