@@ -1,5 +1,6 @@
 // The index of benchmark suites, by the name given on the command line.
 import { backendSdkSuite } from './backend-sdk.bench.ts';
+import { brokerSuite } from './broker.bench.ts';
 import { fdpassSuite } from './fdpass.bench.ts';
 import { protocolSuite } from './protocol.bench.ts';
 
@@ -7,4 +8,5 @@ export const suites: Record<string, () => Promise<void>> = {
   protocol: protocolSuite,
   fdpass: fdpassSuite,
   'backend-sdk': backendSdkSuite,
+  broker: brokerSuite,
 };

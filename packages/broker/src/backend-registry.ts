@@ -1,0 +1,375 @@
+// The broker's backends: which daemon serves which service@version, and
+// their lives — spawned on demand (single-flight, within a spawn budget),
+// ready once they attached their control channel and answered a probe,
+// pruned when they die, stopped when idle (SIGTERM, then SIGKILL), and
+// rediscovered from identity sidecars after a broker restart.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BROKER_ENV, probeDaemon, readIdentitySidecar } from '@handoff/backend-sdk';
+import { type DaemonProcess, ErrorCode } from '@handoff/protocol';
+import type { BackendChannel } from './control-channel.js';
+import type { ServiceDefinition } from './service-config.js';
+import { type SpawnBudget, spawnBudgetKey } from './spawn-budget.js';
+
+export interface Backend {
+  readonly key: string;
+  readonly definition: ServiceDefinition;
+  readonly endpoint: string;
+  /** The process we spawned; null for one rediscovered after a restart. */
+  child: ChildProcess | null;
+  pid: number | null;
+  channel: BackendChannel | null;
+  identity: DaemonProcess | null;
+  state: 'starting' | 'ready' | 'stopping';
+  startedAt: number;
+  lastRoutedAt: number;
+  routed: number;
+  /** Its control channel closed and no new one came yet. */
+  channelLost: boolean;
+}
+
+/** Why a route could not get a backend: carries the Refused fields. */
+export class RouteError extends Error {
+  override readonly name = 'RouteError';
+  readonly code: ErrorCode;
+  readonly retryAfterMs: number;
+  readonly details: Record<string, string>;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    retryAfterMs = 0,
+    details: Record<string, string> = {},
+  ) {
+    super(message);
+    this.code = code;
+    this.retryAfterMs = retryAfterMs;
+    this.details = details;
+  }
+}
+
+export interface BackendRegistryOptions {
+  /** Where daemon sockets and sidecars live (a private directory). */
+  servicesDir: string;
+  /** The broker's control socket, passed to daemons in their environment. */
+  controlPath: string;
+  budget: SpawnBudget;
+  onSpawn?: (outcome: 'ok' | 'failed' | 'rate_limited') => void;
+}
+
+const STDERR_TAIL_BYTES = 4096;
+
+/** Same key as the spawn budget's, so one name means one thing everywhere. */
+export const backendKey = spawnBudgetKey;
+export const sidecarPath = (endpoint: string) => `${endpoint}.identity.json`;
+
+/** Events: 'ready' (Backend), 'gone' (Backend, reason). */
+export class BackendRegistry extends EventEmitter {
+  private readonly options: BackendRegistryOptions;
+  private readonly backends = new Map<string, Backend>();
+  private readonly starting = new Map<string, Promise<Backend>>();
+  private readonly waiters = new Map<
+    string,
+    { resolve: (b: Backend) => void; reject: (e: RouteError) => void }
+  >();
+  private readonly idleTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(options: BackendRegistryOptions) {
+    super();
+    this.options = options;
+  }
+
+  list(): Backend[] {
+    return [...this.backends.values()];
+  }
+
+  get(key: string): Backend | undefined {
+    return this.backends.get(key);
+  }
+
+  endpointFor(definition: ServiceDefinition): string {
+    return join(this.options.servicesDir, `${definition.name}-${definition.version}.sock`);
+  }
+
+  /** A ready backend for `definition`, spawning one if none runs. */
+  async acquire(definition: ServiceDefinition): Promise<Backend> {
+    const key = backendKey(definition.name, definition.version);
+    const running = this.backends.get(key);
+    if (running?.state === 'ready') {
+      // A backend whose control channel dropped may have died a moment ago
+      // (its exit not reaped yet): check before sending a client to it.
+      if (running.channelLost && !(await this.alive(running)))
+        this.remove(running, 'lost its control channel and does not answer');
+      else {
+        this.touch(running);
+        return running;
+      }
+    }
+    // Single flight: every Hello for a starting backend waits on one spawn.
+    let pending = this.starting.get(key);
+    if (!pending) {
+      pending = this.spawnBackend(definition).finally(() => this.starting.delete(key));
+      this.starting.set(key, pending);
+    }
+    const backend = await pending;
+    this.touch(backend);
+    return backend;
+  }
+
+  private async alive(backend: Backend): Promise<boolean> {
+    try {
+      await probeDaemon(backend.endpoint, backend.pid ? { pid: backend.pid } : {}, {
+        timeoutMs: 500,
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Binds a registered control channel to the backend serving its endpoint. */
+  async attachChannel(channel: BackendChannel): Promise<void> {
+    const endpoint = channel.endpoint?.path;
+    const backend = [...this.backends.values()].find((b) => b.endpoint === endpoint);
+    if (!endpoint || !backend) {
+      channel.close('no backend of ours serves that endpoint');
+      return;
+    }
+    // The daemon on the channel must be the one answering on the endpoint.
+    try {
+      const verified = await probeDaemon(endpoint, { pid: channel.peer.pid }, { timeoutMs: 2000 });
+      backend.identity = verified.identity;
+      backend.pid = verified.identity.pid;
+    } catch (error) {
+      channel.close(`probe of ${endpoint} failed: ${(error as Error).message}`);
+      return;
+    }
+    backend.channel?.close('replaced by a new control channel');
+    backend.channel = channel;
+    backend.channelLost = false;
+    channel.once('close', () => {
+      if (backend.channel !== channel) return;
+      backend.channel = null;
+      backend.channelLost = true;
+    });
+    if (backend.state === 'starting') {
+      backend.state = 'ready';
+      this.waiters.get(backend.key)?.resolve(backend);
+      this.waiters.delete(backend.key);
+      this.emit('ready', backend);
+    }
+  }
+
+  /** Finds daemons left running by an earlier broker, from their sidecars + probes. */
+  async rediscover(definitions: ServiceDefinition[]): Promise<Backend[]> {
+    const found: Backend[] = [];
+    for (const definition of definitions) {
+      const endpoint = this.endpointFor(definition);
+      const key = backendKey(definition.name, definition.version);
+      if (this.backends.has(key)) continue;
+      const sidecar = await readIdentitySidecar(sidecarPath(endpoint)).catch(() => null);
+      if (!sidecar) continue;
+      try {
+        const verified = await probeDaemon(
+          endpoint,
+          { pid: sidecar.process.pid },
+          { timeoutMs: 1000 },
+        );
+        const backend = this.record(definition, endpoint, null, verified.identity.pid);
+        backend.identity = verified.identity;
+        backend.state = 'ready';
+        found.push(backend);
+      } catch {
+        // Stale sidecar: nothing to rediscover.
+      }
+    }
+    return found;
+  }
+
+  /** Stops one backend: SIGTERM, then SIGKILL after its grace period. */
+  async stop(backend: Backend, reason: string): Promise<void> {
+    if (backend.state === 'stopping') return;
+    backend.state = 'stopping';
+    this.clearIdle(backend.key);
+    backend.channel?.close(reason);
+    const pid = backend.child?.pid ?? backend.pid;
+    if (pid) {
+      const exited = backend.child
+        ? new Promise<void>((r) => backend.child!.once('exit', () => r()))
+        : waitForExit(pid);
+      signal(pid, 'SIGTERM');
+      const kill = setTimeout(() => signal(pid, 'SIGKILL'), backend.definition.stopGraceMs);
+      await exited;
+      clearTimeout(kill);
+    }
+    this.remove(backend, reason);
+  }
+
+  async stopAll(reason: string): Promise<void> {
+    await Promise.all(this.list().map((b) => this.stop(b, reason)));
+  }
+
+  private touch(backend: Backend): void {
+    backend.lastRoutedAt = Date.now();
+    backend.routed++;
+    const idle = backend.definition.idleTimeoutSecs ?? 0;
+    if (idle > 0) {
+      this.clearIdle(backend.key);
+      const timer = setTimeout(() => void this.stop(backend, 'idle timeout'), idle * 1000);
+      timer.unref();
+      this.idleTimers.set(backend.key, timer);
+    }
+  }
+
+  private clearIdle(key: string): void {
+    const timer = this.idleTimers.get(key);
+    if (timer) clearTimeout(timer);
+    this.idleTimers.delete(key);
+  }
+
+  private record(
+    definition: ServiceDefinition,
+    endpoint: string,
+    child: ChildProcess | null,
+    pid: number | null,
+  ): Backend {
+    const backend: Backend = {
+      key: backendKey(definition.name, definition.version),
+      definition,
+      endpoint,
+      child,
+      pid,
+      channel: null,
+      identity: null,
+      state: 'starting',
+      startedAt: Date.now(),
+      lastRoutedAt: 0,
+      routed: 0,
+      channelLost: false,
+    };
+    this.backends.set(backend.key, backend);
+    if (!child && pid) void waitForExit(pid).then(() => this.remove(backend, 'process exited'));
+    return backend;
+  }
+
+  private remove(backend: Backend, reason: string): void {
+    if (this.backends.get(backend.key) !== backend) return;
+    this.backends.delete(backend.key);
+    this.clearIdle(backend.key);
+    backend.channel?.close(reason);
+    this.emit('gone', backend, reason);
+  }
+
+  private async spawnBackend(definition: ServiceDefinition): Promise<Backend> {
+    const key = backendKey(definition.name, definition.version);
+    const allowed = this.options.budget.tryAcquire(key);
+    if (!allowed.ok) {
+      this.options.onSpawn?.('rate_limited');
+      throw new RouteError(
+        ErrorCode.RATE_LIMITED,
+        `spawn budget for ${key} exhausted`,
+        allowed.retryAfterMs,
+        { service: key },
+      );
+    }
+    await mkdir(this.options.servicesDir, { recursive: true, mode: 0o700 });
+    const endpoint = this.endpointFor(definition);
+    let child: ChildProcess;
+    try {
+      child = spawn(definition.command, definition.args, {
+        cwd: definition.cwd,
+        env: {
+          ...process.env,
+          ...definition.env,
+          [BROKER_ENV.control]: this.options.controlPath,
+          [BROKER_ENV.endpoint]: endpoint,
+          [BROKER_ENV.service]: definition.name,
+          [BROKER_ENV.version]: definition.version,
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true, // its own process group: a daemon outlives a broker restart
+      });
+    } catch (error) {
+      this.options.onSpawn?.('failed');
+      throw new RouteError(
+        ErrorCode.BACKEND_SPAWN_FAILED,
+        `cannot spawn ${definition.command}: ${(error as Error).message}`,
+        0,
+        { service: key },
+      );
+    }
+    let stderr = Buffer.alloc(0);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr = Buffer.concat([stderr, chunk]);
+      if (stderr.length > STDERR_TAIL_BYTES)
+        stderr = stderr.subarray(stderr.length - STDERR_TAIL_BYTES);
+    });
+    child.unref();
+    const backend = this.record(definition, endpoint, child, child.pid ?? null);
+    return new Promise<Backend>((resolve, reject) => {
+      const fail = (message: string, details: Record<string, string>) => {
+        clearTimeout(timer);
+        this.waiters.delete(key);
+        this.options.onSpawn?.('failed');
+        this.remove(backend, message);
+        reject(
+          new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, message, 0, {
+            service: key,
+            stderr_tail: stderr.toString('utf8'),
+            ...details,
+          }),
+        );
+      };
+      const timer = setTimeout(() => {
+        signal(child.pid, 'SIGKILL');
+        fail(`${key} was not ready within ${definition.readyTimeoutMs} ms`, {
+          reason: 'ready timeout',
+        });
+      }, definition.readyTimeoutMs);
+      this.waiters.set(key, {
+        resolve: (b) => {
+          clearTimeout(timer);
+          this.options.onSpawn?.('ok');
+          resolve(b);
+        },
+        reject,
+      });
+      child.once('error', (error) =>
+        fail(`cannot spawn ${definition.command}: ${error.message}`, { reason: 'spawn error' }),
+      );
+      child.once('exit', (code, sig) => {
+        if (backend.state === 'starting') {
+          fail(`${key} exited before it was ready (${sig ? `signal ${sig}` : `status ${code}`})`, {
+            exit_status: String(code ?? ''),
+            exit_signal: String(sig ?? ''),
+          });
+        } else this.remove(backend, `process exited (${sig ?? code})`);
+      });
+    });
+  }
+}
+
+function signal(pid: number | undefined | null, name: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Resolves when a process we did not spawn exits (a pidfd is not available from Node). */
+function waitForExit(pid: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      try {
+        process.kill(pid, 0);
+        setTimeout(check, 250).unref();
+      } catch {
+        resolve();
+      }
+    };
+    check();
+  });
+}

@@ -1,0 +1,138 @@
+// The broker's answers to admin verbs: an AdminProvider over the live
+// state of a running broker (its backends, definitions, metrics), so the
+// admin dispatcher (admin.ts) stays a pure function of that state.
+import { probeDaemon } from '@handoff/backend-sdk';
+import { AdminError, type AdminProvider, type BackendHealthEntry } from './admin.js';
+import type { Backend, BackendRegistry } from './backend-registry.js';
+import type { MetricsRegistry } from './metrics.js';
+import type { ServiceDefinition } from './service-config.js';
+
+export interface BrokerState {
+  socketPath: string;
+  controlPath: string;
+  startedAt: number;
+  registry: BackendRegistry;
+  metrics: MetricsRegistry;
+  definitions(): readonly ServiceDefinition[];
+  configErrors(): readonly { file: string; field?: string | undefined; message: string }[];
+  connectionsOpen(): number;
+  draining(): boolean;
+  shutdown(drainDeadlineMs: number): void;
+}
+
+const VERSION = '0.1.0';
+
+export function brokerAdminProvider(state: BrokerState): AdminProvider {
+  const instance = (b: Backend) => ({
+    service: b.definition.name,
+    version: b.definition.version,
+    endpoint: b.endpoint,
+    pid: b.pid,
+    state: b.state,
+    startedAtUnixMs: b.startedAt,
+    connectionsRouted: b.routed,
+  });
+  return {
+    status: () => ({
+      pid: process.pid,
+      version: VERSION,
+      socketPath: state.socketPath,
+      uptimeSeconds: (Date.now() - state.startedAt) / 1000,
+      services: state.definitions().length,
+      activeBackends: state.registry.list().length,
+      connectionsOpen: state.connectionsOpen(),
+      draining: state.draining(),
+    }),
+    instances: () =>
+      state.registry
+        .list()
+        .map(instance)
+        .sort((a, b) =>
+          a.service === b.service
+            ? a.version.localeCompare(b.version)
+            : a.service.localeCompare(b.service),
+        ),
+    health: () => {
+      const errors = state.configErrors();
+      const checks = [
+        {
+          name: 'listening',
+          ok: !state.draining(),
+          detail: state.draining() ? 'draining' : state.socketPath,
+        },
+        {
+          name: 'service definitions',
+          ok: errors.length === 0,
+          detail:
+            errors.length === 0
+              ? `${state.definitions().length} loaded`
+              : `${errors.length} invalid (first: ${errors[0]!.file}: ${errors[0]!.message})`,
+        },
+      ];
+      return { healthy: checks.every((c) => c.ok), checks };
+    },
+    ready: () =>
+      state.draining() ? { ready: false, reason: 'draining' } : { ready: true, reason: '' },
+    backendHealth: async (serviceName) => {
+      if (serviceName && !state.definitions().some((d) => d.name === serviceName)) {
+        throw new AdminError(
+          'UNKNOWN_SERVICE',
+          `no service named ${JSON.stringify(serviceName)} is configured`,
+        );
+      }
+      const backends = state.registry
+        .list()
+        .filter((b) => !serviceName || b.definition.name === serviceName);
+      const entries = await Promise.all(
+        backends.map(async (b): Promise<BackendHealthEntry> => {
+          try {
+            const verified = await probeDaemon(b.endpoint, b.pid ? { pid: b.pid } : {});
+            return {
+              service: b.definition.name,
+              version: b.definition.version,
+              endpoint: b.endpoint,
+              pid: b.pid,
+              healthy: true,
+              detail: '',
+              roundTripMs: verified.roundTripMs,
+            };
+          } catch (error) {
+            const code = (error as { code?: string }).code ?? 'ERROR';
+            return {
+              service: b.definition.name,
+              version: b.definition.version,
+              endpoint: b.endpoint,
+              pid: b.pid,
+              healthy: false,
+              detail: `${code}: ${(error as Error).message}`,
+              roundTripMs: null,
+            };
+          }
+        }),
+      );
+      return { healthy: entries.every((e) => e.healthy), backends: entries };
+    },
+    config: () => ({
+      socket_path: state.socketPath,
+      control_path: state.controlPath,
+      services: state.definitions().map((d) => ({
+        name: d.name,
+        version: d.version,
+        command: d.command,
+        args: d.args,
+        cwd: d.cwd ?? null,
+        handoff: d.handoff,
+        idle_timeout_secs: d.idleTimeoutSecs ?? null,
+        source: d.source,
+      })),
+      errors: state
+        .configErrors()
+        .map((e) => ({ file: e.file, field: e.field ?? null, message: e.message })),
+    }),
+    metricsText: () => state.metrics.render(),
+    shutdown: async (drainDeadlineMs) => {
+      // The reply to SHUTDOWN goes out first; the drain starts right after.
+      setImmediate(() => state.shutdown(drainDeadlineMs));
+    },
+  };
+}

@@ -1,0 +1,268 @@
+// startBroker: the broker process's wiring. One private Unix socket for
+// clients (Hello routing and admin), one control socket for the daemons it
+// spawns (persistent handoff channels), service definitions reloaded on
+// change, metrics, and a graceful close. Policy lives in the modules it
+// wires: hello-router, backend-registry, version-policy, spawn-budget.
+import { EventEmitter } from 'node:events';
+import { chmod } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { preparePrivateSocketPath } from '@handoff/backend-sdk';
+import { FdServer, type FdSocket, peerCredentials } from '@handoff/fdpass';
+import { PROTOCOL_VERSION } from '@handoff/protocol';
+import pino, { type Logger } from 'pino';
+import { handleAdminRequest } from './admin.js';
+import { BackendRegistry } from './backend-registry.js';
+import { brokerAdminProvider } from './broker-admin.js';
+import { BackendChannel } from './control-channel.js';
+import { type RouterContext, serveClient } from './hello-router.js';
+import {
+  type BrokerMetrics,
+  createBrokerMetrics,
+  createMetricsRegistry,
+  type MetricsRegistry,
+} from './metrics.js';
+import { defaultBrokerSocketPath } from './paths.js';
+import {
+  loadServiceDefinitions,
+  type ServiceConfigError,
+  type ServiceDefinition,
+  watchServiceDefinitions,
+} from './service-config.js';
+import { SpawnBudget } from './spawn-budget.js';
+import { selectDefinition } from './version-policy.js';
+
+export interface BrokerOptions {
+  /** The client socket; defaults to defaultBrokerSocketPath(). */
+  socketPath?: string;
+  /** A directory of service definition files. */
+  configDir?: string;
+  /** One service definition file. */
+  configFile?: string;
+  /** Definitions given in code (e.g. an embedded default configuration). */
+  services?: unknown[];
+  /** Peers allowed on both sockets; defaults to our own uid. */
+  allowedUids?: readonly number[];
+  /** How long a client may take to send its first frame (default 30 s). */
+  helloDeadlineMs?: number;
+  /** How long a backend may take to ack a handoff (default 5 s, the reference's). */
+  handoffDeadlineMs?: number;
+  /** Stop spawned daemons on close (default true). */
+  stopBackendsOnClose?: boolean;
+  /** Reload definitions when their files change (default true). */
+  watchConfig?: boolean;
+  logger?: Logger;
+}
+
+export interface Broker extends EventEmitter {
+  readonly socketPath: string;
+  readonly controlPath: string;
+  readonly registry: BackendRegistry;
+  readonly metrics: MetricsRegistry;
+  definitions(): readonly ServiceDefinition[];
+  close(options?: { deadlineMs?: number }): Promise<void>;
+}
+
+export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
+  const broker = new BrokerImpl(options);
+  await broker.start();
+  return broker;
+}
+
+class BrokerImpl extends EventEmitter implements Broker {
+  readonly socketPath: string;
+  readonly controlPath: string;
+  readonly registry: BackendRegistry;
+  private readonly options: BrokerOptions;
+  private readonly log: Logger;
+  private readonly allowed: ReadonlySet<number>;
+  private readonly clientServer: Server;
+  private controlServer: FdServer | null = null;
+  private readonly clients = new Set<Socket>();
+  private readonly channels = new Set<BackendChannel>();
+  private services: ServiceDefinition[] = [];
+  private configErrors: ServiceConfigError[] = [];
+  readonly metrics: MetricsRegistry = createMetricsRegistry();
+  private readonly counters: BrokerMetrics;
+  private watcher: { close(): void } | null = null;
+  private connectionIds = 0n;
+  readonly startedAt = Date.now();
+  private readonly routerContext: RouterContext;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: BrokerOptions) {
+    super();
+    this.options = options;
+    this.socketPath = options.socketPath ?? defaultBrokerSocketPath();
+    const dir = dirname(this.socketPath);
+    this.controlPath = join(dir, 'control.sock');
+    this.log =
+      options.logger ??
+      pino({ name: 'handoff-broker', level: process.env.HANDOFF_LOG_LEVEL ?? 'info' });
+    const uid = process.getuid?.();
+    this.allowed = new Set(options.allowedUids ?? (uid === undefined ? [] : [uid]));
+    this.counters = createBrokerMetrics(this.metrics);
+    this.registry = new BackendRegistry({
+      servicesDir: join(dir, 'services'),
+      controlPath: this.controlPath,
+      budget: new SpawnBudget({}),
+      onSpawn: (outcome) => this.counters.spawnAttemptsTotal.inc({ outcome }),
+    });
+    this.registry.on('gone', (backend, reason) => {
+      this.counters.activeBackends.set(this.registry.list().length);
+      this.log.info({ service: backend.key, reason }, 'backend gone');
+    });
+    this.registry.on('ready', (backend) => {
+      this.counters.activeBackends.set(this.registry.list().length);
+      this.log.info({ service: backend.key, pid: backend.pid }, 'backend ready');
+    });
+    const admin = brokerAdminProvider({
+      socketPath: this.socketPath,
+      controlPath: this.controlPath,
+      startedAt: this.startedAt,
+      registry: this.registry,
+      metrics: this.metrics,
+      definitions: () => this.services,
+      configErrors: () => this.configErrors,
+      connectionsOpen: () => this.clients.size,
+      draining: () => this.closing !== null,
+      shutdown: (deadlineMs) => void this.close({ deadlineMs }),
+    });
+    this.routerContext = {
+      select: (name, wanted) => selectDefinition(this.services, name, wanted),
+      acquire: (definition) => this.registry.acquire(definition),
+      admin: (request) => handleAdminRequest(request, admin),
+      nextConnectionId: () => ++this.connectionIds,
+      helloDeadlineMs: options.helloDeadlineMs ?? 30_000,
+      handoffDeadlineMs: options.handoffDeadlineMs ?? 5000,
+      daemonMinProtocol: PROTOCOL_VERSION,
+      daemonMaxProtocol: PROTOCOL_VERSION,
+      observeHello: (service, outcome, seconds) => {
+        this.counters.helloTotal.inc({ service, outcome });
+        this.counters.helloDuration.observe(seconds);
+      },
+      observeHandoff: (outcome, seconds) => {
+        this.counters.handoffTotal.inc({ outcome });
+        if (outcome !== 'reconnect') this.counters.handoffDuration.observe(seconds);
+      },
+      log: (level, fields, message) => this.log[level](fields, message),
+    };
+    this.clientServer = createServer({ pauseOnConnect: true }, (socket) => this.onClient(socket));
+    this.clientServer.on('error', (error) => this.log.warn({ err: error }, 'client socket error'));
+  }
+
+  definitions(): readonly ServiceDefinition[] {
+    return this.services;
+  }
+
+  async start(): Promise<void> {
+    await this.reload();
+    await preparePrivateSocketPath(this.socketPath);
+    await preparePrivateSocketPath(this.controlPath);
+    this.controlServer = await FdServer.listen(this.controlPath, {
+      kind: 'seqpacket',
+      mode: 0o600,
+    });
+    this.controlServer.on('connection', (socket: FdSocket) => this.onControl(socket));
+    this.controlServer.on('error', (error: Error) =>
+      this.log.warn({ err: error }, 'control socket error'),
+    );
+    await new Promise<void>((resolve, reject) => {
+      this.clientServer.once('error', reject);
+      this.clientServer.listen(this.socketPath, () => {
+        this.clientServer.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(this.socketPath, 0o600);
+    const found = await this.registry.rediscover(this.services);
+    for (const backend of found)
+      this.log.info({ service: backend.key, pid: backend.pid }, 'rediscovered running backend');
+    if (this.options.watchConfig !== false && (this.options.configDir || this.options.configFile)) {
+      this.watcher = watchServiceDefinitions(this.configSource(), (result) => this.apply(result));
+    }
+    this.log.info({ socket: this.socketPath, services: this.services.length }, 'broker listening');
+  }
+
+  private configSource() {
+    return {
+      ...(this.options.configDir ? { dir: this.options.configDir } : {}),
+      ...(this.options.configFile ? { file: this.options.configFile } : {}),
+      ...(this.options.services ? { embedded: this.options.services } : {}),
+    };
+  }
+
+  private async reload(): Promise<void> {
+    this.apply(await loadServiceDefinitions(this.configSource()));
+  }
+
+  private apply(result: Awaited<ReturnType<typeof loadServiceDefinitions>>): void {
+    for (const error of result.errors)
+      this.log.warn({ file: error.file, field: error.field }, error.message);
+    this.services = result.services;
+    this.configErrors = result.errors;
+    this.emit('config', result);
+  }
+
+  private onClient(socket: Socket): void {
+    let peer: ReturnType<typeof peerCredentials>;
+    try {
+      peer = peerCredentials(socket);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    // Another uid gets nothing at all, not even a Refused.
+    if (this.closing || !this.allowed.has(peer.uid)) {
+      socket.destroy();
+      return;
+    }
+    this.clients.add(socket);
+    this.counters.connectionsOpen.set(this.clients.size);
+    socket.once('close', () => {
+      this.clients.delete(socket);
+      this.counters.connectionsOpen.set(this.clients.size);
+    });
+    serveClient(socket, peer, this.routerContext);
+  }
+
+  private onControl(socket: FdSocket): void {
+    let channel: BackendChannel;
+    try {
+      channel = new BackendChannel(socket);
+    } catch {
+      socket.close();
+      return;
+    }
+    if (!this.allowed.has(channel.peer.uid)) {
+      channel.close('peer uid not allowed');
+      return;
+    }
+    this.channels.add(channel);
+    channel.once('close', () => this.channels.delete(channel));
+    channel.once('registered', () => void this.registry.attachChannel(channel));
+  }
+
+  close(options: { deadlineMs?: number } = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.deadlineMs ?? 5000);
+    return this.closing;
+  }
+
+  private async shutdown(deadlineMs: number): Promise<void> {
+    this.watcher?.close();
+    const stopped = new Promise<void>((resolve) => this.clientServer.close(() => resolve()));
+    this.controlServer?.close();
+    const timer = setTimeout(() => {
+      for (const socket of this.clients) socket.destroy();
+    }, deadlineMs);
+    timer.unref();
+    if (this.options.stopBackendsOnClose !== false)
+      await this.registry.stopAll('broker shutting down');
+    for (const channel of this.channels) channel.close('broker shutting down');
+    for (const socket of this.clients) socket.destroy();
+    await stopped;
+    clearTimeout(timer);
+    this.log.info('broker closed');
+    this.emit('close');
+  }
+}

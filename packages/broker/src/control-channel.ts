@@ -1,0 +1,182 @@
+// The broker's end of a backend's persistent control connection (DESIGN
+// §2.5, "we go further"): the daemon registers its endpoint once, then the
+// broker pipelines handoff offers on it — token+fd in one sendmsg, then the
+// framed HandoffOffer — and matches the acks by correlation id. No dial per
+// handoff, no sleep-polling: everything is driven by socket events.
+import { EventEmitter } from 'node:events';
+import { closeFd, type FdSocket, peerCredentials } from '@handoff/fdpass';
+import {
+  Endpoint,
+  encodeFramed,
+  type Frame,
+  FrameDecoder,
+  FrameKind,
+  HANDOFF_PAYLOAD_PROTOCOL,
+  HandoffAck,
+  HandoffOffer,
+  requestFrame,
+} from '@handoff/protocol';
+
+export type OfferOutcome = { accepted: true } | { accepted: false; reason: string };
+
+interface PendingOffer {
+  resolve: (outcome: OfferOutcome) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Events: 'registered' (Endpoint), 'close'. A channel that breaks the
+ * protocol is closed, and every offer in flight on it fails at once.
+ */
+export class BackendChannel extends EventEmitter {
+  readonly peer: { pid: number; uid: number; gid: number };
+  private readonly socket: FdSocket;
+  private readonly decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 });
+  private readonly pending = new Map<bigint, PendingOffer>();
+  private endpointValue: Endpoint | null = null;
+  private closedValue = false;
+
+  constructor(socket: FdSocket) {
+    super();
+    this.socket = socket;
+    this.peer = peerCredentials(socket);
+    socket.on('message', ({ data, fds }: { data: Buffer; fds: number[] }) => {
+      if (fds.length > 0) {
+        // A daemon has no business sending us fds: drop them and the channel.
+        for (const fd of fds) closeQuietly(fd);
+        this.close('daemon sent file descriptors on the control channel');
+        return;
+      }
+      this.onBytes(data);
+    });
+    socket.on('error', () => this.close('control channel error'));
+    socket.on('close', () => this.close('control channel closed'));
+  }
+
+  get endpoint(): Endpoint | null {
+    return this.endpointValue;
+  }
+
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Hands `clientFd` to the backend. The fd is duplicated into the backend
+   * by the kernel; the caller keeps (and later closes) its own copy.
+   * Resolves with the backend's verdict, or a refusal at the deadline.
+   */
+  offer(
+    clientFd: number,
+    offer: {
+      token: Uint8Array;
+      serviceName: string;
+      correlationId: bigint;
+      bufferedClientBytes: Uint8Array;
+    },
+    deadlineMs: number,
+  ): Promise<OfferOutcome> {
+    if (this.closedValue)
+      return Promise.resolve({ accepted: false, reason: 'control channel closed' });
+    return new Promise<OfferOutcome>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(offer.correlationId);
+        resolve({ accepted: false, reason: `no ack within ${deadlineMs} ms` });
+      }, deadlineMs);
+      this.pending.set(offer.correlationId, { resolve, timer });
+      try {
+        this.socket.write(offer.token, [clientFd]);
+        this.socket.write(
+          encodeFramed(
+            requestFrame({
+              payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
+              requestId: offer.correlationId,
+              payload: HandoffOffer.encode({
+                handleValue: 0n,
+                token: offer.token,
+                serviceName: offer.serviceName,
+                correlationId: offer.correlationId,
+                bufferedClientBytes: offer.bufferedClientBytes,
+              }),
+            }),
+          ),
+        );
+      } catch (error) {
+        this.settle(offer.correlationId, {
+          accepted: false,
+          reason: `send failed: ${(error as Error).message}`,
+        });
+      }
+    });
+  }
+
+  close(reason = 'closed'): void {
+    if (this.closedValue) return;
+    this.closedValue = true;
+    for (const id of [...this.pending.keys()]) this.settle(id, { accepted: false, reason });
+    this.socket.close();
+    this.emit('close', reason);
+  }
+
+  private settle(id: bigint, outcome: OfferOutcome): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id);
+    clearTimeout(entry.timer);
+    entry.resolve(outcome);
+  }
+
+  private onBytes(bytes: Uint8Array): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(bytes);
+    } catch {
+      this.close('bad frame on the control channel');
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closedValue) return;
+      this.onFrame(frame);
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    if (frame.payloadProtocol !== HANDOFF_PAYLOAD_PROTOCOL) {
+      this.close(`unexpected payload protocol ${frame.payloadProtocol} on the control channel`);
+      return;
+    }
+    try {
+      if (frame.kind === FrameKind.EVENT && this.endpointValue === null) {
+        this.endpointValue = Endpoint.decode(frame.payload);
+        this.emit('registered', this.endpointValue);
+        return;
+      }
+      if (frame.kind === FrameKind.RESPONSE) {
+        const ack = HandoffAck.decode(frame.payload);
+        this.settle(
+          ack.correlationId,
+          ack.accepted
+            ? { accepted: true }
+            : { accepted: false, reason: ack.errorDetail || 'refused' },
+        );
+        return;
+      }
+    } catch {
+      this.close('undecodable control frame');
+      return;
+    }
+    this.close(`unexpected frame kind ${frame.kind} on the control channel`);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeFd(fd);
+  } catch {
+    // Not ours to worry about any more.
+  }
+}

@@ -1,0 +1,55 @@
+// Where the broker looks by default: its socket and its service-definition
+// directory. Pure functions of an environment and a uid/home so that the
+// broker, its CLI and clients compute the same answer; creating and
+// permission-checking those directories belongs to the server.
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+
+/** An environment variable's value, treating "set but empty" as unset (as shells do for XDG_*). */
+function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
+  const value = env[key];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function currentUid(): number {
+  if (typeof process.getuid !== 'function') {
+    throw new Error('this platform has no uid; pass one to defaultBrokerSocketPath(env, uid)');
+  }
+  return process.getuid();
+}
+
+/**
+ * `$HANDOFF_BROKER_SOCKET`, else `$XDG_RUNTIME_DIR/handoff/broker.sock` when
+ * XDG_RUNTIME_DIR is an absolute path, else `/tmp/handoff-<uid>/broker.sock`.
+ *
+ * The fallback is a literal `/tmp`, not `os.tmpdir()`: a client and the broker
+ * may run with different TMPDIRs and must still meet at one well-known path;
+ * the uid in the name keeps users apart (the directory itself is 0700, §5).
+ * A relative XDG_RUNTIME_DIR is ignored, as the XDG spec requires, because it
+ * would resolve differently from every working directory.
+ */
+export function defaultBrokerSocketPath(
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number = currentUid(),
+): string {
+  const explicit = nonEmpty(env, 'HANDOFF_BROKER_SOCKET');
+  if (explicit !== undefined) return explicit;
+  const runtime = nonEmpty(env, 'XDG_RUNTIME_DIR');
+  if (runtime !== undefined && isAbsolute(runtime)) return join(runtime, 'handoff', 'broker.sock');
+  return join('/tmp', `handoff-${uid}`, 'broker.sock');
+}
+
+/**
+ * `$HANDOFF_CONFIG_DIR`, else `$XDG_CONFIG_HOME/handoff/services` (absolute
+ * only, per the XDG spec), else `<home>/.config/handoff/services`.
+ */
+export function defaultConfigDir(
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+): string {
+  const explicit = nonEmpty(env, 'HANDOFF_CONFIG_DIR');
+  if (explicit !== undefined) return explicit;
+  const config = nonEmpty(env, 'XDG_CONFIG_HOME');
+  if (config !== undefined && isAbsolute(config)) return join(config, 'handoff', 'services');
+  return join(home, '.config', 'handoff', 'services');
+}

@@ -1,0 +1,131 @@
+// Test harness for the admin protocol: a private temp directory, a real
+// tiny Unix-socket admin server that answers with handleAdminRequest, and
+// a fake broker (a plain AdminProvider) whose facts a test can change.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AdminReply,
+  AdminRequest,
+  encodeFramed,
+  FrameDecoder,
+  FrameKind,
+  responseFrame,
+} from '@handoff/protocol';
+import { type AdminProvider, handleAdminRequest } from '../src/admin.js';
+
+export function tempDir(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), `handoff-broker-${prefix}-`));
+  return {
+    dir,
+    path: (name: string) => join(dir, name),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface FakeBroker extends AdminProvider {
+  healthy: boolean;
+  shutdowns: number[];
+  instanceList: ReturnType<AdminProvider['instances']>;
+}
+
+export function fakeBroker(socketPath = '/run/user/1000/handoff/broker.sock'): FakeBroker {
+  const broker: FakeBroker = {
+    healthy: true,
+    shutdowns: [],
+    instanceList: [
+      {
+        service: 'demo-kv',
+        version: '1.2.0',
+        endpoint: '/run/user/1000/handoff/services/demo-kv@1.2.0.sock',
+        pid: 4242,
+        state: 'ready',
+        startedAtUnixMs: Date.UTC(2025, 0, 2, 3, 4, 5),
+        connectionsRouted: 17,
+      },
+      {
+        service: 'search',
+        version: '0.9.1-beta.1',
+        endpoint: '/run/user/1000/handoff/services/search@0.9.1-beta.1.sock',
+        pid: null,
+        state: 'starting',
+        startedAtUnixMs: Date.UTC(2025, 0, 2, 3, 5, 0),
+        connectionsRouted: 0,
+      },
+    ],
+    status: () => ({
+      pid: 1234,
+      version: '0.1.0',
+      socketPath,
+      uptimeSeconds: 3725.4,
+      services: 2,
+      activeBackends: 1,
+      connectionsOpen: 3,
+      draining: false,
+    }),
+    instances: () => broker.instanceList,
+    health: () => ({
+      healthy: broker.healthy,
+      checks: [
+        { name: 'listening', ok: true, detail: 'accepting on the broker socket' },
+        {
+          name: 'fd headroom',
+          ok: broker.healthy,
+          detail: broker.healthy ? '3% of the fd limit' : '97% of the fd limit',
+        },
+      ],
+    }),
+    ready: () => ({ ready: broker.healthy, reason: broker.healthy ? '' : 'draining' }),
+    backendHealth: async (serviceName) => ({
+      healthy: true,
+      backends: broker.instanceList
+        .filter((i) => serviceName === undefined || i.service === serviceName)
+        .map((i) => ({
+          service: i.service,
+          version: i.version,
+          endpoint: i.endpoint,
+          pid: i.pid,
+          healthy: true,
+          detail: '',
+          roundTripMs: 0.25,
+        })),
+    }),
+    config: () => ({ socket_path: socketPath, services: { 'demo-kv': { versions: ['1.2.0'] } } }),
+    metricsText: () => '# TYPE connections_open gauge\nconnections_open 3\n# EOF\n',
+    shutdown: async (deadlineMs) => {
+      broker.shutdowns.push(deadlineMs);
+    },
+  };
+  return broker;
+}
+
+/** A real admin endpoint: frames in, handleAdminRequest, frames out. */
+export async function startAdminServer(
+  path: string,
+  provider: AdminProvider,
+): Promise<{ server: Server; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const decoder = new FrameDecoder();
+    socket.on('data', async (chunk) => {
+      for (const frame of decoder.push(chunk)) {
+        if (frame.kind !== FrameKind.REQUEST) continue;
+        const reply = await handleAdminRequest(AdminRequest.decode(frame.payload), provider);
+        socket.write(encodeFramed(responseFrame(frame, { payload: AdminReply.encode(reply) })));
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

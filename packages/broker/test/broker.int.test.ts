@@ -1,0 +1,387 @@
+// The broker end to end, with real processes: daemons spawned on demand,
+// clients handed off or reconnected, hostile Hellos, failures mid-handoff,
+// and a broker killed and restarted under live sessions.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { FrameClient } from '@handoff/backend-sdk';
+import {
+  AdminReplyKind,
+  AdminVerb,
+  CONTROL_PAYLOAD_PROTOCOL,
+  ErrorCode,
+  encodeFramed,
+  FrameDecoder,
+  Hello,
+  HelloReply,
+  requestFrame,
+} from '@handoff/protocol';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { adminRequest } from '../src/admin-client.js';
+import { type Broker, startBroker } from '../src/broker-server.js';
+import { connectService } from '../src/client.js';
+import {
+  echoService,
+  fixtures,
+  killPid,
+  startProcess,
+  str,
+  tempDir,
+  text,
+  tsxArgs,
+} from './harness.js';
+
+const P = 0xf001;
+const brokers: Broker[] = [];
+const dirs: ReturnType<typeof tempDir>[] = [];
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+  await Promise.all(brokers.splice(0).map((b) => b.close({ deadlineMs: 500 })));
+});
+afterAll(() => {
+  for (const d of dirs) d.remove();
+});
+
+async function broker(services: unknown[], options: Record<string, unknown> = {}) {
+  const tmp = tempDir('broker');
+  dirs.push(tmp);
+  const b = await startBroker({
+    socketPath: tmp.path('run/broker.sock'),
+    services,
+    watchConfig: false,
+    ...options,
+  });
+  brokers.push(b);
+  return b;
+}
+
+/** Sends raw bytes as a first frame and returns the decoded HelloReply (or null on close). */
+async function rawHello(
+  path: string,
+  bytes: Uint8Array,
+  { end = false } = {},
+): Promise<HelloReply | null> {
+  const socket = connect(path);
+  await once(socket, 'connect');
+  socket.write(bytes);
+  if (end) socket.end();
+  const decoder = new FrameDecoder();
+  return new Promise((resolve) => {
+    socket.on('data', (chunk) => {
+      const [frame] = decoder.push(chunk);
+      if (frame) {
+        socket.destroy();
+        resolve(HelloReply.decode(frame.payload));
+      }
+    });
+    socket.on('close', () => resolve(null));
+    socket.on('error', () => resolve(null));
+  });
+}
+
+const helloBytes = (patch: Partial<Hello> = {}) =>
+  encodeFramed(
+    requestFrame({
+      payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
+      requestId: 1n,
+      payload: Hello.encode({
+        clientMinProtocol: 1,
+        clientMaxProtocol: 1,
+        serviceName: 'echo',
+        wantedVersion: '1.0.0',
+        ...patch,
+      }),
+    }),
+  );
+
+describe('broker routing and handoff', () => {
+  it('spawns the daemon on the first Hello and hands the connection over', async () => {
+    const b = await broker([echoService('echo')]);
+    const { socket, route, negotiated } = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: b.socketPath,
+      timeoutMs: 30_000,
+    });
+    expect(route).toBe('handoff');
+    expect(negotiated.backendPipe).toMatch(/echo-1\.0\.0\.sock$/);
+    const client = new FrameClient(socket);
+    expect(str((await client.request(P, text('hello'))).payload)).toBe('hello');
+    client.close();
+    expect(b.registry.list()).toHaveLength(1);
+  });
+
+  it('serves many clients through handoff to one spawned daemon', async () => {
+    const b = await broker([echoService('echo')]);
+    const connections = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        connectService('echo', { version: '1.0.0', brokerPath: b.socketPath, timeoutMs: 30_000 }),
+      ),
+    );
+    expect(connections.every((c) => c.route === 'handoff')).toBe(true);
+    const clients = connections.map((c) => new FrameClient(c.socket));
+    const answers = await Promise.all(clients.map((c, i) => c.request(P, text(`c${i}`))));
+    for (const [i, a] of answers.entries()) expect(str(a.payload)).toBe(`c${i}`);
+    for (const c of clients) c.close();
+    expect(b.registry.list()).toHaveLength(1);
+  });
+
+  it('tells clients to reconnect when handoff is off for the service', async () => {
+    const b = await broker([echoService('echo', { handoff: false })]);
+    const { socket, route } = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: b.socketPath,
+      timeoutMs: 30_000,
+    });
+    expect(route).toBe('reconnect');
+    const client = new FrameClient(socket);
+    expect(str((await client.request(P, text('direct'))).payload)).toBe('direct');
+    client.close();
+  });
+
+  it('refuses unknown services, blocked versions, and reports spawn failures with the exit status and stderr', async () => {
+    const b = await broker([echoService('echo'), echoService('broken', {}, ['--fail-start'])]);
+    await expect(
+      connectService('nope', { version: '1.0.0', brokerPath: b.socketPath }),
+    ).rejects.toMatchObject({
+      code: 'REFUSED',
+      refusal: { code: ErrorCode.SERVICE_UNKNOWN },
+    });
+    await expect(
+      connectService('echo', { version: '2.0.0', brokerPath: b.socketPath }),
+    ).rejects.toMatchObject({
+      refusal: { code: ErrorCode.VERSION_BLOCKED },
+    });
+    const failure = await connectService('broken', {
+      version: '1.0.0',
+      brokerPath: b.socketPath,
+      timeoutMs: 30_000,
+    }).catch((e) => e);
+    expect(failure.refusal.code).toBe(ErrorCode.BACKEND_SPAWN_FAILED);
+    expect(failure.refusal.details.exit_status).toBe('3');
+    expect(failure.refusal.details.stderr_tail).toContain('refusing to start');
+  });
+
+  it('limits spawns to 3 per 30 s per service', async () => {
+    const b = await broker([echoService('broken', {}, ['--fail-start'])]);
+    const codes: ErrorCode[] = [];
+    for (let i = 0; i < 4; i++) {
+      const e = await connectService('broken', {
+        version: '1.0.0',
+        brokerPath: b.socketPath,
+        timeoutMs: 30_000,
+      }).catch((x) => x);
+      codes.push(e.refusal.code);
+    }
+    expect(codes).toEqual([
+      ErrorCode.BACKEND_SPAWN_FAILED,
+      ErrorCode.BACKEND_SPAWN_FAILED,
+      ErrorCode.BACKEND_SPAWN_FAILED,
+      ErrorCode.RATE_LIMITED,
+    ]);
+  });
+
+  it('fails a daemon that never becomes ready within its deadline', async () => {
+    const b = await broker([echoService('slow', { readyTimeoutMs: 1500 }, ['--hang'])]);
+    const e = await connectService('slow', {
+      version: '1.0.0',
+      brokerPath: b.socketPath,
+      timeoutMs: 30_000,
+    }).catch((x) => x);
+    expect(e.refusal.code).toBe(ErrorCode.BACKEND_SPAWN_FAILED);
+    expect(e.message).toContain('not ready');
+  });
+});
+
+describe('admin and metrics on the broker socket', () => {
+  it('reports real metrics after real traffic, and shuts down on request', async () => {
+    const b = await broker([echoService('echo')]);
+    const { socket } = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: b.socketPath,
+      timeoutMs: 30_000,
+    });
+    socket.destroy();
+    await expect(
+      connectService('nope', { version: '1.0.0', brokerPath: b.socketPath }),
+    ).rejects.toBeTruthy();
+    const metrics = await adminRequest(b.socketPath, { verb: AdminVerb.METRICS });
+    expect(metrics.kind).toBe(AdminReplyKind.OPENMETRICS);
+    expect(metrics.body).toContain('hello_total{service="echo",outcome="handoff"} 1');
+    expect(metrics.body).toContain('hello_total{service="nope",outcome="refused"} 1');
+    expect(metrics.body).toContain('handoff_total{outcome="accepted"} 1');
+    expect(metrics.body).toContain('spawn_attempts_total{outcome="ok"} 1');
+    expect(metrics.body).toMatch(/active_backends 1\n/);
+    expect(metrics.body).toMatch(/hello_duration_seconds_count 2\n/);
+    expect(metrics.body.endsWith('# EOF\n')).toBe(true);
+    const status = JSON.parse(
+      (await adminRequest(b.socketPath, { verb: AdminVerb.STATUS, json: true })).body,
+    );
+    expect(status).toMatchObject({ schema_version: 1, active_backends: 1 });
+    const list = JSON.parse(
+      (await adminRequest(b.socketPath, { verb: AdminVerb.LIST_INSTANCES, json: true })).body,
+    );
+    expect(JSON.stringify(list)).toContain('echo-1.0.0.sock');
+    const health = await adminRequest(b.socketPath, { verb: AdminVerb.BACKEND_HEALTH, json: true });
+    expect(health.exitCode).toBe(0);
+    const bye = await adminRequest(b.socketPath, {
+      verb: AdminVerb.SHUTDOWN,
+      drainDeadlineMs: 1000n,
+    });
+    expect(bye.exitCode).toBe(0);
+    await expect.poll(() => b.registry.list().length, { timeout: 10_000 }).toBe(0);
+  });
+});
+
+describe('hostile first frames', () => {
+  it('answers a bad framing byte, an oversize Hello and garbage with Refused', async () => {
+    const b = await broker([echoService('echo')], { helloDeadlineMs: 300 });
+    const badVersion = await rawHello(b.socketPath, new Uint8Array([2, 0, 0, 0, 0]));
+    expect(badVersion?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.VERSION_UNSUPPORTED },
+    });
+    const oversize = new Uint8Array(5);
+    new DataView(oversize.buffer).setUint32(1, 70 * 1024, true);
+    oversize[0] = 1;
+    const big = await rawHello(b.socketPath, oversize);
+    expect(big?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.PEER_REJECTED },
+    });
+    const undecodable = await rawHello(b.socketPath, new Uint8Array([1, 2, 0, 0, 0, 0x0f, 0x0f]));
+    expect(undecodable?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.PEER_REJECTED },
+    });
+    const upper = await rawHello(b.socketPath, helloBytes({ serviceName: 'Echo' }));
+    expect(upper?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.PEER_REJECTED },
+    });
+    const liar = await rawHello(b.socketPath, helloBytes({ peerPid: 1 }));
+    expect(liar?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.PEER_REJECTED },
+    });
+  });
+
+  it('refuses a Hello that never finishes, at the read deadline', async () => {
+    const b = await broker([echoService('echo')], { helloDeadlineMs: 300 });
+    const t0 = performance.now();
+    const slow = await rawHello(b.socketPath, helloBytes().subarray(0, 7));
+    expect(slow?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.PEER_REJECTED },
+    });
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
+  it('drops a peer of another uid without a reply', async () => {
+    const b = await broker([echoService('echo')]);
+    const dir = b.socketPath.replace(/\/broker\.sock$/, '');
+    chmodSync(dir, 0o711);
+    chmodSync(b.socketPath, 0o666);
+    const script = `const s=require('net').connect(process.argv[1]);let got=0;s.on('connect',()=>s.write(Buffer.from(process.argv[2],'hex')));s.on('data',d=>got+=d.length);s.on('error',()=>{});s.on('close',()=>console.log('closed after '+got+' bytes'))`;
+    const child = spawn(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        '-e',
+        script,
+        b.socketPath,
+        Buffer.from(helloBytes()).toString('hex'),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await once(child, 'exit');
+    chmodSync(dir, 0o700);
+    expect(out.trim()).toBe('closed after 0 bytes');
+  });
+});
+
+describe('failures around the broker', () => {
+  it('a daemon killed between offer and ack: the client still gets a working connection', async () => {
+    const tmp = tempDir('die');
+    dirs.push(tmp);
+    const b = await broker([echoService('echo', {}, ['--die-on-offer-once', tmp.path('died')])], {
+      handoffDeadlineMs: 3000,
+    });
+    const t0 = performance.now();
+    const { socket } = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: b.socketPath,
+      timeoutMs: 30_000,
+    });
+    const client = new FrameClient(socket);
+    expect(str((await client.request(P, text('survived'))).payload)).toBe('survived');
+    client.close();
+    expect(performance.now() - t0).toBeLessThan(30_000);
+    expect(readFileSync(tmp.path('died'), 'utf8')).toBe('died');
+  });
+
+  it('a broker killed with SIGKILL leaves handed-off sessions working; a new broker rediscovers the daemon', async () => {
+    const tmp = tempDir('restart');
+    dirs.push(tmp);
+    const servicesFile = tmp.path('services.json');
+    writeFileSync(servicesFile, JSON.stringify([echoService('echo')]));
+    const socketPath = tmp.path('run/broker.sock');
+    const first = await startProcess([
+      ...tsxArgs,
+      `${fixtures}/broker.ts`,
+      socketPath,
+      servicesFile,
+    ]);
+    cleanups.push(() => first.kill('SIGKILL'));
+    const session = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: socketPath,
+      timeoutMs: 30_000,
+    });
+    expect(session.route).toBe('handoff');
+    const client = new FrameClient(session.socket);
+    await client.request(P, text('before'));
+    const daemonPid = Number(
+      readFileSync(`${session.negotiated.backendPipe}.identity.json`, 'utf8').match(
+        /"pid": (\d+)/,
+      )![1],
+    );
+    cleanups.push(() => killPid(daemonPid));
+    await first.kill('SIGKILL');
+    // The broker is gone; the session is not.
+    expect(str((await client.request(P, text('after-broker-death'))).payload)).toBe(
+      'after-broker-death',
+    );
+    const second = await startProcess([
+      ...tsxArgs,
+      `${fixtures}/broker.ts`,
+      socketPath,
+      servicesFile,
+    ]);
+    cleanups.push(() => second.kill('SIGTERM'));
+    const again = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: socketPath,
+      timeoutMs: 30_000,
+    });
+    const pidNow = Number(
+      readFileSync(`${again.negotiated.backendPipe}.identity.json`, 'utf8').match(
+        /"pid": (\d+)/,
+      )![1],
+    );
+    expect(pidNow).toBe(daemonPid); // rediscovered, not respawned
+    const client2 = new FrameClient(again.socket);
+    expect(str((await client2.request(P, text('rediscovered'))).payload)).toBe('rediscovered');
+    client2.close();
+    client.close();
+  });
+});

@@ -1,0 +1,223 @@
+// `npm run bench -- broker`: the broker's latencies and the cost of its
+// handoff, each against a baseline measured in the same run.
+//   hello:    Hello → Negotiated on a fresh connection, 10,000 sequential
+//             (reconnect route, so the daemon is not involved), vs the
+//             same bytes through a bare connect + echo
+//   connect:  connect to the first daemon response, three routes —
+//             handoff, reconnect to backend_pipe, and straight to the daemon
+//   bulk:     64 KiB requests on a handed-off session vs a direct connection
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FrameClient } from '@handoff/backend-sdk';
+import { connectService } from '@handoff/broker';
+import { CONTROL_PAYLOAD_PROTOCOL, encodeFramed, Hello, requestFrame } from '@handoff/protocol';
+import { childExecArgv } from './fdpass/paths.ts';
+import { emit, line, percentile, summarize, type Throughput } from './measure.ts';
+
+const P = 0xf001;
+const us = (ms: number) => Number((ms * 1000).toFixed(1));
+
+export async function brokerSuite(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'handoff-bench-broker-'));
+  const socketPath = join(dir, 'run', 'broker.sock');
+  const broker = spawn(
+    process.execPath,
+    [...childExecArgv, join(import.meta.dirname, 'broker', 'broker-process.ts'), socketPath],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const echo = createServer((s) => s.pipe(s));
+  const listening = once(echo, 'listening');
+  echo.listen(join(dir, 'echo.sock'));
+  try {
+    await once(broker.stdout!, 'data');
+    await listening;
+    console.error('# broker: starting the daemons');
+    // Start both daemons before measuring.
+    for (const name of ['echo', 'echo-plain'])
+      (
+        await connectService(name, { version: '1.0.0', brokerPath: socketPath, timeoutMs: 60_000 })
+      ).socket.destroy();
+    console.error('# broker: 10,000 sequential Hellos');
+    await helloBench(socketPath, join(dir, 'echo.sock'));
+    console.error('# broker: connect to first response, three routes');
+    await connectBench(socketPath);
+    console.error('# broker: bulk after handoff vs direct');
+    await bulkBench(socketPath);
+  } finally {
+    echo.close();
+    broker.kill('SIGTERM');
+    await once(broker, 'exit');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const helloFrame = encodeFramed(
+  requestFrame({
+    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
+    requestId: 1n,
+    payload: Hello.encode({
+      clientMinProtocol: 1,
+      clientMaxProtocol: 1,
+      serviceName: 'echo-plain',
+      wantedVersion: '1.0.0',
+    }),
+  }),
+);
+
+/** ms from writing `bytes` on a connected socket to the first reply byte. */
+async function firstReply(path: string, bytes: Uint8Array): Promise<number> {
+  const socket = connect({ path });
+  await once(socket, 'connect');
+  const t0 = performance.now();
+  socket.write(bytes);
+  await once(socket, 'data');
+  const elapsed = performance.now() - t0;
+  socket.destroy();
+  return elapsed;
+}
+
+async function helloBench(brokerPath: string, echoPath: string): Promise<void> {
+  const n = 10_000;
+  for (let i = 0; i < 500; i++) await firstReply(brokerPath, helloFrame);
+  const hellos: number[] = [];
+  const base: number[] = [];
+  for (let i = 0; i < n; i++) {
+    hellos.push(await firstReply(brokerPath, helloFrame));
+    base.push(await firstReply(echoPath, helloFrame));
+  }
+  const p50 = percentile(hellos, 50);
+  const p99 = percentile(hellos, 99);
+  emit({
+    ...line(
+      'broker.hello_to_reply',
+      perSecond(p50),
+      'net.echo.first_reply',
+      perSecond(percentile(base, 50)),
+    ),
+    p50_us: us(p50),
+    p99_us: us(p99),
+    baseline_p50_us: us(percentile(base, 50)),
+    baseline_p99_us: us(percentile(base, 99)),
+    samples: n,
+    target_p50_us: 100,
+    target_p99_us: 500,
+    meets_target: p50 <= 0.1 && p99 <= 0.5,
+  });
+}
+
+async function connectBench(brokerPath: string): Promise<void> {
+  const rounds = 1000;
+  const payload = new Uint8Array(32);
+  const viaBroker = async (service: string) => {
+    const t0 = performance.now();
+    const { socket, negotiated } = await connectService(service, {
+      version: '1.0.0',
+      brokerPath,
+      timeoutMs: 10_000,
+    });
+    const client = new FrameClient(socket);
+    await client.request(P, payload);
+    const elapsed = performance.now() - t0;
+    client.close();
+    return { elapsed, pipe: negotiated.backendPipe };
+  };
+  const { pipe } = await viaBroker('echo');
+  const direct = async () => {
+    const t0 = performance.now();
+    const client = await FrameClient.connect(pipe);
+    await client.request(P, payload);
+    const elapsed = performance.now() - t0;
+    client.close();
+    return elapsed;
+  };
+  const handoff: number[] = [];
+  const reconnect: number[] = [];
+  const straight: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    handoff.push((await viaBroker('echo')).elapsed);
+    reconnect.push((await viaBroker('echo-plain')).elapsed);
+    straight.push(await direct());
+  }
+  const report = (
+    bench: string,
+    samples: number[],
+    baseName: string,
+    base: number[],
+    extra: Record<string, unknown> = {},
+  ) =>
+    emit({
+      ...line(bench, perSecond(percentile(samples, 50)), baseName, perSecond(percentile(base, 50))),
+      p50_us: us(percentile(samples, 50)),
+      p99_us: us(percentile(samples, 99)),
+      baseline_p50_us: us(percentile(base, 50)),
+      baseline_p99_us: us(percentile(base, 99)),
+      samples: rounds,
+      ...extra,
+    });
+  const beats =
+    percentile(handoff, 50) < percentile(reconnect, 50) &&
+    percentile(handoff, 99) < percentile(reconnect, 99);
+  report(
+    'broker.connect_to_first_response.handoff',
+    handoff,
+    'broker.connect_to_first_response.reconnect',
+    reconnect,
+    { meets_target: beats },
+  );
+  report(
+    'broker.connect_to_first_response.handoff',
+    handoff,
+    'daemon.connect_to_first_response.direct',
+    straight,
+  );
+}
+
+async function bulkBench(brokerPath: string): Promise<void> {
+  const payload = new Uint8Array(64 * 1024).fill(1);
+  const requests = 2000;
+  const { socket, negotiated } = await connectService('echo', {
+    version: '1.0.0',
+    brokerPath,
+    timeoutMs: 10_000,
+  });
+  const handedOff = new FrameClient(socket);
+  const direct = await FrameClient.connect(negotiated.backendPipe);
+  const ours: number[] = [];
+  const base: number[] = [];
+  const run = async (client: FrameClient) => {
+    const t0 = performance.now();
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (sent < requests) {
+          sent++;
+          await client.request(P, payload);
+        }
+      }),
+    );
+    return (requests * payload.length * 2) / ((performance.now() - t0) / 1000);
+  };
+  for (let r = 0; r < 5; r++) {
+    ours.push(await run(handedOff));
+    base.push(await run(direct));
+  }
+  handedOff.close();
+  direct.close();
+  const o = summarize(ours);
+  const b = summarize(base);
+  emit({
+    ...line('broker.bulk_after_handoff', o, 'daemon.bulk_direct', b),
+    unit: 'bytes_per_s',
+    request_bytes: payload.length,
+    target_ratio: 0.95,
+    meets_target: o.opsPerSec / b.opsPerSec >= 0.95,
+  });
+}
+
+const perSecond = (ms: number): Throughput => summarize([1000 / ms]);

@@ -1,0 +1,25 @@
+// The broker for the broker suite, in its own process (as users run it):
+//   broker-process.ts <socket>     prints "ready" once listening
+import { join } from 'node:path';
+import { startBroker } from '@handoff/broker';
+import pino from 'pino';
+import { childExecArgv } from '../fdpass/paths.ts';
+
+const socketPath = process.argv[2]!;
+const daemon = join(import.meta.dirname, 'echo-daemon.ts');
+const service = (name: string, handoff: boolean) => ({
+  name,
+  version: '1.0.0',
+  command: process.execPath,
+  args: [...childExecArgv, daemon],
+  handoff,
+  readyTimeoutMs: 30_000,
+});
+const broker = await startBroker({
+  socketPath,
+  services: [service('echo', true), service('echo-plain', false)],
+  watchConfig: false,
+  logger: pino({ level: 'warn' }),
+});
+process.on('SIGTERM', () => void broker.close().then(() => process.exit(0)));
+process.stdout.write('ready\n');
