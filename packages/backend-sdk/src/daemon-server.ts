@@ -20,16 +20,10 @@ import {
   type PayloadProtocol,
   responseFrame,
 } from '@handoff/protocol';
+import { BatchedWriter } from './batched-writer.js';
 import { BackendEndpointMux, type LegacyDetector, MuxError } from './mux.js';
 import { preparePrivateSocketPath } from './private-socket.js';
 import type { DaemonIdentity } from './probe-answer.js';
-
-/**
- * Writes made in one tick are corked into one writev, but flushed early
- * once this many bytes wait, so the peer can start on a long batch while
- * the rest is still being produced (pipelining, not lockstep).
- */
-const FLUSH_BYTES = 8 * 1024;
 
 export interface RequestContext {
   /** Unique per connection within this server. */
@@ -314,8 +308,7 @@ class InFlight implements RequestContext {
 
 class Connection {
   private readonly inFlight = new Map<bigint, InFlight>();
-  private corked = false;
-  private batched = 0;
+  private readonly writer: BatchedWriter;
   private pumping = false;
   private chunks: Buffer[] = [];
   private buffered = 0;
@@ -333,6 +326,7 @@ class Connection {
     private readonly peer: PeerCredentials,
   ) {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    this.writer = new BatchedWriter(socket, () => this.updateFlow());
   }
 
   start(initial: Uint8Array | undefined): void {
@@ -452,26 +446,10 @@ class Connection {
     onLegacy(this.socket, buf);
   }
 
-  /** Queues bytes; writes made in one tick go out in one writev. */
+  /** Queues bytes: batched per tick (see BatchedWriter). */
   write(bytes: Uint8Array): void {
-    if (this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(bytes);
-    this.batched += bytes.length;
-    if (this.batched >= FLUSH_BYTES) this.uncork();
+    this.writer.write(bytes);
   }
-
-  private readonly uncork = (): void => {
-    this.batched = 0;
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-    this.updateFlow();
-  };
 
   private dispatch(frame: Frame): void {
     if (frame.kind === FrameKind.CANCEL) {

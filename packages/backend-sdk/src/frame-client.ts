@@ -16,13 +16,7 @@ import {
   MAX_FRAME_BYTES,
   requestFrame,
 } from '@handoff/protocol';
-
-/**
- * Writes made in one tick are corked into one writev, but flushed early
- * once this many bytes wait, so the peer can start on a long batch while
- * the rest is still being produced (pipelining, not lockstep).
- */
-const FLUSH_BYTES = 8 * 1024;
+import { BatchedWriter } from './batched-writer.js';
 
 export type FrameClientErrorCode =
   | 'CONNECT'
@@ -85,8 +79,7 @@ export class FrameClient extends EventEmitter {
   private readonly cancelled = new Set<bigint>();
   private nextId = 1n;
   private failure: FrameClientError | null = null;
-  private corked = false;
-  private batched = 0;
+  private readonly writer: BatchedWriter;
 
   /** Connects to a Unix socket path (or Endpoint), or wraps a connected socket. */
   static async connect(
@@ -129,6 +122,7 @@ export class FrameClient extends EventEmitter {
   constructor(socket: Socket, options: FrameClientOptions = {}) {
     super();
     this.socket = socket;
+    this.writer = new BatchedWriter(socket);
     this.decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes ?? MAX_FRAME_BYTES });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (error) =>
@@ -213,24 +207,10 @@ export class FrameClient extends EventEmitter {
     });
   }
 
-  /** Requests made in one tick leave in one writev. */
+  /** Requests made in one tick leave together (see BatchedWriter). */
   private write(bytes: Uint8Array): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(bytes);
-    this.batched += bytes.length;
-    if (this.batched >= FLUSH_BYTES) this.uncork();
+    this.writer.write(bytes);
   }
-
-  private readonly uncork = (): void => {
-    this.batched = 0;
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   /** Closes the connection; pending requests fail with CLOSED. */
   close(): void {

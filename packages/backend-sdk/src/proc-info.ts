@@ -28,9 +28,19 @@ async function readProc(path: string): Promise<string> {
   }
 }
 
-/** The trimmed content of /proc/sys/kernel/random/boot_id. */
-export async function bootId(): Promise<string> {
-  return (await readProc('/proc/sys/kernel/random/boot_id')).trim();
+let bootIdValue: Promise<string> | undefined;
+
+/**
+ * The trimmed content of /proc/sys/kernel/random/boot_id. Read once per
+ * process: it cannot change while we run, and a probe should not pay a
+ * file read for it.
+ */
+export function bootId(): Promise<string> {
+  bootIdValue ??= readProc('/proc/sys/kernel/random/boot_id').then((text) => text.trim());
+  bootIdValue.catch(() => {
+    bootIdValue = undefined;
+  });
+  return bootIdValue;
 }
 
 let bootTimeSeconds: number | undefined;
