@@ -1,5 +1,6 @@
 // `npm start`: a narrated run of what the packages do today, on real
 // sockets and processes. Exits 0 when every step worked.
+import { brokerTour } from './broker-tour.ts';
 import { fdpassTour } from './fdpass-tour.ts';
 import { narrator } from './narrate.ts';
 import { protocolTour } from './protocol-tour.ts';
@@ -9,6 +10,7 @@ process.stdout.write('handoff tour — packages for local daemons on Linux\n');
 try {
   protocolTour(say);
   await fdpassTour(say);
+  await brokerTour(say);
   process.stdout.write('\nAll steps passed.\n');
 } catch (error) {
   process.stderr.write(`\ntour failed: ${(error as Error).stack ?? error}\n`);
