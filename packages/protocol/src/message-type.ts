@@ -118,6 +118,13 @@ export function defineMessage<T extends object>(spec: MessageSpec<T>): MessageTy
       return complete(out);
     });
   const custom = spec.fromWire !== undefined;
+  const decodeError = (cause: unknown) =>
+    new FramingError(
+      'DECODE',
+      `cannot decode ${spec.typeName}: ${(cause as Error)?.message ?? String(cause)}`,
+      { typeName: spec.typeName },
+      { cause },
+    );
 
   const type: MessageType<T> = {
     typeName: spec.typeName,
@@ -138,12 +145,7 @@ export function defineMessage<T extends object>(spec: MessageSpec<T>): MessageTy
         try {
           return spec.decode(bytes);
         } catch (cause) {
-          throw new FramingError(
-            'DECODE',
-            `cannot decode ${spec.typeName}: ${(cause as Error)?.message ?? String(cause)}`,
-            { typeName: spec.typeName },
-            { cause },
-          );
+          throw decodeError(cause);
         }
       }
       const target = custom ? undefined : spec.defaults();
@@ -151,12 +153,7 @@ export function defineMessage<T extends object>(spec: MessageSpec<T>): MessageTy
       try {
         decoded = spec.generated.decode(bigIntReader(bytes), undefined, undefined, 0, target);
       } catch (cause) {
-        throw new FramingError(
-          'DECODE',
-          `cannot decode ${spec.typeName}: ${(cause as Error)?.message ?? String(cause)}`,
-          { typeName: spec.typeName },
-          { cause },
-        );
+        throw decodeError(cause);
       }
       return custom ? fromWire(decoded) : complete(decoded as Fields);
     },
