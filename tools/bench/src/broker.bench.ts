@@ -2,20 +2,19 @@
 // handoff, each against a baseline measured in the same run.
 //   hello:    Hello → Negotiated on a fresh connection, 10,000 sequential
 //             (reconnect route, so the daemon is not involved), vs the
-//             same bytes through a bare connect + echo
+//             same bytes through a bare echo — both in their own process
 //   connect:  connect to the first daemon response, three routes —
 //             handoff, reconnect to backend_pipe, and straight to the daemon
 //   bulk:     64 KiB requests on a handed-off session vs a direct connection
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
 import { connectService } from '@handoff/broker';
 import { CONTROL_PAYLOAD_PROTOCOL, encodeFramed, Hello, requestFrame } from '@handoff/protocol';
-import { childExecArgv } from './fdpass/paths.ts';
 import { emit, line, percentile, summarize, type Throughput } from './measure.ts';
 
 const P = 0xf001;
@@ -24,19 +23,18 @@ const us = (ms: number) => Number((ms * 1000).toFixed(1));
 export async function brokerSuite(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'handoff-bench-broker-'));
   const socketPath = join(dir, 'run', 'broker.sock');
-  const broker = spawn(
-    process.execPath,
-    [...childExecArgv, join(import.meta.dirname, 'broker', 'broker-process.ts'), socketPath],
-    {
+  // Broker, daemons and the echo baseline each run in their own process,
+  // as plain JavaScript over the built packages: the client crosses a
+  // process boundary for ours and for the baseline alike.
+  const child = (script: string, arg: string) =>
+    spawn(process.execPath, [join(import.meta.dirname, 'broker', script), arg], {
       stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const echo = createServer((s) => s.pipe(s));
-  const listening = once(echo, 'listening');
-  echo.listen(join(dir, 'echo.sock'));
+    });
+  const broker = child('broker-process.mjs', socketPath);
+  const echo = child('echo-process.mjs', join(dir, 'echo.sock'));
   try {
     await once(broker.stdout!, 'data');
-    await listening;
+    await once(echo.stdout!, 'data');
     console.error('# broker: starting the daemons');
     // Start both daemons before measuring.
     for (const name of ['echo', 'echo-plain'])
@@ -50,9 +48,9 @@ export async function brokerSuite(): Promise<void> {
     console.error('# broker: bulk after handoff vs direct');
     await bulkBench(socketPath);
   } finally {
-    echo.close();
+    echo.kill('SIGTERM');
     broker.kill('SIGTERM');
-    await once(broker, 'exit');
+    await Promise.all([once(broker, 'exit'), once(echo, 'exit')]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,17 +1,17 @@
-// The broker for the broker suite, in its own process (as users run it):
-//   broker-process.ts <socket>     prints "ready" once listening
+// The broker for the broker suite, in its own process, as users run it:
+// plain JavaScript over the built packages, no transpiler loaded.
+//   broker-process.mjs <socket>     prints "ready" once listening
 import { join } from 'node:path';
 import { startBroker } from '@handoff/broker';
 import pino from 'pino';
-import { childExecArgv } from '../fdpass/paths.ts';
 
-const socketPath = process.argv[2]!;
-const daemon = join(import.meta.dirname, 'echo-daemon.ts');
-const service = (name: string, handoff: boolean) => ({
+const socketPath = process.argv[2];
+const daemon = join(import.meta.dirname, 'echo-daemon.mjs');
+const service = (name, handoff) => ({
   name,
   version: '1.0.0',
   command: process.execPath,
-  args: [...childExecArgv, daemon],
+  args: [daemon],
   handoff,
   readyTimeoutMs: 30_000,
 });

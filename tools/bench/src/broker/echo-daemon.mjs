@@ -1,5 +1,6 @@
 // The daemon the broker suite routes to: serveDaemon echoing payload
-// protocol 0xF001, attached to the broker that spawned it.
+// protocol 0xF001, attached to the broker that spawned it. Plain JavaScript
+// over the built packages.
 import {
   BROKER_ENV,
   BrokerAttachment,
@@ -7,7 +8,7 @@ import {
   serveDaemon,
 } from '@handoff/backend-sdk';
 
-const endpoint = process.env[BROKER_ENV.endpoint]!;
+const endpoint = process.env[BROKER_ENV.endpoint];
 const server = await serveDaemon({
   endpoint,
   identity: await currentDaemonProcess(endpoint),
