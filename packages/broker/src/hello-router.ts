@@ -285,16 +285,31 @@ async function route(
     return;
   }
   const handoffStart = process.hrtime.bigint();
-  const outcome = await backend.channel!.offer(
-    fdOf(socket),
-    {
-      token,
-      serviceName: hello.serviceName,
-      correlationId: connectionId,
-      bufferedClientBytes: rest,
-    },
-    ctx.handoffDeadlineMs,
-  );
+  const offer = {
+    token,
+    serviceName: hello.serviceName,
+    correlationId: connectionId,
+    bufferedClientBytes: rest,
+  };
+  let outcome = await backend.channel!.offer(fdOf(socket), offer, ctx.handoffDeadlineMs);
+  if (!outcome.accepted && !socket.destroyed) {
+    // The backend may have died mid-handoff (its channel closed, or no ack):
+    // a client sent to its socket now could land in a dying listener. Get a
+    // live backend for the same service — respawned if need be, at the same
+    // endpoint — and offer once more before falling back.
+    try {
+      const next = await ctx.acquire(decision.definition);
+      if (next.channel && !next.channel.closed && !socket.destroyed) {
+        outcome = await next.channel.offer(fdOf(socket), offer, ctx.handoffDeadlineMs);
+      }
+    } catch (error) {
+      ctx.log(
+        'warn',
+        { service: hello.serviceName, err: (error as Error).message },
+        'no backend for a second offer',
+      );
+    }
+  }
   // The relay tells the client whether to keep talking on this socket (now
   // the daemon's) or to reconnect to backend_pipe. Then our copy goes.
   const relay = eventFrame(
