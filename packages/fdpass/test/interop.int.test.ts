@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   closeFd,
   FdServer,
@@ -8,30 +8,10 @@ import {
   type ReceivedMessage,
   type SocketKind,
 } from '../src/index.js';
-import {
-  expectFdCount,
-  makeTempDir,
-  nextEvent,
-  openFdCount,
-  sameFile,
-  type TempDir,
-} from './helpers.js';
-import { killAllPeers, pythonPeerPath, spawnNodePeer, spawnPeer } from './process-helpers.js';
+import { nextEvent, sameFile } from './helpers.js';
+import { pythonPeerPath, spawnNodePeer, spawnPeer, usePeerSandbox } from './process-helpers.js';
 
-let dir: TempDir;
-let baseline = 0;
-beforeEach(() => {
-  dir = makeTempDir();
-  baseline = openFdCount();
-});
-afterEach(async () => {
-  try {
-    await killAllPeers();
-    await expectFdCount(baseline);
-  } finally {
-    dir.cleanup();
-  }
-});
+const sandbox = usePeerSandbox();
 
 function pread(fd: number): string {
   const buf = Buffer.alloc(200);
@@ -41,12 +21,12 @@ function pread(fd: number): string {
 
 describe.each(['seqpacket', 'stream'] as const)('two unrelated Node processes (%s)', (kind) => {
   it('exchange fds over a socket path: 1 and 253 per message, both directions', async () => {
-    const path = dir.file('echo.sock');
+    const path = sandbox.dir.file('echo.sock');
     const server = await FdServer.listen(path, { kind, mode: 0o600 });
     const accepted = nextEvent<FdSocket>(server, 'connection');
     const peer = spawnNodePeer(['echo', path, kind]);
     const socket = await accepted;
-    const file = openSync(dir.file('shared.txt'), 'w+');
+    const file = openSync(sandbox.dir.file('shared.txt'), 'w+');
     writeFileSync(file, 'shared content');
 
     for (const count of [1, 253]) {
@@ -78,8 +58,8 @@ describe.each(['seqpacket', 'stream'] as const)(
       expect(pread(hello.fds[0] as number)).toBe('written by python');
       closeFd(hello.fds[0] as number);
 
-      writeFileSync(dir.file('from-node.txt'), 'written by node');
-      const file = openSync(dir.file('from-node.txt'), 'r');
+      writeFileSync(sandbox.dir.file('from-node.txt'), 'written by node');
+      const file = openSync(sandbox.dir.file('from-node.txt'), 'r');
       socket.write(Buffer.from('node-hello'), new Array<number>(253).fill(file));
       closeSync(file);
       const result = await peer.line<{
@@ -98,7 +78,7 @@ describe.each(['seqpacket', 'stream'] as const)(
     }
 
     it('Python connects to our FdServer', async () => {
-      const path = dir.file('py-in.sock');
+      const path = sandbox.dir.file('py-in.sock');
       const server = await FdServer.listen(path, { kind });
       const accepted = nextEvent<FdSocket>(server, 'connection');
       const peer = spawnPeer('python3', [
@@ -106,7 +86,7 @@ describe.each(['seqpacket', 'stream'] as const)(
         'connect',
         path,
         kind,
-        dir.file('py.txt'),
+        sandbox.dir.file('py.txt'),
       ]);
       const socket = await accepted;
       await exchange(socket, peer);
@@ -115,8 +95,14 @@ describe.each(['seqpacket', 'stream'] as const)(
     });
 
     it('we connect to a Python listener', async () => {
-      const path = dir.file('py-out.sock');
-      const peer = spawnPeer('python3', [pythonPeerPath, 'listen', path, kind, dir.file('py.txt')]);
+      const path = sandbox.dir.file('py-out.sock');
+      const peer = spawnPeer('python3', [
+        pythonPeerPath,
+        'listen',
+        path,
+        kind,
+        sandbox.dir.file('py.txt'),
+      ]);
       await peer.line((v: { listening?: boolean }) => v.listening === true);
       const socket = await FdSocket.connect(path, { kind });
       await exchange(socket, peer);
@@ -128,7 +114,7 @@ describe.each(['seqpacket', 'stream'] as const)(
 describe('close-on-exec', () => {
   it('a child spawned after fds arrived inherits none of them', async () => {
     const [a, b] = FdSocket.pair();
-    const marker = dir.file('must-not-leak.txt');
+    const marker = sandbox.dir.file('must-not-leak.txt');
     writeFileSync(marker, 'secret');
     const file = openSync(marker, 'r');
     const got = nextEvent<ReceivedMessage>(b, 'message');

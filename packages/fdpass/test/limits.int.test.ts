@@ -3,32 +3,19 @@
 // from the per-user in-flight fd budget.
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FdServer, type FdSocket } from '../src/index.js';
-import { expectFdCount, makeTempDir, nextEvent, openFdCount, type TempDir } from './helpers.js';
-import { killAllPeers, nodePeerArgs, shellQuote, spawnPeer } from './process-helpers.js';
+import { nextEvent } from './helpers.js';
+import { nodePeerArgs, shellQuote, spawnPeer, usePeerSandbox } from './process-helpers.js';
 
-let dir: TempDir;
-let baseline = 0;
-beforeEach(() => {
-  dir = makeTempDir();
-  baseline = openFdCount();
-});
-afterEach(async () => {
-  try {
-    await killAllPeers();
-    await expectFdCount(baseline);
-  } finally {
-    dir.cleanup();
-  }
-});
+const sandbox = usePeerSandbox();
 
 const isRoot = process.getuid?.() === 0;
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 
 describe('receiver with a nearly full fd table', () => {
   it('MSG_CTRUNC: the fds that arrived are closed, ERR_CONTROL_TRUNCATED is emitted, the socket recovers; EMFILE is typed', async () => {
-    const path = dir.file('limits.sock');
+    const path = sandbox.dir.file('limits.sock');
     const server = await FdServer.listen(path);
     const accepted = nextEvent<FdSocket>(server, 'connection');
     const command = `ulimit -n 64 && exec ${shellQuote([process.execPath, ...nodePeerArgs(['limits', path, 'seqpacket'])])}`;

@@ -3,6 +3,8 @@
 // Every child is tracked and killed in cleanup, so no test leaves one behind.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach } from 'vitest';
+import { expectFdCount, makeTempDir, openFdCount, type TempDir } from './helpers.js';
 
 export const nodePeerPath = fileURLToPath(new URL('./fixtures/node-peer.ts', import.meta.url));
 export const pythonPeerPath = fileURLToPath(new URL('./fixtures/py_peer.py', import.meta.url));
@@ -96,4 +98,32 @@ export async function killAllPeers(): Promise<void> {
       }),
   );
   await Promise.all(waits);
+}
+
+/**
+ * Per-test sandbox for process-spawning tests: a fresh temp dir, and after
+ * each test every peer killed and the fd count back to where it started.
+ * Call at module level; read the current dir through the returned getter.
+ */
+export function usePeerSandbox(): { readonly dir: TempDir } {
+  let dir: TempDir | undefined;
+  let baseline = 0;
+  beforeEach(() => {
+    dir = makeTempDir();
+    baseline = openFdCount();
+  });
+  afterEach(async () => {
+    try {
+      await killAllPeers();
+      await expectFdCount(baseline);
+    } finally {
+      dir?.cleanup();
+    }
+  });
+  return {
+    get dir() {
+      if (!dir) throw new Error('usePeerSandbox: no test is running');
+      return dir;
+    },
+  };
 }

@@ -1,24 +1,11 @@
 import { once } from 'node:events';
 import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FdServer, type FdSocket, SessionForwarder } from '../src/index.js';
-import { expectFdCount, makeTempDir, nextEvent, openFdCount, type TempDir } from './helpers.js';
-import { killAllPeers, spawnNodePeer } from './process-helpers.js';
+import { nextEvent } from './helpers.js';
+import { spawnNodePeer, usePeerSandbox } from './process-helpers.js';
 
-let dir: TempDir;
-let baseline = 0;
-beforeEach(() => {
-  dir = makeTempDir();
-  baseline = openFdCount();
-});
-afterEach(async () => {
-  try {
-    await killAllPeers();
-    await expectFdCount(baseline);
-  } finally {
-    dir.cleanup();
-  }
-});
+const sandbox = usePeerSandbox();
 
 describe.each(['seqpacket', 'stream'] as const)(
   'moving a live TCP connection to another process (%s channel)',
@@ -27,7 +14,7 @@ describe.each(['seqpacket', 'stream'] as const)(
       const tcp = createServer();
       tcp.listen(0, '127.0.0.1');
       await once(tcp, 'listening');
-      const channelPath = dir.file('sessions.sock');
+      const channelPath = sandbox.dir.file('sessions.sock');
       const server = await FdServer.listen(channelPath, { kind });
       const accepted = nextEvent<FdSocket>(server, 'connection');
       const peer = spawnNodePeer(['session', channelPath, kind]);
