@@ -12,6 +12,40 @@ export {
   type ServerErrorCode,
   serveDaemon,
 } from './daemon-server.js';
+export { DispatchError, type DispatchErrorCode } from './dispatch-error.js';
+export type { DispatchListen } from './dispatch-listeners.js';
+export type { DispatchLogger, DispatchLogLevel } from './dispatch-log.js';
+export {
+  type DispatchEndpoint,
+  DispatchWireError,
+  type DispatchWireErrorCode,
+} from './dispatch-wire.js';
+export {
+  DISPATCH_CHANNEL_ENV,
+  type DispatchedConnection,
+  type DispatchHandler,
+  type DispatchStopEvent,
+  type DispatchWorker,
+  type ServeDispatchedOptions,
+  serveDispatched,
+} from './dispatch-worker.js';
+export {
+  createDispatcher,
+  type Dispatcher,
+  type DispatcherOptions,
+  type FnDispatcherOptions,
+  type ScriptDispatcherOptions,
+  type SpawnBackoff,
+  type WorkerEvent,
+  type WorkerExitEvent,
+} from './dispatcher.js';
+export {
+  DISPATCHER_METRICS_CONTENT_TYPE,
+  type DispatcherErrorKind,
+  type DispatcherStats,
+  type DispatcherWorkerStats,
+  renderDispatcherMetrics,
+} from './dispatcher-metrics.js';
 export { createHashCache, type FileHashes, type HashCache } from './file-hashes.js';
 export {
   FrameClient,

@@ -2,10 +2,11 @@
 // accepted connection becomes an FdSocket. Owns the listening fd and the
 // socket file it created (unlinked on close if it is still ours).
 import { EventEmitter } from 'node:events';
-import { lstatSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, unlinkSync } from 'node:fs';
 import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
 import {
   defaultSocketKind,
+  type FdSocket,
   type FdSocketOptions,
   kindToType,
   type SocketKind,
@@ -22,6 +23,14 @@ export interface ListenOptions extends FdSocketOptions {
   mode?: number;
   /** Connections accepted per readiness event before yielding (default 64). */
   acceptBudget?: number;
+  /**
+   * Hold one spare descriptor (on /dev/null) for fd pressure. When accept
+   * fails with EMFILE/ENFILE the spare is given up so one waiting
+   * connection can be accepted and emitted as 'pressure' — its owner can
+   * tell the peer to come back later instead of leaving it in the backlog
+   * with no answer. The spare is taken again once that connection closes.
+   */
+  reserveFd?: boolean;
 }
 
 export class FdServer extends EventEmitter {
@@ -35,6 +44,9 @@ export class FdServer extends EventEmitter {
   readonly #budget: number;
   #closed = false;
   #backoff: NodeJS.Timeout | null = null;
+  /** The spare fd for 'pressure' (reserveFd), or null when given up or not asked for. */
+  #reserve: number | null = null;
+  readonly #wantsReserve: boolean;
 
   /**
    * Binds and listens on `path`. An existing file at `path` is never removed
@@ -46,7 +58,7 @@ export class FdServer extends EventEmitter {
       throw new TypeError('Usage: FdServer.listen(path: string, opts?)');
     }
     validateSocketOptions(opts, 'FdServer.listen(path, opts)');
-    const { backlog = 511, mode, acceptBudget = 64 } = opts;
+    const { backlog = 511, mode, acceptBudget = 64, reserveFd } = opts;
     if (!Number.isInteger(backlog) || backlog < 0) {
       throw new TypeError('Usage: FdServer.listen(path, { backlog: non-negative integer })');
     }
@@ -55,6 +67,9 @@ export class FdServer extends EventEmitter {
     }
     if (!Number.isInteger(acceptBudget) || acceptBudget < 1) {
       throw new TypeError('Usage: FdServer.listen(path, { acceptBudget: positive integer })');
+    }
+    if (reserveFd !== undefined && typeof reserveFd !== 'boolean') {
+      throw new TypeError('Usage: FdServer.listen(path, { reserveFd: boolean })');
     }
     const native = loadNative();
     const kind = opts.kind ?? defaultSocketKind;
@@ -104,8 +119,17 @@ export class FdServer extends EventEmitter {
     this.#kind = kind;
     this.#identity = identity;
     this.#budget = budget;
-    const { kind: _k, backlog: _b, mode: _m, acceptBudget: _a, ...socketOptions } = opts;
+    const {
+      kind: _k,
+      backlog: _b,
+      mode: _m,
+      acceptBudget: _a,
+      reserveFd: _r,
+      ...socketOptions
+    } = opts;
     this.#socketOptions = socketOptions;
+    this.#wantsReserve = opts.reserveFd === true;
+    if (this.#wantsReserve) this.#takeReserve();
     const rc = this.#watcher.setEvents(native.constants.UV_READABLE);
     if (rc < 0) {
       this.#watcher.close();
@@ -140,6 +164,7 @@ export class FdServer extends EventEmitter {
     this.#closed = true;
     if (this.#backoff) clearTimeout(this.#backoff);
     this.#backoff = null;
+    this.#releaseReserve();
     this.#watcher.close();
     if (this.#identity) unlinkIfOurs(this.#path, this.#identity);
     process.nextTick(() => this.emit('close'));
@@ -153,6 +178,47 @@ export class FdServer extends EventEmitter {
   unref(): this {
     if (!this.#closed) this.#watcher.setRef(false);
     return this;
+  }
+
+  /** Gives up the spare fd to accept one connection for 'pressure'; true when one was emitted. */
+  #acceptUnderPressure(code: 'EMFILE' | 'ENFILE'): boolean {
+    if (this.#reserve === null || this.listenerCount('pressure') === 0) return false;
+    this.#releaseReserve();
+    const fd = this.#native.accept(this.#fd);
+    if (fd < 0) {
+      // Someone else took the slot, or the limit is system-wide (ENFILE).
+      this.#takeReserve();
+      return false;
+    }
+    let socket: FdSocket;
+    try {
+      socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions);
+    } catch {
+      this.#native.closeFd(fd);
+      this.#takeReserve();
+      return false;
+    }
+    // The spare comes back when this connection gives its fd back.
+    socket.once('close', () => {
+      if (!this.#closed && this.#reserve === null) this.#takeReserve();
+    });
+    this.emit('pressure', socket, code);
+    return true;
+  }
+
+  #takeReserve(): void {
+    try {
+      this.#reserve = openSync('/dev/null', 'r');
+    } catch {
+      // Still out of fds: the next successful accept tries again.
+      this.#reserve = null;
+    }
+  }
+
+  #releaseReserve(): void {
+    if (this.#reserve === null) return;
+    closeSync(this.#reserve);
+    this.#reserve = null;
   }
 
   #backOff(): void {
@@ -181,11 +247,14 @@ export class FdServer extends EventEmitter {
         if (code === 'ECONNABORTED' || code === 'EPROTO') continue;
         // EMFILE/ENFILE and the like: the connection stays in the backlog
         // and the listening socket stays readable, so level-triggered polling
-        // would spin. Report, back off briefly, then try again.
+        // would spin. Answer one waiting peer with the spare fd if we hold
+        // one; otherwise report. Either way, back off briefly, then retry.
         this.#backOff();
+        if ((code === 'EMFILE' || code === 'ENFILE') && this.#acceptUnderPressure(code)) return;
         this.emit('error', errnoError(-fd, 'accept'));
         return;
       }
+      if (this.#reserve === null && this.#wantsReserve) this.#takeReserve();
       let socket: ReturnType<typeof wrapFd>;
       try {
         socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions);
@@ -205,6 +274,14 @@ export class FdServer extends EventEmitter {
 }
 
 const ACCEPT_BACKOFF_MS = 100;
+
+export interface FdServer {
+  on(event: 'connection', listener: (socket: FdSocket) => void): this;
+  /** An accepted connection while fds are exhausted (reserveFd); `code` is EMFILE or ENFILE. */
+  on(event: 'pressure', listener: (socket: FdSocket, code: 'EMFILE' | 'ENFILE') => void): this;
+  on(event: 'error', listener: (error: FdPassError) => void): this;
+  on(event: 'close', listener: () => void): this;
+}
 
 function unlinkIfOurs(path: string, identity: { dev: number; ino: number }): void {
   try {

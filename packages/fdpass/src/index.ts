@@ -1,6 +1,8 @@
 // Public surface of @handoff/fdpass. Re-exports only.
 export type { FdPassErrorCode, FdPassErrorOptions } from './errors.js';
 export { FdPassError } from './errors.js';
+export type { AcceptorListenOptions, AcceptorOptions } from './fd-acceptor.js';
+export { FdAcceptor } from './fd-acceptor.js';
 export type { ListenOptions } from './fd-server.js';
 export { FdServer } from './fd-server.js';
 export type {

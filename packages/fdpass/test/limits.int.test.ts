@@ -2,7 +2,9 @@
 // MSG_CTRUNC when the receiver's fd table is full, EMFILE, and ETOOMANYREFS
 // from the per-user in-flight fd budget.
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FdServer, type FdSocket } from '../src/index.js';
 import { nextEvent } from './helpers.js';
@@ -70,4 +72,40 @@ describe('per-user in-flight fd budget', () => {
       await peer.exited;
     },
   );
+});
+
+describe('listening with a spare fd (reserveFd)', () => {
+  it('EMFILE on accept: one waiting peer is accepted as "pressure"; accepts recover once fds free up; the spare is taken again', async () => {
+    const path = sandbox.dir.file('pressure.sock');
+    const command = `ulimit -n 64 && exec ${shellQuote([process.execPath, ...nodePeerArgs(['pressure', path])])}`;
+    const peer = spawnPeer('bash', ['-c', command]);
+    await peer.line((v: { ready?: boolean }) => v.ready === true);
+    const answer = async () => {
+      const socket = connect({ path });
+      const chunks: Buffer[] = [];
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      await once(socket, 'close');
+      return Buffer.concat(chunks).toString();
+    };
+    const say = async (verb: string) => {
+      peer.child.stdin!.write(`${verb}\n`);
+      await peer.line((v: { done?: string }) => v.done === verb);
+    };
+    // Full table: the spare answers, and no EMFILE error is reported.
+    expect(await answer()).toBe('busy');
+    await peer.line((v: { event?: string }) => v.event === 'pressure');
+    await say('free');
+    // fds are back: accepts recover after the back-off, and the spare is retaken.
+    expect(await answer()).toBe('welcome');
+    await say('fill');
+    expect(await answer()).toBe('busy');
+    const events = await peer.line(
+      (v: { event?: string; code?: string }) => v.event === 'pressure',
+    );
+    expect(events).toEqual({ event: 'pressure', code: 'EMFILE' });
+    await say('free');
+    peer.child.stdin!.write('quit\n');
+    expect(await peer.exited).toBe(0);
+    expect(peer.stderr()).toBe('');
+  });
 });

@@ -30,7 +30,7 @@ export function shellQuote(parts: readonly string[]): string {
 }
 
 export function spawnPeer(command: string, args: readonly string[]): Peer {
-  const child = spawn(command, args, { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: packageRoot, stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
   const lines: unknown[] = [];
   const waiters: Array<{ match: (v: unknown) => boolean; resolve: (v: unknown) => void }> = [];

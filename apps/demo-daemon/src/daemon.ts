@@ -1,0 +1,304 @@
+// startDemoDaemon: the wiring a daemon built on handoff needs, in the order
+// it needs it — an identity, serveDaemon with both wires on one endpoint,
+// the identity sidecar, the broker attachment for handed-off connections, an
+// idle timeout, and a graceful close. The cache is KvService's; process
+// concerns (environment, signals, exit codes) are daemon-main.ts's.
+import {
+  BrokerAttachment,
+  type CurrentDaemonOptions,
+  currentDaemonProcess,
+  type DaemonIdentity,
+  type DaemonServer,
+  type HandoffEvent,
+  type HandoffRejection,
+  type RequestContext,
+  readIdentitySidecar,
+  removeIdentitySidecar,
+  type ServerConnectionError,
+  serveDaemon,
+  writeIdentitySidecar,
+} from '@handoff/backend-sdk';
+import { type Frame, PayloadEncoding } from '@handoff/protocol';
+import pino, { type Logger } from 'pino';
+import {
+  decodeRequest,
+  encodeResponse,
+  KV_PAYLOAD_PROTOCOL,
+  KvProtocolError,
+} from './kv-protocol.js';
+import { type KvCommand, KvService } from './kv-service.js';
+import { KvStore, type KvStoreOptions } from './kv-store.js';
+import { LineConnection } from './line-connection.js';
+import { DEFAULT_MAX_LINE_BYTES, detectLineProtocol } from './line-protocol.js';
+import { DEMO_KV_SERVICE_NAME } from './service-definition.js';
+
+export interface DemoDaemonOptions {
+  /** The Unix socket both wires share; its directory must be private (0700, ours). */
+  endpoint: string;
+  /** The name a broker routes by (default "demo-kv"). */
+  serviceName?: string;
+  /** A broker's control socket: attach to it so it can hand clients over. Omit to serve alone. */
+  brokerControlPath?: string;
+  /** Stop after this long without a single open connection (default 0: never). */
+  idleTimeoutSecs?: number;
+  /** How long close() lets running requests finish (default 5000 ms). */
+  drainDeadlineMs?: number;
+  /** Longest line the line wire accepts (default 64 KiB). */
+  maxLineBytes?: number;
+  store?: KvStoreOptions;
+  /** Structured logs; default: none. */
+  logger?: Logger;
+  /** Passed to currentDaemonProcess (e.g. the entry script whose hash the identity carries). */
+  identity?: Pick<CurrentDaemonOptions, 'entryScript' | 'hashCache'>;
+}
+
+/** Why a daemon stopped: close() was called ("requested", or the caller's word), or it idled out. */
+export type StopReason = string;
+
+export interface DemoDaemon {
+  readonly endpoint: string;
+  readonly sidecarPath: string;
+  readonly identity: DaemonIdentity;
+  readonly store: KvStore;
+  /** Open client connections, both wires, handed-off ones included. */
+  readonly connections: number;
+  /** Resolves once the daemon has stopped (socket and sidecar gone), with why. */
+  readonly stopped: Promise<StopReason>;
+  /**
+   * Stops: detaches from the broker, removes the sidecar, stops accepting,
+   * lets running requests finish until the drain deadline, removes the socket.
+   */
+  close(reason?: StopReason): Promise<void>;
+}
+
+export async function startDemoDaemon(options: DemoDaemonOptions): Promise<DemoDaemon> {
+  const daemon = new DemoDaemonImpl(options);
+  await daemon.start();
+  return daemon;
+}
+
+/** Protobuf tags and lengths around a key and a value never take more than this. */
+const REQUEST_OVERHEAD_BYTES = 64;
+
+class DemoDaemonImpl implements DemoDaemon {
+  readonly endpoint: string;
+  readonly sidecarPath: string;
+  readonly store: KvStore;
+  readonly stopped: Promise<StopReason>;
+  private readonly options: DemoDaemonOptions;
+  private readonly log: Logger;
+  private readonly service: KvService;
+  private readonly serviceName: string;
+  private readonly idleMs: number;
+  private readonly maxRequestBytes: number;
+  private readonly lineConnections = new Set<LineConnection>();
+  private server: DaemonServer | null = null;
+  private attachment: BrokerAttachment | null = null;
+  private ownIdentity: DaemonIdentity | null = null;
+  private openConnections = 0;
+  private handoffs = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+  private markStopped: (reason: StopReason) => void = () => {};
+
+  constructor(options: DemoDaemonOptions) {
+    this.options = options;
+    this.endpoint = options.endpoint;
+    this.sidecarPath = `${options.endpoint}.identity.json`;
+    this.serviceName = options.serviceName ?? DEMO_KV_SERVICE_NAME;
+    this.idleMs = (options.idleTimeoutSecs ?? 0) * 1000;
+    this.log = options.logger ?? pino({ level: 'silent' });
+    this.store = new KvStore(options.store);
+    this.service = new KvService(this.store, {
+      connections: () => this.openConnections,
+      handoffs: () => this.handoffs,
+    });
+    this.maxRequestBytes =
+      this.store.maxKeyBytes + this.store.maxValueBytes + REQUEST_OVERHEAD_BYTES;
+    this.stopped = new Promise((resolve) => {
+      this.markStopped = resolve;
+    });
+  }
+
+  get identity(): DaemonIdentity {
+    if (!this.ownIdentity) throw new Error('the daemon has not started');
+    return this.ownIdentity;
+  }
+
+  get connections(): number {
+    return this.openConnections;
+  }
+
+  async start(): Promise<void> {
+    // The identity is what probes are answered with, and what the sidecar
+    // records; it names the idle timeout so a broker knows we may leave.
+    const identity = await currentDaemonProcess(this.endpoint, {
+      ...this.options.identity,
+      ...(this.idleMs > 0 ? { idleTimeoutSecs: this.options.idleTimeoutSecs } : {}),
+    });
+    this.ownIdentity = identity;
+    this.server = await serveDaemon({
+      endpoint: this.endpoint,
+      identity,
+      payloadProtocols: [KV_PAYLOAD_PROTOCOL],
+      onRequest: (frame, context) => this.onRequest(frame, context),
+      legacyDetector: detectLineProtocol,
+      onLegacy: (socket, alreadyRead) => {
+        const connection = new LineConnection(socket, alreadyRead, {
+          maxLineBytes: this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+          execute: (command) => this.service.executeNow(command),
+          onProtocolError: (error) =>
+            this.log.debug({ code: error.code }, `line wire: ${error.message}`),
+        });
+        this.lineConnections.add(connection);
+        void connection.closed.then(() => this.lineConnections.delete(connection));
+      },
+    });
+    try {
+      await this.wire(identity);
+    } catch (error) {
+      // Half started is not started: give the socket back before failing.
+      await this.server.close({ deadlineMs: 0 });
+      throw error;
+    }
+  }
+
+  /** Everything after listening: counters, logs, the sidecar, the broker, the idle timer. */
+  private async wire(identity: DaemonIdentity): Promise<void> {
+    const server = this.server!;
+    // Every connection counts, whichever wire, whoever accepted it; the
+    // idle timer runs only while there are none.
+    server.on('connection', ({ adopted }: { adopted: boolean }) => {
+      this.openConnections++;
+      this.disarmIdle();
+      if (adopted) this.handoffs++;
+    });
+    server.on('connectionClosed', () => {
+      this.openConnections--;
+      if (this.openConnections === 0) this.armIdle();
+    });
+    server.on('connectionError', (error: ServerConnectionError) => {
+      // HANDLER would be our bug (onRequest never throws by design); the
+      // rest are a client's faults, and cost only that client its connection.
+      const level = error.code === 'HANDLER' ? 'error' : 'info';
+      this.log[level]({ code: error.code, connection: error.connectionId }, error.message);
+    });
+    await writeIdentitySidecar(this.sidecarPath, identity);
+    if (this.options.brokerControlPath) this.attach(this.options.brokerControlPath);
+    this.armIdle();
+    this.log.info(
+      {
+        endpoint: this.endpoint,
+        protocol: KV_PAYLOAD_PROTOCOL.id,
+        broker: this.options.brokerControlPath ?? null,
+        idleTimeoutSecs: this.options.idleTimeoutSecs ?? 0,
+      },
+      'listening',
+    );
+  }
+
+  /** The persistent control channel over which a broker hands us client connections. */
+  private attach(controlPath: string): void {
+    const attachment = new BrokerAttachment({
+      controlPath,
+      server: this.server!,
+      serviceName: this.serviceName,
+    });
+    attachment.on('attached', () => this.log.info({ broker: controlPath }, 'attached to broker'));
+    attachment.on('detached', () =>
+      this.log.warn({ broker: controlPath }, 'broker went away; serving on, reattaching'),
+    );
+    attachment.on('handoff', (event: HandoffEvent) =>
+      this.log.debug(
+        { correlationId: String(event.correlationId), bufferedBytes: event.bufferedBytes },
+        'connection handed off',
+      ),
+    );
+    attachment.on('rejected', (event: HandoffRejection) =>
+      this.log.warn(
+        { correlationId: String(event.correlationId), reason: event.reason },
+        'handoff refused',
+      ),
+    );
+    attachment.start();
+    this.attachment = attachment;
+  }
+
+  /**
+   * Never throws: a request we cannot decode is answered with a typed
+   * failure (a throw would make serveDaemon drop the whole connection).
+   */
+  private onRequest(frame: Frame, context: RequestContext): Uint8Array | Promise<Uint8Array> {
+    if (frame.payloadEncoding !== PayloadEncoding.NONE) {
+      return encodeResponse({
+        result: 'failure',
+        code: 'MALFORMED_REQUEST',
+        message: `payload encoding ${PayloadEncoding[frame.payloadEncoding] ?? frame.payloadEncoding} is not supported`,
+      });
+    }
+    let command: KvCommand;
+    try {
+      command = decodeRequest(frame.payload, { maxBytes: this.maxRequestBytes });
+    } catch (error) {
+      if (!(error instanceof KvProtocolError)) throw error;
+      return encodeResponse({
+        result: 'failure',
+        code: error.code === 'TOO_LARGE' ? 'TOO_LARGE' : 'MALFORMED_REQUEST',
+        message: error.message,
+      });
+    }
+    const reply = this.service.execute(command, context);
+    return reply instanceof Promise ? reply.then(encodeResponse) : encodeResponse(reply);
+  }
+
+  private armIdle(): void {
+    if (this.idleMs === 0 || this.closing || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      this.log.info({ idleTimeoutSecs: this.options.idleTimeoutSecs }, 'idle timeout');
+      void this.close('idle');
+    }, this.idleMs);
+  }
+
+  private disarmIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  close(reason: StopReason = 'requested'): Promise<void> {
+    this.closing ??= this.shutdown(reason);
+    return this.closing;
+  }
+
+  private async shutdown(reason: StopReason): Promise<void> {
+    this.log.info({ reason }, 'shutting down');
+    this.disarmIdle();
+    // First stop new handoffs, and stop being discoverable: a broker that
+    // restarts now must not find us through the sidecar.
+    this.attachment?.close();
+    await this.removeOwnSidecar();
+    const deadlineMs = this.options.drainDeadlineMs ?? 5000;
+    for (const connection of this.lineConnections) connection.drain();
+    let timer: NodeJS.Timeout | undefined;
+    const lineDeadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadlineMs);
+    });
+    await Promise.all([
+      // Framed connections: no new requests; running ones finish or are aborted at the deadline.
+      this.server?.close({ deadlineMs }),
+      Promise.race([Promise.all([...this.lineConnections].map((c) => c.closed)), lineDeadline]),
+    ]);
+    clearTimeout(timer);
+    for (const connection of this.lineConnections) connection.destroy();
+    this.store.close();
+    this.log.info({ reason }, 'stopped');
+    this.markStopped(reason);
+  }
+
+  /** A sidecar rewritten by a newer daemon on the same endpoint is that daemon's to remove. */
+  private async removeOwnSidecar(): Promise<void> {
+    const current = await readIdentitySidecar(this.sidecarPath).catch(() => null);
+    if (current && current.process.pid !== this.ownIdentity?.process.pid) return;
+    await removeIdentitySidecar(this.sidecarPath);
+  }
+}

@@ -1,0 +1,537 @@
+// The worker side of the prefork dispatcher: serveDispatched(handler) takes
+// the channel its master gave this process, adopts every connection the
+// master sends as a net.Socket, hands it to the handler, and reports back —
+// adoption before a single byte of the connection is read, completion when
+// the socket closes — so the master always knows which connections it may
+// still re-dispatch and how loaded each worker is. Spawning, scheduling and
+// the master's bookkeeping live in dispatcher.ts / dispatch-scheduler.ts.
+import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
+import {
+  closeFd,
+  closeFds,
+  duplicateFd,
+  type FdPassError,
+  FdSocket,
+  type ReceivedMessage,
+} from '@handoff/fdpass';
+import { DispatchError } from './dispatch-error.js';
+import { type DispatchLogger, errorCode, stderrDispatchLogger } from './dispatch-log.js';
+import {
+  type DispatchEndpoint,
+  DropReason,
+  decodeMasterMessage,
+  dispatchRecordId,
+  dispatchRecordListener,
+  encodeReady,
+  encodeReport,
+  type ReportEntry,
+  ReportKind,
+  type WorkerHello,
+} from './dispatch-wire.js';
+
+/** Set by the master in each worker's environment: the fd number of its channel. */
+export const DISPATCH_CHANNEL_ENV = 'HANDOFF_DISPATCH_FD';
+
+/** One connection handed to this worker. */
+export interface DispatchedConnection {
+  /** Unique within the dispatcher (48-bit), the same number the master logs. */
+  readonly id: number;
+  /** The connection; this worker owns it. Close or destroy it when done. */
+  readonly socket: Socket;
+  /**
+   * Where it was accepted — with socket.remoteAddress/remotePort and
+   * localAddress/localPort (read from the kernel only if asked), this is the
+   * connection's socket-session metadata.
+   */
+  readonly endpoint: DispatchEndpoint;
+}
+
+export type DispatchHandler = (connection: DispatchedConnection) => void;
+
+export interface ServeDispatchedOptions {
+  /**
+   * The channel to the master. Default: the one the dispatcher passed this
+   * process at spawn (fd named by HANDOFF_DISPATCH_FD).
+   */
+  channel?: FdSocket;
+  /**
+   * Exit the process once a stop request has drained every connection
+   * (default: true with the spawn-time channel, false with `channel`).
+   */
+  exitOnDrain?: boolean;
+  /** Passed to each net.Socket (default false). */
+  allowHalfOpen?: boolean;
+  /** How long to wait for the master's hello (default 10,000 ms). */
+  helloTimeoutMs?: number;
+  log?: DispatchLogger;
+}
+
+export interface DispatchStopEvent {
+  /** 'master': asked to stop (rotation or shutdown); 'channel': the master is gone; 'local': close(). */
+  reason: 'master' | 'channel' | 'local';
+  /** Connections still open are destroyed after this long. */
+  deadlineMs: number;
+}
+
+/**
+ * Events: 'stop' (DispatchStopEvent) when the worker stops taking
+ * connections — close idle keep-alive connections then (e.g.
+ * `httpServer.closeIdleConnections()`), 'drained' once every connection
+ * has closed.
+ */
+export interface DispatchWorker extends EventEmitter {
+  readonly role: 'worker';
+  readonly slot: number;
+  readonly generation: number;
+  /** The master's listeners, by index. */
+  readonly endpoints: readonly DispatchEndpoint[];
+  /** Connections adopted and not yet closed. */
+  readonly activeConnections: number;
+  readonly stopping: boolean;
+  /** Resolves once stopped and drained. */
+  readonly drained: Promise<void>;
+  /**
+   * Stops taking connections (those the master sent but this worker has not
+   * read are re-dispatched by the master when the channel closes), lets the
+   * open ones finish for up to `deadlineMs`, then destroys the rest.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
+}
+
+/**
+ * Serves the connections a dispatcher master sends this process. Resolves
+ * once the master's hello arrived and this worker reported ready.
+ */
+export async function serveDispatched(
+  handler: DispatchHandler,
+  options: ServeDispatchedOptions = {},
+): Promise<DispatchWorker> {
+  if (typeof handler !== 'function') {
+    throw new TypeError('Usage: serveDispatched(handler: (connection) => void, options?)');
+  }
+  const own = options.channel === undefined;
+  const channel = options.channel ?? channelFromEnvironment();
+  const worker = new DispatchWorkerImpl(channel, handler, {
+    exitOnDrain: options.exitOnDrain ?? own,
+    allowHalfOpen: options.allowHalfOpen ?? false,
+    log: options.log ?? stderrDispatchLogger,
+  });
+  await worker.start(options.helloTimeoutMs ?? 10_000);
+  return worker;
+}
+
+/**
+ * Takes the channel fd named in the environment: moves it to a
+ * close-on-exec duplicate (a process this worker spawns must not inherit
+ * it, or the master would never see the channel close when we die) and
+ * forgets the variable, so a child of ours is not mistaken for a worker.
+ */
+function channelFromEnvironment(): FdSocket {
+  const raw = process.env[DISPATCH_CHANNEL_ENV];
+  if (raw === undefined || !/^\d{1,9}$/.test(raw)) {
+    throw new DispatchError(
+      'NOT_A_WORKER',
+      `serveDispatched: ${DISPATCH_CHANNEL_ENV} is ${raw === undefined ? 'not set' : `"${raw}"`}; this process was not spawned by a dispatcher`,
+    );
+  }
+  const inherited = Number(raw);
+  let fd: number;
+  try {
+    fd = duplicateFd(inherited);
+  } catch (err) {
+    throw DispatchError.from(
+      'NOT_A_WORKER',
+      `serveDispatched: the channel fd ${inherited} is not usable`,
+      err,
+    );
+  }
+  closeFd(inherited);
+  delete process.env[DISPATCH_CHANNEL_ENV];
+  try {
+    return FdSocket.adopt(fd, { maxFdsPerMessage: 253 });
+  } catch (err) {
+    closeFd(fd);
+    throw DispatchError.from(
+      'NOT_A_WORKER',
+      `serveDispatched: fd ${inherited} is not a channel`,
+      err,
+    );
+  }
+}
+
+interface ReceivedBatch {
+  data: Uint8Array;
+  fds: number[];
+}
+
+const REASON_OF: Record<string, DropReason> = {
+  ERR_CONTROL_TRUNCATED: DropReason.CONTROL_TRUNCATED,
+  ERR_TOO_MANY_FDS: DropReason.TOO_MANY_FDS,
+  ERR_DATA_TRUNCATED: DropReason.DATA_TRUNCATED,
+};
+
+class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
+  readonly role = 'worker' as const;
+  slot = -1;
+  generation = -1;
+  endpoints: readonly DispatchEndpoint[] = [];
+  stopping = false;
+  readonly drained: Promise<void>;
+
+  readonly #channel: FdSocket;
+  readonly #handler: DispatchHandler;
+  readonly #exitOnDrain: boolean;
+  readonly #allowHalfOpen: boolean;
+  readonly #log: DispatchLogger;
+  #active = 0;
+  #hello: ((hello: WorkerHello) => void) | null = null;
+  /** FIFO-relevant report entries (ADOPTED / DROPPED), merged while consecutive. */
+  #entries: ReportEntry[] = [];
+  #closed = 0;
+  #failed = 0;
+  /** Batches reported ADOPTED whose report has not reached the kernel yet. */
+  #unsent: ReceivedBatch[] = [];
+  /** Batches whose ADOPTED report is queued in the channel: adopted on 'drain'. */
+  #waitingDrain: ReceivedBatch[] = [];
+  #tickFlush = false;
+  #immediateFlush = false;
+  #sockets = new Set<Socket>();
+  #deadline: NodeJS.Timeout | null = null;
+  #resolveDrained!: () => void;
+  #isDrained = false;
+  #deferredError: unknown = null;
+  #drainDeadlineMs = 10_000;
+
+  constructor(
+    channel: FdSocket,
+    handler: DispatchHandler,
+    opts: { exitOnDrain: boolean; allowHalfOpen: boolean; log: DispatchLogger },
+  ) {
+    super();
+    this.#channel = channel;
+    this.#handler = handler;
+    this.#exitOnDrain = opts.exitOnDrain;
+    this.#allowHalfOpen = opts.allowHalfOpen;
+    this.#log = opts.log;
+    this.drained = new Promise<void>((resolve) => {
+      this.#resolveDrained = resolve;
+    });
+  }
+
+  get activeConnections(): number {
+    return this.#active;
+  }
+
+  async start(helloTimeoutMs: number): Promise<void> {
+    const channel = this.#channel;
+    const hello = new Promise<WorkerHello>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new DispatchError('START_TIMEOUT', `no hello from the master in ${helloTimeoutMs} ms`),
+        );
+      }, helloTimeoutMs);
+      this.#hello = (h) => {
+        clearTimeout(timer);
+        resolve(h);
+      };
+      channel.once('close', () => {
+        clearTimeout(timer);
+        reject(
+          new DispatchError('CHANNEL_CLOSED', 'the master closed the channel before its hello'),
+        );
+      });
+    });
+    channel.on('message', (m: ReceivedMessage) => this.#onMessage(m));
+    channel.on('error', (err: FdPassError) => this.#onChannelError(err));
+    channel.on('drain', () => this.#onDrain());
+    channel.on('close', () => this.#onChannelClose());
+    let h: WorkerHello;
+    try {
+      h = await hello;
+    } catch (err) {
+      channel.close();
+      throw err;
+    }
+    this.slot = h.slot;
+    this.generation = h.generation;
+    this.endpoints = h.endpoints;
+    this.#drainDeadlineMs = h.drainDeadlineMs;
+    channel.write(encodeReady(process.pid));
+  }
+
+  close(options: { deadlineMs?: number } = {}): Promise<void> {
+    if (!this.stopping) {
+      // Unread dispatches stay in the channel; the master takes them back
+      // when it sees the channel close.
+      this.#channel.pause();
+      this.#stop('local', options.deadlineMs ?? 10_000);
+    }
+    return this.drained;
+  }
+
+  // --- receiving ---------------------------------------------------------
+
+  #onMessage({ data, fds }: ReceivedMessage): void {
+    if (this.#isDrained) {
+      if (fds.length > 0) closeFds(fds);
+      return;
+    }
+    let msg: ReturnType<typeof decodeMasterMessage>;
+    try {
+      msg = decodeMasterMessage(data, fds.length);
+    } catch (err) {
+      if (fds.length > 0) {
+        // Only dispatches carry fds: this one is in the master's books, and
+        // the master still holds its own copies, so it can send them again.
+        closeFds(fds);
+        this.#log('error', `dispatch from the master did not decode (${errorCode(err)}): dropped`, {
+          error: (err as Error).message,
+        });
+        this.#entry(ReportKind.DROPPED, DropReason.MALFORMED);
+        return;
+      }
+      this.#log('error', `message from the master did not decode (${errorCode(err)}); stopping`, {
+        error: (err as Error).message,
+      });
+      this.#channel.close();
+      return;
+    }
+    switch (msg.type) {
+      case 'dispatch':
+        if (this.#hello !== null) {
+          // A dispatch before the hello: the master would never do this.
+          closeFds(fds);
+          this.#entry(ReportKind.DROPPED, DropReason.MALFORMED);
+          return;
+        }
+        this.#unsent.push({ data: msg.data, fds });
+        this.#entry(ReportKind.ADOPTED, DropReason.NONE);
+        return;
+      case 'hello': {
+        const resolve = this.#hello;
+        this.#hello = null;
+        if (resolve) resolve(msg.hello);
+        else this.#log('warn', 'a second hello from the master was ignored');
+        return;
+      }
+      case 'stop':
+        this.#stop('master', msg.deadlineMs);
+        return;
+    }
+  }
+
+  /** Message-level receive faults: the message (a dispatch: only they carry fds) was dropped. */
+  #onChannelError(err: FdPassError): void {
+    const reason = REASON_OF[err.code];
+    if (reason !== undefined) {
+      this.#log('warn', `a dispatch from the master was dropped by the kernel (${err.code})`);
+      this.#entry(ReportKind.DROPPED, reason);
+      return;
+    }
+    this.#log('error', `channel to the master failed (${err.code})`);
+  }
+
+  #onChannelClose(): void {
+    // Nothing more can be reported; what was unsent dies with the channel,
+    // and the master (if alive) takes those connections back.
+    const orphans = [...this.#unsent, ...this.#waitingDrain];
+    this.#unsent = [];
+    this.#waitingDrain = [];
+    for (const b of orphans) closeFds(b.fds);
+    if (!this.stopping) this.#stop('channel', this.#drainDeadlineMs);
+    else this.#maybeDrained();
+  }
+
+  // --- reporting and adopting -------------------------------------------
+
+  #entry(kind: ReportKind, reason: DropReason): void {
+    const last = this.#entries.at(-1);
+    if (last !== undefined && last.kind === kind && last.reason === reason) last.count++;
+    else this.#entries.push({ kind, reason, count: 1 });
+    // Adoption must be reported before we return to the event loop, which
+    // is when a new net.Socket would first read from its connection.
+    if (!this.#tickFlush) {
+      this.#tickFlush = true;
+      process.nextTick(this.#flushNow);
+    }
+  }
+
+  /**
+   * Completions are not urgent: they are batched over a whole loop
+   * iteration (setImmediate), so a burst of closes costs one message.
+   */
+  #scheduleLazyFlush(): void {
+    if (!this.#tickFlush && !this.#immediateFlush) {
+      this.#immediateFlush = true;
+      setImmediate(this.#flushLater);
+    }
+  }
+
+  readonly #flushNow = (): void => {
+    this.#tickFlush = false;
+    this.#flush();
+  };
+
+  readonly #flushLater = (): void => {
+    this.#immediateFlush = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    const entries = this.#entries;
+    if (this.#closed > 0) {
+      entries.push({ kind: ReportKind.CLOSED, reason: DropReason.NONE, count: this.#closed });
+    }
+    if (this.#failed > 0) {
+      entries.push({
+        kind: ReportKind.FAILED,
+        reason: DropReason.ADOPT_FAILED,
+        count: this.#failed,
+      });
+    }
+    if (entries.length === 0) return;
+    this.#entries = [];
+    this.#closed = 0;
+    this.#failed = 0;
+    const batches = this.#unsent;
+    this.#unsent = [];
+    const channel = this.#channel;
+    if (channel.closed) {
+      for (const b of batches) closeFds(b.fds);
+      return;
+    }
+    try {
+      channel.write(encodeReport(entries));
+    } catch (err) {
+      // The master can no longer learn that we own these; it would send
+      // them again elsewhere, so we must not serve them.
+      for (const b of batches) closeFds(b.fds);
+      this.#log('error', `report to the master failed (${errorCode(err)}); stopping`);
+      channel.close();
+      return;
+    }
+    if (channel.closed) {
+      for (const b of batches) closeFds(b.fds);
+      return;
+    }
+    if (channel.writableLength > 0 || this.#waitingDrain.length > 0) {
+      // Queued behind the kernel's buffer: serve only once the master can
+      // read that we own them (a crash before then must leave them its own).
+      for (const b of batches) this.#waitingDrain.push(b);
+      return;
+    }
+    this.#adoptAll(batches);
+    this.#maybeDrained();
+  }
+
+  #onDrain(): void {
+    if (this.#waitingDrain.length === 0) return;
+    const batches = this.#waitingDrain;
+    this.#waitingDrain = [];
+    this.#adoptAll(batches);
+    this.#maybeDrained();
+  }
+
+  #adoptAll(batches: ReceivedBatch[]): void {
+    for (const b of batches) this.#adopt(b);
+    if (this.#deferredError !== null) {
+      const err = this.#deferredError;
+      this.#deferredError = null;
+      // A throwing handler behaves as a throwing 'connection' listener
+      // would: uncaught. The rest of its batch was still served first.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  #adopt({ data, fds }: ReceivedBatch): void {
+    const endpoints = this.endpoints;
+    for (let i = 0; i < fds.length; i++) {
+      const fd = fds[i] as number;
+      const endpoint = endpoints[dispatchRecordListener(data, i)];
+      let socket: Socket;
+      try {
+        if (endpoint === undefined) {
+          throw new DispatchError(
+            'PROTOCOL',
+            `listener ${dispatchRecordListener(data, i)} unknown`,
+          );
+        }
+        socket = new Socket({
+          fd,
+          readable: true,
+          writable: true,
+          allowHalfOpen: this.#allowHalfOpen,
+        });
+      } catch (err) {
+        try {
+          closeFd(fd);
+        } catch {
+          // Already gone: nothing to release.
+        }
+        this.#failed++;
+        this.#scheduleLazyFlush();
+        this.#log(
+          'error',
+          `could not adopt connection ${dispatchRecordId(data, i)} (${errorCode(err)})`,
+        );
+        continue;
+      }
+      this.#active++;
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#onSocketClose(socket));
+      try {
+        this.#handler({ id: dispatchRecordId(data, i), socket, endpoint });
+      } catch (err) {
+        socket.destroy();
+        if (this.#deferredError === null) this.#deferredError = err;
+      }
+    }
+  }
+
+  #onSocketClose(socket: Socket): void {
+    this.#sockets.delete(socket);
+    this.#active--;
+    this.#closed++;
+    this.#scheduleLazyFlush();
+    this.#maybeDrained();
+  }
+
+  // --- stopping ----------------------------------------------------------
+
+  #stop(reason: DispatchStopEvent['reason'], deadlineMs: number): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.#deadline = setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+    }, deadlineMs);
+    this.#deadline.unref();
+    this.emit('stop', { reason, deadlineMs } satisfies DispatchStopEvent);
+    this.#maybeDrained();
+  }
+
+  #maybeDrained(): void {
+    if (!this.stopping || this.#isDrained) return;
+    if (this.#active > 0 || this.#unsent.length > 0 || this.#waitingDrain.length > 0) return;
+    this.#isDrained = true;
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.#flush();
+    const channel = this.#channel;
+    const done = () => {
+      this.emit('drained');
+      this.#resolveDrained();
+      if (this.#exitOnDrain) setImmediate(() => process.exit(0));
+    };
+    if (channel.closed) {
+      done();
+      return;
+    }
+    channel.once('close', done);
+    channel.end();
+    // The master answers our end with its own; if it is gone or wedged,
+    // do not wait for it.
+    setTimeout(() => channel.close(), 1000).unref();
+  }
+}
