@@ -5,7 +5,14 @@
 // serving, and reattaches with back-off when a broker is there again.
 import { EventEmitter } from 'node:events';
 import { FdSocket } from '@handoff/fdpass';
-import { Endpoint, encodeFramed, eventFrame, HANDOFF_PAYLOAD_PROTOCOL } from '@handoff/protocol';
+import {
+  CHANNEL_CAP_CLIENT_PRELUDE,
+  CHANNEL_CAP_OFFER_WITH_FD,
+  ChannelRegistration,
+  encodeFramed,
+  eventFrame,
+  HANDOFF_PAYLOAD_PROTOCOL,
+} from '@handoff/protocol';
 import type { DaemonServer } from './daemon-server.js';
 import { HandoffAcceptor } from './handoff-acceptor.js';
 
@@ -64,9 +71,13 @@ export class BrokerAttachment extends EventEmitter {
     const registration = eventFrame(
       { payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL, requestId: 0n, traceparent: '', tracestate: '' },
       {
-        payload: Endpoint.encode({
+        payload: ChannelRegistration.encode({
           namespaceId: this.options.serviceName,
           path: this.options.server.endpoint,
+          // Our acceptor writes the broker's replies to the client itself and
+          // takes an offer in the same message as its fd: a handoff costs
+          // one message to us and one write to the client.
+          channelCapabilities: CHANNEL_CAP_CLIENT_PRELUDE | CHANNEL_CAP_OFFER_WITH_FD,
         }),
       },
     );

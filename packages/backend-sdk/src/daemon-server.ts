@@ -104,8 +104,12 @@ export interface DaemonServer extends EventEmitter {
   readonly endpoint: string;
   /** Open framed connections (legacy ones are the daemon's). */
   readonly connectionCount: number;
-  /** Serves a connection handed off by a broker; `buffered` are bytes already read from it. */
-  adopt(socket: Socket, buffered?: Uint8Array): void;
+  /**
+   * Serves a connection handed off by a broker; `buffered` are bytes already
+   * read from it, `prelude` bytes to send it before anything else (written
+   * in the same batch as the answers to `buffered`).
+   */
+  adopt(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): void;
   /** Stops accepting, lets in-flight requests finish until the deadline, removes the socket file. */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -163,11 +167,16 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     this.socketInode = (await stat(this.endpoint, { bigint: true })).ino;
   }
 
-  adopt(socket: Socket, buffered?: Uint8Array): void {
-    this.accept(socket, buffered, true);
+  adopt(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): void {
+    this.accept(socket, buffered, true, prelude);
   }
 
-  private accept(socket: Socket, buffered: Uint8Array | undefined, adopted: boolean): void {
+  private accept(
+    socket: Socket,
+    buffered: Uint8Array | undefined,
+    adopted: boolean,
+    prelude?: Uint8Array,
+  ): void {
     const id = this.nextConnectionId++;
     if (this.closing) {
       socket.destroy();
@@ -221,7 +230,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
       this.emit('connectionClosed', id);
     });
     this.emit('connection', { connectionId: id, peer, adopted });
-    connection.start(buffered);
+    connection.start(buffered, prelude);
   }
 
   /** @internal */ get muxer(): BackendEndpointMux {
@@ -329,8 +338,10 @@ class Connection {
     this.writer = new BatchedWriter(socket, () => this.updateFlow());
   }
 
-  start(initial: Uint8Array | undefined): void {
+  start(initial: Uint8Array | undefined, prelude?: Uint8Array): void {
     const { idleTimeoutMs } = this.server.serveOptions;
+    // Corked with whatever the initial bytes produce: one write to the client.
+    if (prelude && prelude.length > 0) this.write(prelude);
     // Paused until bytes read before we owned the socket are handled, so
     // they are processed first and in order.
     this.socket.pause();

@@ -16,6 +16,7 @@ import {
 } from '@handoff/fdpass';
 import {
   encodeFramed,
+  eventFrame,
   type Frame,
   FrameDecoder,
   FrameKind,
@@ -52,6 +53,9 @@ export interface HandoffRejection {
   reason: string;
 }
 
+/** A Negotiated reply and a relay take a few hundred bytes; anything far larger is not a prelude. */
+const MAX_CLIENT_PRELUDE_BYTES = 4096;
+
 /** Remembered tokens: enough to refuse any replay within a day of offers. */
 const USED_TOKEN_MEMORY = 65_536;
 
@@ -79,7 +83,7 @@ export class HandoffAcceptor extends EventEmitter {
     this.channel = channel;
     this.options = options;
     this.decoder = new FrameDecoder({
-      maxFrameBytes: (options.maxBufferedBytes ?? 64 * 1024) + 4096,
+      maxFrameBytes: (options.maxBufferedBytes ?? 64 * 1024) + MAX_CLIENT_PRELUDE_BYTES + 4096,
     });
     // Only a broker of an allowed uid may hand us connections.
     const uid = process.getuid?.();
@@ -122,14 +126,22 @@ export class HandoffAcceptor extends EventEmitter {
       if (fds.length) closeFdsQuietly(fds);
       return;
     }
-    // The fds rode the token write: the last 16 bytes of this data (DESIGN
-    // §2.5, and fdpass's stream rule: nothing written later is in `data`).
     if (fds.length > 0) {
       if (fds.length !== 1 || data.length < HANDOFF_TOKEN_BYTES || this.pending) {
         closeFdsQuietly(fds);
         this.fault(`unexpected fd message (${fds.length} fds with ${data.length} bytes)`);
         return;
       }
+      if (this.channel.kind === 'seqpacket') {
+        // One message is one sendmsg: the token first, then (from a broker
+        // that knows CHANNEL_CAP_OFFER_WITH_FD) the framed offer itself.
+        this.hold(Buffer.from(data.subarray(0, HANDOFF_TOKEN_BYTES)), fds[0]!);
+        if (data.length > HANDOFF_TOKEN_BYTES) this.feedFrames(data.subarray(HANDOFF_TOKEN_BYTES));
+        return;
+      }
+      // On a stream the fds rode the token write: the last 16 bytes of this
+      // data (DESIGN §2.5, and fdpass's stream rule: nothing written later
+      // is in `data`); earlier bytes are frames that preceded it.
       const before = data.subarray(0, data.length - HANDOFF_TOKEN_BYTES);
       if (before.length > 0) this.feedFrames(before);
       if (this.closed) {
@@ -207,8 +219,14 @@ export class HandoffAcceptor extends EventEmitter {
       this.emit('rejected', { correlationId: offer.correlationId, reason });
       return;
     }
-    this.options.server.adopt(socket, offer.bufferedClientBytes);
-    this.ack(frame, offer, true, '');
+    // The broker's replies to the client (Negotiated, accepted relay) come
+    // from us, batched with our answers to the buffered bytes: the client
+    // hears it all in one write, a hop sooner than through the broker.
+    const prelude = offer.clientPrelude;
+    this.options.server.adopt(socket, offer.bufferedClientBytes, prelude);
+    // The client's bytes go out first (the connection flushes on the next
+    // tick, queued before this): the ack only lets the broker close its copy.
+    process.nextTick(() => this.ack(frame, offer, true, '', prelude.length > 0));
     this.emit('handoff', {
       correlationId: offer.correlationId,
       serviceName: offer.serviceName,
@@ -230,6 +248,9 @@ export class HandoffAcceptor extends EventEmitter {
     if (offer.bufferedClientBytes.length > maxBuffered) {
       return `offer carries ${offer.bufferedClientBytes.length} buffered bytes, over ${maxBuffered}`;
     }
+    if (offer.clientPrelude.length > MAX_CLIENT_PRELUDE_BYTES) {
+      return `offer carries a ${offer.clientPrelude.length}-byte client prelude, over ${MAX_CLIENT_PRELUDE_BYTES}`;
+    }
     return null;
   }
 
@@ -241,12 +262,19 @@ export class HandoffAcceptor extends EventEmitter {
     }
   }
 
-  private ack(frame: Frame, offer: HandoffOffer, accepted: boolean, errorDetail: string): void {
+  private ack(
+    frame: Frame,
+    offer: HandoffOffer,
+    accepted: boolean,
+    errorDetail: string,
+    preludeWritten = false,
+  ): void {
     const ack = HandoffAck.encode({
       token: offer.token,
       accepted,
       errorDetail,
       correlationId: offer.correlationId,
+      preludeWritten,
     });
     const reply = responseFrame({ ...frame, requestId: offer.correlationId }, { payload: ack });
     if (!this.channel.closed) this.channel.write(encodeFramed(reply));

@@ -4,8 +4,6 @@
 // change, metrics, and a graceful close. Policy lives in the modules it
 // wires: hello-router, backend-registry, version-policy, spawn-budget.
 import { EventEmitter } from 'node:events';
-import { chmod } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { preparePrivateSocketPath } from '@handoff/backend-sdk';
 import { FdServer, type FdSocket, peerCredentials } from '@handoff/fdpass';
@@ -15,7 +13,7 @@ import { handleAdminRequest } from './admin.js';
 import { BackendRegistry } from './backend-registry.js';
 import { brokerAdminProvider } from './broker-admin.js';
 import { BackendChannel } from './control-channel.js';
-import { type RouterContext, serveClient } from './hello-router.js';
+import { type ClientMode, type RouterContext, serveClient } from './hello-router.js';
 import {
   type BrokerMetrics,
   createBrokerMetrics,
@@ -47,6 +45,8 @@ export interface BrokerOptions {
   helloDeadlineMs?: number;
   /** How long a backend may take to ack a handoff (default 5 s, the reference's). */
   handoffDeadlineMs?: number;
+  /** The retry hint in Refused{FD_PRESSURE} when the broker runs out of fds (default 250 ms). */
+  fdPressureRetryMs?: number;
   /** Stop spawned daemons on close (default true). */
   stopBackendsOnClose?: boolean;
   /** Reload definitions when their files change (default true). */
@@ -76,9 +76,11 @@ class BrokerImpl extends EventEmitter implements Broker {
   private readonly options: BrokerOptions;
   private readonly log: Logger;
   private readonly allowed: ReadonlySet<number>;
-  private readonly clientServer: Server;
+  private clientServer: FdServer | null = null;
   private controlServer: FdServer | null = null;
-  private readonly clients = new Set<Socket>();
+  private readonly clients = new Set<FdSocket>();
+  /** Set while accepts fail for want of fds; cleared by the next normal accept. */
+  private underFdPressure = false;
   private readonly channels = new Set<BackendChannel>();
   private services: ServiceDefinition[] = [];
   private configErrors: ServiceConfigError[] = [];
@@ -135,6 +137,7 @@ class BrokerImpl extends EventEmitter implements Broker {
       nextConnectionId: () => ++this.connectionIds,
       helloDeadlineMs: options.helloDeadlineMs ?? 30_000,
       handoffDeadlineMs: options.handoffDeadlineMs ?? 5000,
+      fdPressureRetryMs: options.fdPressureRetryMs ?? 250,
       daemonMinProtocol: PROTOCOL_VERSION,
       daemonMaxProtocol: PROTOCOL_VERSION,
       observeHello: (service, outcome, seconds) => {
@@ -147,8 +150,6 @@ class BrokerImpl extends EventEmitter implements Broker {
       },
       log: (level, fields, message) => this.log[level](fields, message),
     };
-    this.clientServer = createServer({ pauseOnConnect: true }, (socket) => this.onClient(socket));
-    this.clientServer.on('error', (error) => this.log.warn({ err: error }, 'client socket error'));
   }
 
   definitions(): readonly ServiceDefinition[] {
@@ -167,14 +168,23 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.controlServer.on('error', (error: Error) =>
       this.log.warn({ err: error }, 'control socket error'),
     );
-    await new Promise<void>((resolve, reject) => {
-      this.clientServer.once('error', reject);
-      this.clientServer.listen(this.socketPath, () => {
-        this.clientServer.off('error', reject);
-        resolve();
-      });
+    // A spare fd lets the broker answer Refused{FD_PRESSURE} when accept
+    // fails with EMFILE/ENFILE, instead of leaving clients in the backlog.
+    this.clientServer = await FdServer.listen(this.socketPath, {
+      kind: 'stream',
+      mode: 0o600,
+      reserveFd: true,
     });
-    await chmod(this.socketPath, 0o600);
+    this.clientServer.on('connection', (socket: FdSocket) => this.onClient(socket, 'normal'));
+    this.clientServer.on('pressure', (socket: FdSocket, code: string) => {
+      if (!this.underFdPressure)
+        this.log.warn({ code }, 'out of file descriptors; refusing Hellos');
+      this.underFdPressure = true;
+      this.onClient(socket, 'fd-pressure');
+    });
+    this.clientServer.on('error', (error: Error) =>
+      this.log.warn({ err: error }, 'client socket error'),
+    );
     const found = await this.registry.rediscover(this.services);
     for (const backend of found)
       this.log.info({ service: backend.key, pid: backend.pid }, 'rediscovered running backend');
@@ -204,17 +214,21 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.emit('config', result);
   }
 
-  private onClient(socket: Socket): void {
+  private onClient(socket: FdSocket, mode: ClientMode): void {
+    if (mode === 'normal' && this.underFdPressure) {
+      this.underFdPressure = false;
+      this.log.info('file descriptors available again');
+    }
     let peer: ReturnType<typeof peerCredentials>;
     try {
       peer = peerCredentials(socket);
     } catch {
-      socket.destroy();
+      socket.close();
       return;
     }
     // Another uid gets nothing at all, not even a Refused.
     if (this.closing || !this.allowed.has(peer.uid)) {
-      socket.destroy();
+      socket.close();
       return;
     }
     this.clients.add(socket);
@@ -223,7 +237,7 @@ class BrokerImpl extends EventEmitter implements Broker {
       this.clients.delete(socket);
       this.counters.connectionsOpen.set(this.clients.size);
     });
-    serveClient(socket, peer, this.routerContext);
+    serveClient(socket, peer, this.routerContext, mode);
   }
 
   private onControl(socket: FdSocket): void {
@@ -250,17 +264,16 @@ class BrokerImpl extends EventEmitter implements Broker {
 
   private async shutdown(deadlineMs: number): Promise<void> {
     this.watcher?.close();
-    const stopped = new Promise<void>((resolve) => this.clientServer.close(() => resolve()));
+    this.clientServer?.close();
     this.controlServer?.close();
     const timer = setTimeout(() => {
-      for (const socket of this.clients) socket.destroy();
+      for (const socket of this.clients) socket.close();
     }, deadlineMs);
     timer.unref();
     if (this.options.stopBackendsOnClose !== false)
       await this.registry.stopAll('broker shutting down');
     for (const channel of this.channels) channel.close('broker shutting down');
-    for (const socket of this.clients) socket.destroy();
-    await stopped;
+    for (const socket of this.clients) socket.close();
     clearTimeout(timer);
     this.log.info('broker closed');
     this.emit('close');

@@ -30,6 +30,19 @@ export interface ConnectServiceOptions {
   /** Deadline for the whole connect, handoff or reconnect included (default 10 s). */
   timeoutMs?: number;
   clientVersion?: string;
+  /**
+   * Bytes for the daemon, sent in the same write as the Hello (e.g. the first
+   * request). After a handoff the daemon reads them first; on the reconnect
+   * route they are written as soon as the daemon's socket is connected. Either
+   * way the reply arrives on the returned socket, and nothing is spent on a
+   * round trip just to start talking. If the daemon dies mid-handoff they may
+   * be sent twice (once to it, once to its replacement): use it for requests
+   * that are safe to repeat.
+   */
+  initialData?: Uint8Array;
+  /** W3C trace context for the Hello; the broker carries a valid one to the daemon. */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 export interface ServiceConnection {
@@ -53,8 +66,11 @@ export class ConnectServiceError extends Error {
   readonly refusal:
     | { code: ErrorCode; retryAfterMs: number; details: Record<string, string> }
     | undefined;
-  /** @internal Set when reconnecting to backend_pipe failed. */
-  duringReconnect = false;
+  /**
+   * @internal Set when asking the broker again may succeed: reconnecting to
+   * backend_pipe failed, or a handed-off connection closed before the relay.
+   */
+  retryable = false;
   constructor(
     code: ConnectServiceErrorCode,
     message: string,
@@ -94,10 +110,7 @@ export async function connectService(
       // A handoff fell through and the daemon's own socket is dead too (it
       // died mid-handoff): ask the broker once more, which prunes the dead
       // backend and starts a fresh one.
-      if (
-        !(error instanceof ConnectServiceError && error.code === 'CONNECT' && error.duringReconnect)
-      )
-        throw error;
+      if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
       return await attempt(serviceName, brokerPath, options, abort.signal);
     }
   } finally {
@@ -126,12 +139,27 @@ async function attempt(
       clientLibName: '@handoff/broker',
       clientLibVersion: '0.0.0',
     });
-    socket.write(
-      encodeFramed(
-        requestFrame({ payloadProtocol: CONTROL_PAYLOAD_PROTOCOL, payload: hello, requestId: 1n }),
-      ),
+    const helloFrame = encodeFramed(
+      requestFrame({
+        payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
+        payload: hello,
+        requestId: 1n,
+        traceparent: options.traceparent ?? '',
+        tracestate: options.tracestate ?? '',
+      }),
     );
-    const replyFrame = await reader.next();
+    const initial = options.initialData;
+    socket.write(initial && initial.length > 0 ? Buffer.concat([helloFrame, initial]) : helloFrame);
+    let replyFrame: Frame;
+    try {
+      replyFrame = await reader.next();
+    } catch (error) {
+      // Closed before any reply: also how the broker lets go of a client
+      // whose handoff a dying daemon never acknowledged. Asking again
+      // reaches a respawned one.
+      if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
+      throw error;
+    }
     let reply: HelloReply;
     try {
       reply = HelloReply.decode(replyFrame.payload);
@@ -166,7 +194,15 @@ async function attempt(
     if (handoff) {
       // Frames the daemon sent before the relay (answers to bytes we had
       // pipelined) are kept and put back, in order, around the relay.
-      const relay = await reader.untilRelay(negotiated.connectionId);
+      let relay: Frame;
+      try {
+        relay = await reader.untilRelay(negotiated.connectionId);
+      } catch (error) {
+        // Closed before the relay: the daemon died mid-handoff. Asking again
+        // reaches a respawned one.
+        if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
+        throw error;
+      }
       const ack = HandoffAck.decode(relay.payload);
       if (ack.accepted) {
         reader.release();
@@ -175,12 +211,15 @@ async function attempt(
     }
     reader.release();
     socket.destroy();
+    let direct: Socket;
     try {
-      return { socket: await open(negotiated.backendPipe, signal), route: 'reconnect', negotiated };
+      direct = await open(negotiated.backendPipe, signal);
     } catch (error) {
-      if (error instanceof ConnectServiceError) error.duringReconnect = true;
+      if (error instanceof ConnectServiceError) error.retryable = true;
       throw error;
     }
+    if (initial && initial.length > 0) direct.write(initial);
+    return { socket: direct, route: 'reconnect', negotiated };
   } catch (error) {
     socket.destroy();
     throw error;

@@ -6,7 +6,10 @@
 import { EventEmitter } from 'node:events';
 import { closeFd, type FdSocket, peerCredentials } from '@handoff/fdpass';
 import {
-  Endpoint,
+  CHANNEL_CAP_CLIENT_PRELUDE,
+  CHANNEL_CAP_OFFER_WITH_FD,
+  ChannelRegistration,
+  type Endpoint,
   encodeFramed,
   type Frame,
   FrameDecoder,
@@ -17,7 +20,32 @@ import {
   requestFrame,
 } from '@handoff/protocol';
 
-export type OfferOutcome = { accepted: true } | { accepted: false; reason: string };
+/**
+ * The backend's verdict on one offer. When it was not accepted, `fate` says
+ * what the broker may still do with the client: 'not-sent' and 'refused'
+ * mean the backend never adopted it (offer elsewhere, or tell the client to
+ * reconnect); 'unknown' (no ack: the backend died or stalled after the fd
+ * went out) means it may have adopted it — and, given a client prelude,
+ * may already have told the client so.
+ */
+export type OfferOutcome =
+  | { accepted: true; preludeWritten: boolean }
+  | { accepted: false; reason: string; fate: 'not-sent' | 'refused' | 'unknown' };
+
+export interface Offer {
+  token: Uint8Array;
+  serviceName: string;
+  correlationId: bigint;
+  bufferedClientBytes: Uint8Array;
+  /**
+   * Bytes the backend writes to the client before anything else if it
+   * accepts; empty for none. Only for a backend that writesPrelude.
+   */
+  clientPrelude: Uint8Array;
+  /** W3C trace context carried over from the client's Hello ('' when none). */
+  traceparent: string;
+  tracestate: string;
+}
 
 interface PendingOffer {
   resolve: (outcome: OfferOutcome) => void;
@@ -33,7 +61,7 @@ export class BackendChannel extends EventEmitter {
   private readonly socket: FdSocket;
   private readonly decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 });
   private readonly pending = new Map<bigint, PendingOffer>();
-  private endpointValue: Endpoint | null = null;
+  private endpointValue: ChannelRegistration | null = null;
   private closedValue = false;
 
   constructor(socket: FdSocket) {
@@ -57,6 +85,17 @@ export class BackendChannel extends EventEmitter {
     return this.endpointValue;
   }
 
+  /** The backend writes an offer's client prelude (it registered CHANNEL_CAP_CLIENT_PRELUDE). */
+  get writesPrelude(): boolean {
+    return this.can(CHANNEL_CAP_CLIENT_PRELUDE);
+  }
+
+  private can(capability: bigint): boolean {
+    return (
+      this.endpointValue !== null && (this.endpointValue.channelCapabilities & capability) !== 0n
+    );
+  }
+
   get closed(): boolean {
     return this.closedValue;
   }
@@ -70,45 +109,50 @@ export class BackendChannel extends EventEmitter {
    * by the kernel; the caller keeps (and later closes) its own copy.
    * Resolves with the backend's verdict, or a refusal at the deadline.
    */
-  offer(
-    clientFd: number,
-    offer: {
-      token: Uint8Array;
-      serviceName: string;
-      correlationId: bigint;
-      bufferedClientBytes: Uint8Array;
-    },
-    deadlineMs: number,
-  ): Promise<OfferOutcome> {
+  offer(clientFd: number, offer: Offer, deadlineMs: number): Promise<OfferOutcome> {
     if (this.closedValue)
-      return Promise.resolve({ accepted: false, reason: 'control channel closed' });
+      return Promise.resolve({
+        accepted: false,
+        reason: 'control channel closed',
+        fate: 'not-sent',
+      });
     return new Promise<OfferOutcome>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(offer.correlationId);
-        resolve({ accepted: false, reason: `no ack within ${deadlineMs} ms` });
+        resolve({ accepted: false, reason: `no ack within ${deadlineMs} ms`, fate: 'unknown' });
       }, deadlineMs);
       this.pending.set(offer.correlationId, { resolve, timer });
       try {
-        this.socket.write(offer.token, [clientFd]);
-        this.socket.write(
-          encodeFramed(
-            requestFrame({
-              payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
-              requestId: offer.correlationId,
-              payload: HandoffOffer.encode({
-                handleValue: 0n,
-                token: offer.token,
-                serviceName: offer.serviceName,
-                correlationId: offer.correlationId,
-                bufferedClientBytes: offer.bufferedClientBytes,
-              }),
+        const frame = encodeFramed(
+          requestFrame({
+            payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
+            requestId: offer.correlationId,
+            traceparent: offer.traceparent,
+            tracestate: offer.tracestate,
+            payload: HandoffOffer.encode({
+              handleValue: 0n,
+              token: offer.token,
+              serviceName: offer.serviceName,
+              correlationId: offer.correlationId,
+              bufferedClientBytes: offer.bufferedClientBytes,
+              clientPrelude: offer.clientPrelude,
             }),
-          ),
+          }),
         );
+        if (this.can(CHANNEL_CAP_OFFER_WITH_FD)) {
+          // Token and offer in the fd's own message: one sendmsg, one wake-up.
+          this.socket.write(Buffer.concat([offer.token, frame]), [clientFd]);
+        } else {
+          this.socket.write(offer.token, [clientFd]);
+          this.socket.write(frame);
+        }
       } catch (error) {
+        // write() throws only for a message the kernel refused outright (or a
+        // closed socket): the fd did not go out.
         this.settle(offer.correlationId, {
           accepted: false,
           reason: `send failed: ${(error as Error).message}`,
+          fate: 'not-sent',
         });
       }
     });
@@ -117,7 +161,8 @@ export class BackendChannel extends EventEmitter {
   close(reason = 'closed'): void {
     if (this.closedValue) return;
     this.closedValue = true;
-    for (const id of [...this.pending.keys()]) this.settle(id, { accepted: false, reason });
+    for (const id of [...this.pending.keys()])
+      this.settle(id, { accepted: false, reason, fate: 'unknown' });
     this.socket.close();
     this.emit('close', reason);
   }
@@ -151,7 +196,7 @@ export class BackendChannel extends EventEmitter {
     }
     try {
       if (frame.kind === FrameKind.EVENT && this.endpointValue === null) {
-        this.endpointValue = Endpoint.decode(frame.payload);
+        this.endpointValue = ChannelRegistration.decode(frame.payload);
         this.emit('registered', this.endpointValue);
         return;
       }
@@ -160,8 +205,8 @@ export class BackendChannel extends EventEmitter {
         this.settle(
           ack.correlationId,
           ack.accepted
-            ? { accepted: true }
-            : { accepted: false, reason: ack.errorDetail || 'refused' },
+            ? { accepted: true, preludeWritten: ack.preludeWritten }
+            : { accepted: false, reason: ack.errorDetail || 'refused', fate: 'refused' },
         );
         return;
       }

@@ -4,15 +4,19 @@
 // handoff: the client's socket goes to the daemon over its control channel
 // and the broker steps out of the data path. Any failure before the ack
 // falls back to reconnect; the client is never left past the deadline.
+//
+// Connections are FdSockets straight from the native accept: the broker
+// never needs a stream on them, only a few frames and the fd, and skipping
+// net.Socket keeps a Hello's cost to decode, route and one write.
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { fdOf, type PeerCredentials } from '@handoff/fdpass';
+import { closeFds, type FdSocket, type PeerCredentials } from '@handoff/fdpass';
 import {
   ADMIN_PAYLOAD_PROTOCOL,
   AdminReply,
   AdminRequest,
   CAP_HANDLE_PASSING,
   CONTROL_PAYLOAD_PROTOCOL,
+  type Correlation,
   ErrorCode,
   encodeFramed,
   eventFrame,
@@ -33,7 +37,9 @@ import {
   validateHello,
 } from '@handoff/protocol';
 import { type Backend, RouteError } from './backend-registry.js';
+import type { OfferOutcome } from './control-channel.js';
 import type { ServiceDefinition } from './service-config.js';
+import { traceContext } from './trace-context.js';
 
 export interface RouteDecision {
   ok: true;
@@ -46,6 +52,15 @@ export interface RouteRefusal {
   retryAfterMs?: number;
 }
 
+export type HelloOutcome =
+  | 'handoff'
+  | 'reconnect'
+  | 'refused'
+  | 'rejected'
+  | 'rate_limited'
+  | 'spawn_failed'
+  | 'fd_pressure';
+
 /** What the router needs from the broker around it. */
 export interface RouterContext {
   select(name: string, wantedVersion: string): RouteDecision | RouteRefusal;
@@ -54,15 +69,29 @@ export interface RouterContext {
   nextConnectionId(): bigint;
   helloDeadlineMs: number;
   handoffDeadlineMs: number;
+  /** The retry hint sent with Refused{FD_PRESSURE}. */
+  fdPressureRetryMs: number;
   daemonMinProtocol: number;
   daemonMaxProtocol: number;
   /** Observations for metrics and logs. */
-  observeHello(service: string, outcome: string, seconds: number): void;
+  observeHello(service: string, outcome: HelloOutcome, seconds: number): void;
   observeHandoff(outcome: 'accepted' | 'fallback' | 'reconnect', seconds: number): void;
   log(level: 'info' | 'warn' | 'debug', fields: Record<string, unknown>, message: string): void;
 }
 
-export function serveClient(socket: Socket, peer: PeerCredentials, ctx: RouterContext): void {
+/**
+ * 'fd-pressure': the connection was accepted on the broker's spare fd while
+ * it is out of descriptors; admin still works, anything else is told to
+ * come back later.
+ */
+export type ClientMode = 'normal' | 'fd-pressure';
+
+export function serveClient(
+  socket: FdSocket,
+  peer: PeerCredentials,
+  ctx: RouterContext,
+  mode: ClientMode = 'normal',
+): void {
   const decoder = new FrameDecoder({ maxFrameBytes: MAX_HELLO_BYTES });
   const started = process.hrtime.bigint();
   let done = false;
@@ -80,19 +109,30 @@ export function serveClient(socket: Socket, peer: PeerCredentials, ctx: RouterCo
   const finish = () => {
     done = true;
     clearTimeout(deadline);
-    socket.off('data', onData);
+    socket.off('message', onMessage);
   };
-  socket.on('error', () => {});
-  socket.on('close', () => finish());
+  socket.on('error', () => socket.close());
+  socket.on('close', finish);
 
   // Bytes are gathered so that what follows the Hello can travel with the offer.
   let received: Buffer = Buffer.alloc(0);
-  let adminMode = false;
-  const onData = (chunk: Buffer) => {
-    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+  let admin: AdminSession | null = null;
+  const onMessage = ({ data, fds }: { data: Buffer; fds: number[] }) => {
+    if (fds.length > 0) {
+      // Clients have no business sending us descriptors.
+      closeFds(fds);
+      finish();
+      socket.close();
+      return;
+    }
+    if (admin) {
+      admin.push(data);
+      return;
+    }
+    received = received.length === 0 ? data : Buffer.concat([received, data]);
     let frames: Frame[];
     try {
-      frames = decoder.push(chunk);
+      frames = decoder.push(data);
     } catch (error) {
       finish();
       const code =
@@ -115,56 +155,150 @@ export function serveClient(socket: Socket, peer: PeerCredentials, ctx: RouterCo
       }
       return;
     }
-    const [first] = frames;
-    if (first!.payloadProtocol === ADMIN_PAYLOAD_PROTOCOL || adminMode) {
+    const first = frames[0]!;
+    if (first.payloadProtocol === ADMIN_PAYLOAD_PROTOCOL) {
       // An admin session: answer each admin frame, for as long as the client likes.
-      adminMode = true;
       clearTimeout(deadline);
-      for (const frame of frames) void answerAdmin(socket, frame, ctx);
+      admin = new AdminSession(socket, decoder, ctx);
+      admin.answer(frames);
       received = Buffer.alloc(0);
       return;
     }
     finish();
+    if (mode === 'fd-pressure') {
+      ctx.observeHello('', 'fd_pressure', seconds(started));
+      refuse(
+        socket,
+        first,
+        ErrorCode.FD_PRESSURE,
+        'the broker is out of file descriptors; retry shortly',
+        ctx,
+        { retryAfterMs: ctx.fdPressureRetryMs },
+      );
+      return;
+    }
+    // Bytes past the first frame belong to the session with the daemon; the
+    // kernel keeps whatever comes next until the daemon reads it.
     socket.pause();
-    // Bytes past the first frame belong to the session with the daemon.
-    const helloLength = encodedLength(first!, received);
-    const rest = received.subarray(helloLength);
-    void route(socket, peer, first!, rest, started, ctx);
+    const rest = received.subarray(5 + received.readUInt32LE(1));
+    void route(socket, peer, first, rest, started, ctx);
   };
-  socket.on('data', onData);
-  socket.resume();
+  socket.on('message', onMessage);
+  socket.on('end', () => {
+    if (admin) admin.ended();
+    else socket.close();
+  });
 }
 
-/** The framed length of the first frame in `received` (header + body). */
-function encodedLength(_frame: Frame, received: Buffer): number {
-  return 5 + received.readUInt32LE(1);
+function seconds(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-async function answerAdmin(socket: Socket, frame: Frame, ctx: RouterContext): Promise<void> {
-  if (frame.payloadProtocol !== ADMIN_PAYLOAD_PROTOCOL || frame.kind !== FrameKind.REQUEST) {
-    socket.destroy();
-    return;
+/** Admin frames on a broker connection: answered in order, until the client closes. */
+class AdminSession {
+  private inFlight = 0;
+  private peerEnded = false;
+  constructor(
+    private readonly socket: FdSocket,
+    private readonly decoder: FrameDecoder,
+    private readonly ctx: RouterContext,
+  ) {}
+
+  push(data: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(data);
+    } catch {
+      this.socket.close();
+      return;
+    }
+    this.answer(frames);
+    if (this.decoder.error) this.socket.close();
   }
-  let request: AdminRequest;
+
+  answer(frames: Frame[]): void {
+    for (const frame of frames) void this.answerOne(frame);
+  }
+
+  ended(): void {
+    this.peerEnded = true;
+    if (this.inFlight === 0) this.socket.close();
+  }
+
+  private async answerOne(frame: Frame): Promise<void> {
+    if (frame.payloadProtocol !== ADMIN_PAYLOAD_PROTOCOL || frame.kind !== FrameKind.REQUEST) {
+      this.socket.close();
+      return;
+    }
+    let request: AdminRequest;
+    try {
+      request = AdminRequest.decode(frame.payload);
+    } catch {
+      this.socket.close();
+      return;
+    }
+    this.inFlight++;
+    const reply = await this.ctx.admin(request);
+    this.inFlight--;
+    if (this.socket.closed) return;
+    safeWrite(
+      this.socket,
+      encodeFramed(responseFrame(frame, { payload: AdminReply.encode(reply) })),
+    );
+    if (this.peerEnded && this.inFlight === 0) closeWhenFlushed(this.socket);
+  }
+}
+
+/** Writes, or closes the socket if the kernel refuses the bytes outright. */
+function safeWrite(socket: FdSocket, bytes: Uint8Array): void {
+  if (socket.closed) return;
   try {
-    request = AdminRequest.decode(frame.payload);
+    socket.write(bytes);
   } catch {
-    socket.destroy();
+    socket.close();
+  }
+}
+
+/** Closes once everything written has reached the kernel (never waits past 5 s). */
+function closeWhenFlushed(socket: FdSocket): void {
+  if (socket.closed) return;
+  if (socket.writableLength === 0) {
+    socket.close();
     return;
   }
-  const reply = await ctx.admin(request);
-  if (!socket.destroyed) {
-    socket.write(encodeFramed(responseFrame(frame, { payload: AdminReply.encode(reply) })));
-  }
+  const timer = setTimeout(() => socket.close(), 5000);
+  timer.unref();
+  socket.once('drain', () => {
+    clearTimeout(timer);
+    socket.close();
+  });
+}
+
+/** Resolves once what was written has reached the kernel, false if the socket closed first. */
+function flushed(socket: FdSocket): Promise<boolean> {
+  if (socket.closed) return Promise.resolve(false);
+  if (socket.writableLength === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onDrain = () => {
+      socket.off('close', onClose);
+      resolve(true);
+    };
+    const onClose = () => {
+      socket.off('drain', onDrain);
+      resolve(false);
+    };
+    socket.once('drain', onDrain);
+    socket.once('close', onClose);
+  });
 }
 
 function refuse(
-  socket: Socket,
+  socket: FdSocket,
   request: Frame | null,
   code: ErrorCode,
   reason: string,
   ctx: RouterContext,
-  extra: { retryAfterMs?: number; details?: Record<string, string> } = {},
+  extra: { retryAfterMs?: number | undefined; details?: Record<string, string> | undefined } = {},
 ): void {
   const refused = Refused.create({
     reason,
@@ -175,31 +309,28 @@ function refuse(
     details: extra.details ?? {},
   });
   const payload = HelloReply.encode({ result: { case: 'refused', value: refused } });
-  const correlation = request ?? {
-    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
-    requestId: 0n,
-    traceparent: '',
-    tracestate: '',
-  };
-  if (!socket.destroyed)
-    socket.end(
-      encodeFramed(
-        responseFrame(correlation, { payload, payloadProtocol: CONTROL_PAYLOAD_PROTOCOL }),
-      ),
-    );
+  const correlation: Correlation = request
+    ? { ...request, ...traceContext(request) }
+    : { payloadProtocol: CONTROL_PAYLOAD_PROTOCOL, requestId: 0n, traceparent: '', tracestate: '' };
+  safeWrite(
+    socket,
+    encodeFramed(
+      responseFrame(correlation, { payload, payloadProtocol: CONTROL_PAYLOAD_PROTOCOL }),
+    ),
+  );
+  closeWhenFlushed(socket);
 }
 
 async function route(
-  socket: Socket,
+  socket: FdSocket,
   peer: PeerCredentials,
   frame: Frame,
   rest: Buffer,
   started: bigint,
   ctx: RouterContext,
 ): Promise<void> {
-  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
   if (frame.payloadProtocol !== CONTROL_PAYLOAD_PROTOCOL || frame.kind !== FrameKind.REQUEST) {
-    ctx.observeHello('', 'rejected', seconds());
+    ctx.observeHello('', 'rejected', seconds(started));
     refuse(
       socket,
       frame,
@@ -213,27 +344,23 @@ async function route(
   try {
     hello = Hello.decode(frame.payload);
   } catch {
-    ctx.observeHello('', 'rejected', seconds());
+    ctx.observeHello('', 'rejected', seconds(started));
     refuse(socket, frame, ErrorCode.PEER_REJECTED, 'Hello does not decode', ctx);
     return;
   }
   const verdict = validateHello(hello, { peerPid: peer.pid });
   if (!verdict.ok) {
-    ctx.observeHello(hello.serviceName.slice(0, 64), 'refused', seconds());
+    ctx.observeHello(hello.serviceName.slice(0, 64), 'refused', seconds(started));
     refuse(socket, frame, verdict.code, verdict.reason, ctx);
     return;
   }
+  const trace = traceContext(frame);
   const decision = ctx.select(hello.serviceName, hello.wantedVersion);
   if (!decision.ok) {
-    ctx.observeHello(hello.serviceName, 'refused', seconds());
-    refuse(
-      socket,
-      frame,
-      decision.code,
-      decision.reason,
-      ctx,
-      decision.retryAfterMs === undefined ? {} : { retryAfterMs: decision.retryAfterMs },
-    );
+    ctx.observeHello(hello.serviceName, 'refused', seconds(started));
+    refuse(socket, frame, decision.code, decision.reason, ctx, {
+      retryAfterMs: decision.retryAfterMs,
+    });
     return;
   }
   let backend: Backend;
@@ -247,7 +374,7 @@ async function route(
     ctx.observeHello(
       hello.serviceName,
       e.code === ErrorCode.RATE_LIMITED ? 'rate_limited' : 'spawn_failed',
-      seconds(),
+      seconds(started),
     );
     refuse(socket, frame, e.code, e.message, ctx, {
       retryAfterMs: e.retryAfterMs,
@@ -255,7 +382,7 @@ async function route(
     });
     return;
   }
-  if (socket.destroyed) return;
+  if (socket.closed) return;
   const connectionId = ctx.nextConnectionId();
   const canHandoff =
     (hello.clientCapabilities & CAP_HANDLE_PASSING) !== 0n &&
@@ -263,82 +390,137 @@ async function route(
     backend.channel !== null &&
     !backend.channel.closed;
   const token = canHandoff ? new Uint8Array(randomBytes(HANDOFF_TOKEN_BYTES)) : new Uint8Array(0);
-  const negotiated = Negotiated.create({
-    negotiatedProtocol: PROTOCOL_VERSION,
-    daemonVersion: backend.definition.version,
-    backendPipe: backend.endpoint,
-    serverCapabilities: canHandoff ? CAP_HANDLE_PASSING : 0n,
-    handlePassedToken: token,
-    connectionId,
-  });
-  socket.write(
+  const correlation: Correlation = { ...frame, ...trace };
+  const negotiatedFor = (target: Backend) =>
     encodeFramed(
-      responseFrame(frame, {
-        payload: HelloReply.encode({ result: { case: 'negotiated', value: negotiated } }),
+      responseFrame(correlation, {
+        payload: HelloReply.encode({
+          result: {
+            case: 'negotiated',
+            value: Negotiated.create({
+              negotiatedProtocol: PROTOCOL_VERSION,
+              daemonVersion: target.definition.version,
+              backendPipe: target.endpoint,
+              serverCapabilities: canHandoff ? CAP_HANDLE_PASSING : 0n,
+              handlePassedToken: token,
+              connectionId,
+            }),
+          },
+        }),
       }),
-    ),
-  );
-  ctx.observeHello(hello.serviceName, canHandoff ? 'handoff' : 'reconnect', seconds());
+    );
+  const relayFor = (accepted: boolean, reason: string) =>
+    encodeFramed(
+      eventFrame(
+        { payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL, requestId: connectionId, ...trace },
+        {
+          payload: HandoffAck.encode({
+            token,
+            accepted,
+            errorDetail: reason,
+            correlationId: connectionId,
+          }),
+        },
+      ),
+    );
+  const logFields = {
+    service: hello.serviceName,
+    connection_id: String(connectionId),
+    ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
+  };
+  ctx.observeHello(hello.serviceName, canHandoff ? 'handoff' : 'reconnect', seconds(started));
   if (!canHandoff) {
+    safeWrite(socket, negotiatedFor(backend));
     ctx.observeHandoff('reconnect', 0);
-    socket.end();
+    ctx.log('debug', logFields, 'routed: reconnect');
+    closeWhenFlushed(socket);
     return;
   }
   const handoffStart = process.hrtime.bigint();
-  const offer = {
-    token,
-    serviceName: hello.serviceName,
-    correlationId: connectionId,
-    bufferedClientBytes: rest,
+  // A backend that writes client preludes sends the client our Negotiated
+  // and the accepted relay itself, ahead of its answers to the bytes that
+  // came with the Hello: the client hears one write, from the daemon. Any
+  // other backend gets the reference sequence — Negotiated from us now, the
+  // relay from us after its ack.
+  let negotiatedSent = false;
+  const offerTo = async (target: Backend): Promise<OfferOutcome> => {
+    const channel = target.channel!;
+    let prelude: Uint8Array = new Uint8Array(0);
+    if (channel.writesPrelude) {
+      const relay = relayFor(true, '');
+      prelude = negotiatedSent ? relay : Buffer.concat([negotiatedFor(target), relay]);
+    } else if (!negotiatedSent) {
+      safeWrite(socket, negotiatedFor(target));
+      negotiatedSent = true;
+      // The reply must be in the client's socket before the daemon can
+      // write to it; on a fresh connection it always is, but make sure.
+      if (!(await flushed(socket)))
+        return { accepted: false, reason: 'client went away', fate: 'not-sent' };
+    }
+    return channel.offer(
+      socket.fd,
+      {
+        token,
+        serviceName: hello.serviceName,
+        correlationId: connectionId,
+        bufferedClientBytes: rest,
+        clientPrelude: prelude,
+        traceparent: trace.traceparent,
+        tracestate: trace.tracestate,
+      },
+      ctx.handoffDeadlineMs,
+    );
   };
-  let outcome = await backend.channel!.offer(fdOf(socket), offer, ctx.handoffDeadlineMs);
-  if (!outcome.accepted && !socket.destroyed) {
-    // The backend may have died mid-handoff (its channel closed, or no ack):
+  // Given a prelude, a backend that took the fd and never answered (it died
+  // or stalled) may have adopted the client and told it so: a relay or a
+  // second offer from us could land in the middle of its session. Let go —
+  // if nobody took the client it sees the connection close before any
+  // reply, and asks the broker again (connectService does), which respawns.
+  const letGo = (outcome: OfferOutcome, prelude: boolean) =>
+    !outcome.accepted && outcome.fate === 'unknown' && prelude;
+  let prelude = backend.channel!.writesPrelude;
+  let outcome = await offerTo(backend);
+  if (!outcome.accepted && !letGo(outcome, prelude) && !socket.closed) {
+    // The backend refused, or the fd never reached it (its channel broke):
     // a client sent to its socket now could land in a dying listener. Get a
     // live backend for the same service — respawned if need be, at the same
     // endpoint — and offer once more before falling back.
     try {
       const next = await ctx.acquire(decision.definition);
-      if (next.channel && !next.channel.closed && !socket.destroyed) {
-        outcome = await next.channel.offer(fdOf(socket), offer, ctx.handoffDeadlineMs);
+      if (next.channel && !next.channel.closed && !socket.closed) {
+        prelude = next.channel.writesPrelude;
+        backend = next;
+        outcome = await offerTo(next);
       }
     } catch (error) {
       ctx.log(
         'warn',
-        { service: hello.serviceName, err: (error as Error).message },
+        { ...logFields, err: (error as Error).message },
         'no backend for a second offer',
       );
     }
   }
-  // The relay tells the client whether to keep talking on this socket (now
-  // the daemon's) or to reconnect to backend_pipe. Then our copy goes.
-  const relay = eventFrame(
-    {
-      payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
-      requestId: connectionId,
-      traceparent: frame.traceparent,
-      tracestate: frame.tracestate,
-    },
-    {
-      payload: HandoffAck.encode({
-        token,
-        accepted: outcome.accepted,
-        errorDetail: outcome.accepted ? '' : outcome.reason,
-        correlationId: connectionId,
-      }),
-    },
-  );
-  ctx.observeHandoff(
-    outcome.accepted ? 'accepted' : 'fallback',
-    Number(process.hrtime.bigint() - handoffStart) / 1e9,
-  );
-  if (!outcome.accepted)
+  ctx.observeHandoff(outcome.accepted ? 'accepted' : 'fallback', seconds(handoffStart));
+  if (letGo(outcome, prelude)) {
     ctx.log(
       'warn',
-      { service: hello.serviceName, reason: outcome.reason },
-      'handoff fell back to reconnect',
+      { ...logFields, reason: (outcome as { reason: string }).reason },
+      'handoff unacknowledged; client released',
     );
-  if (!socket.destroyed) {
-    socket.write(encodeFramed(relay), () => socket.destroy());
+    socket.close();
+    return;
   }
+  if (outcome.accepted && outcome.preludeWritten) {
+    // The daemon told the client everything; our copy of the fd just goes.
+    ctx.log('debug', logFields, 'routed: handoff');
+    socket.close();
+    return;
+  }
+  if (outcome.accepted) ctx.log('debug', logFields, 'routed: handoff');
+  else ctx.log('warn', { ...logFields, reason: outcome.reason }, 'handoff fell back to reconnect');
+  // The relay tells the client whether to keep talking on this socket (now
+  // the daemon's) or to reconnect to backend_pipe. Then our copy goes.
+  const reply = relayFor(outcome.accepted, outcome.accepted ? '' : outcome.reason);
+  safeWrite(socket, negotiatedSent ? reply : Buffer.concat([negotiatedFor(backend), reply]));
+  closeWhenFlushed(socket);
 }

@@ -33,6 +33,11 @@ export interface ListenOptions extends FdSocketOptions {
   reserveFd?: boolean;
 }
 
+/**
+ * Events: 'connection' (FdSocket); 'pressure' (FdSocket, 'EMFILE' | 'ENFILE'): a
+ * connection accepted on the spare fd (reserveFd) while fds are exhausted;
+ * 'error' (FdPassError); 'close'.
+ */
 export class FdServer extends EventEmitter {
   readonly #native: NativeBinding;
   readonly #watcher: NativeWatcher;
@@ -274,14 +279,6 @@ export class FdServer extends EventEmitter {
 }
 
 const ACCEPT_BACKOFF_MS = 100;
-
-export interface FdServer {
-  on(event: 'connection', listener: (socket: FdSocket) => void): this;
-  /** An accepted connection while fds are exhausted (reserveFd); `code` is EMFILE or ENFILE. */
-  on(event: 'pressure', listener: (socket: FdSocket, code: 'EMFILE' | 'ENFILE') => void): this;
-  on(event: 'error', listener: (error: FdPassError) => void): this;
-  on(event: 'close', listener: () => void): this;
-}
 
 function unlinkIfOurs(path: string, identity: { dev: number; ino: number }): void {
   try {

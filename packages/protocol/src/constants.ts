@@ -16,6 +16,18 @@ export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const MAX_HELLO_BYTES = 64 * 1024;
 /** Client/server capability bit: can adopt a handed-off connection. */
 export const CAP_HANDLE_PASSING = 1n << 0n;
+/**
+ * Ours — control-channel capability (ChannelRegistration.channel_capabilities):
+ * the backend writes an offer's client_prelude to the adopted client.
+ */
+export const CHANNEL_CAP_CLIENT_PRELUDE = 1n << 0n;
+/**
+ * Ours — control-channel capability: on a seqpacket channel the backend
+ * takes an offer as one message, the 16 token bytes then the framed
+ * HandoffOffer, with the client's fd attached (one sendmsg, one wake-up,
+ * instead of the reference's token message followed by the frame).
+ */
+export const CHANNEL_CAP_OFFER_WITH_FD = 1n << 1n;
 /** Handoff tokens are 16 random bytes. */
 export const HANDOFF_TOKEN_BYTES = 16;
 /** Identity probe nonces are 32 random bytes. */

@@ -1,5 +1,7 @@
 export {
   CAP_HANDLE_PASSING,
+  CHANNEL_CAP_CLIENT_PRELUDE,
+  CHANNEL_CAP_OFFER_WITH_FD,
   ENVELOPE_VERSION,
   FRAME_HEADER_BYTES,
   FRAMING_VERSION,
@@ -39,6 +41,7 @@ export type { MessageType } from './message-type.js';
 export {
   AdminReply,
   AdminRequest,
+  ChannelRegistration,
   DaemonProcess,
   Endpoint,
   Frame,

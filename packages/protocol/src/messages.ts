@@ -184,6 +184,8 @@ export interface HandoffOffer {
   correlationId: bigint;
   /** Ours (field 1000): client bytes the broker read past the Hello. */
   bufferedClientBytes: Uint8Array;
+  /** Ours (field 1001): bytes the backend writes to the client first, if it accepts. */
+  clientPrelude: Uint8Array;
 }
 
 export const HandoffOffer: MessageType<HandoffOffer> = defineMessage<HandoffOffer>({
@@ -195,6 +197,7 @@ export const HandoffOffer: MessageType<HandoffOffer> = defineMessage<HandoffOffe
     serviceName: '',
     correlationId: 0n,
     bufferedClientBytes: empty(),
+    clientPrelude: empty(),
   }),
   u64: ['handleValue', 'correlationId'],
 });
@@ -204,12 +207,20 @@ export interface HandoffAck {
   accepted: boolean;
   errorDetail: string;
   correlationId: bigint;
+  /** Ours (field 1000): the backend wrote the offer's client_prelude to the client. */
+  preludeWritten: boolean;
 }
 
 export const HandoffAck: MessageType<HandoffAck> = defineMessage<HandoffAck>({
   typeName: typeName('HandoffAck'),
   generated: generated('HandoffAck'),
-  defaults: () => ({ token: empty(), accepted: false, errorDetail: '', correlationId: 0n }),
+  defaults: () => ({
+    token: empty(),
+    accepted: false,
+    errorDetail: '',
+    correlationId: 0n,
+    preludeWritten: false,
+  }),
   u64: ['correlationId'],
 });
 
@@ -223,6 +234,20 @@ export const Endpoint: MessageType<Endpoint> = defineMessage<Endpoint>({
   generated: generated('Endpoint'),
   defaults: () => ({ namespaceId: '', path: '' }),
 });
+
+/** Ours: a backend's control-channel registration (an Endpoint plus capabilities). */
+export interface ChannelRegistration extends Endpoint {
+  /** CHANNEL_CAP_* bits (field 1000). */
+  channelCapabilities: bigint;
+}
+
+export const ChannelRegistration: MessageType<ChannelRegistration> =
+  defineMessage<ChannelRegistration>({
+    typeName: typeName('ChannelRegistration'),
+    generated: generated('ChannelRegistration'),
+    defaults: () => ({ namespaceId: '', path: '', channelCapabilities: 0n }),
+    u64: ['channelCapabilities'],
+  });
 
 export interface DaemonProcess {
   pid: number;

@@ -10,6 +10,7 @@ import {
   AdminReplyKind,
   AdminRequest,
   AdminVerb,
+  ChannelRegistration,
   DaemonProcess,
   Endpoint,
   ErrorCode,
@@ -165,17 +166,33 @@ const cases: Case[] = [
       serviceName: 'demo-kv',
       correlationId: U64_MAX,
       bufferedClientBytes: text('GET k\n'),
+      clientPrelude: text('\x05prelude'),
     },
   },
   {
     name: 'HandoffAck.full',
     type: HandoffAck as MessageType<object>,
-    expected: { token, accepted: true, errorDetail: 'none', correlationId: 4294967297n },
+    expected: {
+      token,
+      accepted: true,
+      errorDetail: 'none',
+      correlationId: 4294967297n,
+      preludeWritten: true,
+    },
   },
   {
     name: 'Endpoint.full',
     type: Endpoint as MessageType<object>,
     expected: { namespaceId: 'uid-1000', path: '/run/user/1000/handoff/broker.sock' },
+  },
+  {
+    name: 'ChannelRegistration.full',
+    type: ChannelRegistration as MessageType<object>,
+    expected: {
+      namespaceId: 'uid-1000',
+      path: '/run/user/1000/handoff/demo-kv.sock',
+      channelCapabilities: U64_MAX,
+    },
   },
   {
     name: 'DaemonProcess.full',

@@ -219,6 +219,7 @@ export namespace running_process {
                 serviceName: string;
                 correlationId: (number|Long);
                 bufferedClientBytes: Uint8Array;
+                clientPrelude: Uint8Array;
                 static encode(message: running_process.broker.v1.HandoffOffer, writer?: $protobuf.Writer): $protobuf.Writer;
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): running_process.broker.v1.HandoffOffer & running_process.broker.v1.HandoffOffer.$Shape;
             }
@@ -230,6 +231,7 @@ export namespace running_process {
                     serviceName?: (string|null);
                     correlationId?: (number|Long|null);
                     bufferedClientBytes?: (Uint8Array|null);
+                    clientPrelude?: (Uint8Array|null);
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = running_process.broker.v1.HandoffOffer.$Properties;
@@ -245,6 +247,7 @@ export namespace running_process {
                 accepted: boolean;
                 errorDetail: string;
                 correlationId: (number|Long);
+                preludeWritten: boolean;
                 static encode(message: running_process.broker.v1.HandoffAck, writer?: $protobuf.Writer): $protobuf.Writer;
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): running_process.broker.v1.HandoffAck & running_process.broker.v1.HandoffAck.$Shape;
             }
@@ -255,6 +258,7 @@ export namespace running_process {
                     accepted?: (boolean|null);
                     errorDetail?: (string|null);
                     correlationId?: (number|Long|null);
+                    preludeWritten?: (boolean|null);
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = running_process.broker.v1.HandoffAck.$Properties;
@@ -279,6 +283,29 @@ export namespace running_process {
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = running_process.broker.v1.Endpoint.$Properties;
+            }
+
+            interface IChannelRegistration extends running_process.broker.v1.ChannelRegistration.$Properties {
+            }
+
+            class ChannelRegistration {
+                constructor(properties?: running_process.broker.v1.ChannelRegistration.$Properties);
+                $unknowns?: Uint8Array[];
+                namespaceId: string;
+                path: string;
+                channelCapabilities: (number|Long);
+                static encode(message: running_process.broker.v1.ChannelRegistration, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): running_process.broker.v1.ChannelRegistration & running_process.broker.v1.ChannelRegistration.$Shape;
+            }
+
+            namespace ChannelRegistration {
+                interface $Properties {
+                    namespaceId?: (string|null);
+                    path?: (string|null);
+                    channelCapabilities?: (number|Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = running_process.broker.v1.ChannelRegistration.$Properties;
             }
 
             interface IDaemonProcess extends running_process.broker.v1.DaemonProcess.$Properties {

@@ -1539,6 +1539,7 @@ export const running_process = $root.running_process = (() => {
                  * @property {string|null} [serviceName] HandoffOffer serviceName
                  * @property {number|Long|null} [correlationId] HandoffOffer correlationId
                  * @property {Uint8Array|null} [bufferedClientBytes] HandoffOffer bufferedClientBytes
+                 * @property {Uint8Array|null} [clientPrelude] HandoffOffer clientPrelude
                  * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
                  */
 
@@ -1611,6 +1612,14 @@ export const running_process = $root.running_process = (() => {
                 HandoffOffer.prototype.bufferedClientBytes = $util.newBuffer([]);
 
                 /**
+                 * HandoffOffer clientPrelude.
+                 * @member {Uint8Array} clientPrelude
+                 * @memberof running_process.broker.v1.HandoffOffer
+                 * @instance
+                 */
+                HandoffOffer.prototype.clientPrelude = $util.newBuffer([]);
+
+                /**
                  * Encodes the specified HandoffOffer message. Does not implicitly {@link running_process.broker.v1.HandoffOffer.verify|verify} messages.
                  * @function encode
                  * @memberof running_process.broker.v1.HandoffOffer
@@ -1636,6 +1645,8 @@ export const running_process = $root.running_process = (() => {
                         writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.correlationId);
                     if (message.bufferedClientBytes != null && $Object.hasOwnProperty.call(message, "bufferedClientBytes") && message.bufferedClientBytes.length)
                         writer.uint32(/* id 1000, wireType 2 =*/8002).bytes(message.bufferedClientBytes);
+                    if (message.clientPrelude != null && $Object.hasOwnProperty.call(message, "clientPrelude") && message.clientPrelude.length)
+                        writer.uint32(/* id 1001, wireType 2 =*/8010).bytes(message.clientPrelude);
                     if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
@@ -1725,6 +1736,15 @@ export const running_process = $root.running_process = (() => {
                                     delete message.bufferedClientBytes;
                                 continue;
                             }
+                        case 1001: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.clientPrelude = value;
+                                else
+                                    delete message.clientPrelude;
+                                continue;
+                            }
                         }
                         reader.skipType(wireType, _depth, tag);
                         if (!reader.discardUnknown) {
@@ -1754,6 +1774,7 @@ export const running_process = $root.running_process = (() => {
                  * @property {boolean|null} [accepted] HandoffAck accepted
                  * @property {string|null} [errorDetail] HandoffAck errorDetail
                  * @property {number|Long|null} [correlationId] HandoffAck correlationId
+                 * @property {boolean|null} [preludeWritten] HandoffAck preludeWritten
                  * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
                  */
 
@@ -1818,6 +1839,14 @@ export const running_process = $root.running_process = (() => {
                 HandoffAck.prototype.correlationId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
                 /**
+                 * HandoffAck preludeWritten.
+                 * @member {boolean} preludeWritten
+                 * @memberof running_process.broker.v1.HandoffAck
+                 * @instance
+                 */
+                HandoffAck.prototype.preludeWritten = false;
+
+                /**
                  * Encodes the specified HandoffAck message. Does not implicitly {@link running_process.broker.v1.HandoffAck.verify|verify} messages.
                  * @function encode
                  * @memberof running_process.broker.v1.HandoffAck
@@ -1841,6 +1870,8 @@ export const running_process = $root.running_process = (() => {
                         writer.uint32(/* id 3, wireType 2 =*/26).string(message.errorDetail);
                     if (message.correlationId != null && $Object.hasOwnProperty.call(message, "correlationId") && (typeof message.correlationId === "object" ? message.correlationId.low || message.correlationId.high : message.correlationId !== 0))
                         writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.correlationId);
+                    if (message.preludeWritten != null && $Object.hasOwnProperty.call(message, "preludeWritten") && message.preludeWritten !== false)
+                        writer.uint32(/* id 1000, wireType 0 =*/8000).bool(message.preludeWritten);
                     if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
@@ -1919,6 +1950,15 @@ export const running_process = $root.running_process = (() => {
                                     message.correlationId = value;
                                 else
                                     delete message.correlationId;
+                                continue;
+                            }
+                        case 1000: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.preludeWritten = value;
+                                else
+                                    delete message.preludeWritten;
                                 continue;
                             }
                         }
@@ -2095,6 +2135,182 @@ export const running_process = $root.running_process = (() => {
                 };
 
                 return Endpoint;
+            })();
+
+            v1.ChannelRegistration = (function() {
+
+                /**
+                 * Properties of a ChannelRegistration.
+                 * @typedef {Object} running_process.broker.v1.ChannelRegistration.$Properties
+                 * @property {string|null} [namespaceId] ChannelRegistration namespaceId
+                 * @property {string|null} [path] ChannelRegistration path
+                 * @property {number|Long|null} [channelCapabilities] ChannelRegistration channelCapabilities
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a ChannelRegistration.
+                 * @memberof running_process.broker.v1
+                 * @interface IChannelRegistration
+                 * @augments running_process.broker.v1.ChannelRegistration.$Properties
+                 * @deprecated Use running_process.broker.v1.ChannelRegistration.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a ChannelRegistration.
+                 * @typedef {running_process.broker.v1.ChannelRegistration.$Properties} running_process.broker.v1.ChannelRegistration.$Shape
+                 */
+
+                /**
+                 * Constructs a new ChannelRegistration.
+                 * @memberof running_process.broker.v1
+                 * @classdesc Represents a ChannelRegistration.
+                 * @constructor
+                 * @param {running_process.broker.v1.ChannelRegistration.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const ChannelRegistration = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * ChannelRegistration namespaceId.
+                 * @member {string} namespaceId
+                 * @memberof running_process.broker.v1.ChannelRegistration
+                 * @instance
+                 */
+                ChannelRegistration.prototype.namespaceId = "";
+
+                /**
+                 * ChannelRegistration path.
+                 * @member {string} path
+                 * @memberof running_process.broker.v1.ChannelRegistration
+                 * @instance
+                 */
+                ChannelRegistration.prototype.path = "";
+
+                /**
+                 * ChannelRegistration channelCapabilities.
+                 * @member {number|Long} channelCapabilities
+                 * @memberof running_process.broker.v1.ChannelRegistration
+                 * @instance
+                 */
+                ChannelRegistration.prototype.channelCapabilities = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified ChannelRegistration message. Does not implicitly {@link running_process.broker.v1.ChannelRegistration.verify|verify} messages.
+                 * @function encode
+                 * @memberof running_process.broker.v1.ChannelRegistration
+                 * @static
+                 * @param {running_process.broker.v1.ChannelRegistration} message ChannelRegistration message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                ChannelRegistration.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.namespaceId != null && $Object.hasOwnProperty.call(message, "namespaceId") && message.namespaceId !== "")
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.namespaceId);
+                    if (message.path != null && $Object.hasOwnProperty.call(message, "path") && message.path !== "")
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.path);
+                    if (message.channelCapabilities != null && $Object.hasOwnProperty.call(message, "channelCapabilities") && (typeof message.channelCapabilities === "object" ? message.channelCapabilities.low || message.channelCapabilities.high : message.channelCapabilities !== 0))
+                        writer.uint32(/* id 1000, wireType 0 =*/8000).uint64(message.channelCapabilities);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a ChannelRegistration message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof running_process.broker.v1.ChannelRegistration
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {running_process.broker.v1.ChannelRegistration & running_process.broker.v1.ChannelRegistration.$Shape} ChannelRegistration
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                ChannelRegistration.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.running_process.broker.v1.ChannelRegistration();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.namespaceId = value;
+                                else
+                                    delete message.namespaceId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.path = value;
+                                else
+                                    delete message.path;
+                                continue;
+                            }
+                        case 1000: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.channelCapabilities = value;
+                                else
+                                    delete message.channelCapabilities;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                return ChannelRegistration;
             })();
 
             v1.DaemonProcess = (function() {
