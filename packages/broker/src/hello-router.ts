@@ -95,17 +95,27 @@ export function serveClient(
   const decoder = new FrameDecoder({ maxFrameBytes: MAX_HELLO_BYTES });
   const started = process.hrtime.bigint();
   let done = false;
+  // Under fd pressure this connection holds the broker's only spare fd: a
+  // client that does not speak at once must not keep it from the next one.
+  const underPressure = mode === 'fd-pressure';
+  const deadlineMs = underPressure
+    ? Math.min(ctx.helloDeadlineMs, FD_PRESSURE_FIRST_FRAME_MS)
+    : ctx.helloDeadlineMs;
   const deadline = setTimeout(() => {
     if (done) return;
     finish();
+    if (underPressure) {
+      refuseUnderPressure(socket, null, started, ctx);
+      return;
+    }
     refuse(
       socket,
       null,
       ErrorCode.PEER_REJECTED,
-      `no complete first frame within ${ctx.helloDeadlineMs} ms`,
+      `no complete first frame within ${deadlineMs} ms`,
       ctx,
     );
-  }, ctx.helloDeadlineMs);
+  }, deadlineMs);
   const finish = () => {
     done = true;
     clearTimeout(deadline);
@@ -165,16 +175,8 @@ export function serveClient(
       return;
     }
     finish();
-    if (mode === 'fd-pressure') {
-      ctx.observeHello('', 'fd_pressure', seconds(started));
-      refuse(
-        socket,
-        first,
-        ErrorCode.FD_PRESSURE,
-        'the broker is out of file descriptors; retry shortly',
-        ctx,
-        { retryAfterMs: ctx.fdPressureRetryMs },
-      );
+    if (underPressure) {
+      refuseUnderPressure(socket, first, started, ctx);
       return;
     }
     // Bytes past the first frame belong to the session with the daemon; the
@@ -188,6 +190,26 @@ export function serveClient(
     if (admin) admin.ended();
     else socket.close();
   });
+}
+
+/** How long a connection on the spare fd may take to send its first frame. */
+const FD_PRESSURE_FIRST_FRAME_MS = 1000;
+
+function refuseUnderPressure(
+  socket: FdSocket,
+  request: Frame | null,
+  started: bigint,
+  ctx: RouterContext,
+): void {
+  ctx.observeHello('', 'fd_pressure', seconds(started));
+  refuse(
+    socket,
+    request,
+    ErrorCode.FD_PRESSURE,
+    'the broker is out of file descriptors; retry shortly',
+    ctx,
+    { retryAfterMs: ctx.fdPressureRetryMs },
+  );
 }
 
 function seconds(started: bigint): number {

@@ -395,3 +395,69 @@ describe('failures around the broker', () => {
     client.close();
   });
 });
+
+describe('file descriptor pressure', () => {
+  it('out of fds: Hellos get Refused{FD_PRESSURE, retry_after_ms}, admin still answers, accepts recover', async () => {
+    const tmp = tempDir('fdp');
+    dirs.push(tmp);
+    const servicesFile = tmp.path('services.json');
+    writeFileSync(servicesFile, JSON.stringify([echoService('echo')]));
+    const socketPath = tmp.path('run/broker.sock');
+    const quoted = [process.execPath, ...tsxArgs, `${fixtures}/broker.ts`, socketPath, servicesFile]
+      .map((part) => `'${part.replaceAll("'", `'\\''`)}'`)
+      .join(' ');
+    const child = spawn('bash', ['-c', `ulimit -n 128 && exec ${quoted}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    });
+    await once(child.stdout!, 'data');
+    const unknown = () => rawHello(socketPath, helloBytes({ serviceName: 'no-such-service' }));
+    expect((await unknown())?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.SERVICE_UNKNOWN },
+    });
+    // Hold connections that never send a Hello until a Hello is refused for
+    // want of fds: each holder is accepted (and kept) while fds last.
+    const holders: ReturnType<typeof connect>[] = [];
+    let pressure: HelloReply | null = null;
+    for (let i = 0; i < 200 && !pressure; i++) {
+      const holder = connect(socketPath);
+      holder.on('error', () => {});
+      await once(holder, 'connect');
+      holders.push(holder);
+      const reply = await unknown();
+      if (reply?.result.case === 'refused' && reply.result.value.code === ErrorCode.FD_PRESSURE)
+        pressure = reply;
+    }
+    expect(pressure?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.FD_PRESSURE, retryAfterMs: 250n },
+    });
+    // Admin works on the spare fd too.
+    const status = await adminRequest(socketPath, { verb: AdminVerb.STATUS, json: true });
+    expect(status.exitCode).toBe(0);
+    // Free the fds: accepts recover, and the refusals were counted.
+    for (const holder of holders) holder.destroy();
+    let recovered: HelloReply | null = null;
+    for (let i = 0; i < 100; i++) {
+      recovered = await unknown();
+      if (
+        recovered?.result.case === 'refused' &&
+        recovered.result.value.code !== ErrorCode.FD_PRESSURE
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(recovered?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.SERVICE_UNKNOWN },
+    });
+    const metrics = await adminRequest(socketPath, { verb: AdminVerb.METRICS });
+    expect(metrics.body).toMatch(/hello_total\{[^}]*outcome="fd_pressure"[^}]*\} [1-9]/);
+  });
+});
