@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { FdSocket, fdOf, type SocketKind } from '@handoff/fdpass';
 import {
   encodeFramed,
@@ -108,6 +108,55 @@ async function clientAtBroker(): Promise<{ client: FrameClient; brokerSide: Sock
   await expect.poll(() => accepted.length).toBe(n + 1);
   return { client, brokerSide: accepted[n]! };
 }
+
+describe('HandoffAcceptor, our channel extensions (seqpacket)', () => {
+  it('takes token + offer in the fd message and writes the client prelude before its answers, then acks', async () => {
+    const { broker } = setup('seqpacket', { serviceName: 'demo' });
+    // A raw client, so the test sees exactly the bytes that reach it.
+    const n = accepted.length;
+    const raw = connect(tmp.path('broker.sock'));
+    cleanup.push(() => raw.destroy());
+    await expect.poll(() => accepted.length).toBe(n + 1);
+    const brokerSide = accepted[n]!;
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    raw.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+    // The client's first request came with its Hello: the broker read it.
+    const request = encodeFramed(
+      requestFrame({ payloadProtocol: P, requestId: 5n, payload: text('first') }),
+    );
+    const prelude = encodeFramed(
+      requestFrame({ payloadProtocol: 0x7777, requestId: 99n, payload: text('from the broker') }),
+    );
+    const token = randomBytes(16);
+    const offer = encodeFramed(
+      requestFrame({
+        payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
+        requestId: 43n,
+        payload: HandoffOffer.encode({
+          token,
+          serviceName: 'demo',
+          correlationId: 43n,
+          bufferedClientBytes: request,
+          clientPrelude: prelude,
+        }),
+      }),
+    );
+    broker.channel.write(Buffer.concat([token, offer]), [fdOf(brokerSide)]);
+    brokerSide.destroy();
+    await expect.poll(() => frames.length).toBe(2);
+    expect(frames.map((f) => [f.requestId, str(f.payload)])).toEqual([
+      [99n, 'from the broker'],
+      [5n, 'first'],
+    ]);
+    await expect.poll(() => broker.acks.length).toBe(1);
+    expect(broker.acks[0]).toMatchObject({
+      accepted: true,
+      correlationId: 43n,
+      preludeWritten: true,
+    });
+  });
+});
 
 describe.each(['stream', 'seqpacket'] as const)('HandoffAcceptor over %s', (kind) => {
   it('adopts the client connection; bytes read by the broker are served first', async () => {
