@@ -97,8 +97,10 @@ export interface CloseOptions {
 }
 
 /**
- * Events: 'connection' ({ connectionId, peer, adopted }), 'connectionError'
- * (ServerConnectionError), 'legacy' (connectionId), 'close'.
+ * Events: 'connection' ({ connectionId, peer, adopted }), 'connectionClosed'
+ * (connectionId; framed connections only — a legacy one is the daemon's once
+ * handed over), 'connectionError' (ServerConnectionError), 'legacy'
+ * (connectionId), 'close'.
  */
 export interface DaemonServer extends EventEmitter {
   readonly endpoint: string;
@@ -107,9 +109,11 @@ export interface DaemonServer extends EventEmitter {
   /**
    * Serves a connection handed off by a broker; `buffered` are bytes already
    * read from it, `prelude` bytes to send it before anything else (written
-   * in the same batch as the answers to `buffered`).
+   * in the same batch as the answers to `buffered`). Returns false when the
+   * connection is refused (closing, peer uid not allowed, connection limit):
+   * the socket is then destroyed and nothing was written to it.
    */
-  adopt(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): void;
+  adopt(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): boolean;
   /** Stops accepting, lets in-flight requests finish until the deadline, removes the socket file. */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -167,8 +171,8 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     this.socketInode = (await stat(this.endpoint, { bigint: true })).ino;
   }
 
-  adopt(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): void {
-    this.accept(socket, buffered, true, prelude);
+  adopt(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): boolean {
+    return this.accept(socket, buffered, true, prelude);
   }
 
   private accept(
@@ -176,11 +180,11 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     buffered: Uint8Array | undefined,
     adopted: boolean,
     prelude?: Uint8Array,
-  ): void {
+  ): boolean {
     const id = this.nextConnectionId++;
     if (this.closing) {
       socket.destroy();
-      return;
+      return false;
     }
     let peer: PeerCredentials;
     try {
@@ -196,7 +200,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
           error,
         ),
       );
-      return;
+      return false;
     }
     if (!this.allowed.has(peer.uid)) {
       socket.destroy();
@@ -208,7 +212,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
           `peer pid ${peer.pid} runs as uid ${peer.uid}, not allowed`,
         ),
       );
-      return;
+      return false;
     }
     if (this.connections.size >= this.maxConnections) {
       socket.destroy();
@@ -220,7 +224,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
           `over the ${this.maxConnections}-connection limit`,
         ),
       );
-      return;
+      return false;
     }
     const connection = new Connection(this, id, socket, peer);
     this.connections.add(connection);
@@ -231,6 +235,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     });
     this.emit('connection', { connectionId: id, peer, adopted });
     connection.start(buffered, prelude);
+    return true;
   }
 
   /** @internal */ get muxer(): BackendEndpointMux {

@@ -223,7 +223,14 @@ export class HandoffAcceptor extends EventEmitter {
     // from us, batched with our answers to the buffered bytes: the client
     // hears it all in one write, a hop sooner than through the broker.
     const prelude = offer.clientPrelude;
-    this.options.server.adopt(socket, offer.bufferedClientBytes, prelude);
+    if (!this.options.server.adopt(socket, offer.bufferedClientBytes, prelude)) {
+      // Closing, or at its connection limit: the client must hear it from
+      // the broker, which falls back to reconnect.
+      const why = 'the daemon refused the connection (closing or at its limit)';
+      this.ack(frame, offer, false, why);
+      this.emit('rejected', { correlationId: offer.correlationId, reason: why });
+      return;
+    }
     // The client's bytes go out first (the connection flushes on the next
     // tick, queued before this): the ack only lets the broker close its copy.
     process.nextTick(() => this.ack(frame, offer, true, '', prelude.length > 0));

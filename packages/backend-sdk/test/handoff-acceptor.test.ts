@@ -158,6 +158,35 @@ describe('HandoffAcceptor, our channel extensions (seqpacket)', () => {
   });
 });
 
+describe('HandoffAcceptor and a daemon that is closing', () => {
+  it('acks accepted: false (so the broker falls back) and closes the fd', async () => {
+    const endpoint = tmp.path('closing.sock');
+    const closing = await serveDaemon({
+      endpoint,
+      identity: await identityFor(endpoint),
+      payloadProtocols: [P],
+      onRequest: (f) => f.payload,
+    });
+    const done = closing.close({ deadlineMs: 100 });
+    const [brokerEnd, daemonEnd] = FdSocket.pair('seqpacket');
+    const acceptor = new HandoffAcceptor(daemonEnd, { server: closing });
+    const broker = new FakeBroker(brokerEnd);
+    cleanup.push(() => {
+      acceptor.close();
+      brokerEnd.close();
+    });
+    const { brokerSide } = await clientAtBroker();
+    const token = randomBytes(16);
+    broker.sendFd(token, fdOf(brokerSide));
+    broker.sendOffer({ token, correlationId: 8n });
+    brokerSide.destroy();
+    await expect.poll(() => broker.acks.length).toBe(1);
+    expect(broker.acks[0]).toMatchObject({ accepted: false, preludeWritten: false });
+    expect(broker.acks[0]!.errorDetail).toMatch(/refused the connection/);
+    await done;
+  });
+});
+
 describe.each(['stream', 'seqpacket'] as const)('HandoffAcceptor over %s', (kind) => {
   it('adopts the client connection; bytes read by the broker are served first', async () => {
     const { broker } = setup(kind, { serviceName: 'demo' });

@@ -195,6 +195,44 @@ describe('broker routing and handoff', () => {
   });
 });
 
+describe('the first request with the Hello (initialData)', () => {
+  it.each([
+    ['handoff', true],
+    ['reconnect', false],
+  ] as const)(
+    'reaches the daemon and is answered on the returned socket (%s route)',
+    async (route, handoff) => {
+      const b = await broker([echoService('echo', { handoff })]);
+      const request = encodeFramed(
+        requestFrame({ payloadProtocol: P, requestId: 77n, payload: text(`first via ${route}`) }),
+      );
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const connection = await connectService('echo', {
+        version: '1.0.0',
+        brokerPath: b.socketPath,
+        timeoutMs: 30_000,
+        initialData: request,
+        traceparent,
+      });
+      expect(connection.route).toBe(route);
+      const decoder = new FrameDecoder();
+      const [answer] = await new Promise<ReturnType<FrameDecoder['push']>>((resolve) => {
+        connection.socket.on('data', (chunk: Buffer) => {
+          const frames = decoder.push(chunk);
+          if (frames.length > 0) resolve(frames);
+        });
+        connection.socket.resume();
+      });
+      expect(answer!.requestId).toBe(77n);
+      expect(str(answer!.payload)).toBe(`first via ${route}`);
+      // The session goes on as usual.
+      const client = new FrameClient(connection.socket);
+      expect(str((await client.request(P, text('second'))).payload)).toBe('second');
+      client.close();
+    },
+  );
+});
+
 describe('admin and metrics on the broker socket', () => {
   it('reports real metrics after real traffic, and shuts down on request', async () => {
     const b = await broker([echoService('echo')]);

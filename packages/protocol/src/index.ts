@@ -87,3 +87,4 @@ export {
   validateServiceName,
   validateVersion,
 } from './validation.js';
+export { bigIntReader, bigIntWriter } from './wire-io.js';

@@ -112,6 +112,14 @@ export function allocate(size: number): Uint8Array {
 }
 
 const SCRATCH_KEEP_BYTES = 256 * 1024;
+/**
+ * A fresh protobufjs Writer whose uint64() takes bigint (range-checked).
+ * For code generated from your own .proto: `MyType.encode(value, bigIntWriter()).finish()`.
+ */
+export function bigIntWriter(): protobuf.Writer {
+  return new BigIntWriter();
+}
+
 let scratch: BigIntWriter | null = null;
 
 /**
