@@ -89,9 +89,11 @@ function createLogger(level: string): Logger {
   // Synchronous, like Node's own stderr on a pipe: nothing is lost when the
   // process exits right after a line.
   const destination = pino.destination({ dest: 2, sync: true });
-  // A broker-spawned daemon outlives a broker restart, and its stderr pipe
-  // dies with the old broker: losing log lines must not take the daemon
-  // (and every client on it) down with an unhandled EPIPE.
+  // Losing log lines must never take the daemon, and every client on it,
+  // down. pino already goes quiet on EPIPE (a broker-spawned daemon
+  // outlives its broker, and the stderr pipe dies with the broker); any
+  // other write error (ENOSPC when stderr is a file on a full disk, EIO
+  // from a vanished terminal) would be an unhandled 'error' event.
   destination.on('error', () => {});
   return pino({ name: 'demo-daemon', level }, destination);
 }

@@ -58,10 +58,7 @@ export type StopReason = string;
 export interface DemoDaemon {
   readonly endpoint: string;
   readonly sidecarPath: string;
-  readonly identity: DaemonIdentity;
   readonly store: KvStore;
-  /** Open client connections, both wires, handed-off ones included. */
-  readonly connections: number;
   /** Resolves once the daemon has stopped (socket and sidecar gone), with why. */
   readonly stopped: Promise<StopReason>;
   /**
@@ -77,6 +74,8 @@ export async function startDemoDaemon(options: DemoDaemonOptions): Promise<DemoD
   return daemon;
 }
 
+/** setTimeout fires at once for longer delays, so the idle timeout stops here. */
+const MAX_TIMER_MS = 2_147_483_647;
 /** Protobuf tags and lengths around a key and a value never take more than this. */
 const REQUEST_OVERHEAD_BYTES = 64;
 
@@ -94,8 +93,8 @@ class DemoDaemonImpl implements DemoDaemon {
   private readonly lineConnections = new Set<LineConnection>();
   private server: DaemonServer | null = null;
   private attachment: BrokerAttachment | null = null;
-  private ownIdentity: DaemonIdentity | null = null;
-  private openConnections = 0;
+  /** Ids of open client connections, both wires (see wire()). */
+  private readonly openConnections = new Set<number>();
   private handoffs = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -106,11 +105,17 @@ class DemoDaemonImpl implements DemoDaemon {
     this.endpoint = options.endpoint;
     this.sidecarPath = `${options.endpoint}.identity.json`;
     this.serviceName = options.serviceName ?? DEMO_KV_SERVICE_NAME;
-    this.idleMs = (options.idleTimeoutSecs ?? 0) * 1000;
+    const idleSecs = options.idleTimeoutSecs ?? 0;
+    if (!Number.isInteger(idleSecs) || idleSecs < 0 || idleSecs * 1000 > MAX_TIMER_MS) {
+      throw new RangeError(
+        `idleTimeoutSecs must be an integer from 0 to ${(MAX_TIMER_MS / 1000) | 0}`,
+      );
+    }
+    this.idleMs = idleSecs * 1000;
     this.log = options.logger ?? pino({ level: 'silent' });
     this.store = new KvStore(options.store);
     this.service = new KvService(this.store, {
-      connections: () => this.openConnections,
+      connections: () => this.openConnections.size,
       handoffs: () => this.handoffs,
     });
     this.maxRequestBytes =
@@ -120,23 +125,13 @@ class DemoDaemonImpl implements DemoDaemon {
     });
   }
 
-  get identity(): DaemonIdentity {
-    if (!this.ownIdentity) throw new Error('the daemon has not started');
-    return this.ownIdentity;
-  }
-
-  get connections(): number {
-    return this.openConnections;
-  }
-
   async start(): Promise<void> {
     // The identity is what probes are answered with, and what the sidecar
     // records; it names the idle timeout so a broker knows we may leave.
     const identity = await currentDaemonProcess(this.endpoint, {
       ...this.options.identity,
-      ...(this.idleMs > 0 ? { idleTimeoutSecs: this.options.idleTimeoutSecs } : {}),
+      ...(this.idleMs > 0 ? { idleTimeoutSecs: this.idleMs / 1000 } : {}),
     });
-    this.ownIdentity = identity;
     this.server = await serveDaemon({
       endpoint: this.endpoint,
       identity,
@@ -167,15 +162,18 @@ class DemoDaemonImpl implements DemoDaemon {
   private async wire(identity: DaemonIdentity): Promise<void> {
     const server = this.server!;
     // Every connection counts, whichever wire, whoever accepted it; the
-    // idle timer runs only while there are none.
-    server.on('connection', ({ adopted }: { adopted: boolean }) => {
-      this.openConnections++;
+    // idle timer runs only while there are none. Ids, not a counter: one
+    // accepted before these listeners existed (serveDaemon listens before
+    // it resolves) must not be subtracted when it closes.
+    server.on('connection', (event: { connectionId: number; adopted: boolean }) => {
+      this.openConnections.add(event.connectionId);
       this.disarmIdle();
-      if (adopted) this.handoffs++;
+      if (event.adopted) this.handoffs++;
     });
-    server.on('connectionClosed', () => {
-      this.openConnections--;
-      if (this.openConnections === 0) this.armIdle();
+    server.on('connectionClosed', (connectionId: number) => {
+      if (this.openConnections.delete(connectionId) && this.openConnections.size === 0) {
+        this.armIdle();
+      }
     });
     server.on('connectionError', (error: ServerConnectionError) => {
       // HANDLER would be our bug (onRequest never throws by design); the
@@ -191,7 +189,7 @@ class DemoDaemonImpl implements DemoDaemon {
         endpoint: this.endpoint,
         protocol: KV_PAYLOAD_PROTOCOL.id,
         broker: this.options.brokerControlPath ?? null,
-        idleTimeoutSecs: this.options.idleTimeoutSecs ?? 0,
+        idleTimeoutSecs: this.idleMs / 1000,
       },
       'listening',
     );
@@ -255,7 +253,7 @@ class DemoDaemonImpl implements DemoDaemon {
     if (this.idleMs === 0 || this.closing || this.idleTimer) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      this.log.info({ idleTimeoutSecs: this.options.idleTimeoutSecs }, 'idle timeout');
+      this.log.info({ idleTimeoutSecs: this.idleMs / 1000 }, 'idle timeout');
       void this.close('idle');
     }, this.idleMs);
   }
@@ -298,7 +296,7 @@ class DemoDaemonImpl implements DemoDaemon {
   /** A sidecar rewritten by a newer daemon on the same endpoint is that daemon's to remove. */
   private async removeOwnSidecar(): Promise<void> {
     const current = await readIdentitySidecar(this.sidecarPath).catch(() => null);
-    if (current && current.process.pid !== this.ownIdentity?.process.pid) return;
+    if (current && current.process.pid !== process.pid) return;
     await removeIdentitySidecar(this.sidecarPath);
   }
 }

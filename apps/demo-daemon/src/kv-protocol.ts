@@ -259,6 +259,7 @@ function statsToWire(s: KvStats): Record<string, unknown> {
     connections: s.connections,
     handoffs: u64(s.handoffs),
     uptimeMs: u64(s.uptimeMs),
+    waiting: s.waiting,
   });
 }
 
@@ -277,5 +278,6 @@ function statsFromWire(s: handoff.demo_kv.v1.Stats): KvStats {
     connections: s.connections,
     handoffs: u64FromWire(s.handoffs),
     uptimeMs: u64FromWire(s.uptimeMs),
+    waiting: s.waiting,
   };
 }

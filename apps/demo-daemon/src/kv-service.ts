@@ -42,6 +42,8 @@ export interface KvStats {
   /** Connections a broker handed over since the daemon started. */
   handoffs: bigint;
   uptimeMs: bigint;
+  /** GETs waiting for their key right now. */
+  waiting: number;
 }
 
 export type KvReply =
@@ -127,6 +129,7 @@ export class KvService {
       connections: this.daemon.connections(),
       handoffs: BigInt(this.daemon.handoffs()),
       uptimeMs: BigInt(Math.floor(performance.now() - this.startedAt)),
+      waiting: this.store.waiting,
     };
   }
 }

@@ -200,6 +200,7 @@ export function formatReplyLine(reply: KvReply): Uint8Array {
         ['connections', s.connections],
         ['handoffs', s.handoffs],
         ['uptime_ms', s.uptimeMs],
+        ['waiting', s.waiting],
       ];
       return line('STATS ', fields.map(([k, v]) => `${k}=${v}`).join(' '));
     }

@@ -64,7 +64,7 @@ describe('the line wire', () => {
     expect(await c.ask('DEL greeting')).toBe('DELETED');
     expect(await c.ask('DEL greeting')).toBe('NOT_FOUND');
     expect(await c.ask('STATS')).toMatch(
-      /^STATS entries=0 bytes=0 .* hits=1 misses=1 sets=1 deletes=1 .* connections=1 handoffs=0 uptime_ms=\d+$/,
+      /^STATS entries=0 bytes=0 .* hits=1 misses=1 sets=1 deletes=1 .* connections=1 handoffs=0 uptime_ms=\d+ waiting=0$/,
     );
   });
 

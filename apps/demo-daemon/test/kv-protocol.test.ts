@@ -66,6 +66,7 @@ const STATS_ZERO: KvStats = {
   connections: 0,
   handoffs: 0n,
   uptimeMs: 0n,
+  waiting: 0,
 };
 
 const GOLDEN_REPLIES: [string, KvReply][] = [
@@ -178,6 +179,7 @@ const arbReply: fc.Arbitrary<KvReply> = fc.oneof(
       connections: arbU32,
       handoffs: arbU64,
       uptimeMs: arbU64,
+      waiting: arbU32,
     }),
   }),
   fc.record({

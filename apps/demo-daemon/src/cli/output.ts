@@ -59,6 +59,7 @@ export function statsText(s: KvStats): string {
     ['evicted', String(s.evicted)],
     ['connections', String(s.connections)],
     ['handoffs', String(s.handoffs)],
+    ['waiting', String(s.waiting)],
     ['uptime', `${(Number(s.uptimeMs) / 1000).toFixed(1)} s`],
   ]);
 }
@@ -78,6 +79,7 @@ export function statsJson(s: KvStats): Record<string, unknown> {
     connections: s.connections,
     handoffs: s.handoffs,
     uptime_ms: s.uptimeMs,
+    waiting: s.waiting,
   };
 }
 

@@ -255,6 +255,7 @@ export namespace handoff {
                 connections: number;
                 handoffs: (number|Long);
                 uptimeMs: (number|Long);
+                waiting: number;
                 static encode(message: handoff.demo_kv.v1.Stats, writer?: $protobuf.Writer): $protobuf.Writer;
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): handoff.demo_kv.v1.Stats & handoff.demo_kv.v1.Stats.$Shape;
             }
@@ -274,6 +275,7 @@ export namespace handoff {
                     connections?: (number|null);
                     handoffs?: (number|Long|null);
                     uptimeMs?: (number|Long|null);
+                    waiting?: (number|null);
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = handoff.demo_kv.v1.Stats.$Properties;

@@ -1590,6 +1590,7 @@ export const handoff = $root.handoff = (() => {
                  * @property {number|null} [connections] Stats connections
                  * @property {number|Long|null} [handoffs] Stats handoffs
                  * @property {number|Long|null} [uptimeMs] Stats uptimeMs
+                 * @property {number|null} [waiting] Stats waiting
                  * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
                  */
 
@@ -1726,6 +1727,14 @@ export const handoff = $root.handoff = (() => {
                 Stats.prototype.uptimeMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
                 /**
+                 * Stats waiting.
+                 * @member {number} waiting
+                 * @memberof handoff.demo_kv.v1.Stats
+                 * @instance
+                 */
+                Stats.prototype.waiting = 0;
+
+                /**
                  * Encodes the specified Stats message. Does not implicitly {@link handoff.demo_kv.v1.Stats.verify|verify} messages.
                  * @function encode
                  * @memberof handoff.demo_kv.v1.Stats
@@ -1767,6 +1776,8 @@ export const handoff = $root.handoff = (() => {
                         writer.uint32(/* id 12, wireType 0 =*/96).uint64(message.handoffs);
                     if (message.uptimeMs != null && $Object.hasOwnProperty.call(message, "uptimeMs") && (typeof message.uptimeMs === "object" ? message.uptimeMs.low || message.uptimeMs.high : message.uptimeMs !== 0))
                         writer.uint32(/* id 13, wireType 0 =*/104).uint64(message.uptimeMs);
+                    if (message.waiting != null && $Object.hasOwnProperty.call(message, "waiting") && message.waiting !== 0)
+                        writer.uint32(/* id 14, wireType 0 =*/112).uint32(message.waiting);
                     if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
@@ -1926,6 +1937,15 @@ export const handoff = $root.handoff = (() => {
                                     message.uptimeMs = value;
                                 else
                                     delete message.uptimeMs;
+                                continue;
+                            }
+                        case 14: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.uint32())
+                                    message.waiting = value;
+                                else
+                                    delete message.waiting;
                                 continue;
                             }
                         }
