@@ -1,4 +1,4 @@
-// `npm start`: a narrated run of what the packages do today, on real
+// `npm run tour`: a narrated run of what each package does, on real
 // sockets and processes. Exits 0 when every step worked.
 import { brokerTour } from './broker-tour.ts';
 import { fdpassTour } from './fdpass-tour.ts';
