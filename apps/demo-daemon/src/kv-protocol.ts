@@ -4,8 +4,14 @@
 // hostile bytes: the size is capped before decoding, and every failure is a
 // KvProtocolError — which the daemon answers with a MALFORMED_REQUEST or
 // TOO_LARGE failure, never by dropping the connection.
-import { definePayloadProtocol, MAX_FRAME_BYTES, type PayloadProtocol } from '@handoff/protocol';
-import protobuf from 'protobufjs/minimal.js';
+import {
+  bigIntReader,
+  bigIntWriter,
+  definePayloadProtocol,
+  MAX_FRAME_BYTES,
+  type PayloadProtocol,
+} from '@handoff/protocol';
+import type protobuf from 'protobufjs/minimal.js';
 import { handoff } from './generated/demo_kv_v1.js';
 import type { KvCommand, KvErrorCode, KvReply, KvStats } from './kv-service.js';
 
@@ -65,7 +71,7 @@ export function encodeRequest(command: KvCommand): Uint8Array {
       message = { stats: {} };
       break;
   }
-  return pb.Request.encode(message as handoff.demo_kv.v1.Request).finish();
+  return pb.Request.encode(message as handoff.demo_kv.v1.Request, bigIntWriter()).finish();
 }
 
 /** Decodes a Request payload. Throws KvProtocolError; validating keys and values is the store's. */
@@ -119,7 +125,7 @@ export function encodeResponse(reply: KvReply): Uint8Array {
       };
       break;
   }
-  return pb.Response.encode(message as handoff.demo_kv.v1.Response).finish();
+  return pb.Response.encode(message as handoff.demo_kv.v1.Response, bigIntWriter()).finish();
 }
 
 /** Decodes a Response payload (a client reads what a daemon sent). Throws KvProtocolError. */
@@ -165,7 +171,7 @@ function decode<T>(
     );
   }
   try {
-    return run(new BigIntReader(bytes) as unknown as protobuf.Reader);
+    return run(bigIntReader(bytes));
   } catch (error) {
     // protobufjs throws plain Errors and RangeErrors for truncated or
     // malformed input (and for nesting past its recursion limit).
@@ -191,51 +197,11 @@ function omitDefaults(fields: Record<string, unknown>): Record<string, unknown> 
   return out;
 }
 
-interface ReaderState {
-  buf: Uint8Array;
-  pos: number;
-  len: number;
-}
-// protobufjs declares uint64() as returning a Long; ours returns a bigint,
-// so the subclass extends the constructor seen through a narrower type.
-const ReaderBase = protobuf.Reader as unknown as new (buffer: Uint8Array) => ReaderState;
-
-/**
- * A protobufjs Reader whose uint64() is an exact bigint. The stock one
- * gives a Long only when protobufjs managed to load the `long` package
- * (it does not under every loader — not under vitest, for one) and
- * otherwise a number that silently rounds above 2^53.
- */
-class BigIntReader extends ReaderBase {
-  uint64(): bigint {
-    let value = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
-      if (this.pos >= this.len)
-        throw new RangeError(`index out of range: ${this.pos + 1} > ${this.len}`);
-      const byte = this.buf[this.pos++]!;
-      value |= BigInt(byte & 0x7f) << shift;
-      // Bits past the 64th are dropped, as every protobuf decoder does.
-      if (byte < 0x80) return BigInt.asUintN(64, value);
-    }
-    throw new RangeError('invalid varint encoding');
-  }
-}
-
 /**
  * A decoded 64-bit field: BigIntReader's bigint when it was on the wire,
  * else the generated prototype's default (a number 0, or a Long zero).
  */
 type DecodedU64 = bigint | number | { low: number; high: number };
-const U64_MAX = 0xffff_ffff_ffff_ffffn;
-
-/**
- * protobufjs's writer takes a number, a decimal string or a {low, high}
- * pair for uint64 — and silently writes 0 for a bigint — so convert.
- */
-function u64ToWire(value: bigint): { low: number; high: number } {
-  if (value < 0n || value > U64_MAX) throw new RangeError(`uint64 out of range: ${value}`);
-  return { low: Number(value & 0xffff_ffffn) | 0, high: Number(value >> 32n) | 0 };
-}
 
 function u64FromWire(value: DecodedU64): bigint {
   if (typeof value === 'bigint') return value;
@@ -244,7 +210,9 @@ function u64FromWire(value: DecodedU64): bigint {
 }
 
 function statsToWire(s: KvStats): Record<string, unknown> {
-  const u64 = (v: bigint) => (v === 0n ? 0 : u64ToWire(v));
+  // bigIntWriter() (see encodeResponse) takes bigint for uint64 fields,
+  // range-checked; protobufjs's own writer would write 0 for one.
+  const u64 = (v: bigint) => (v === 0n ? 0 : v);
   return omitDefaults({
     entries: s.entries,
     bytes: u64(s.bytes),
