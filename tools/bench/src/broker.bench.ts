@@ -210,7 +210,7 @@ async function connectBench(brokerPath: string): Promise<void> {
 /** Resolves once one whole frame has arrived on `socket`. */
 function readFrame(socket: Socket): Promise<void> {
   return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       if (tryDecodeFramed(buffered)) {
@@ -251,20 +251,27 @@ async function bulkBench(brokerPath: string): Promise<void> {
     );
     return (requests * payload.length * 2) / ((performance.now() - t0) / 1000);
   };
-  for (let r = 0; r < 5; r++) {
+  // Alternating rounds, and the ratio as the median of each round's pair:
+  // a burst of noise on this shared machine then skews one pair, not the verdict.
+  const pairs: number[] = [];
+  for (let r = 0; r < 9; r++) {
     ours.push(await run(handedOff));
     base.push(await run(direct));
+    pairs.push(ours.at(-1)! / base.at(-1)!);
   }
   handedOff.close();
   direct.close();
   const o = summarize(ours);
   const b = summarize(base);
+  const ratio = Number(summarize(pairs).opsPerSec.toFixed(2));
   emit({
     ...line('broker.bulk_after_handoff', o, 'daemon.bulk_direct', b),
+    ratio,
+    ratio_of: 'median of 9 alternating round pairs',
     unit: 'bytes_per_s',
     request_bytes: payload.length,
     target_ratio: 0.95,
-    meets_target: o.opsPerSec / b.opsPerSec >= 0.95,
+    meets_target: ratio >= 0.95,
   });
 }
 
