@@ -1,0 +1,114 @@
+// Shared by the scaffold tests: a throwaway repository holding a copy of the
+// real template (never the real apps/), a snapshot of a directory tree to
+// prove it was not touched, and our live child processes for leak checks.
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { TEMPLATE_APP } from '../src/template.js';
+
+/** The real repository: read, never written. */
+export const realRoot = join(import.meta.dirname, '..', '..', '..');
+
+/** mkdtemp makes the directory 0700: private enough for sockets. */
+export function tempDir(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), `handoff-${prefix}-`));
+  return {
+    dir,
+    path: (...names: string[]) => join(dir, ...names),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * A repository in `dir` with apps/<template> copied (build output aside)
+ * and, with `linked`, what the template needs to install, build and test:
+ * symlinks to the real packages/ and node_modules/ (nothing is installed
+ * or copied from them) and copies of the root config files.
+ */
+export function makeRepository(dir: string, options: { linked?: boolean } = {}): void {
+  mkdirSync(join(dir, 'apps'), { recursive: true });
+  cpSync(join(realRoot, 'apps', TEMPLATE_APP), join(dir, 'apps', TEMPLATE_APP), {
+    recursive: true,
+    filter: (source) => !/\/(?:dist|node_modules)$|\.tsbuildinfo$/.test(source),
+  });
+  if (!options.linked) return;
+  for (const linked of ['packages', 'node_modules']) {
+    symlinkSync(join(realRoot, linked), join(dir, linked));
+  }
+  for (const file of [
+    'package.json',
+    'tsconfig.base.json',
+    'vitest.shared.ts',
+    'biome.json',
+    '.gitignore',
+  ]) {
+    copyFileSync(join(realRoot, file), join(dir, file));
+  }
+}
+
+/** Path → content hash and mode for every file under `dir`: equal snapshots, untouched tree. */
+export function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else {
+        const hash = createHash('sha256').update(readFileSync(path)).digest('hex');
+        out[relative(dir, path)] = `${hash} ${(statSync(path).mode & 0o777).toString(8)}`;
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Our live child processes, from every thread's children list. */
+export function childPids(): number[] {
+  const pids: number[] = [];
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      const list = readFileSync(`/proc/self/task/${task}/children`, 'utf8').trim();
+      if (list) pids.push(...list.split(' ').map(Number));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return pids.filter((pid) => !isZombie(pid));
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true; // already gone
+  }
+}
+
+/** Collects what a ScaffoldIo writes. */
+export function captureIo(signal?: AbortSignal) {
+  const io = {
+    out: '',
+    err: '',
+    stdout: (text: string) => {
+      io.out += text;
+    },
+    stderr: (text: string) => {
+      io.err += text;
+    },
+    ...(signal ? { signal } : {}),
+  };
+  return io;
+}
