@@ -7,6 +7,7 @@
 // the errno. It talks to workers through FdSocket channels and knows nothing
 // of processes (dispatcher.ts spawns them) or of listening sockets.
 import { EventEmitter } from 'node:events';
+import { fstatSync } from 'node:fs';
 import { closeFds, type FdPassError, type FdSocket, type ReceivedMessage } from '@handoff/fdpass';
 import { type DispatchLogger, errorCode } from './dispatch-log.js';
 import {
@@ -89,6 +90,8 @@ export interface SchedulerCounters {
   dispatched: number;
   completed: number;
   redispatched: number;
+  /** DISPATCH messages sent (each carries up to 253 connections). */
+  messages: number;
   adoptSumMs: number;
   adoptCount: number;
   errors: {
@@ -121,6 +124,7 @@ export class DispatchScheduler extends EventEmitter {
     dispatched: 0,
     completed: 0,
     redispatched: 0,
+    messages: 0,
     adoptSumMs: 0,
     adoptCount: 0,
     errors: { send: 0, dropped: 0, adopt: 0, closed: 0, abandoned: 0, protocol: 0 },
@@ -145,6 +149,8 @@ export class DispatchScheduler extends EventEmitter {
   #inFlush = false;
   readonly #message = new Uint8Array(dispatchMessageLength(MAX_FDS_PER_DISPATCH));
   readonly #fds = new Int32Array(MAX_FDS_PER_DISPATCH);
+  /** Exact-length views of #message / #fds by count, made once: no allocation per send. */
+  readonly #views: ({ data: Uint8Array; fds: Int32Array } | undefined)[] = [];
 
   constructor(
     endpoints: DispatchEndpoint[],
@@ -337,6 +343,18 @@ export class DispatchScheduler extends EventEmitter {
     }
   }
 
+  #view(count: number): { data: Uint8Array; fds: Int32Array } {
+    let v = this.#views[count];
+    if (v === undefined) {
+      v = {
+        data: this.#message.subarray(0, dispatchMessageLength(count)),
+        fds: this.#fds.subarray(0, count),
+      };
+      this.#views[count] = v;
+    }
+    return v;
+  }
+
   /** Sends a link's pending connections, up to 253 fds per message, then STOP if asked. */
   #flush(link: WorkerLink): void {
     const channel = link.channel;
@@ -351,8 +369,7 @@ export class DispatchScheduler extends EventEmitter {
         putDispatchRecord(message, i, c.id, c.listener);
         this.#fds[i] = c.fd;
       }
-      const data = message.subarray(0, dispatchMessageLength(count));
-      const fds = count === MAX_FDS_PER_DISPATCH ? this.#fds : this.#fds.subarray(0, count);
+      const { data, fds } = this.#view(count);
       let sent: boolean;
       try {
         // Not a transfer: our copies stay open until the worker reports it
@@ -364,6 +381,7 @@ export class DispatchScheduler extends EventEmitter {
       }
       // Sent, or queued in the channel (it holds duplicates of the fds).
       link.inFlight.push(conns);
+      this.counters.messages++;
       if (channel.closed) {
         // The channel itself failed (EPIPE, ECONNRESET…): its 'error' names
         // the errno, and on 'close' #lose takes these back for another worker.
@@ -402,29 +420,43 @@ export class DispatchScheduler extends EventEmitter {
    * ENOBUFS, EBADF…). The fds were not sent and are still ours: they go back
    * to the head of the line for another worker (this one is skipped until
    * the next retry pass), or are closed once they have failed maxAttempts
-   * times. The log names the errno of that sendmsg.
+   * times. The log names the errno of that sendmsg. EBADF means one of the
+   * fds was closed behind our back: only those are dropped (and logged);
+   * the rest of the message is sent again without counting an attempt.
    */
   #sendRefused(link: WorkerLink, conns: Conn[], err: unknown): void {
     const code = errorCode(err);
     const n = conns.length;
     this.counters.errors.send += n;
-    link.queued -= n;
-    link.open -= n;
-    link.dispatched -= n;
     // The rest of its pending goes back too: it will be sent elsewhere.
     const rest = link.pending;
     link.pending = [];
-    link.queued -= rest.length;
-    link.open -= rest.length;
-    link.dispatched -= rest.length;
+    const back = n + rest.length;
+    link.queued -= back;
+    link.open -= back;
+    link.dispatched -= back;
     link.refusing = true;
     this.#log(
       'warn',
       `sendmsg of ${n} connection(s) to ${link.label} failed: ${code}; retrying on another worker`,
       { slot: link.slot, pid: link.pid, errno: code, connections: n },
     );
-    for (const c of conns) c.attempts++;
-    this.#takeBack([...conns, ...rest], `sendmsg failed: ${code}`);
+    let retry = conns;
+    if (code === 'EBADF') {
+      const gone = conns.filter((c) => !isOpen(c.fd));
+      retry = conns.filter((c) => isOpen(c.fd));
+      if (gone.length > 0) {
+        this.#log(
+          'error',
+          `${gone.length} connection fd(s) were closed before they could be sent (EBADF; ids ${gone.map((c) => c.id).join(', ')}); dropped`,
+          { errno: code, connections: gone.length },
+        );
+      }
+      if (gone.length === 0) for (const c of retry) c.attempts++;
+    } else {
+      for (const c of retry) c.attempts++;
+    }
+    this.#takeBack([...retry, ...rest], `sendmsg failed: ${code}`);
     this.#scheduleRetry();
   }
 
@@ -618,7 +650,8 @@ export class DispatchScheduler extends EventEmitter {
       return;
     }
     link.lostError = err;
-    this.#log('error', `channel to ${link.label} failed: ${code}`, {
+    // A worker asked to stop may well be killed at its deadline: not news.
+    this.#log(link.stopRequested ? 'info' : 'error', `channel to ${link.label} failed: ${code}`, {
       slot: link.slot,
       pid: link.pid,
       errno: code,
@@ -690,5 +723,15 @@ function dropReasonName(reason: number): string {
       return 'malformed dispatch';
     default:
       return `reason ${reason}`;
+  }
+}
+
+/** Whether an fd number is open (fstat succeeds). */
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -165,6 +165,9 @@ interface ReceivedBatch {
   fds: number[];
 }
 
+/** How long a completion may wait for an adoption report to ride on. */
+const COMPLETION_FLUSH_MS = 2;
+
 const REASON_OF: Record<string, DropReason> = {
   ERR_CONTROL_TRUNCATED: DropReason.CONTROL_TRUNCATED,
   ERR_TOO_MANY_FDS: DropReason.TOO_MANY_FDS,
@@ -194,8 +197,8 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
   #unsent: ReceivedBatch[] = [];
   /** Batches whose ADOPTED report is queued in the channel: adopted on 'drain'. */
   #waitingDrain: ReceivedBatch[] = [];
-  #tickFlush = false;
-  #immediateFlush = false;
+  #flushScheduled = false;
+  #completionTimer: NodeJS.Timeout | null = null;
   #sockets = new Set<Socket>();
   #deadline: NodeJS.Timeout | null = null;
   #resolveDrained!: () => void;
@@ -257,7 +260,12 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     this.generation = h.generation;
     this.endpoints = h.endpoints;
     this.#drainDeadlineMs = h.drainDeadlineMs;
-    channel.write(encodeReady(process.pid));
+    try {
+      channel.write(encodeReady(process.pid));
+    } catch (err) {
+      channel.close();
+      throw DispatchError.from('CHANNEL_CLOSED', 'cannot report ready to the master', err);
+    }
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
@@ -349,36 +357,51 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     const last = this.#entries.at(-1);
     if (last !== undefined && last.kind === kind && last.reason === reason) last.count++;
     else this.#entries.push({ kind, reason, count: 1 });
-    // Adoption must be reported before we return to the event loop, which
-    // is when a new net.Socket would first read from its connection.
-    if (!this.#tickFlush) {
-      this.#tickFlush = true;
-      process.nextTick(this.#flushNow);
-    }
+    this.#scheduleFlush();
   }
 
   /**
-   * Completions are not urgent: they are batched over a whole loop
-   * iteration (setImmediate), so a burst of closes costs one message.
+   * One report per event-loop iteration, in its check phase: everything
+   * received and closed during the poll phase travels in one message. That
+   * is early enough for adoption too — the sockets are created only after
+   * the report reached the kernel, and libuv polls a new socket no sooner
+   * than the next iteration's poll phase, so no byte of a connection is
+   * read before the master can know it is ours.
    */
-  #scheduleLazyFlush(): void {
-    if (!this.#tickFlush && !this.#immediateFlush) {
-      this.#immediateFlush = true;
-      setImmediate(this.#flushLater);
-    }
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#scheduledFlush);
   }
 
-  readonly #flushNow = (): void => {
-    this.#tickFlush = false;
+  readonly #scheduledFlush = (): void => {
+    this.#flushScheduled = false;
     this.#flush();
   };
 
-  readonly #flushLater = (): void => {
-    this.#immediateFlush = false;
+  /**
+   * Completions alone are not urgent: they ride on the next adoption
+   * report, or leave within COMPLETION_FLUSH_MS. Sent one loop iteration at
+   * a time they cost a message — and a wakeup of the master — for nearly
+   * every connection; a few milliseconds of staleness in the master's load
+   * figures costs nothing.
+   */
+  #scheduleCompletionFlush(): void {
+    if (this.#flushScheduled || this.#completionTimer !== null) return;
+    this.#completionTimer = setTimeout(this.#completionFlush, COMPLETION_FLUSH_MS);
+    this.#completionTimer.unref();
+  }
+
+  readonly #completionFlush = (): void => {
+    this.#completionTimer = null;
     this.#flush();
   };
 
   #flush(): void {
+    if (this.#completionTimer !== null) {
+      clearTimeout(this.#completionTimer);
+      this.#completionTimer = null;
+    }
     const entries = this.#entries;
     if (this.#closed > 0) {
       entries.push({ kind: ReportKind.CLOSED, reason: DropReason.NONE, count: this.#closed });
@@ -472,7 +495,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
           // Already gone: nothing to release.
         }
         this.#failed++;
-        this.#scheduleLazyFlush();
+        this.#scheduleCompletionFlush();
         this.#log(
           'error',
           `could not adopt connection ${dispatchRecordId(data, i)} (${errorCode(err)})`,
@@ -481,7 +504,8 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
       }
       this.#active++;
       this.#sockets.add(socket);
-      socket.once('close', () => this.#onSocketClose(socket));
+      // 'close' comes once; on() spares the once() wrapper per connection.
+      socket.on('close', () => this.#onSocketClose(socket));
       try {
         this.#handler({ id: dispatchRecordId(data, i), socket, endpoint });
       } catch (err) {
@@ -495,7 +519,8 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     this.#sockets.delete(socket);
     this.#active--;
     this.#closed++;
-    this.#scheduleLazyFlush();
+    if (this.stopping) this.#scheduleFlush();
+    else this.#scheduleCompletionFlush();
     this.#maybeDrained();
   }
 

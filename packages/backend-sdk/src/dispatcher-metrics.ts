@@ -57,6 +57,8 @@ export interface DispatcherStats {
   totalCompleted: number;
   /** Connections sent again after a failed send, a drop or a crashed worker. */
   redispatched: number;
+  /** Messages that carried connections to workers (up to 253 each). */
+  dispatchMessages: number;
   /** Sum of errorsByKind. */
   errors: number;
   errorsByKind: Record<DispatcherErrorKind, number>;
@@ -103,6 +105,8 @@ export function renderDispatcherMetrics(stats: DispatcherStats): string {
   sample('completed_connections_total', stats.totalCompleted);
   family('redispatched_connections', 'counter', 'Connections sent again to another worker.');
   sample('redispatched_connections_total', stats.redispatched);
+  family('dispatch_messages', 'counter', 'Messages that carried connections to workers.');
+  sample('dispatch_messages_total', stats.dispatchMessages);
   family('errors', 'counter', 'Failures by kind; every one is also logged.');
   for (const [kind, n] of Object.entries(stats.errorsByKind)) {
     sample('errors_total', n, { kind });

@@ -419,7 +419,11 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
     }
     let child: ChildProcess;
     try {
-      // The child's end goes in as its fd 3 (stdio[3]); the env var says so.
+      // The channel is a socketpair handed over at spawn, as the child's
+      // fd 3 (stdio[3]; the env var names it), rather than a Unix path the
+      // worker would connect to: no file to secure or clean up, no accept
+      // step that could pair the wrong peer, and each end exists in exactly
+      // the two processes that own it from the first instant.
       child = spawn(s.command, s.argv, {
         stdio: [
           'ignore',
@@ -504,6 +508,8 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
     const p = this.#procOf(link);
     if (p === undefined) return;
     p.ready = true;
+    for (const t of p.timers) clearTimeout(t);
+    p.timers = [];
     this.emit('workerReady', { slot: p.slot.index, pid: p.pid, generation: p.generation });
   }
 
@@ -548,13 +554,22 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
       if (!p.planned) this.#armKill(p);
     }
     const crashed = !p.planned && !this.#closing && !this.#tornDown;
-    if (crashed) {
-      this.#crashes++;
+    if (crashed && !this.#started) {
+      // Its exit status says more than the channel's errno: wait a moment
+      // for it (#onExit fails the start), then fail with what we have.
       const err = new DispatchError(
         'WORKER_START_FAILED',
-        `worker ${p.slot.index} (pid ${p.pid}) ${p.ready ? 'lost its channel' : 'exited or broke its channel before it was ready'}${link.lostError ? `: ${link.lostError.message}` : ''}`,
+        `worker ${p.slot.index} (pid ${p.pid}) broke its channel before it was ready${link.lostError ? ` (${link.lostError.message})` : ''}`,
       );
-      if (!this.#failStart(err) && p.slot.current === p) {
+      if (p.exited) this.#failStart(err);
+      else {
+        const t = setTimeout(() => this.#failStart(err), EXIT_GRACE_MS);
+        t.unref();
+        p.timers.push(t);
+      }
+    } else if (crashed) {
+      this.#crashes++;
+      if (p.slot.current === p) {
         p.slot.current = null;
         const alive = performance.now() - p.spawnedAt;
         if (alive >= this.#s.backoff.resetAfterMs) p.slot.crashes = 0;
@@ -698,6 +713,7 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
       totalDispatched: c.dispatched,
       totalCompleted: c.completed,
       redispatched: c.redispatched,
+      dispatchMessages: c.messages,
       errors: Object.values(errorsByKind).reduce((a, b) => a + b, 0),
       errorsByKind,
       avgAdoptMs: c.adoptCount > 0 ? c.adoptSumMs / c.adoptCount : 0,

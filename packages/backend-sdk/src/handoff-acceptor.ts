@@ -16,7 +16,6 @@ import {
 } from '@handoff/fdpass';
 import {
   encodeFramed,
-  eventFrame,
   type Frame,
   FrameDecoder,
   FrameKind,

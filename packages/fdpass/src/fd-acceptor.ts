@@ -42,6 +42,7 @@ export class FdAcceptor extends EventEmitter {
   #closed = false;
   #backoff: NodeJS.Timeout | null = null;
   #watching = false;
+  readonly #eagain: number;
 
   /**
    * Takes ownership of a listening TCP or Unix stream socket (for instance a
@@ -136,6 +137,7 @@ export class FdAcceptor extends EventEmitter {
       throw fromNative(err, `fd ${fd}`);
     }
     this.#native = native;
+    this.#eagain = native.constants.EAGAIN;
     this.#fd = fd;
     this.#budget = budget;
     this.#path = path;
@@ -277,6 +279,8 @@ export class FdAcceptor extends EventEmitter {
         fds.push(fd);
         continue;
       }
+      // Every readiness event ends on EAGAIN: a number compare, not a name lookup.
+      if (-fd === this.#eagain) break;
       const code = errnoName(-fd);
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') break;
       // The peer gave up between the handshake and accept: nothing to do.

@@ -209,7 +209,10 @@ describe('bigint reader and writer for your own generated code', () => {
   it('round-trip a uint64 above 2^53 exactly through protobufjs Reader/Writer calls', async () => {
     const { bigIntReader, bigIntWriter } = await import('../src/index.js');
     const value = 0xffff_ffff_ffff_fff1n;
-    const bytes = bigIntWriter().uint32(8).uint64(value as never).finish();
+    const bytes = bigIntWriter()
+      .uint32(8)
+      .uint64(value as never)
+      .finish();
     const reader = bigIntReader(bytes);
     expect(reader.uint32()).toBe(8);
     expect(reader.uint64() as unknown).toBe(value);

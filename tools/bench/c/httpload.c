@@ -64,6 +64,8 @@ static void fail(struct slot *s, int err) {
   s->fd = -1;
 }
 
+static int send_request(struct slot *s);
+
 static void open_slot(struct slot *s) {
   s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd < 0) {
@@ -79,6 +81,19 @@ static void open_slot(struct slot *s) {
   int rc = connect(s->fd, (struct sockaddr *)&target, sizeof target);
   if (rc < 0 && errno != EINPROGRESS) {
     fail(s, errno);
+    return;
+  }
+  if (rc == 0) {
+    // Loopback usually completes the handshake inside connect(): send at
+    // once instead of waiting a loop turn for EPOLLOUT.
+    int e = send_request(s);
+    if (e != 0) {
+      fail(s, e);
+      return;
+    }
+    s->state = READING;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
+    epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
     return;
   }
   struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = s};

@@ -79,9 +79,10 @@ describe('npm start', () => {
       client.close();
       expect(stats.sets).toBe(1n);
       const daemonPid = Number(
-        (await import('node:fs'))
-          .readFileSync(join(dir, 'run', 'services', 'demo-kv-1.0.0.sock.identity.json'), 'utf8')
-          .match(/"pid": (\d+)/)![1],
+        readFileSync(
+          join(dir, 'run', 'services', 'demo-kv-1.0.0.sock.identity.json'),
+          'utf8',
+        ).match(/"pid": (\d+)/)![1],
       );
       expect(alive(daemonPid)).toBe(true);
       child.kill('SIGINT');

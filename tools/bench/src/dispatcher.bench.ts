@@ -1,0 +1,166 @@
+// `npm run bench -- dispatcher`: the prefork dispatcher of
+// @handoff/backend-sdk against node:cluster with round-robin scheduling
+// (SCHED_RR: the primary accepts and passes each connection to a worker
+// over the IPC channel, one handle in flight per worker), both with 2
+// workers running the same node:http hello world, both driven by
+// c/httpload.c on loopback:
+//   new_connections: a new TCP connection per request (Connection: close)
+//   keepalive:       64 persistent connections, one request at a time each
+// Ours and the baseline run in short alternating rounds (order flipped
+// each round): the noise of a shared 2-core machine comes in bursts of
+// seconds, so two rounds a second apart see about the same neighbours.
+// `ratio` is the median over rounds of ours ÷ the baseline round next to
+// it; the medians of each side and the CPU each server spent per request
+// (far steadier than throughput here) are on the line too.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  buildLoadGenerator,
+  type LoadMode,
+  type LoadResult,
+  runLoad,
+  treeCpuSeconds,
+} from './dispatcher/load-generator.ts';
+import { emit, line, summarize } from './measure.ts';
+
+const WORKERS = 2;
+const CONCURRENCY = 64;
+const ROUNDS = 12;
+const WARMUP_SECONDS = 0.25;
+const ROUND_SECONDS = 1;
+/** Untimed load per server and case before the rounds: JIT, pools, TCP state. */
+const SERVER_WARMUP_SECONDS = 2;
+
+const CASES = [
+  {
+    mode: 'close',
+    bench: 'dispatcher.http_hello.new_connections',
+    baseline: 'node.cluster.sched_rr.new_connections',
+    target: 2,
+  },
+  {
+    mode: 'keepalive',
+    bench: 'dispatcher.http_hello.keepalive',
+    baseline: 'node.cluster.sched_rr.keepalive',
+    target: 0.95,
+  },
+] as const;
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+}
+
+export async function dispatcherSuite(): Promise<void> {
+  await buildLoadGenerator();
+  const ours = await startServer('ours-master.mjs');
+  const cluster = await startServer('cluster-server.mjs');
+  try {
+    for (const c of CASES) {
+      console.error(
+        `# dispatcher ${c.mode}: ${ROUNDS} rounds of ${ROUND_SECONDS} s each, alternating`,
+      );
+      const rates = { ours: [] as number[], cluster: [] as number[] };
+      const cpu = { ours: 0, cluster: 0 };
+      const served = { ours: 0, cluster: 0 };
+      const errors = { ours: 0, cluster: 0 };
+      const paired: number[] = [];
+      for (const server of [ours, cluster]) {
+        await runLoad(server.port, c.mode as LoadMode, CONCURRENCY, 0, SERVER_WARMUP_SECONDS);
+      }
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = r % 2 === 0 ? (['ours', 'cluster'] as const) : (['cluster', 'ours'] as const);
+        const round: Record<string, number> = {};
+        for (const who of order) {
+          const server = who === 'ours' ? ours : cluster;
+          const pid = server.child.pid as number;
+          const cpu0 = treeCpuSeconds(pid);
+          const result: LoadResult = await runLoad(
+            server.port,
+            c.mode as LoadMode,
+            CONCURRENCY,
+            WARMUP_SECONDS,
+            ROUND_SECONDS,
+          );
+          // CPU covers the warm-up too; scale it to the measured share.
+          const spent = treeCpuSeconds(pid) - cpu0;
+          const share = ROUND_SECONDS / (ROUND_SECONDS + WARMUP_SECONDS);
+          cpu[who] += spent * share;
+          served[who] += result.requests;
+          errors[who] += result.errors;
+          const rate = result.requests / result.seconds;
+          rates[who].push(rate);
+          round[who] = rate;
+          console.error(
+            `#   round ${r + 1} ${who}: ${Math.round(rate)} req/s, ${result.errors} errors`,
+          );
+        }
+        paired.push((round.ours ?? 0) / (round.cluster ?? 1));
+      }
+      const o = summarize(rates.ours);
+      const b = summarize(rates.cluster);
+      const medians = line(c.bench, o, c.baseline, b);
+      const ratio = Number(summarize(paired).opsPerSec.toFixed(2));
+      const result = { ...medians, ratio };
+      const us = (s: number, n: number) => Number(((s * 1e6) / Math.max(n, 1)).toFixed(1));
+      const cpuOurs = us(cpu.ours, served.ours);
+      const cpuBase = us(cpu.cluster, served.cluster);
+      emit({
+        ...result,
+        unit: c.mode === 'close' ? 'connections_per_s' : 'requests_per_s',
+        baseline_spread: Number(b.spread.toFixed(2)),
+        ratio_of_medians: medians.ratio,
+        paired_ratios: paired.map((p) => Number(p.toFixed(2))),
+        server_cpu_us_per_op: cpuOurs,
+        baseline_server_cpu_us_per_op: cpuBase,
+        cpu_ratio: Number((cpuBase / cpuOurs).toFixed(2)),
+        errors: errors.ours,
+        baseline_errors: errors.cluster,
+        workers: WORKERS,
+        concurrency: CONCURRENCY,
+        rounds: ROUNDS,
+        round_seconds: ROUND_SECONDS,
+        target_ratio: c.target,
+        meets_target: result.ratio >= c.target && errors.ours === 0,
+      });
+    }
+  } finally {
+    await Promise.all([stopServer(ours), stopServer(cluster)]);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as { port: number };
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+/** Children are plain JS over the built dist of the packages, as users run them. */
+async function startServer(script: string): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, 'dispatcher', script), String(port), String(WORKERS)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`${script} exited (${code}) before it was ready`);
+  });
+  await Promise.race([once(child.stdout!, 'data'), exited]);
+  exited.catch(() => {});
+  return { child, port };
+}
+
+async function stopServer(server: Server): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const exited = once(server.child, 'exit');
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

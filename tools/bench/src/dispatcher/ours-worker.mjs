@@ -1,0 +1,16 @@
+// A dispatcher worker for the benchmark: every connection the master sends
+// goes to the shared hello-world http.Server, set up as net.Server sets up
+// an http.Server's own connections (allowHalfOpen, TCP_NODELAY), so both
+// servers put the same bytes on the wire the same way.
+import { serveDispatched } from '@handoff/backend-sdk';
+import { createHelloServer } from './hello-handler.mjs';
+
+const server = createHelloServer();
+const worker = await serveDispatched(
+  ({ socket }) => {
+    socket.setNoDelay(true);
+    server.emit('connection', socket);
+  },
+  { allowHalfOpen: true },
+);
+worker.on('stop', () => server.closeIdleConnections());
