@@ -60,6 +60,8 @@ const USED_TOKEN_MEMORY = 65_536;
 
 interface PendingFd {
   token: Buffer;
+  /** The token in hex: its key in the used-token memory. */
+  key: string;
   fd: number;
   timer: NodeJS.Timeout;
 }
@@ -165,7 +167,7 @@ export class HandoffAcceptor extends EventEmitter {
       });
     }, timeoutMs);
     timer.unref();
-    this.pending = { token, fd, timer };
+    this.pending = { token, key: token.toString('hex'), fd, timer };
   }
 
   private feedFrames(bytes: Uint8Array): void {
@@ -205,7 +207,7 @@ export class HandoffAcceptor extends EventEmitter {
     let socket: ReturnType<typeof socketFromFd> | undefined;
     let reason = problem;
     if (!reason && pending) {
-      this.remember(pending.token.toString('hex'));
+      this.remember(pending.key);
       try {
         socket = socketFromFd(pending.fd);
       } catch (error) {
@@ -245,7 +247,7 @@ export class HandoffAcceptor extends EventEmitter {
     if (offer.token.length !== HANDOFF_TOKEN_BYTES)
       return `token must be ${HANDOFF_TOKEN_BYTES} bytes`;
     if (!pending.token.equals(offer.token)) return 'token does not match the one sent with the fd';
-    if (this.used.has(pending.token.toString('hex'))) return 'token already used';
+    if (this.used.has(pending.key)) return 'token already used';
     const service = this.options.serviceName;
     if (service !== undefined && offer.serviceName !== service) {
       return `offer for service ${JSON.stringify(offer.serviceName)}, this daemon serves ${JSON.stringify(service)}`;

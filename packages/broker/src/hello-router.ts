@@ -8,7 +8,7 @@
 // Connections are FdSockets straight from the native accept: the broker
 // never needs a stream on them, only a few frames and the fd, and skipping
 // net.Socket keeps a Hello's cost to decode, route and one write.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { closeFds, type FdSocket, type PeerCredentials } from '@handoff/fdpass';
 import {
   ADMIN_PAYLOAD_PROTOCOL,
@@ -190,6 +190,24 @@ export function serveClient(
     if (admin) admin.ended();
     else socket.close();
   });
+}
+
+/**
+ * Handoff tokens come from a pool the CSPRNG refills 256 tokens at a time:
+ * one getrandom per 256 handoffs instead of one each. Each token is copied
+ * out, so a token never aliases the pool that is refilled under it.
+ */
+const tokenPool = new Uint8Array(HANDOFF_TOKEN_BYTES * 256);
+let tokenOffset = tokenPool.length;
+
+function nextToken(): Uint8Array {
+  if (tokenOffset === tokenPool.length) {
+    randomFillSync(tokenPool);
+    tokenOffset = 0;
+  }
+  const token = tokenPool.slice(tokenOffset, tokenOffset + HANDOFF_TOKEN_BYTES);
+  tokenOffset += HANDOFF_TOKEN_BYTES;
+  return token;
 }
 
 /** How long a connection on the spare fd may take to send its first frame. */
@@ -411,7 +429,7 @@ async function route(
     backend.definition.handoff &&
     backend.channel !== null &&
     !backend.channel.closed;
-  const token = canHandoff ? new Uint8Array(randomBytes(HANDOFF_TOKEN_BYTES)) : new Uint8Array(0);
+  const token = canHandoff ? nextToken() : new Uint8Array(0);
   const correlation: Correlation = { ...frame, ...trace };
   const negotiatedFor = (target: Backend) =>
     encodeFramed(

@@ -225,23 +225,29 @@ class SeriesMap<T> {
   ) {}
 
   keyOf(labels: Labels): string[] {
-    const names = Object.keys(labels);
-    if (
-      names.length !== this.labelNames.length ||
-      !names.every((n) => this.labelNames.includes(n))
-    ) {
+    // Every Hello updates several series: check the labels without
+    // building arrays of names (same verdict as comparing the key sets).
+    let given = 0;
+    for (const _ in labels) given++;
+    const values: string[] = [];
+    for (const name of this.labelNames) {
+      const value = labels[name];
+      if (value === undefined) break;
+      values.push(String(value));
+    }
+    if (given !== this.labelNames.length || values.length !== given) {
       throw new MetricsError(
         'LABELS',
         this.metric,
-        `${this.metric} takes labels {${this.labelNames.join(', ')}}, got {${names.join(', ')}}`,
+        `${this.metric} takes labels {${this.labelNames.join(', ')}}, got {${Object.keys(labels).join(', ')}}`,
       );
     }
-    return this.labelNames.map((n) => String(labels[n]));
+    return values;
   }
 
   get(labels: Labels): T {
     const values = this.keyOf(labels);
-    const key = JSON.stringify(values);
+    const key = values.length === 0 ? '' : JSON.stringify(values);
     let entry = this.map.get(key);
     if (!entry) {
       entry = { values, state: this.fresh() };
@@ -251,7 +257,8 @@ class SeriesMap<T> {
   }
 
   peek(labels: Labels): T | undefined {
-    return this.map.get(JSON.stringify(this.keyOf(labels)))?.state;
+    const values = this.keyOf(labels);
+    return this.map.get(values.length === 0 ? '' : JSON.stringify(values))?.state;
   }
 
   *entries(): IterableIterator<[string[], T]> {

@@ -362,7 +362,7 @@ async function daemonChannel(kind: 'prelude' | 'plain') {
         }
         for (const frame of decoder.push(bytes)) {
           daemonEnd.off('message', onMessage);
-          track(FdSocket.adopt(fd, { kind: 'stream' }));
+          track(FdSocket.adopt(fd));
           resolve({ frame, offer: HandoffOffer.decode(frame.payload), fd });
         }
       };
