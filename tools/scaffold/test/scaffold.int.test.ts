@@ -130,7 +130,13 @@ describe('npm run new-daemon', { timeout: 120_000 }, () => {
     }
     expect((await exec(process.execPath, ['scripts/copy-generated.mjs'], appDir)).code).toBe(0);
     expect(existsSync(join(appDir, 'dist', 'generated', `${forms.snake}_v1.js`))).toBe(true);
-    const help = await exec(process.execPath, ['dist/daemon-main.js', '--help'], appDir);
+    // The app's own compiled entry; the workspace packages it imports come
+    // from source, since `npm test` runs on a fresh clone before any build.
+    const help = await exec(
+      process.execPath,
+      ['--conditions=@handoff/source', '--import', 'tsx', 'dist/daemon-main.js', '--help'],
+      appDir,
+    );
     expect(help).toMatchObject({ code: 0, stderr: '' });
     expect(help.stdout).toMatch(new RegExp(`^Usage: ${NAME}-daemon \\[--endpoint PATH\\]`));
     expect(help.stdout).toContain('payload protocol\n0xF001)');
