@@ -6,9 +6,9 @@
 // net.Socket of their own. Owns the listening fd; the fds it emits belong to
 // the listener of 'connections'.
 import { EventEmitter } from 'node:events';
-import { lstatSync, unlinkSync } from 'node:fs';
 import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
 import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
+import { type SocketFileIdentity, socketFileIdentity, unlinkIfOurs } from './socket-file.js';
 
 export interface AcceptorOptions {
   /** Connections accepted per readiness event before yielding (default 64; adjustable later). */
@@ -36,7 +36,7 @@ export class FdAcceptor extends EventEmitter {
   readonly #watcher: NativeWatcher;
   readonly #fd: number;
   readonly #path: string | null;
-  readonly #identity: { dev: number; ino: number } | null;
+  readonly #identity: SocketFileIdentity | null;
   #budget: number;
   #paused = false;
   #closed = false;
@@ -105,15 +105,7 @@ export class FdAcceptor extends EventEmitter {
     } catch (err) {
       throw fromNative(err, path);
     }
-    let identity: { dev: number; ino: number } | null = null;
-    if (!path.startsWith('\0')) {
-      try {
-        const st = lstatSync(path);
-        identity = { dev: st.dev, ino: st.ino };
-      } catch {
-        identity = null;
-      }
-    }
+    const identity = socketFileIdentity(path);
     try {
       return new FdAcceptor(native, fd, budget, path, identity);
     } catch (err) {
@@ -128,7 +120,7 @@ export class FdAcceptor extends EventEmitter {
     fd: number,
     budget: number,
     path: string | null,
-    identity: { dev: number; ino: number } | null,
+    identity: SocketFileIdentity | null,
   ) {
     super();
     try {
@@ -309,13 +301,4 @@ function checkBudget(n: unknown, where: string): number {
     throw new TypeError(`Usage: ${where}: acceptBudget must be an integer 1..65536`);
   }
   return n;
-}
-
-function unlinkIfOurs(path: string, identity: { dev: number; ino: number }): void {
-  try {
-    const st = lstatSync(path);
-    if (st.dev === identity.dev && st.ino === identity.ino) unlinkSync(path);
-  } catch {
-    // Already gone (or replaced and not ours): nothing to clean up.
-  }
 }

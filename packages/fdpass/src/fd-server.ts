@@ -2,7 +2,7 @@
 // accepted connection becomes an FdSocket. Owns the listening fd and the
 // socket file it created (unlinked on close if it is still ours).
 import { EventEmitter } from 'node:events';
-import { closeSync, lstatSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
 import {
   defaultSocketKind,
@@ -14,6 +14,7 @@ import {
   wrapFd,
 } from './fd-socket.js';
 import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
+import { type SocketFileIdentity, socketFileIdentity, unlinkIfOurs } from './socket-file.js';
 
 export interface ListenOptions extends FdSocketOptions {
   kind?: SocketKind;
@@ -44,7 +45,7 @@ export class FdServer extends EventEmitter {
   readonly #fd: number;
   readonly #path: string;
   readonly #kind: SocketKind;
-  readonly #identity: { dev: number; ino: number } | null;
+  readonly #identity: SocketFileIdentity | null;
   readonly #socketOptions: FdSocketOptions;
   readonly #budget: number;
   #closed = false;
@@ -84,16 +85,7 @@ export class FdServer extends EventEmitter {
     } catch (err) {
       throw fromNative(err, path);
     }
-    const abstract = path.startsWith('\0');
-    let identity: { dev: number; ino: number } | null = null;
-    if (!abstract) {
-      try {
-        const st = lstatSync(path);
-        identity = { dev: st.dev, ino: st.ino };
-      } catch {
-        identity = null;
-      }
-    }
+    const identity = socketFileIdentity(path);
     try {
       return new FdServer(native, fd, path, kind, identity, opts, acceptBudget);
     } catch (err) {
@@ -108,7 +100,7 @@ export class FdServer extends EventEmitter {
     fd: number,
     path: string,
     kind: SocketKind,
-    identity: { dev: number; ino: number } | null,
+    identity: SocketFileIdentity | null,
     opts: ListenOptions,
     budget: number,
   ) {
@@ -279,12 +271,3 @@ export class FdServer extends EventEmitter {
 }
 
 const ACCEPT_BACKOFF_MS = 100;
-
-function unlinkIfOurs(path: string, identity: { dev: number; ino: number }): void {
-  try {
-    const st = lstatSync(path);
-    if (st.dev === identity.dev && st.ino === identity.ino) unlinkSync(path);
-  } catch {
-    // Already gone (or replaced and not ours): nothing to clean up.
-  }
-}
