@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
 import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
-import { type SocketFileIdentity, socketFileIdentity, unlinkIfOurs } from './socket-file.js';
+import { listenOnPath, type SocketFileIdentity, unlinkIfOurs } from './socket-file.js';
 
 export interface AcceptorOptions {
   /** Connections accepted per readiness event before yielding (default 64; adjustable later). */
@@ -99,20 +99,14 @@ export class FdAcceptor extends EventEmitter {
       throw new TypeError('Usage: FdAcceptor.listen(path, { mode: 0..0o7777 })');
     }
     const native = loadNative();
-    let fd: number;
-    try {
-      fd = native.listen(path, native.constants.SOCK_STREAM, backlog, mode ?? -1);
-    } catch (err) {
-      throw fromNative(err, path);
-    }
-    const identity = socketFileIdentity(path);
-    try {
-      return new FdAcceptor(native, fd, budget, path, identity);
-    } catch (err) {
-      native.closeFd(fd);
-      if (identity) unlinkIfOurs(path, identity);
-      throw err;
-    }
+    return listenOnPath(
+      native,
+      path,
+      native.constants.SOCK_STREAM,
+      backlog,
+      mode,
+      (fd, identity) => new FdAcceptor(native, fd, budget, path, identity),
+    );
   }
 
   private constructor(

@@ -14,7 +14,7 @@ import {
   wrapFd,
 } from './fd-socket.js';
 import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
-import { type SocketFileIdentity, socketFileIdentity, unlinkIfOurs } from './socket-file.js';
+import { listenOnPath, type SocketFileIdentity, unlinkIfOurs } from './socket-file.js';
 
 export interface ListenOptions extends FdSocketOptions {
   kind?: SocketKind;
@@ -79,20 +79,14 @@ export class FdServer extends EventEmitter {
     }
     const native = loadNative();
     const kind = opts.kind ?? defaultSocketKind;
-    let fd: number;
-    try {
-      fd = native.listen(path, kindToType(native, kind), backlog, mode ?? -1);
-    } catch (err) {
-      throw fromNative(err, path);
-    }
-    const identity = socketFileIdentity(path);
-    try {
-      return new FdServer(native, fd, path, kind, identity, opts, acceptBudget);
-    } catch (err) {
-      native.closeFd(fd);
-      if (identity) unlinkIfOurs(path, identity);
-      throw err;
-    }
+    return listenOnPath(
+      native,
+      path,
+      kindToType(native, kind),
+      backlog,
+      mode,
+      (fd, identity) => new FdServer(native, fd, path, kind, identity, opts, acceptBudget),
+    );
   }
 
   private constructor(

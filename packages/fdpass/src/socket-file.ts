@@ -2,6 +2,8 @@
 // closing the listener removes that file and never one that replaced it
 // (another process may have bound the same path since).
 import { lstatSync, unlinkSync } from 'node:fs';
+import { fromNative } from './errors.js';
+import type { NativeBinding } from './native-loader.js';
 
 export interface SocketFileIdentity {
   dev: number;
@@ -26,5 +28,34 @@ export function unlinkIfOurs(path: string, identity: SocketFileIdentity): void {
     if (st.dev === identity.dev && st.ino === identity.ino) unlinkSync(path);
   } catch {
     // Already gone (or replaced and not ours): nothing to clean up.
+  }
+}
+
+/**
+ * Binds and listens on `path`, then hands the fd and the file's identity to
+ * `make`. If `make` throws, the fd is closed and the file it created
+ * removed before the error goes on: a failed listener leaves nothing.
+ */
+export function listenOnPath<T>(
+  native: NativeBinding,
+  path: string,
+  type: number,
+  backlog: number,
+  mode: number | undefined,
+  make: (fd: number, identity: SocketFileIdentity | null) => T,
+): T {
+  let fd: number;
+  try {
+    fd = native.listen(path, type, backlog, mode ?? -1);
+  } catch (err) {
+    throw fromNative(err, path);
+  }
+  const identity = socketFileIdentity(path);
+  try {
+    return make(fd, identity);
+  } catch (err) {
+    native.closeFd(fd);
+    if (identity) unlinkIfOurs(path, identity);
+    throw err;
   }
 }
