@@ -15,6 +15,7 @@ import {
   readIdentitySidecar,
   removeIdentitySidecar,
   type ServerConnectionError,
+  SlotSet,
   serveDaemon,
   writeIdentitySidecar,
 } from '@handoff/backend-sdk';
@@ -90,7 +91,8 @@ class DemoDaemonImpl implements DemoDaemon {
   private readonly serviceName: string;
   private readonly idleMs: number;
   private readonly maxRequestBytes: number;
-  private readonly lineConnections = new Set<LineConnection>();
+  /** A SlotSet, not a Set: connections churn, and a Set would slow the GC (see @handoff/backend-sdk). */
+  private readonly lineConnections = new SlotSet<LineConnection>();
   private server: DaemonServer | null = null;
   private attachment: BrokerAttachment | null = null;
   /** Ids of open client connections, both wires (see wire()). */
@@ -145,8 +147,8 @@ class DemoDaemonImpl implements DemoDaemon {
           onProtocolError: (error) =>
             this.log.debug({ code: error.code }, `line wire: ${error.message}`),
         });
-        this.lineConnections.add(connection);
-        void connection.closed.then(() => this.lineConnections.delete(connection));
+        const slot = this.lineConnections.add(connection);
+        void connection.closed.then(() => this.lineConnections.delete(slot, connection));
       },
     });
     try {
@@ -284,7 +286,7 @@ class DemoDaemonImpl implements DemoDaemon {
     await Promise.all([
       // Framed connections: no new requests; running ones finish or are aborted at the deadline.
       this.server?.close({ deadlineMs }),
-      Promise.race([Promise.all([...this.lineConnections].map((c) => c.closed)), lineDeadline]),
+      Promise.race([Promise.all(this.lineConnections.values().map((c) => c.closed)), lineDeadline]),
     ]);
     clearTimeout(timer);
     for (const connection of this.lineConnections) connection.destroy();

@@ -24,6 +24,7 @@ import { BatchedWriter } from './batched-writer.js';
 import { BackendEndpointMux, type LegacyDetector, MuxError } from './mux.js';
 import { preparePrivateSocketPath } from './private-socket.js';
 import type { DaemonIdentity } from './probe-answer.js';
+import { SlotSet } from './slot-set.js';
 
 export interface RequestContext {
   /** Unique per connection within this server. */
@@ -130,7 +131,8 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
   private readonly options: ServeDaemonOptions;
   private readonly allowed: ReadonlySet<number>;
   private readonly maxConnections: number;
-  private readonly connections = new Set<Connection>();
+  /** Open framed connections (a SlotSet, not a Set: see slot-set.ts). */
+  private readonly connections = new SlotSet<Connection>();
   private readonly server: Server;
   private nextConnectionId = 1;
   private closing: Promise<void> | null = null;
@@ -227,9 +229,9 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
       return false;
     }
     const connection = new Connection(this, id, socket, peer);
-    this.connections.add(connection);
+    connection.slot = this.connections.add(connection);
     socket.once('close', () => {
-      this.connections.delete(connection);
+      this.connections.delete(connection.slot, connection);
       connection.abortAll();
       this.emit('connectionClosed', id);
     });
@@ -248,7 +250,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     return this.closing !== null;
   }
   /** @internal */ handOverLegacy(connection: Connection): void {
-    this.connections.delete(connection);
+    this.connections.delete(connection.slot, connection);
   }
 
   close(options: CloseOptions = {}): Promise<void> {
@@ -259,7 +261,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
   private async shutdown(deadlineMs: number): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const connection of this.connections) connection.drain();
-    const drained = Promise.all([...this.connections].map((c) => c.closed));
+    const drained = Promise.all(this.connections.values().map((c) => c.closed));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, deadlineMs);
@@ -267,7 +269,7 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     await Promise.race([drained, deadline]);
     clearTimeout(timer);
     for (const connection of this.connections) connection.destroy();
-    await Promise.all([stopped, ...[...this.connections].map((c) => c.closed)]);
+    await Promise.all([stopped, ...this.connections.values().map((c) => c.closed)]);
     await this.removeSocketFile();
     this.emit('close');
   }
@@ -331,6 +333,8 @@ class Connection {
   private draining = false;
   private paused = false;
   private handedOver = false;
+  /** Where the server keeps it among its open connections. */
+  slot = -1;
   readonly closed: Promise<void>;
 
   constructor(

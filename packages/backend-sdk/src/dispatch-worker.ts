@@ -29,6 +29,7 @@ import {
   ReportKind,
   type WorkerHello,
 } from './dispatch-wire.js';
+import { SlotSet } from './slot-set.js';
 
 /** Set by the master in each worker's environment: the fd number of its channel. */
 export const DISPATCH_CHANNEL_ENV = 'HANDOFF_DISPATCH_FD';
@@ -199,7 +200,8 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
   #waitingDrain: ReceivedBatch[] = [];
   #flushScheduled = false;
   #completionTimer: NodeJS.Timeout | null = null;
-  #sockets = new Set<Socket>();
+  /** Open connections, so the deadline can destroy them (a SlotSet: see slot-set.ts for why not a Set). */
+  readonly #open = new SlotSet<Socket>();
   #deadline: NodeJS.Timeout | null = null;
   #resolveDrained!: () => void;
   #isDrained = false;
@@ -503,9 +505,9 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
         continue;
       }
       this.#active++;
-      this.#sockets.add(socket);
+      const slot = this.#open.add(socket);
       // 'close' comes once; on() spares the once() wrapper per connection.
-      socket.on('close', () => this.#onSocketClose(socket));
+      socket.on('close', () => this.#onSocketClose(slot, socket));
       try {
         this.#handler({ id: dispatchRecordId(data, i), socket, endpoint });
       } catch (err) {
@@ -515,8 +517,8 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     }
   }
 
-  #onSocketClose(socket: Socket): void {
-    this.#sockets.delete(socket);
+  #onSocketClose(slot: number, socket: Socket): void {
+    this.#open.delete(slot, socket);
     this.#active--;
     this.#closed++;
     if (this.stopping) this.#scheduleFlush();
@@ -530,7 +532,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     if (this.stopping) return;
     this.stopping = true;
     this.#deadline = setTimeout(() => {
-      for (const s of this.#sockets) s.destroy();
+      for (const s of this.#open) s.destroy();
     }, deadlineMs);
     this.#deadline.unref();
     this.emit('stop', { reason, deadlineMs } satisfies DispatchStopEvent);

@@ -101,3 +101,4 @@ export {
   type VerifiedIdentity,
 } from './prober.js';
 export { bootId, ProcInfoError, processStartTimeMs, startTicksFromStat } from './proc-info.js';
+export { SlotSet } from './slot-set.js';

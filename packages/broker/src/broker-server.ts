@@ -5,7 +5,7 @@
 // wires: hello-router, backend-registry, version-policy, spawn-budget.
 import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
-import { preparePrivateSocketPath } from '@handoff/backend-sdk';
+import { preparePrivateSocketPath, SlotSet } from '@handoff/backend-sdk';
 import { FdServer, type FdSocket, peerCredentials } from '@handoff/fdpass';
 import { PROTOCOL_VERSION } from '@handoff/protocol';
 import pino, { type Logger } from 'pino';
@@ -78,7 +78,8 @@ class BrokerImpl extends EventEmitter implements Broker {
   private readonly allowed: ReadonlySet<number>;
   private clientServer: FdServer | null = null;
   private controlServer: FdServer | null = null;
-  private readonly clients = new Set<FdSocket>();
+  /** Open client connections (a SlotSet, not a Set: clients come and go all the time). */
+  private readonly clients = new SlotSet<FdSocket>();
   /** Set while accepts fail for want of fds; cleared by the next normal accept. */
   private underFdPressure = false;
   private readonly channels = new Set<BackendChannel>();
@@ -231,10 +232,10 @@ class BrokerImpl extends EventEmitter implements Broker {
       socket.close();
       return;
     }
-    this.clients.add(socket);
+    const slot = this.clients.add(socket);
     this.counters.connectionsOpen.set(this.clients.size);
     socket.once('close', () => {
-      this.clients.delete(socket);
+      this.clients.delete(slot, socket);
       this.counters.connectionsOpen.set(this.clients.size);
     });
     serveClient(socket, peer, this.routerContext, mode);

@@ -8,12 +8,18 @@
 //   mux:     BackendEndpointMux.poll over a buffer of 10,000 small frames,
 //            per frame, vs the same over 1,000 (linearity) and vs plain
 //            tryDecodeFramed (the cost of classification)
-import { spawn } from 'node:child_process';
+//   open_set: SlotSet (the collection of open connections the dispatcher
+//            worker, serveDaemon and the broker keep) vs a plain Set, each
+//            churning 300,000 stand-in connections with 256 open (after
+//            300,000 untimed, so the old generation has filled) in fresh
+//            processes, alternating; rate and GC pause per 1,000
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { BackendEndpointMux, FrameClient, probeDaemon } from '@handoff/backend-sdk';
 import { DaemonProcess, encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
 import { childExecArgv } from './fdpass/paths.ts';
@@ -42,6 +48,7 @@ export async function backendSdkSuite(): Promise<void> {
     await probeBench(daemonPath, echoPath);
     await clientBench(daemonPath, echoPath);
     muxBench();
+    await openSetBench();
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
@@ -226,3 +233,53 @@ function muxBench(): void {
 
 const round = (n: number) => Number(n.toFixed(3));
 const perSecond = (ms: number): Throughput => summarize([1000 / ms]);
+
+/**
+ * SlotSet vs Set under connection churn. Each run is its own process (a
+ * fresh heap: neither side inherits the other's old generation); pairs
+ * alternate which goes first.
+ */
+async function openSetBench(): Promise<void> {
+  const run = promisify(execFile);
+  const script = join(import.meta.dirname, 'backend-sdk', 'open-set-churn.mjs');
+  const LIVE = 256;
+  const TOTAL = 300_000;
+  const PAIRS = 3;
+  type Churn = { ops_per_s: number; gc_ms: number };
+  const churn = async (kind: 'set' | 'slots'): Promise<Churn> => {
+    const { stdout } = await run(process.execPath, [script, kind, String(LIVE), String(TOTAL)]);
+    return JSON.parse(stdout) as Churn;
+  };
+  const slots: Churn[] = [];
+  const sets: Churn[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    if (i % 2 === 0) {
+      slots.push(await churn('slots'));
+      sets.push(await churn('set'));
+    } else {
+      sets.push(await churn('set'));
+      slots.push(await churn('slots'));
+    }
+  }
+  const gcPer1k = (runs: Churn[]) =>
+    round(
+      percentile(
+        runs.map((r) => (r.gc_ms * 1000) / TOTAL),
+        50,
+      ),
+    );
+  emit(
+    line(
+      'backend_sdk.slot_set.churn',
+      summarize(slots.map((r) => r.ops_per_s)),
+      'js.set.churn',
+      summarize(sets.map((r) => r.ops_per_s)),
+      {
+        unit: 'connections_per_s',
+        open: LIVE,
+        gc_ms_per_1k: gcPer1k(slots),
+        baseline_gc_ms_per_1k: gcPer1k(sets),
+      },
+    ),
+  );
+}
