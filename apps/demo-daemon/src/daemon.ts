@@ -164,9 +164,11 @@ class DemoDaemonImpl implements DemoDaemon {
   private async wire(identity: DaemonIdentity): Promise<void> {
     const server = this.server!;
     // Every connection counts, whichever wire, whoever accepted it; the
-    // idle timer runs only while there are none. Ids, not a counter: one
-    // accepted before these listeners existed (serveDaemon listens before
-    // it resolves) must not be subtracted when it closes.
+    // idle timer runs only while there are none. These listeners go on
+    // before this method's first await: serveDaemon holds connections that
+    // arrived while it started until just after its caller resumed, so none
+    // is missed. Ids, not a counter, all the same: a close is subtracted only
+    // for a connection that was counted.
     server.on('connection', (event: { connectionId: number; adopted: boolean }) => {
       this.openConnections.add(event.connectionId);
       this.disarmIdle();

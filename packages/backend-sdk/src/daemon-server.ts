@@ -101,7 +101,9 @@ export interface CloseOptions {
  * Events: 'connection' ({ connectionId, peer, adopted }), 'connectionClosed'
  * (connectionId; framed connections only — a legacy one is the daemon's once
  * handed over), 'connectionError' (ServerConnectionError), 'legacy'
- * (connectionId), 'close'.
+ * (connectionId), 'close'. Listeners attached as soon as serveDaemon
+ * resolves (before the caller's next await) see every connection, including
+ * one that arrived while it was starting.
  */
 export interface DaemonServer extends EventEmitter {
   readonly endpoint: string;
@@ -122,6 +124,7 @@ export interface DaemonServer extends EventEmitter {
 export async function serveDaemon(options: ServeDaemonOptions): Promise<DaemonServer> {
   const server = new DaemonServerImpl(options);
   await server.listen();
+  server.openGate();
   return server;
 }
 
@@ -137,6 +140,14 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
   private nextConnectionId = 1;
   private closing: Promise<void> | null = null;
   private socketInode: bigint | null = null;
+  /**
+   * Connections that arrived before serveDaemon resolved (the socket listens
+   * before its mode and inode are settled). Served once the caller has had
+   * its turn to attach listeners, so it sees a 'connection' event for every
+   * connection — a daemon counting open connections for its idle timeout
+   * must not miss one. They were accepted paused: nothing was read.
+   */
+  private early: Socket[] | null = [];
 
   constructor(options: ServeDaemonOptions) {
     super();
@@ -151,9 +162,10 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     const uid = process.getuid?.();
     this.allowed = new Set(options.allowedUids ?? (uid === undefined ? [] : [uid]));
     this.maxConnections = options.maxConnections ?? 1024;
-    this.server = createServer({ pauseOnConnect: true }, (socket) =>
-      this.accept(socket, undefined, false),
-    );
+    this.server = createServer({ pauseOnConnect: true }, (socket) => {
+      if (this.early !== null) this.early.push(socket);
+      else this.accept(socket, undefined, false);
+    });
   }
 
   get connectionCount(): number {
@@ -171,6 +183,18 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer {
     });
     await chmod(this.endpoint, 0o600);
     this.socketInode = (await stat(this.endpoint, { bigint: true })).ino;
+  }
+
+  /**
+   * Serves the early connections after the code awaiting serveDaemon ran:
+   * its continuation is a microtask, and setImmediate comes after those.
+   */
+  openGate(): void {
+    setImmediate(() => {
+      const early = this.early ?? [];
+      this.early = null;
+      for (const socket of early) this.accept(socket, undefined, false);
+    });
   }
 
   adopt(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): boolean {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -70,6 +71,57 @@ const nextError = (server: DaemonServer) =>
   once(server, 'connectionError').then(([e]) => e as ServerConnectionError);
 
 describe('serveDaemon', () => {
+  it('reports a connection that arrived while it was still starting', async () => {
+    // A Python peer spins on connect() before the socket exists, so its
+    // connection lands as soon as the socket listens — before serveDaemon
+    // has settled the socket's mode and returned.
+    const endpoint = tmp.path(`race${++counter}.sock`);
+    const peer = spawn(
+      'python3',
+      [
+        '-c',
+        [
+          'import socket, sys',
+          'print("spinning", flush=True)',
+          'while True:',
+          '    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+          '    try:',
+          `        s.connect(${JSON.stringify(endpoint)})`,
+          '        break',
+          '    except OSError:',
+          '        s.close()',
+          'print("connected", flush=True)',
+          'sys.stdin.read()',
+        ].join('\n'),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    try {
+      let out = '';
+      const printed = (what: string) =>
+        new Promise<void>((resolve) => {
+          const check = () => out.includes(what) && resolve();
+          peer.stdout.on('data', check);
+          check();
+        });
+      peer.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+      });
+      await printed('spinning');
+      const server = await serve({ endpoint });
+      const seen: number[] = [];
+      server.on('connection', (e: { connectionId: number }) => seen.push(e.connectionId));
+      await printed('connected');
+      for (let i = 0; i < 100 && seen.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(seen).toHaveLength(1);
+      expect(server.connectionCount).toBe(1);
+    } finally {
+      peer.stdin.end();
+      if (peer.exitCode === null) await once(peer, 'exit');
+    }
+  });
+
   it('binds a 0600 socket and answers identity probes itself', async () => {
     const server = await serve();
     expect(statSync(server.endpoint).mode & 0o777).toBe(0o600);
