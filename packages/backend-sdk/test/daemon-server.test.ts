@@ -112,7 +112,7 @@ describe('serveDaemon', () => {
       const seen: number[] = [];
       server.on('connection', (e: { connectionId: number }) => seen.push(e.connectionId));
       await printed('connected');
-      for (let i = 0; i < 100 && seen.length === 0; i++)
+      for (let i = 0; i < 300 && seen.length === 0; i++)
         await new Promise((r) => setTimeout(r, 10));
       expect(seen).toHaveLength(1);
       expect(server.connectionCount).toBe(1);
