@@ -8,7 +8,7 @@
 //   mux:     BackendEndpointMux.poll over a buffer of 10,000 small frames,
 //            per frame, vs the same over 1,000 (linearity) and vs plain
 //            tryDecodeFramed (the cost of classification)
-//   open_set: SlotSet (the collection of open connections the dispatcher
+//   slot_set: SlotSet (the collection of open connections the dispatcher
 //            worker, serveDaemon and the broker keep) vs a plain Set, each
 //            churning 300,000 stand-in connections with 256 open (after
 //            300,000 untimed, so the old generation has filled) in fresh
@@ -241,7 +241,7 @@ const perSecond = (ms: number): Throughput => summarize([1000 / ms]);
  */
 async function openSetBench(): Promise<void> {
   const run = promisify(execFile);
-  const script = join(import.meta.dirname, 'backend-sdk', 'open-set-churn.mjs');
+  const script = join(import.meta.dirname, 'backend-sdk', 'slot-set-churn.mjs');
   const LIVE = 256;
   const TOTAL = 300_000;
   const PAIRS = 3;
@@ -250,16 +250,10 @@ async function openSetBench(): Promise<void> {
     const { stdout } = await run(process.execPath, [script, kind, String(LIVE), String(TOTAL)]);
     return JSON.parse(stdout) as Churn;
   };
-  const slots: Churn[] = [];
-  const sets: Churn[] = [];
+  const runs = { slots: [] as Churn[], set: [] as Churn[] };
   for (let i = 0; i < PAIRS; i++) {
-    if (i % 2 === 0) {
-      slots.push(await churn('slots'));
-      sets.push(await churn('set'));
-    } else {
-      sets.push(await churn('set'));
-      slots.push(await churn('slots'));
-    }
+    const order = i % 2 === 0 ? (['slots', 'set'] as const) : (['set', 'slots'] as const);
+    for (const kind of order) runs[kind].push(await churn(kind));
   }
   const gcPer1k = (runs: Churn[]) =>
     round(
@@ -271,14 +265,14 @@ async function openSetBench(): Promise<void> {
   emit(
     line(
       'backend_sdk.slot_set.churn',
-      summarize(slots.map((r) => r.ops_per_s)),
+      summarize(runs.slots.map((r) => r.ops_per_s)),
       'js.set.churn',
-      summarize(sets.map((r) => r.ops_per_s)),
+      summarize(runs.set.map((r) => r.ops_per_s)),
       {
         unit: 'connections_per_s',
         open: LIVE,
-        gc_ms_per_1k: gcPer1k(slots),
-        baseline_gc_ms_per_1k: gcPer1k(sets),
+        gc_ms_per_1k: gcPer1k(runs.slots),
+        baseline_gc_ms_per_1k: gcPer1k(runs.set),
       },
     ),
   );

@@ -1,4 +1,4 @@
-// One child of the `open_set` case: churns `total` stand-in connections
+// One child of the `slot_set.churn` case: churns `total` stand-in connections
 // through a collection of open ones — a Set (baseline) or the SDK's
 // SlotSet — with `live` open at a time, closing a random one for each new
 // one, as a server under load does. A stand-in is a small object graph
@@ -7,7 +7,7 @@
 // the cost shows once the old generation has filled, as in a server that
 // has run a while. Prints one JSON line: the rate and the GC pause of the
 // second `total`, from a fresh heap so neither side inherits the other's.
-//   open-set-churn.mjs <set|slots> <live> <total>
+//   slot-set-churn.mjs <set|slots> <live> <total>
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { SlotSet } from '@handoff/backend-sdk';
 
@@ -39,7 +39,10 @@ const collections = {
   set: () => {
     const open = new Set();
     return {
-      add: (c) => open.add(c) && c,
+      add: (c) => {
+        open.add(c);
+        return c; // a Set finds a member by itself
+      },
       remove: (c) => open.delete(c),
       size: () => open.size,
     };
