@@ -2,8 +2,11 @@
 // (`test/**/*.test.ts`) and process-spawning integration tests
 // (`test/**/*.int.test.ts`) run as separate vitest projects, and
 // workspace packages resolve to their TypeScript sources (no build needed).
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { TestProjectInlineConfiguration } from 'vitest/config';
+
+// Fails a test that closed, through fs, an fd that fs never opened (two owners).
+const fdOwnershipGuard = join(import.meta.dirname, 'tools/ci/fd-ownership-guard.ts');
 
 export const sourceConditions = ['@handoff/source', 'module', 'node', 'import', 'default'];
 
@@ -14,6 +17,7 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
     resolve: { conditions: sourceConditions },
     ssr: { resolve: { conditions: sourceConditions, externalConditions: ['@handoff/source'] } },
   };
+  const setupFiles = [fdOwnershipGuard];
   return [
     {
       ...shared,
@@ -22,6 +26,7 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
         include: ['test/**/*.test.ts'],
         exclude: ['test/**/*.int.test.ts', '**/node_modules/**'],
         testTimeout: 20_000,
+        setupFiles,
       },
     },
     {
@@ -32,6 +37,7 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
         pool: 'forks',
         testTimeout: 120_000,
         hookTimeout: 60_000,
+        setupFiles,
       },
     },
   ];

@@ -174,7 +174,16 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
       throw Napi::Error::New(env, "fdpass: no event loop for this environment");
     }
-    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    // The callback closes over the JS socket that owns this watcher. Held
+    // strongly from here it would be a GC root keeping that socket, and so
+    // this watcher, alive forever: every socket ever opened would leak. So
+    // the JS wrapper holds it (a plain property: an ordinary cycle the GC
+    // can collect) and the native side only weakly; while watching, Pin()
+    // keeps the wrapper, and with it the callback, alive.
+    Napi::Function callback = info[1].As<Napi::Function>();
+    info.This().As<Napi::Object>().DefineProperty(
+        Napi::PropertyDescriptor::Value("callback", callback, napi_default));
+    callback_ = Napi::Weak(callback);
     async_context_ =
         std::make_unique<Napi::AsyncContext>(env, "FdPassWatcher", info.This().As<Napi::Object>());
     HandleTracker* tracker = env.GetInstanceData<AddonData>()->tracker;
@@ -290,6 +299,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Pin(false);
     async_context_.reset();
+    callback_.Reset();
     Shutdown();
     return info.Env().Undefined();
   }

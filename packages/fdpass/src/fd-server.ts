@@ -79,7 +79,7 @@ export class FdServer extends EventEmitter {
     }
     const native = loadNative();
     const kind = opts.kind ?? defaultSocketKind;
-    return listenOnPath(
+    const server = listenOnPath(
       native,
       path,
       kindToType(native, kind),
@@ -87,6 +87,11 @@ export class FdServer extends EventEmitter {
       mode,
       (fd, identity) => new FdServer(native, fd, path, kind, identity, opts, acceptBudget),
     );
+    // From here the server owns the fd (its watcher closes it) and the socket
+    // file: a failure to start must close the server, and listenOnPath must
+    // not close the fd a second time.
+    server.#start();
+    return server;
   }
 
   private constructor(
@@ -104,6 +109,7 @@ export class FdServer extends EventEmitter {
     } catch (err) {
       throw fromNative(err, `fd ${fd}`);
     }
+    // The watcher owns fd from here: nothing below may throw (see #start).
     this.#native = native;
     this.#fd = fd;
     this.#path = path;
@@ -120,10 +126,13 @@ export class FdServer extends EventEmitter {
     } = opts;
     this.#socketOptions = socketOptions;
     this.#wantsReserve = opts.reserveFd === true;
+  }
+
+  #start(): void {
     if (this.#wantsReserve) this.#takeReserve();
-    const rc = this.#watcher.setEvents(native.constants.UV_READABLE);
+    const rc = this.#watcher.setEvents(this.#native.constants.UV_READABLE);
     if (rc < 0) {
-      this.#watcher.close();
+      this.close();
       throw errnoError(-rc, 'uv_poll_start');
     }
   }
@@ -197,6 +206,7 @@ export class FdServer extends EventEmitter {
     return true;
   }
 
+  // The spare is opened and closed by fs and by nothing else.
   #takeReserve(): void {
     try {
       this.#reserve = openSync('/dev/null', 'r');

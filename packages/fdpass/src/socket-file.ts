@@ -34,7 +34,9 @@ export function unlinkIfOurs(path: string, identity: SocketFileIdentity): void {
 /**
  * Binds and listens on `path`, then hands the fd and the file's identity to
  * `make`. If `make` throws, the fd is closed and the file it created
- * removed before the error goes on: a failed listener leaves nothing.
+ * removed before the error goes on: a failed listener leaves nothing. So
+ * `make` may throw only while it has not taken the fd: once an owner holds
+ * it (a watcher closes its fd), a later failure is that owner's to clean up.
  */
 export function listenOnPath<T>(
   native: NativeBinding,

@@ -1,6 +1,8 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  closeFd,
+  closeFds,
   duplicateFd,
   FdPassError,
   FdSocket,
@@ -8,7 +10,6 @@ import {
   type SocketKind,
 } from '../src/index.js';
 import {
-  closeQuietly,
   expectFdCount,
   fdInfoFlags,
   isOpen,
@@ -18,7 +19,10 @@ import {
   sameFile,
 } from './helpers.js';
 
-/** Two connected raw stream fds (the sockets' own, duplicated), for fs I/O. */
+/**
+ * Two connected raw stream fds (the sockets' own, duplicated), for fs I/O.
+ * The addon made them, not fs: the caller owns them and closes them with closeFds.
+ */
 function rawStreamPair(): [number, number] {
   const [a, b] = FdSocket.pair('stream');
   const raw: [number, number] = [duplicateFd(a.fd), duplicateFd(b.fd)];
@@ -100,20 +104,20 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
         expect(sameFile(fd, file)).toBe(true);
         expect(fdInfoFlags(fd) & O_CLOEXEC).toBe(O_CLOEXEC);
       }
-      closeQuietly(m.fds);
+      closeFds(m.fds);
     }
   });
 
   it('received fds work: bytes written through one arrive at the other end', async () => {
     const [a, b] = pair(kind);
     const [left, right] = rawStreamPair();
-    cleanup.push(() => closeQuietly([left, right]));
+    cleanup.push(() => closeFds([left, right]));
     const got = nextEvent<ReceivedMessage>(b, 'message');
     a.write(Buffer.from('x'), [left]);
     const m = await got;
     const received = m.fds[0] as number;
     writeSync(received, 'through the passed fd');
-    closeSync(received);
+    closeFd(received);
     const buf = Buffer.alloc(64);
     const n = readSync(right, buf);
     expect(buf.subarray(0, n).toString()).toBe('through the passed fd');
@@ -145,7 +149,7 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
     const got = nextEvent<ReceivedMessage>(b, 'message');
     a.write(Buffer.from('t'), [sent], { transfer: true });
     expect(isOpen(sent)).toBe(false);
-    closeQuietly((await got).fds);
+    closeFds((await got).fds);
     const rejected = Array.from({ length: 254 }, () => openSync('/dev/null', 'r'));
     expect(() => a.write(Buffer.from('x'), rejected, { transfer: true })).toThrow(
       expect.objectContaining({ code: 'ERR_TOO_MANY_FDS' }),
@@ -190,7 +194,7 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
           ]
         : [['three', 3]],
     );
-    for (const m of messages) closeQuietly(m.fds);
+    for (const m of messages) closeFds(m.fds);
     expect(openFdCount()).toBe(before);
   });
 
@@ -217,7 +221,7 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
     const done = new Promise<void>((resolve) => {
       b.on('message', (m: ReceivedMessage) => {
         fdsSeen += m.fds.length;
-        closeQuietly(m.fds);
+        closeFds(m.fds);
         pending = Buffer.concat([pending, m.data]);
         while (pending.length >= 1000) {
           expect(pending.readUInt32BE(0)).toBe(expectedSeq++);
@@ -243,7 +247,7 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
     expect(m.data.toString()).toBe('typed');
     expect(m.fds).toHaveLength(2);
     for (const fd of m.fds) expect(sameFile(fd, file)).toBe(true);
-    closeQuietly(m.fds);
+    closeFds(m.fds);
     expect(() => a.write(Buffer.from('x'), Int32Array.of(file, -1))).toThrow(TypeError);
     expect(() => a.write(Buffer.from('x'), new Int32Array(254).fill(file))).toThrow(
       expect.objectContaining({ code: 'ERR_TOO_MANY_FDS' }),
@@ -267,7 +271,7 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
       b.on('message', (r: ReceivedMessage) => {
         fdsSeen += r.fds.length;
         if (!r.fds.every((fd) => sameFile(fd, reference))) throw new Error('not the queued file');
-        closeQuietly(r.fds);
+        closeFds(r.fds);
         messages++;
         if (kind === 'seqpacket' ? messages === queuedAt + 1 : fdsSeen === queuedAt + 1) resolve();
       });
@@ -322,7 +326,7 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
     expect(m.fds).toHaveLength(6);
     expect(new Set(m.fds).size).toBe(6);
     expect(sameFile(m.fds[0] as number, m.fds[2] as number)).toBe(true);
-    closeQuietly(m.fds);
+    closeFds(m.fds);
     await vi.waitFor(() => expect(a.writableFds).toBe(0));
     expect(openFdCount()).toBe(before - 2);
   });
@@ -370,7 +374,7 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
     cleanup.push(() => closeSync(file));
     for (let i = 0; i < 20; i++) a.write(Buffer.from('x'), [file]);
     for await (const m of b) {
-      closeQuietly(m.fds);
+      closeFds(m.fds);
       break;
     }
     expect(b.closed).toBe(true);
@@ -435,7 +439,7 @@ describe('SEQPACKET specifics', () => {
     const m = await got;
     expect(m.map((x) => x.data.toString())).toEqual(['one', '', '', 'two']);
     expect(m.map((x) => x.fds.length)).toEqual([0, 1, 0, 0]);
-    closeQuietly(m[1]?.fds ?? []);
+    closeFds(m[1]?.fds ?? []);
   });
 
   it('a message longer than maxMessageSize is ERR_DATA_TRUNCATED with its fds closed; the socket keeps working', async () => {
@@ -450,7 +454,7 @@ describe('SEQPACKET specifics', () => {
     expect((await err).code).toBe('ERR_DATA_TRUNCATED');
     const m = await msg;
     expect(m.data.toString()).toBe('small');
-    closeQuietly(m.fds);
+    closeFds(m.fds);
     expect(openFdCount()).toBe(before);
   });
 
@@ -493,7 +497,7 @@ describe('SEQPACKET specifics', () => {
     tx.write(Buffer.from('zzzzzzzzzzzz'));
     expect((await more).data.toString()).toBe('zzzzzzzzzzzz');
     expect(kept.slice(0, 4).map((m) => m.data.toString())).toEqual(['first', 'second', '', 'last']);
-    closeQuietly(delivered);
+    closeFds(delivered);
     expect(openFdCount()).toBe(before);
   });
 
@@ -551,7 +555,7 @@ describe('SOCK_STREAM fd attachment rule', () => {
       ['CCCCDD', 2],
       ['EE', 0],
     ]);
-    for (const x of m) closeQuietly(x.fds);
+    for (const x of m) closeFds(x.fds);
   });
 
   it('fds need at least one byte on a stream socket', () => {

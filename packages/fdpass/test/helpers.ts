@@ -3,7 +3,7 @@
 
 import type { EventEmitter } from 'node:events';
 import { once } from 'node:events';
-import { closeSync, fstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { fstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vi } from 'vitest';
@@ -39,16 +39,6 @@ export function isOpen(fd: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-export function closeQuietly(fds: Iterable<number>): void {
-  for (const fd of fds) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed by the code under test
-    }
   }
 }
 

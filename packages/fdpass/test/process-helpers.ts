@@ -29,8 +29,15 @@ export function shellQuote(parts: readonly string[]): string {
   return parts.map((p) => `'${p.replaceAll("'", `'\\''`)}'`).join(' ');
 }
 
-export function spawnPeer(command: string, args: readonly string[]): Peer {
-  const child = spawn(command, args, { cwd: packageRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+export function spawnPeer(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string } = {},
+): Peer {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? packageRoot,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   running.add(child);
   const lines: unknown[] = [];
   const waiters: Array<{ match: (v: unknown) => boolean; resolve: (v: unknown) => void }> = [];
