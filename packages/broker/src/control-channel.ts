@@ -187,6 +187,10 @@ export class BackendChannel extends EventEmitter {
       if (this.closedValue) return;
       this.onFrame(frame);
     }
+    // The decoder returns the good frames before bad bytes and keeps the
+    // error: a channel whose stream is broken must close now, not when the
+    // next message happens to arrive.
+    if (this.decoder.error) this.close('bad frame on the control channel');
   }
 
   private onFrame(frame: Frame): void {

@@ -80,6 +80,29 @@ export interface RouterContext {
 }
 
 /**
+ * The most a broker client socket reads at once. With one read per
+ * readiness event (the broker's listener is set up so), the read that
+ * completes the Hello holds at least its last byte, so fewer than 64 KiB
+ * past it — what a HandoffAcceptor takes with an offer by default — and the
+ * rest wait in the kernel, where the handed-off fd takes them along. A Hello
+ * at the cap (64 KiB + 5) simply takes two reads.
+ */
+export const CLIENT_READ_BYTES = MAX_HELLO_BYTES;
+
+/**
+ * How the broker's listener must set up client sockets for serveClient:
+ * one read per readiness event of at most CLIENT_READ_BYTES (see above),
+ * and half-open kept, so a client that half-closes after its request still
+ * gets the answer — a Refused for a truncated Hello, admin replies — rather
+ * than a write side shut under the router's feet.
+ */
+export const CLIENT_SOCKET_OPTIONS = {
+  readBudget: 1,
+  maxMessageSize: CLIENT_READ_BYTES,
+  allowHalfOpen: true,
+} as const;
+
+/**
  * 'fd-pressure': the connection was accepted on the broker's spare fd while
  * it is out of descriptors; admin still works, anything else is told to
  * come back later.
@@ -172,6 +195,9 @@ export function serveClient(
       admin = new AdminSession(socket, decoder, ctx);
       admin.answer(frames);
       received = Buffer.alloc(0);
+      // Bad bytes behind good admin frames: those frames are still
+      // answered, then the session ends (as in push()).
+      if (decoder.error) admin.stop();
       return;
     }
     finish();
@@ -187,8 +213,26 @@ export function serveClient(
   };
   socket.on('message', onMessage);
   socket.on('end', () => {
-    if (admin) admin.ended();
-    else socket.close();
+    if (admin) {
+      admin.ended();
+      return;
+    }
+    if (done) return;
+    finish();
+    if (received.length === 0) {
+      // Nothing said at all (a port check, a client that changed its mind).
+      socket.close();
+      return;
+    }
+    // DESIGN §2.7: a truncated first frame still gets its Refused, since
+    // the client's half-close leaves our side writable.
+    refuse(
+      socket,
+      null,
+      ErrorCode.PEER_REJECTED,
+      `truncated first frame: the client ended after ${received.length} bytes`,
+      ctx,
+    );
   });
 }
 
@@ -249,11 +293,17 @@ class AdminSession {
     try {
       frames = this.decoder.push(data);
     } catch {
-      this.socket.close();
+      this.stop();
       return;
     }
     this.answer(frames);
-    if (this.decoder.error) this.socket.close();
+    if (this.decoder.error) this.stop();
+  }
+
+  /** Reads no more; closes once the answers already owed are written. */
+  stop(): void {
+    this.socket.pause();
+    this.ended();
   }
 
   answer(frames: Frame[]): void {
@@ -262,7 +312,7 @@ class AdminSession {
 
   ended(): void {
     this.peerEnded = true;
-    if (this.inFlight === 0) this.socket.close();
+    if (this.inFlight === 0) closeWhenFlushed(this.socket);
   }
 
   private async answerOne(frame: Frame): Promise<void> {
@@ -413,7 +463,11 @@ async function route(
         : new RouteError(ErrorCode.INTERNAL, (error as Error).message);
     ctx.observeHello(
       hello.serviceName,
-      e.code === ErrorCode.RATE_LIMITED ? 'rate_limited' : 'spawn_failed',
+      e.code === ErrorCode.RATE_LIMITED
+        ? 'rate_limited'
+        : e.code === ErrorCode.SHUTTING_DOWN
+          ? 'refused'
+          : 'spawn_failed',
       seconds(started),
     );
     refuse(socket, frame, e.code, e.message, ctx, {

@@ -8,7 +8,10 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { FrameClient } from '@handoff/backend-sdk';
 import {
+  ADMIN_PAYLOAD_PROTOCOL,
+  AdminReply,
   AdminReplyKind,
+  AdminRequest,
   AdminVerb,
   CONTROL_PAYLOAD_PROTOCOL,
   ErrorCode,
@@ -304,6 +307,45 @@ describe('hostile first frames', () => {
       case: 'refused',
       value: { code: ErrorCode.PEER_REJECTED },
     });
+  });
+
+  // Regression (issue 12, case 5): a truncated first frame followed by a
+  // half-close was closed without the Refused that DESIGN §2.7 promises.
+  it('answers a truncated first frame followed by a half-close with Refused{PEER_REJECTED}', async () => {
+    const b = await broker([echoService('echo')], { helloDeadlineMs: 20_000 });
+    const t0 = performance.now();
+    for (const cut of [1, 4, 5, 7]) {
+      const truncated = await rawHello(b.socketPath, helloBytes().subarray(0, cut), { end: true });
+      expect(truncated?.result).toMatchObject({
+        case: 'refused',
+        value: { code: ErrorCode.PEER_REJECTED, reason: expect.stringContaining('truncated') },
+      });
+    }
+    // Answered at the client's end of input, not at the read deadline.
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('answers an admin request followed by a half-close before closing', async () => {
+    const b = await broker([echoService('echo')]);
+    const request = encodeFramed(
+      requestFrame({
+        payloadProtocol: ADMIN_PAYLOAD_PROTOCOL,
+        requestId: 9n,
+        payload: AdminRequest.encode({ verb: AdminVerb.HEALTHZ }),
+      }),
+    );
+    const socket = connect(b.socketPath);
+    await once(socket, 'connect');
+    socket.end(request);
+    const decoder = new FrameDecoder();
+    const frames = await new Promise<ReturnType<FrameDecoder['push']>>((resolve) => {
+      const got: ReturnType<FrameDecoder['push']> = [];
+      socket.on('data', (chunk) => got.push(...decoder.push(chunk)));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(got));
+    });
+    expect(frames.map((f) => f.requestId)).toEqual([9n]);
+    expect(AdminReply.decode(frames[0]!.payload).exitCode).toBe(0);
   });
 
   it('refuses a Hello that never finishes, at the read deadline', async () => {
