@@ -1,11 +1,13 @@
 // The broker's backends: which daemon serves which service@version, and
 // their lives — spawned on demand (single-flight, within a spawn budget),
 // ready once they attached their control channel and answered a probe,
-// pruned when they die, stopped when idle (SIGTERM, then SIGKILL), and
-// rediscovered from identity sidecars after a broker restart.
+// pruned when they die, stopped when idle (SIGTERM, then SIGKILL),
+// rediscovered from identity sidecars after a broker restart, and closed
+// with the broker: once closed it spawns nothing and hands out nothing.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { BROKER_ENV, probeDaemon, readIdentitySidecar } from '@handoff/backend-sdk';
 import { type DaemonProcess, ErrorCode } from '@handoff/protocol';
@@ -64,16 +66,27 @@ const STDERR_TAIL_BYTES = 4096;
 export const backendKey = spawnBudgetKey;
 export const sidecarPath = (endpoint: string) => `${endpoint}.identity.json`;
 
+/** The refusal for anything asked of a registry that is closing. */
+export function shuttingDown(key: string): RouteError {
+  return new RouteError(ErrorCode.SHUTTING_DOWN, 'the broker is shutting down', 0, {
+    service: key,
+  });
+}
+
 /** Events: 'ready' (Backend), 'gone' (Backend, reason). */
 export class BackendRegistry extends EventEmitter {
   private readonly options: BackendRegistryOptions;
   private readonly backends = new Map<string, Backend>();
   private readonly starting = new Map<string, Promise<Backend>>();
+  /** The spawn in progress per key: settling it also clears its ready timer. */
   private readonly waiters = new Map<
     string,
-    { resolve: (b: Backend) => void; reject: (e: RouteError) => void }
+    { resolve: (b: Backend) => void; fail: (e: RouteError) => void }
   >();
   private readonly idleTimers = new Map<string, NodeJS.Timeout>();
+  /** Stops in progress: a second stop (idle timeout, then close) waits for the first. */
+  private readonly stops = new Map<Backend, Promise<void>>();
+  private closedValue = false;
 
   constructor(options: BackendRegistryOptions) {
     super();
@@ -92,16 +105,25 @@ export class BackendRegistry extends EventEmitter {
     return join(this.options.servicesDir, `${definition.name}-${definition.version}.sock`);
   }
 
+  /** True once close() began: acquire refuses with SHUTTING_DOWN. */
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
   /** A ready backend for `definition`, spawning one if none runs. */
   async acquire(definition: ServiceDefinition): Promise<Backend> {
     const key = backendKey(definition.name, definition.version);
+    // A Hello still in flight when the broker closes must not bring a
+    // backend back (a daemon spawned after close would outlive the broker).
+    if (this.closedValue) throw shuttingDown(key);
     const running = this.backends.get(key);
     if (running?.state === 'ready') {
       // A backend whose control channel dropped may have died a moment ago
       // (its exit not reaped yet): check before sending a client to it.
-      if (running.channelLost && !(await this.alive(running)))
+      if (running.channelLost && !(await this.alive(running))) {
         this.remove(running, 'lost its control channel and does not answer');
-      else {
+        if (this.closedValue) throw shuttingDown(key);
+      } else {
         this.touch(running);
         return running;
       }
@@ -145,6 +167,15 @@ export class BackendRegistry extends EventEmitter {
       channel.close(`probe of ${endpoint} failed: ${(error as Error).message}`);
       return;
     }
+    // Closed, or stopped, while the probe ran: nothing may use this channel.
+    if (
+      this.closedValue ||
+      backend.state === 'stopping' ||
+      this.backends.get(backend.key) !== backend
+    ) {
+      channel.close('backend stopping');
+      return;
+    }
     backend.channel?.close('replaced by a new control channel');
     backend.channel = channel;
     backend.channelLost = false;
@@ -156,7 +187,6 @@ export class BackendRegistry extends EventEmitter {
     if (backend.state === 'starting') {
       backend.state = 'ready';
       this.waiters.get(backend.key)?.resolve(backend);
-      this.waiters.delete(backend.key);
       this.emit('ready', backend);
     }
   }
@@ -187,27 +217,87 @@ export class BackendRegistry extends EventEmitter {
     return found;
   }
 
-  /** Stops one backend: SIGTERM, then SIGKILL after its grace period. */
-  async stop(backend: Backend, reason: string): Promise<void> {
-    if (backend.state === 'stopping') return;
+  /**
+   * Stops one backend: SIGTERM, then SIGKILL after its grace period.
+   * Resolves once the process is gone; a second call waits for the first.
+   */
+  stop(backend: Backend, reason: string): Promise<void> {
+    if (backend.state === 'stopping') return this.stops.get(backend) ?? Promise.resolve();
+    const wasStarting = backend.state === 'starting';
     backend.state = 'stopping';
+    const stopping = this.terminate(backend, reason, wasStarting).finally(() =>
+      this.stops.delete(backend),
+    );
+    this.stops.set(backend, stopping);
+    return stopping;
+  }
+
+  private async terminate(backend: Backend, reason: string, wasStarting: boolean): Promise<void> {
     this.clearIdle(backend.key);
+    // A backend stopped before it was ready: its Hellos get an answer now,
+    // not at its ready timeout. (Only a starting backend owns its key's waiter.)
+    if (wasStarting)
+      this.waiters
+        .get(backend.key)
+        ?.fail(
+          this.closedValue
+            ? shuttingDown(backend.key)
+            : new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, `${backend.key} stopped: ${reason}`),
+        );
     backend.channel?.close(reason);
     const pid = backend.child?.pid ?? backend.pid;
     if (pid) {
-      const exited = backend.child
-        ? new Promise<void>((r) => backend.child!.once('exit', () => r()))
-        : waitForExit(pid);
+      const exited = backend.child ? childExited(backend.child) : waitForExit(pid);
       signal(pid, 'SIGTERM');
       const kill = setTimeout(() => signal(pid, 'SIGKILL'), backend.definition.stopGraceMs);
       await exited;
       clearTimeout(kill);
     }
+    // The pipe can outlive the daemon (a grandchild holding its stderr) and
+    // would keep the broker's event loop alive.
+    backend.child?.stderr?.destroy();
     this.remove(backend, reason);
   }
 
   async stopAll(reason: string): Promise<void> {
     await Promise.all(this.list().map((b) => this.stop(b, reason)));
+  }
+
+  /**
+   * Refuses all further work (acquire throws Refused{SHUTTING_DOWN}, no
+   * spawn starts), answers Hellos waiting on a spawn, and — with
+   * `stopBackends` — stops every daemon and removes the socket files and
+   * sidecars they left. Without it the daemons keep running for the next
+   * broker, and nothing of theirs keeps this process alive.
+   */
+  async close(reason: string, { stopBackends }: { stopBackends: boolean }): Promise<void> {
+    this.closedValue = true;
+    for (const key of [...this.idleTimers.keys()]) this.clearIdle(key);
+    if (!stopBackends) {
+      for (const key of [...this.waiters.keys()]) this.waiters.get(key)?.fail(shuttingDown(key));
+      for (const backend of this.backends.values())
+        (backend.child?.stderr as Socket | null | undefined)?.unref();
+      return;
+    }
+    const stopped = this.list();
+    await Promise.all(stopped.map((b) => this.stop(b, reason)));
+    // A daemon that needed SIGKILL could not remove its files; nothing of
+    // ours runs at these endpoints any more, so they are stale.
+    await Promise.all(
+      stopped.flatMap((b) =>
+        [b.endpoint, sidecarPath(b.endpoint)].map((f) => rm(f, { force: true })),
+      ),
+    );
+  }
+
+  /**
+   * Last resort when the broker must exit before its daemons stopped:
+   * SIGKILL every daemon it still knows. Synchronous, so it can run just
+   * before process.exit.
+   */
+  killAll(): void {
+    for (const backend of this.backends.values())
+      signal(backend.child?.pid ?? backend.pid, 'SIGKILL');
   }
 
   private touch(backend: Backend): void {
@@ -274,6 +364,8 @@ export class BackendRegistry extends EventEmitter {
       );
     }
     await mkdir(this.options.servicesDir, { recursive: true, mode: 0o700 });
+    // close() may have run while the directory was made.
+    if (this.closedValue) throw shuttingDown(key);
     const endpoint = this.endpointFor(definition);
     let child: ChildProcess;
     try {
@@ -308,9 +400,16 @@ export class BackendRegistry extends EventEmitter {
     child.unref();
     const backend = this.record(definition, endpoint, child, child.pid ?? null);
     return new Promise<Backend>((resolve, reject) => {
-      const fail = (message: string, details: Record<string, string>) => {
+      let settled = false;
+      const settle = () => {
+        if (settled) return false;
+        settled = true;
         clearTimeout(timer);
-        this.waiters.delete(key);
+        if (this.waiters.get(key) === waiter) this.waiters.delete(key);
+        return true;
+      };
+      const fail = (message: string, details: Record<string, string>) => {
+        if (!settle()) return;
         this.options.onSpawn?.('failed');
         this.remove(backend, message);
         reject(
@@ -327,14 +426,18 @@ export class BackendRegistry extends EventEmitter {
           reason: 'ready timeout',
         });
       }, definition.readyTimeoutMs);
-      this.waiters.set(key, {
-        resolve: (b) => {
-          clearTimeout(timer);
+      const waiter = {
+        resolve: (b: Backend) => {
+          if (!settle()) return;
           this.options.onSpawn?.('ok');
           resolve(b);
         },
-        reject,
-      });
+        // Stopped before ready (the broker closing): the process is stop()'s to end.
+        fail: (error: RouteError) => {
+          if (settle()) reject(error);
+        },
+      };
+      this.waiters.set(key, waiter);
       child.once('error', (error) =>
         fail(`cannot spawn ${definition.command}: ${error.message}`, { reason: 'spawn error' }),
       );
@@ -357,6 +460,12 @@ function signal(pid: number | undefined | null, name: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/** Resolves when our child exits, at once if it already has ('exit' is not replayed). */
+function childExited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 /** Resolves when a process we did not spawn exits (a pidfd is not available from Node). */

@@ -1,19 +1,25 @@
 // startBroker: the broker process's wiring. One private Unix socket for
 // clients (Hello routing and admin), one control socket for the daemons it
 // spawns (persistent handoff channels), service definitions reloaded on
-// change, metrics, and a graceful close. Policy lives in the modules it
+// change, metrics, and a bounded close. Policy lives in the modules it
 // wires: hello-router, backend-registry, version-policy, spawn-budget.
 import { EventEmitter } from 'node:events';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { preparePrivateSocketPath, SlotSet } from '@handoff/backend-sdk';
 import { FdServer, type FdSocket, peerCredentials } from '@handoff/fdpass';
-import { PROTOCOL_VERSION } from '@handoff/protocol';
+import { ErrorCode, PROTOCOL_VERSION } from '@handoff/protocol';
 import pino, { type Logger } from 'pino';
 import { handleAdminRequest } from './admin.js';
-import { BackendRegistry } from './backend-registry.js';
+import { BackendRegistry, shuttingDown } from './backend-registry.js';
 import { brokerAdminProvider } from './broker-admin.js';
 import { BackendChannel } from './control-channel.js';
-import { type ClientMode, type RouterContext, serveClient } from './hello-router.js';
+import {
+  CLIENT_SOCKET_OPTIONS,
+  type ClientMode,
+  type RouterContext,
+  serveClient,
+} from './hello-router.js';
 import {
   type BrokerMetrics,
   createBrokerMetrics,
@@ -54,13 +60,25 @@ export interface BrokerOptions {
   logger?: Logger;
 }
 
+/**
+ * Events: 'config' (reload result), 'closing' (drain deadline in ms: close
+ * began, by a call, a signal or an admin SHUTDOWN), 'close' (closed).
+ */
 export interface Broker extends EventEmitter {
   readonly socketPath: string;
   readonly controlPath: string;
   readonly registry: BackendRegistry;
   readonly metrics: MetricsRegistry;
   definitions(): readonly ServiceDefinition[];
+  /**
+   * Refuses new Hellos with Refused{SHUTTING_DOWN}, stops accepting, lets
+   * Hellos in progress finish for up to `deadlineMs` (default 5 s), then
+   * closes what is left, stops its daemons (SIGTERM, then SIGKILL after
+   * each one's stopGraceMs) and closes every control channel.
+   */
   close(options?: { deadlineMs?: number }): Promise<void>;
+  /** What close() still waits for, for a log line when it takes too long. */
+  openWork(): { clients: number; channels: number; backends: string[] };
 }
 
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
@@ -92,6 +110,14 @@ class BrokerImpl extends EventEmitter implements Broker {
   readonly startedAt = Date.now();
   private readonly routerContext: RouterContext;
   private closing: Promise<void> | null = null;
+  /** Set first thing in close(), before anything it calls can look. */
+  private refusing = false;
+  /** Called by each client close while close() drains. */
+  private onClientClosed: (() => void) | null = null;
+  /** Connections accepted so far: close() watches it to know the backlog is empty. */
+  private accepted = 0;
+  /** The client socket file we bound (dev, ino), so close() unlinks only ours. */
+  private socketFile: { dev: number; ino: number } | null = null;
 
   constructor(options: BrokerOptions) {
     super();
@@ -132,8 +158,16 @@ class BrokerImpl extends EventEmitter implements Broker {
       shutdown: (deadlineMs) => void this.close({ deadlineMs }),
     });
     this.routerContext = {
-      select: (name, wanted) => selectDefinition(this.services, name, wanted),
-      acquire: (definition) => this.registry.acquire(definition),
+      select: (name, wanted) =>
+        this.refusing
+          ? { ok: false, code: ErrorCode.SHUTTING_DOWN, reason: 'the broker is shutting down' }
+          : selectDefinition(this.services, name, wanted),
+      // Closing refuses a second offer's acquire too: the first backend
+      // still serves the reconnect route until the drain ends.
+      acquire: (definition) =>
+        this.refusing
+          ? Promise.reject(shuttingDown(`${definition.name}@${definition.version}`))
+          : this.registry.acquire(definition),
       admin: (request) => handleAdminRequest(request, admin),
       nextConnectionId: () => ++this.connectionIds,
       helloDeadlineMs: options.helloDeadlineMs ?? 30_000,
@@ -175,7 +209,12 @@ class BrokerImpl extends EventEmitter implements Broker {
       kind: 'stream',
       mode: 0o600,
       reserveFd: true,
+      // Every byte past the Hello must reach the daemon (DESIGN §6): see
+      // CLIENT_SOCKET_OPTIONS for how one read per event keeps them.
+      ...CLIENT_SOCKET_OPTIONS,
     });
+    const { dev, ino } = lstatSync(this.socketPath);
+    this.socketFile = { dev, ino };
     this.clientServer.on('connection', (socket: FdSocket) => this.onClient(socket, 'normal'));
     this.clientServer.on('pressure', (socket: FdSocket, code: string) => {
       if (!this.underFdPressure)
@@ -216,6 +255,7 @@ class BrokerImpl extends EventEmitter implements Broker {
   }
 
   private onClient(socket: FdSocket, mode: ClientMode): void {
+    this.accepted++;
     if (mode === 'normal' && this.underFdPressure) {
       this.underFdPressure = false;
       this.log.info('file descriptors available again');
@@ -227,8 +267,9 @@ class BrokerImpl extends EventEmitter implements Broker {
       socket.close();
       return;
     }
-    // Another uid gets nothing at all, not even a Refused.
-    if (this.closing || !this.allowed.has(peer.uid)) {
+    // Another uid gets nothing at all, not even a Refused. (A client of ours
+    // arriving while we close is served: its Hello is refused SHUTTING_DOWN.)
+    if (!this.allowed.has(peer.uid)) {
       socket.close();
       return;
     }
@@ -237,6 +278,7 @@ class BrokerImpl extends EventEmitter implements Broker {
     socket.once('close', () => {
       this.clients.delete(slot, socket);
       this.counters.connectionsOpen.set(this.clients.size);
+      this.onClientClosed?.();
     });
     serveClient(socket, peer, this.routerContext, mode);
   }
@@ -259,24 +301,90 @@ class BrokerImpl extends EventEmitter implements Broker {
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.deadlineMs ?? 5000);
+    if (!this.closing) {
+      this.refusing = true;
+      this.closing = this.shutdown(options.deadlineMs ?? 5000);
+    }
     return this.closing;
   }
 
+  openWork(): { clients: number; channels: number; backends: string[] } {
+    return {
+      clients: this.clients.size,
+      channels: this.channels.size,
+      backends: this.registry.list().map((b) => `${b.key} pid ${b.pid ?? '?'} ${b.state}`),
+    };
+  }
+
   private async shutdown(deadlineMs: number): Promise<void> {
+    // From here new Hellos are refused SHUTTING_DOWN and nothing acquires
+    // a backend (see routerContext), so no daemon can start behind our back.
+    this.emit('closing', deadlineMs);
+    this.log.info({ drain_ms: deadlineMs }, 'broker shutting down');
     this.watcher?.close();
-    this.clientServer?.close();
     this.controlServer?.close();
-    const timer = setTimeout(() => {
-      for (const socket of this.clients) socket.close();
-    }, deadlineMs);
-    timer.unref();
-    if (this.options.stopBackendsOnClose !== false)
-      await this.registry.stopAll('broker shutting down');
-    for (const channel of this.channels) channel.close('broker shutting down');
+    await this.closeClientServer();
+    await this.drainClients(deadlineMs);
+    // Hellos still waiting on a spawn are refused now, by the registry...
+    const stopped = this.registry.close('broker shutting down', {
+      stopBackends: this.options.stopBackendsOnClose !== false,
+    });
+    // ...and their Refused written before whatever is left is cut.
+    await nextTurn();
     for (const socket of this.clients) socket.close();
-    clearTimeout(timer);
+    await stopped;
+    for (const channel of this.channels) channel.close('broker shutting down');
     this.log.info('broker closed');
     this.emit('close');
   }
+
+  /**
+   * Closing a listening socket resets the connections still in its backlog
+   * (the clients see ECONNRESET mid-Hello). So the file goes first — a new
+   * connect fails at once with ENOENT — and the server keeps accepting until
+   * a whole loop turn brings nothing, each of those clients answered
+   * Refused{SHUTTING_DOWN} by the router.
+   */
+  private async closeClientServer(): Promise<void> {
+    const server = this.clientServer;
+    if (!server || server.closed) return;
+    try {
+      const st = lstatSync(this.socketPath);
+      if (st.dev === this.socketFile?.dev && st.ino === this.socketFile.ino)
+        unlinkSync(this.socketPath);
+    } catch {
+      // Already gone: nothing can connect by path either way.
+    }
+    for (let turns = 0; turns < MAX_BACKLOG_TURNS; turns++) {
+      const before = this.accepted;
+      await nextTurn();
+      if (this.accepted === before) break;
+    }
+    server.close();
+  }
+
+  /** Resolves when no client connection is open, or at the deadline. */
+  private drainClients(deadlineMs: number): Promise<void> {
+    if (this.clients.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.onClientClosed = null;
+        resolve();
+      };
+      const timer = setTimeout(done, deadlineMs);
+      this.onClientClosed = () => {
+        if (this.clients.size === 0) done();
+      };
+    });
+  }
+}
+
+/** Bounds the backlog drain; each turn accepts up to the server's accept budget. */
+const MAX_BACKLOG_TURNS = 64;
+
+/** Resolves after at least one poll phase: whatever was readable has been handled. */
+async function nextTurn(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
 }

@@ -1,6 +1,8 @@
 // `handoff-broker serve`: run the broker in the foreground until SIGINT,
 // SIGTERM or an admin SHUTDOWN. The server itself is startBroker
-// (src/broker-server.ts); this only turns flags into its options.
+// (src/broker-server.ts); this turns flags into its options and makes sure
+// the process ends: a hard deadline after the drain, and a second signal.
+import { constants } from 'node:os';
 import { defaultConfigDir } from '../paths.js';
 import {
   brokerSocketPath,
@@ -15,6 +17,13 @@ import {
 } from './command.js';
 import type { CliIo } from './output.js';
 
+/**
+ * How long past its drain deadline a closing broker may take before the
+ * process exits anyway (README, "CLI"): room for daemons to stop (SIGTERM,
+ * then SIGKILL after their stopGraceMs) and for the last writes to flush.
+ */
+export const EXIT_GRACE_MS = 10_000;
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the broker in the foreground',
@@ -23,7 +32,8 @@ export const serveCommand: Command = {
     '--config-dir DIR    a directory of service definition files (reloaded on change;',
     '                    default, without --config-file: $HANDOFF_CONFIG_DIR or ~/.config/handoff/services)',
     '--config-file FILE  one service definition file (reloaded on change)',
-    '--drain MS          on SIGINT/SIGTERM, how long in-flight work may drain (default 5000)',
+    '--drain MS          on SIGINT/SIGTERM, how long in-flight work may drain (default 5000);',
+    '                    the process exits at the latest 10 s after that, a second signal at once',
     SOCKET_HELP,
   ].join('\n'),
   options: {
@@ -60,20 +70,45 @@ export const serveCommand: Command = {
       }
       throw error;
     }
+    const live = broker;
+    // Last resort: whatever close() waits for (or whatever handle outlives
+    // it), the process ends; its daemons are killed rather than orphaned.
+    const giveUp = (why: string, code: number): never => {
+      const open = live.openWork();
+      io.stderr(
+        `handoff-broker serve: ${why}; exiting anyway. Still open: ${open.clients} client connection(s), ` +
+          `${open.channels} control channel(s), backends [${open.backends.join(', ')}], ` +
+          `handles [${process.getActiveResourcesInfo().join(', ')}]\n`,
+      );
+      live.registry.killAll();
+      process.exit(code);
+    };
+    // Armed when closing starts, however it starts (signal or admin
+    // SHUTDOWN); unref'd and never cleared, so it fires only if the process
+    // is still alive then.
+    live.once('closing', (deadlineMs: number) => {
+      const hardMs = deadlineMs + EXIT_GRACE_MS;
+      setTimeout(
+        () => giveUp(`shutdown did not finish within ${hardMs} ms`, EXIT_FAILED),
+        hardMs,
+      ).unref();
+    });
     await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        broker.close({ deadlineMs: drainMs }).then(resolve, resolve);
+      let signalled = false;
+      const onSignal = (name: NodeJS.Signals) => {
+        if (signalled) giveUp(`second ${name}`, 128 + constants.signals[name]);
+        signalled = true;
+        live.close({ deadlineMs: drainMs }).then(resolve, (error: Error) => {
+          io.stderr(`handoff-broker serve: close failed: ${error.message}\n`);
+          resolve();
+        });
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      // Kept after close: a second signal while something lingers still
+      // means "now". (Signal listeners do not keep the event loop alive.)
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       // An admin SHUTDOWN closes the broker from inside.
-      broker.once('close', () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      });
+      live.once('close', () => resolve());
     });
     return EXIT_OK;
   },
