@@ -12,21 +12,33 @@ import {
   type Frame,
   FrameDecoder,
   FrameKind,
-  type FramingError,
+  FramingError,
   MAX_FRAME_BYTES,
   requestFrame,
 } from '@handoff/protocol';
 import { BatchedWriter } from './batched-writer.js';
 
 export type FrameClientErrorCode =
+  /** The connection could not be opened (errno in the message and `cause`). */
   | 'CONNECT'
+  /** The connection is closed or failed; every pending request gets this. */
   | 'CLOSED'
+  /** The request's AbortSignal fired. */
   | 'ABORTED'
+  /** The request's deadline passed. */
   | 'DEADLINE'
+  /** Answered on another payload protocol. */
   | 'UNEXPECTED_PROTOCOL'
+  /** Answered with a frame that is not a RESPONSE. */
   | 'UNEXPECTED_KIND'
+  /** The server answered an id never sent: the connection is failed. */
   | 'UNKNOWN_REQUEST_ID'
-  | 'FRAMING';
+  /** The server sent bytes that are not frames: the connection is failed. */
+  | 'FRAMING'
+  /** The request's frame is over the 16 MiB cap; nothing was sent. */
+  | 'TOO_LARGE'
+  /** The request cannot be encoded (a field out of range); nothing was sent. */
+  | 'ENCODE';
 
 export class FrameClientError extends Error {
   override readonly name = 'FrameClientError';
@@ -66,6 +78,9 @@ interface Pending {
 }
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const U32_MAX = 0xffff_ffff;
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Ids of cancelled requests remembered so a late response is not an error. */
 const CANCELLED_MEMORY = 1024;
 
@@ -131,6 +146,9 @@ export class FrameClient extends EventEmitter {
       ),
     );
     socket.on('close', () => this.fail(new FrameClientError('CLOSED', 'connection closed')));
+    // Its 'close' has come and gone: nothing would ever fail the requests
+    // made on it, and writes to it are dropped.
+    if (socket.destroyed) this.fail(new FrameClientError('CLOSED', 'the socket is already closed'));
     // A socket handed over paused (after a handoff, say) starts flowing here.
     socket.resume();
   }
@@ -140,7 +158,12 @@ export class FrameClient extends EventEmitter {
     return this.pending.size;
   }
 
-  /** Sends a REQUEST and resolves with its RESPONSE frame. */
+  /**
+   * Sends a REQUEST and resolves with its RESPONSE frame. A request that
+   * cannot be sent (TOO_LARGE, ENCODE, CLOSED, ABORTED before sending) is
+   * rejected without touching the connection: no id in flight, no timer,
+   * and so never a CANCEL for an id the server did not see.
+   */
   request(
     payloadProtocol: number,
     payload: Uint8Array,
@@ -162,15 +185,16 @@ export class FrameClient extends EventEmitter {
       options.deadline,
       options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs,
     );
+    // A request that is never sent gives its id back.
+    const idBefore = this.nextId;
     const requestId = this.allocateId();
-    const frame = requestFrame({
-      payloadProtocol,
-      payload,
-      requestId,
-      ...(deadline === undefined ? {} : { deadlineUnixMs: BigInt(Math.ceil(deadline)) }),
-      ...(options.traceparent ? { traceparent: options.traceparent } : {}),
-      ...(options.tracestate ? { tracestate: options.tracestate } : {}),
-    });
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeRequest(payloadProtocol, payload, requestId, deadline, options);
+    } catch (error) {
+      this.nextId = idBefore;
+      return Promise.reject(unsendable(error));
+    }
     return new Promise<Frame>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () =>
@@ -190,20 +214,26 @@ export class FrameClient extends EventEmitter {
       this.pending.set(requestId, { protocol: payloadProtocol, resolve, reject, cleanup });
       signal?.addEventListener('abort', onAbort, { once: true });
       if (deadline !== undefined) {
-        timer = setTimeout(
-          () =>
-            this.cancel(
-              requestId,
-              new FrameClientError(
-                'DEADLINE',
-                `request ${requestId} missed its deadline`,
-                requestId,
-              ),
-            ),
-          Math.max(0, deadline - Date.now()),
-        );
+        const onDeadline = () => {
+          // setTimeout clamps delays over 2^31-1 ms (~24.8 days) to 1 ms;
+          // a far deadline is reached in steps instead.
+          const left = deadline - Date.now();
+          if (left > MAX_TIMER_MS) {
+            timer = setTimeout(onDeadline, MAX_TIMER_MS);
+            return;
+          }
+          if (left > 0) {
+            timer = setTimeout(onDeadline, left);
+            return;
+          }
+          this.cancel(
+            requestId,
+            new FrameClientError('DEADLINE', `request ${requestId} missed its deadline`, requestId),
+          );
+        };
+        timer = setTimeout(onDeadline, Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS));
       }
-      this.write(encodeFramed(frame));
+      this.write(bytes);
     });
   }
 
@@ -355,4 +385,49 @@ function earliest(a: number | undefined, b: number | undefined): number | undefi
   if (a === undefined) return b;
   if (b === undefined) return a;
   return Math.min(a, b);
+}
+
+/** Encodes a REQUEST frame, or throws on a field the wire cannot carry. */
+function encodeRequest(
+  payloadProtocol: number,
+  payload: Uint8Array,
+  requestId: bigint,
+  deadline: number | undefined,
+  options: RequestOptions,
+): Uint8Array {
+  // The encoder would silently truncate these (and the answer would then
+  // never match), so they are refused here.
+  if (!Number.isInteger(payloadProtocol) || payloadProtocol < 0 || payloadProtocol > U32_MAX)
+    throw new RangeError(`payload protocol ${payloadProtocol} is not a u32`);
+  if (!(payload instanceof Uint8Array))
+    throw new TypeError(`payload must be a Uint8Array, got ${typeof payload}`);
+  if (deadline !== undefined && !(Number.isFinite(deadline) && deadline >= 0))
+    throw new RangeError(`deadline ${deadline} is not a finite Unix time in ms`);
+  return encodeFramed(
+    requestFrame({
+      payloadProtocol,
+      payload,
+      requestId,
+      ...(deadline === undefined ? {} : { deadlineUnixMs: BigInt(Math.ceil(deadline)) }),
+      ...(options.traceparent ? { traceparent: options.traceparent } : {}),
+      ...(options.tracestate ? { tracestate: options.tracestate } : {}),
+    }),
+  );
+}
+
+function unsendable(error: unknown): FrameClientError {
+  if (error instanceof FramingError && error.code === 'FRAME_TOO_LARGE') {
+    return new FrameClientError(
+      'TOO_LARGE',
+      `request not sent: ${error.message}`,
+      undefined,
+      error,
+    );
+  }
+  return new FrameClientError(
+    'ENCODE',
+    `request not sent: ${(error as Error).message}`,
+    undefined,
+    error,
+  );
 }

@@ -2,13 +2,17 @@
 // a Hello with the handle-passing capability, and returns a working
 // connection whichever way the broker routed it: on the same socket after a
 // handoff (the broker has stepped out), or by reconnecting to the daemon's
-// own socket when the broker says so or a handoff fell through.
+// own socket when the broker says so or a handoff fell through. Every fault
+// on the way (refused, reset, EOF, garbage, timeout) is a rejected promise
+// with a ConnectServiceError; the returned socket is the caller's alone.
 import { connect, type Socket } from 'node:net';
 import {
   CAP_HANDLE_PASSING,
   CONTROL_PAYLOAD_PROTOCOL,
+  decodeFrameHeader,
   ErrorCode,
   encodeFramed,
+  FRAME_HEADER_BYTES,
   type Frame,
   FrameKind,
   HANDOFF_PAYLOAD_PROTOCOL,
@@ -35,7 +39,8 @@ export interface ConnectServiceOptions {
    * request). After a handoff the daemon reads them first; on the reconnect
    * route they are written as soon as the daemon's socket is connected. Either
    * way the reply arrives on the returned socket, and nothing is spent on a
-   * round trip just to start talking. If the daemon dies mid-handoff they may
+   * round trip just to start talking. (Beyond the first 16 KiB, the rest is
+   * written once the broker has answered.) If the daemon dies mid-handoff they may
    * be sent twice (once to it, once to its replacement): use it for requests
    * that are safe to repeat.
    */
@@ -46,17 +51,28 @@ export interface ConnectServiceOptions {
 }
 
 export interface ServiceConnection {
+  /**
+   * Yours from here: the library has no listener left on it, so attach an
+   * 'error' listener at once. After a handoff it is paused (bytes the daemon
+   * sent early are waiting in it): call `resume()` or read it.
+   */
   socket: Socket;
   route: 'handoff' | 'reconnect';
   negotiated: Negotiated;
 }
 
 export type ConnectServiceErrorCode =
+  /** The broker answered with Refused (see `refusal`). */
   | 'REFUSED'
+  /** A socket (the broker's, or backend_pipe on the reconnect route) could not be connected; see `errno`. */
   | 'CONNECT'
+  /** The deadline (`timeoutMs`) passed. */
   | 'TIMEOUT'
+  /** The caller's AbortSignal fired. */
   | 'ABORTED'
+  /** The broker sent bytes that are not a valid reply (bad framing, over the frame cap, undecodable). */
   | 'PROTOCOL'
+  /** The connection ended or failed (EOF, ECONNRESET, EPIPE: see `errno`) before it was usable. */
   | 'CLOSED';
 
 export class ConnectServiceError extends Error {
@@ -66,19 +82,23 @@ export class ConnectServiceError extends Error {
   readonly refusal:
     | { code: ErrorCode; retryAfterMs: number; details: Record<string, string> }
     | undefined;
+  /** The errno name (ENOENT, ECONNREFUSED, ECONNRESET, EPIPE, …) when a syscall failed. */
+  readonly errno: string | undefined;
   /**
    * @internal Set when asking the broker again may succeed: reconnecting to
-   * backend_pipe failed, or a handed-off connection closed before the relay.
+   * backend_pipe failed, or the connection closed before the reply or relay.
    */
   retryable = false;
   constructor(
     code: ConnectServiceErrorCode,
     message: string,
     refusal?: ConnectServiceError['refusal'],
+    options: { errno?: string | undefined; cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.refusal = refusal;
+    this.errno = options.errno;
   }
 }
 
@@ -100,7 +120,11 @@ export async function connectService(
     timeoutMs,
   );
   const onOuterAbort = () =>
-    abort.abort(new ConnectServiceError('ABORTED', 'connectService aborted'));
+    abort.abort(
+      new ConnectServiceError('ABORTED', 'connectService aborted', undefined, {
+        cause: options.signal?.reason,
+      }),
+    );
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) onOuterAbort();
   try {
@@ -108,8 +132,9 @@ export async function connectService(
       return await attempt(serviceName, brokerPath, options, abort.signal);
     } catch (error) {
       // A handoff fell through and the daemon's own socket is dead too (it
-      // died mid-handoff): ask the broker once more, which prunes the dead
-      // backend and starts a fresh one.
+      // died mid-handoff), or the broker let go of us before replying: ask
+      // the broker once more, which prunes the dead backend and starts a
+      // fresh one.
       if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
       return await attempt(serviceName, brokerPath, options, abort.signal);
     }
@@ -125,9 +150,9 @@ async function attempt(
   options: ConnectServiceOptions,
   signal: AbortSignal,
 ): Promise<ServiceConnection> {
-  const socket = await open(brokerPath, signal);
-  const reader = new FrameReader(socket, signal);
+  const broker = new Conversation(brokerPath, signal);
   try {
+    await broker.connected();
     const hello = Hello.encode({
       clientMinProtocol: PROTOCOL_VERSION,
       clientMaxProtocol: PROTOCOL_VERSION,
@@ -148,25 +173,23 @@ async function attempt(
         tracestate: options.tracestate ?? '',
       }),
     );
-    const initial = options.initialData;
-    socket.write(initial && initial.length > 0 ? Buffer.concat([helloFrame, initial]) : helloFrame);
-    let replyFrame: Frame;
-    try {
-      replyFrame = await reader.next();
-    } catch (error) {
-      // Closed before any reply: also how the broker lets go of a client
-      // whose handoff a dying daemon never acknowledged. Asking again
-      // reaches a respawned one.
-      if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
-      throw error;
-    }
+    const initial = options.initialData ?? new Uint8Array(0);
+    const eager = initial.subarray(0, EAGER_INITIAL_BYTES);
+    const held = initial.subarray(eager.length);
+    broker.socket.write(eager.length > 0 ? Buffer.concat([helloFrame, eager]) : helloFrame);
+    // Closed or reset before any reply: also how the broker lets go of a
+    // client whose handoff a dying daemon never acknowledged. Asking again
+    // reaches a respawned one.
+    const replyFrame = await retryableIfClosed(broker.next());
     let reply: HelloReply;
     try {
-      reply = HelloReply.decode(replyFrame.payload);
-    } catch {
+      reply = HelloReply.decode(replyFrame.frame.payload);
+    } catch (error) {
       throw new ConnectServiceError(
         'PROTOCOL',
         'the broker answered with an undecodable HelloReply',
+        undefined,
+        { cause: error },
       );
     }
     const result = reply.result;
@@ -192,142 +215,271 @@ async function attempt(
       negotiated.handlePassedToken.length > 0 &&
       (negotiated.serverCapabilities & CAP_HANDLE_PASSING) !== 0n;
     if (handoff) {
-      // Frames the daemon sent before the relay (answers to bytes we had
-      // pipelined) are kept and put back, in order, around the relay.
-      let relay: Frame;
+      // Closed before the relay: the daemon died mid-handoff. Asking again
+      // reaches a respawned one.
+      const relay = await retryableIfClosed(broker.untilRelay(negotiated.connectionId));
+      let ack: HandoffAck;
       try {
-        relay = await reader.untilRelay(negotiated.connectionId);
+        ack = HandoffAck.decode(relay.payload);
       } catch (error) {
-        // Closed before the relay: the daemon died mid-handoff. Asking again
-        // reaches a respawned one.
-        if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
-        throw error;
+        throw new ConnectServiceError(
+          'PROTOCOL',
+          'the handoff relay carries an undecodable HandoffAck',
+          undefined,
+          { cause: error },
+        );
       }
-      const ack = HandoffAck.decode(relay.payload);
       if (ack.accepted) {
-        reader.release();
+        const socket = broker.handBack();
+        // The daemon holds the connection now; what was held back follows
+        // what it already got, in order. A failure of this write is the
+        // caller's to see, on the socket that is now theirs.
+        if (held.length > 0) socket.write(held);
         return { socket, route: 'handoff', negotiated };
       }
     }
-    reader.release();
-    socket.destroy();
-    let direct: Socket;
+    // The reconnect route. The broker forwarded none of our bytes and closes
+    // its side now, often with initialData unread: the reset that follows
+    // the reply is expected, and this socket is done with either way.
+    broker.dispose();
+    // net.connect() with an empty path would dial TCP on localhost instead.
+    if (negotiated.backendPipe === '')
+      throw new ConnectServiceError('PROTOCOL', 'the broker sent no backend_pipe to reconnect to');
+    const direct = new Conversation(negotiated.backendPipe, signal);
     try {
-      direct = await open(negotiated.backendPipe, signal);
+      await direct.connected();
     } catch (error) {
-      if (error instanceof ConnectServiceError) error.retryable = true;
+      direct.dispose();
+      if (error instanceof ConnectServiceError && error.code === 'CONNECT') error.retryable = true;
       throw error;
     }
-    if (initial && initial.length > 0) direct.write(initial);
-    return { socket: direct, route: 'reconnect', negotiated };
+    // Every byte written before the handoff reaches the daemon exactly once:
+    // here, since the broker passed none of them on.
+    if (initial.length > 0) direct.socket.write(initial);
+    return { socket: direct.handBack(), route: 'reconnect', negotiated };
   } catch (error) {
-    socket.destroy();
+    broker.dispose();
     throw error;
   }
 }
 
-function open(path: string, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const socket = connect({ path });
-    const onAbort = () => {
-      socket.destroy();
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', () => {
-      signal.removeEventListener('abort', onAbort);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      signal.removeEventListener('abort', onAbort);
-      reject(
-        new ConnectServiceError(
-          'CONNECT',
-          `cannot connect to ${path}: ${error.code ?? error.message}`,
-        ),
-      );
-    });
-  });
+/**
+ * How much of initialData goes out with the Hello. If the broker answers
+ * and closes (a refusal, the reconnect route) while part of our write is
+ * still being sent, that part fails with EPIPE and Node destroys the
+ * socket, dropping the reply already waiting in it. A write this small is
+ * queued to the broker whole, as one piece (Linux cuts stream writes into
+ * ~36 KiB skbs), before the broker can read the Hello in it, so nothing is
+ * left to fail. The rest is written once the route is known.
+ */
+const EAGER_INITIAL_BYTES = 16 * 1024;
+
+async function retryableIfClosed<T>(pending: Promise<T>): Promise<T> {
+  try {
+    return await pending;
+  } catch (error) {
+    if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
+    throw error;
+  }
 }
 
-/** Reads whole frames off a socket without losing a byte for whoever reads next. */
-class FrameReader {
-  private buffered: Buffer = Buffer.alloc(0);
+interface RawFrame {
+  frame: Frame;
+  /** The frame's bytes as they came, header included. */
+  raw: Buffer;
+}
+
+/**
+ * One socket while connectService uses it. It listens for every event the
+ * socket can emit from the moment it is created, so a fault (refused,
+ * reset, EOF, abort) is recorded and surfaces at whichever await is
+ * pending, never as an 'error' with no listener. Frames already received
+ * are read before a fault is reported: a reply followed by a reset is
+ * still a reply. It owns the socket until handBack() or dispose().
+ */
+class Conversation {
+  readonly socket: Socket;
+  /** Bytes received and not yet cut into frames. */
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Frames that arrived before the relay, for the caller. */
   private kept: Buffer[] = [];
   private waiter: (() => void) | null = null;
   private failure: Error | null = null;
+  private isConnected = false;
+  private reading = false;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly path: string,
     private readonly signal: AbortSignal,
   ) {
-    socket.on('data', this.onData);
-    socket.on('close', this.onClose);
+    this.socket = connect({ path });
+    this.socket.on('connect', this.onConnect);
+    this.socket.on('error', this.onError);
+    this.socket.on('close', this.onClose);
     signal.addEventListener('abort', this.onAbort, { once: true });
+    if (signal.aborted) this.onAbort();
   }
 
+  private readonly wake = () => this.waiter?.();
+  private readonly onConnect = () => {
+    this.isConnected = true;
+    this.wake();
+  };
   private readonly onData = (chunk: Buffer) => {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
-    this.waiter?.();
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    this.wake();
+  };
+  private readonly onError = (error: NodeJS.ErrnoException) => {
+    const errno = error.code;
+    this.failure ??= this.isConnected
+      ? new ConnectServiceError(
+          'CLOSED',
+          `the connection to ${this.path} failed during connectService (${errno ?? error.message})`,
+          undefined,
+          { errno, cause: error },
+        )
+      : new ConnectServiceError(
+          'CONNECT',
+          `cannot connect to ${this.path}: ${errno ?? error.message}`,
+          undefined,
+          { errno, cause: error },
+        );
+    this.wake();
   };
   private readonly onClose = () => {
     this.failure ??= new ConnectServiceError(
       'CLOSED',
-      'the connection closed during connectService',
+      `the connection to ${this.path} closed during connectService`,
     );
-    this.waiter?.();
+    this.wake();
   };
   private readonly onAbort = () => {
     this.failure ??= this.signal.reason as Error;
-    this.waiter?.();
+    this.socket.destroy();
+    this.wake();
   };
 
-  async next(): Promise<Frame> {
+  private wait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiter = () => {
+        this.waiter = null;
+        resolve();
+      };
+    });
+  }
+
+  async connected(): Promise<void> {
     for (;;) {
-      let decoded: ReturnType<typeof tryDecodeFramed>;
-      try {
-        decoded = tryDecodeFramed(this.buffered);
-      } catch (error) {
-        throw new ConnectServiceError('PROTOCOL', `bad frame: ${(error as Error).message}`);
-      }
-      if (decoded) {
-        const raw = this.buffered.subarray(0, decoded.consumed);
-        this.buffered = this.buffered.subarray(decoded.consumed);
-        (decoded.frame as Frame & { raw?: Buffer }).raw = raw;
-        return decoded.frame;
-      }
       if (this.failure) throw this.failure;
-      await new Promise<void>((resolve) => {
-        this.waiter = () => {
-          this.waiter = null;
-          resolve();
-        };
-      });
+      if (this.isConnected) return;
+      await this.wait();
+    }
+  }
+
+  async next(): Promise<RawFrame> {
+    if (!this.reading) {
+      this.reading = true;
+      this.socket.on('data', this.onData);
+    }
+    for (;;) {
+      const frame = this.take();
+      if (frame) return frame;
+      if (this.failure) throw this.failure;
+      await this.wait();
     }
   }
 
   async untilRelay(connectionId: bigint): Promise<Frame> {
     for (;;) {
-      const frame = await this.next();
+      const { frame, raw } = await this.next();
       if (
         frame.kind === FrameKind.EVENT &&
         frame.payloadProtocol === HANDOFF_PAYLOAD_PROTOCOL &&
         frame.requestId === connectionId
       )
         return frame;
-      this.kept.push((frame as Frame & { raw: Buffer }).raw);
+      this.kept.push(raw);
     }
   }
 
-  /** Stops reading and puts every byte not consumed back into the socket, in order. */
-  release(): void {
+  /**
+   * Cuts the next whole frame off the received bytes. The header is checked
+   * as soon as it is in (a bad version byte or a length over the 16 MiB cap
+   * fails at once), and the body is copied once, when complete.
+   */
+  private take(): RawFrame | null {
+    if (this.size === 0) return null;
+    try {
+      const head =
+        this.chunks[0]!.length >= FRAME_HEADER_BYTES || this.chunks.length === 1
+          ? this.chunks[0]!
+          : Buffer.concat(this.chunks, Math.min(this.size, FRAME_HEADER_BYTES));
+      const header = decodeFrameHeader(head.subarray(0, FRAME_HEADER_BYTES));
+      if (!header) return null;
+      const end = FRAME_HEADER_BYTES + header.bodyLength;
+      if (this.size < end) return null;
+      const all =
+        this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+      const raw = all.subarray(0, end);
+      const rest = all.subarray(end);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.size = rest.length;
+      const decoded = tryDecodeFramed(raw);
+      if (!decoded) throw new Error('frame incomplete after its header said it was whole');
+      return { frame: decoded.frame, raw };
+    } catch (error) {
+      throw new ConnectServiceError(
+        'PROTOCOL',
+        `bad frame from ${this.path}: ${(error as Error).message}`,
+        undefined,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Gives the socket to the caller: no listener of ours is left on it (the
+   * caller's 'error' listener must be the one to hear its faults), and
+   * every byte not consumed here is put back, in order, for the caller to
+   * read first. Errors are emitted from later ticks, after the caller's
+   * await has resumed, so none can fire between this and the caller's
+   * listener.
+   */
+  handBack(): Socket {
+    if (this.failure) {
+      const failure = this.failure;
+      if (failure instanceof ConnectServiceError && failure.code === 'CLOSED')
+        failure.retryable = true;
+      this.dispose();
+      throw failure;
+    }
+    this.detach();
+    if (this.reading) {
+      this.socket.off('data', this.onData);
+      this.socket.pause();
+      const rest = Buffer.concat([...this.kept, ...this.chunks]);
+      if (rest.length > 0) this.socket.unshift(rest);
+    }
+    this.socket.off('error', this.onError);
+    return this.socket;
+  }
+
+  /**
+   * Closes the socket. The 'error' listener stays: an error already queued
+   * for a socket nobody holds any more has nowhere else to go.
+   */
+  dispose(): void {
+    this.detach();
     this.socket.off('data', this.onData);
+    this.socket.destroy();
+  }
+
+  private detach(): void {
+    this.socket.off('connect', this.onConnect);
     this.socket.off('close', this.onClose);
     this.signal.removeEventListener('abort', this.onAbort);
-    this.socket.pause();
-    const rest = Buffer.concat([...this.kept, this.buffered]);
-    if (rest.length > 0) this.socket.unshift(rest);
+    this.waiter = null;
   }
 }
