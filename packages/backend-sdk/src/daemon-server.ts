@@ -4,10 +4,13 @@
 // itself, and dispatches framed requests to the daemon's handler — several
 // in flight per connection, answered in any order. Legacy-wire connections
 // are handed to the daemon with every byte already read. Connections handed
-// off by a broker enter through adopt() and are served the same way.
+// off by a broker enter through adopt() and are served the same way. A
+// request that cannot be answered fails its connection alone, and a
+// connection's answers wait unproduced while its client is not reading.
 import { EventEmitter } from 'node:events';
 import { chmod, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { types } from 'node:util';
 import { type PeerCredentials, peerCredentials } from '@handoff/fdpass';
 import {
   decodeFrameHeader,
@@ -17,6 +20,7 @@ import {
   FRAMING_VERSION,
   type Frame,
   FrameKind,
+  FramingError,
   type PayloadProtocol,
   responseFrame,
 } from '@handoff/protocol';
@@ -31,13 +35,25 @@ export interface RequestContext {
   readonly connectionId: number;
   /** Kernel-attested peer of the connection. */
   readonly peer: PeerCredentials;
-  /** Aborted when the client cancels, the connection drops, or close() gives up waiting. */
+  /**
+   * Aborted when the client cancels, the connection drops or fails (see
+   * ServerConnectionError), or close() gives up waiting.
+   */
   readonly signal: AbortSignal;
-  /** Sends an EVENT frame correlated with this request. */
+  /**
+   * Sends an EVENT frame correlated with this request. Never throws: a
+   * payload that is not a Uint8Array (BAD_ANSWER) or does not fit a frame
+   * (ANSWER_TOO_LARGE) fails the connection as a bad answer would, and
+   * aborts `signal`. A no-op once the request is aborted.
+   */
   sendEvent(payload: Uint8Array): void;
 }
 
-/** The RESPONSE payload, or nothing for an empty one. */
+/**
+ * The RESPONSE payload (a Uint8Array, Buffers included), or nothing —
+ * undefined or null — for an empty one. Anything else, or a payload that
+ * does not fit a 16 MiB frame, fails the connection (see ServerConnectionError).
+ */
 // biome-ignore lint/suspicious/noConfusingVoidType: a handler written as `() => { … }` returns void, and must be accepted.
 export type HandlerResult = Uint8Array | undefined | void;
 
@@ -68,6 +84,26 @@ export interface ServeDaemonOptions {
   maxConnections?: number;
   /** Reading pauses while a connection has this many requests running (default 64). */
   maxInFlightPerConnection?: number;
+  /**
+   * High-water mark of a connection's outbound side: the bytes queued for
+   * its socket and not yet taken by the kernel (default 1 MiB). No frame
+   * of that connection is handled — no request dispatched, no probe
+   * answered — while its queue is at or above this; it resumes once the
+   * queue has drained. (Reading it stops earlier, once the socket's own
+   * writableHighWaterMark is passed, as before; frames already read wait
+   * in our buffer.) Values below writableHighWaterMark act as that value,
+   * so a 'drain' is always due.
+   *
+   * So a connection holds at most: this mark, plus one answer (≤ 16 MiB)
+   * per request already running when it was crossed (at most
+   * maxInFlightPerConnection; one, when the handler answers
+   * synchronously), plus its input buffer — one incomplete frame
+   * (≤ 16 MiB + 5 bytes) and what the socket read ahead (≤ ~128 KiB).
+   * EVENT frames a handler sends are not counted against the mark before
+   * they are queued: a handler streaming events to a slow client paces
+   * itself.
+   */
+  maxQueuedAnswerBytes?: number;
   /** Close a connection with nothing in flight after this long without bytes (default 0: never). */
   idleTimeoutMs?: number;
 }
@@ -75,12 +111,27 @@ export interface ServeDaemonOptions {
 export type ServerErrorCode =
   | 'PEER_REJECTED'
   | 'MUX'
+  /** onRequest threw or its promise rejected; or onLegacy threw. */
   | 'HANDLER'
+  /** An answer or event payload does not fit a 16 MiB frame. */
+  | 'ANSWER_TOO_LARGE'
+  /** An answer or event payload is not a Uint8Array (nor, for an answer, undefined or null). */
+  | 'BAD_ANSWER'
   | 'DUPLICATE_REQUEST_ID'
   | 'LEGACY_REFUSED'
   | 'TOO_MANY_CONNECTIONS';
 
-/** A per-connection problem, reported on the 'connectionError' event; the server keeps serving. */
+/**
+ * A per-connection problem, reported on the 'connectionError' event; the
+ * server and its other connections keep serving. v1 has no error frame, so
+ * a fault on an open connection (MUX, HANDLER, ANSWER_TOO_LARGE,
+ * BAD_ANSWER, DUPLICATE_REQUEST_ID) ends that connection: it is no longer
+ * read, the other requests running on it are aborted and their answers
+ * dropped, and the answers already produced for it are flushed before it
+ * closes. Its client reads every answer produced before the fault, in
+ * order, then the end of the stream (ECONNRESET instead, on Linux, if it
+ * had sent bytes the daemon never read); no frame for the failed request.
+ */
 export class ServerConnectionError extends Error {
   override readonly name = 'ServerConnectionError';
   readonly code: ServerErrorCode;
@@ -342,7 +393,7 @@ class InFlight implements RequestContext {
   }
 
   sendEvent(payload: Uint8Array): void {
-    if (!this.aborted) this.connection.write(encodeFramed(eventFrame(this.frame, { payload })));
+    if (!this.aborted) this.connection.sendEvent(this, payload);
   }
 }
 
@@ -357,6 +408,10 @@ class Connection {
   private draining = false;
   private paused = false;
   private handedOver = false;
+  /** A fault ended it: nothing more is read, dispatched or answered. */
+  private failing = false;
+  /** maxQueuedAnswerBytes, as applied to this socket. */
+  private readonly mark: number;
   /** Where the server keeps it among its open connections. */
   slot = -1;
   readonly closed: Promise<void>;
@@ -369,6 +424,10 @@ class Connection {
   ) {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     this.writer = new BatchedWriter(socket, () => this.updateFlow());
+    this.mark = Math.max(
+      server.serveOptions.maxQueuedAnswerBytes ?? DEFAULT_MAX_QUEUED_ANSWER_BYTES,
+      socket.writableHighWaterMark,
+    );
   }
 
   start(initial: Uint8Array | undefined, prelude?: Uint8Array): void {
@@ -380,7 +439,8 @@ class Connection {
     this.socket.pause();
     this.socket.on('error', () => {});
     this.socket.on('data', this.onData);
-    this.socket.on('drain', () => this.updateFlow());
+    // The queue is empty: frames left waiting in our buffer go first.
+    this.socket.on('drain', () => this.pump());
     if (idleTimeoutMs) {
       this.socket.setTimeout(idleTimeoutMs, () => {
         if (this.inFlight.size === 0) this.socket.destroy();
@@ -388,7 +448,8 @@ class Connection {
     }
     if (initial && initial.length > 0)
       this.onData(Buffer.from(initial.buffer, initial.byteOffset, initial.byteLength));
-    if (!this.socket.destroyed && !this.handedOver && !this.paused) this.socket.resume();
+    if (!this.socket.destroyed && !this.handedOver && !this.failing && !this.paused)
+      this.socket.resume();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -397,9 +458,12 @@ class Connection {
     this.pump();
   };
 
-  /** Polls the mux over buffered bytes for as long as a slot for a request is free. */
+  /**
+   * Polls the mux over buffered bytes for as long as a slot for a request
+   * is free and the outbound queue is under the mark.
+   */
   private pump(): void {
-    if (this.handedOver || this.socket.destroyed) return;
+    if (this.handedOver || this.failing || this.socket.destroyed) return;
     // A handler that answers synchronously frees its slot inside the loop
     // below; the loop picks the next frame up itself.
     if (this.pumping) return;
@@ -419,7 +483,7 @@ class Connection {
     } finally {
       this.pumping = false;
     }
-    if (this.handedOver || this.socket.destroyed) return;
+    if (this.handedOver || this.failing || this.socket.destroyed) return;
     if (buf.length > 0) {
       this.chunks.push(buf);
       this.buffered = buf.length;
@@ -429,7 +493,7 @@ class Connection {
     const header =
       buf.length >= FRAME_HEADER_BYTES && buf[0] === FRAMING_VERSION ? safeHeader(buf) : null;
     this.needed =
-      this.inFlight.size >= max
+      this.inFlight.size >= max || this.socket.writableLength >= this.mark
         ? 0
         : header
           ? FRAME_HEADER_BYTES + header.bodyLength
@@ -439,9 +503,13 @@ class Connection {
 
   /** Handles whole messages at the front of `buf`; returns what is left. */
   private pollFrames(buf: Buffer, max: number, mux: BackendEndpointMux): Buffer {
-    // Left in the buffer while every slot is taken: reading is paused, so
-    // the kernel's buffer (and then the client) absorbs the rest.
-    while (buf.length > 0 && this.inFlight.size < max) {
+    // Left in the buffer while every slot is taken or the client is not
+    // reading our answers fast enough: reading is paused, so the kernel's
+    // buffer (and then the client) absorbs the rest. Checked per frame —
+    // one read can hold thousands of small requests for large answers.
+    const socket = this.socket;
+    const mark = this.mark;
+    while (buf.length > 0 && this.inFlight.size < max && socket.writableLength < mark) {
       let verdict: ReturnType<BackendEndpointMux['poll']>;
       try {
         verdict = mux.poll(buf);
@@ -460,7 +528,7 @@ class Connection {
       }
       if (verdict.kind === 'ProbeAnswered') this.write(verdict.reply);
       else this.dispatch(verdict.frame);
-      if (this.socket.destroyed) return buf;
+      if (this.failing || socket.destroyed) return buf;
       buf = buf.subarray(verdict.consumed);
     }
     return buf;
@@ -475,7 +543,14 @@ class Connection {
     this.server.handOverLegacy(this);
     this.abortAll();
     if (!onLegacy) {
-      this.socket.destroy();
+      // Refused, but whatever was already owed goes out first: after a
+      // handoff that is the broker's Negotiated reply (the prelude), which
+      // the client needs to know what happened.
+      this.writer.flush();
+      const socket = this.socket;
+      socket.end();
+      if (socket.writableFinished) socket.destroy();
+      else socket.once('finish', () => socket.destroy());
       this.server.emit(
         'connectionError',
         new ServerConnectionError(
@@ -487,12 +562,32 @@ class Connection {
       return;
     }
     this.server.emit('legacy', this.id);
-    onLegacy(this.socket, buf);
+    try {
+      onLegacy(this.socket, buf);
+    } catch (error) {
+      // Thrown while taking the socket over: its state is unknown.
+      this.socket.destroy();
+      this.server.emit(
+        'connectionError',
+        new ServerConnectionError(
+          'HANDLER',
+          this.id,
+          `legacy handler failed: ${describeError(error)}`,
+          error,
+        ),
+      );
+    }
   }
 
   /** Queues bytes: batched per tick (see BatchedWriter). */
   write(bytes: Uint8Array): void {
     this.writer.write(bytes);
+  }
+
+  sendEvent(request: InFlight, payload: unknown): void {
+    if (this.failing) return;
+    const bytes = this.encodeReply(request, payload, FrameKind.EVENT);
+    if (bytes !== null) this.write(bytes);
   }
 
   private dispatch(frame: Frame): void {
@@ -514,31 +609,78 @@ class Connection {
       this.failed(request, error);
       return;
     }
-    // A synchronous answer goes out without a trip through the microtask queue.
-    if (
-      result instanceof Promise ||
-      (typeof result === 'object' && result !== null && 'then' in result)
-    ) {
-      (result as Promise<HandlerResult>).then(
+    // A synchronous answer goes out without a trip through the microtask
+    // queue. Neither callback can throw: a promise they hang off never
+    // rejects unhandled.
+    if (result instanceof Promise) {
+      result.then(
+        (payload) => this.answered(request, payload),
+        (error) => this.failed(request, error),
+      );
+    } else if (isThenable(result)) {
+      // A foreign thenable's then() may throw; Promise.resolve turns that
+      // into a rejection.
+      Promise.resolve(result).then(
         (payload) => this.answered(request, payload),
         (error) => this.failed(request, error),
       );
     } else this.answered(request, result);
   }
 
-  private answered(request: InFlight, payload: HandlerResult): void {
-    if (!request.aborted)
-      this.write(encodeFramed(responseFrame(request.frame, payload ? { payload } : {})));
+  private answered(request: InFlight, payload: unknown): void {
+    if (!request.aborted && !this.failing) {
+      const bytes = this.encodeReply(request, payload, FrameKind.RESPONSE);
+      if (bytes !== null) this.write(bytes);
+    }
     this.finish(request);
+  }
+
+  /**
+   * The framed reply, or null after failing the connection: nothing the
+   * handler hands back may throw out of a socket or promise callback.
+   */
+  private encodeReply(request: InFlight, payload: unknown, kind: FrameKind): Uint8Array | null {
+    const what = kind === FrameKind.EVENT ? 'event' : 'answer';
+    const id = request.frame.requestId;
+    const empty = payload === undefined || payload === null;
+    if (!empty && !(payload instanceof Uint8Array) && !types.isUint8Array(payload)) {
+      this.fail(
+        'BAD_ANSWER',
+        `${what} for request ${id} is ${describeValue(payload)}, not a Uint8Array`,
+      );
+      return null;
+    }
+    const init = empty ? {} : { payload: payload as Uint8Array };
+    try {
+      return encodeFramed(
+        kind === FrameKind.EVENT
+          ? eventFrame(request.frame, init)
+          : responseFrame(request.frame, init),
+      );
+    } catch (error) {
+      if (error instanceof FramingError && error.code === 'FRAME_TOO_LARGE') {
+        this.fail(
+          'ANSWER_TOO_LARGE',
+          `${what} for request ${id} does not fit a frame: ${error.message}`,
+          error,
+        );
+      } else {
+        this.fail(
+          'BAD_ANSWER',
+          `${what} for request ${id} cannot be encoded: ${describeError(error)}`,
+          error,
+        );
+      }
+      return null;
+    }
   }
 
   private failed(request: InFlight, error: unknown): void {
     this.finish(request);
     if (request.aborted) return;
-    // v1 has no error frame: close rather than leave the client waiting.
     this.fail(
       'HANDLER',
-      `handler failed for request ${request.frame.requestId}: ${(error as Error)?.message ?? error}`,
+      `handler failed for request ${request.frame.requestId}: ${describeError(error)}`,
       error,
     );
   }
@@ -546,6 +688,7 @@ class Connection {
   private finish(request: InFlight): void {
     const id = request.frame.requestId;
     if (this.inFlight.get(id) === request) this.inFlight.delete(id);
+    if (this.failing) return;
     if (this.draining) {
       if (this.inFlight.size === 0) this.socket.end();
       return;
@@ -557,8 +700,12 @@ class Connection {
 
   /** Pauses reading while too much is running or the peer is not reading our answers. */
   private updateFlow(): void {
+    if (this.failing) return;
     const max = this.server.serveOptions.maxInFlightPerConnection ?? 64;
-    const shouldPause = this.inFlight.size >= max || this.socket.writableNeedDrain;
+    const shouldPause =
+      this.inFlight.size >= max ||
+      this.socket.writableNeedDrain ||
+      this.socket.writableLength >= this.mark;
     if (shouldPause && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -568,9 +715,26 @@ class Connection {
     }
   }
 
+  /**
+   * Ends the connection after a fault (see ServerConnectionError): stops
+   * reading and dispatching, aborts what runs, flushes the answers already
+   * queued, then closes — without waiting for the client to close its
+   * side, which it may never do.
+   */
   private fail(code: ServerErrorCode, message: string, cause?: unknown): void {
+    if (this.failing || this.socket.destroyed) return;
+    this.failing = true;
+    const socket = this.socket;
+    socket.off('data', this.onData);
+    socket.pause();
+    this.chunks = [];
+    this.buffered = 0;
+    this.abortAll();
+    this.writer.flush();
+    socket.end();
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
     this.server.emit('connectionError', new ServerConnectionError(code, this.id, message, cause));
-    this.socket.destroy();
   }
 
   /** Stop reading new requests; end once in-flight ones are answered. */
@@ -588,6 +752,33 @@ class Connection {
   abortAll(): void {
     for (const request of this.inFlight.values()) request.abort(new Error('connection closed'));
     this.inFlight.clear();
+  }
+}
+
+const DEFAULT_MAX_QUEUED_ANSWER_BYTES = 1024 * 1024;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    ((typeof value === 'object' && value !== null) || typeof value === 'function') &&
+    'then' in value
+  );
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `a string (${value.length} chars)`;
+  if (typeof value === 'object' && value !== null) {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return typeof name === 'string' ? `a ${name}` : 'an object';
+  }
+  return `${typeof value === 'undefined' ? '' : 'a '}${typeof value}`;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return 'an unprintable value';
   }
 }
 

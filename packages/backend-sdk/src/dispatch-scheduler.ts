@@ -551,9 +551,40 @@ export class DispatchScheduler extends EventEmitter {
       return;
     }
     const now = performance.now();
+    const adoptedFds: number[] = [];
+    let ok = false;
+    try {
+      ok = this.#applyReport(link, msg.entries, now, adoptedFds);
+    } finally {
+      // The worker owns adopted connections now: drop the master's copies,
+      // in one call — also when a later entry of the same report was a
+      // protocol fault, or they would leak.
+      if (adoptedFds.length > 0) {
+        try {
+          closeFds(adoptedFds);
+        } catch (err) {
+          this.#log(
+            'error',
+            `closing ${adoptedFds.length} adopted fd(s) failed: ${errorCode(err)}`,
+          );
+        }
+      }
+    }
+    if (ok) this.#afterChange();
+  }
+
+  /**
+   * Applies a report's entries; false at the first that breaks the
+   * protocol (reported as a fault: the channel is gone).
+   */
+  #applyReport(
+    link: WorkerLink,
+    entries: Extract<ReturnType<typeof decodeWorkerMessage>, { entries: unknown }>['entries'],
+    now: number,
+    adopted: number[],
+  ): boolean {
     const counters = this.counters;
-    let adoptedFds: number[] | null = null;
-    for (const e of msg.entries) {
+    for (const e of entries) {
       switch (e.kind) {
         case ReportKind.ADOPTED: {
           if (e.count > link.inFlight.length) {
@@ -562,14 +593,13 @@ export class DispatchScheduler extends EventEmitter {
               `reported ${e.count} adoptions, ${link.inFlight.length} in flight`,
               null,
             );
-            return;
+            return false;
           }
-          adoptedFds ??= [];
           for (let b = 0; b < e.count; b++) {
             const batch = link.inFlight.shift() as Conn[];
             link.queued -= batch.length;
             for (const c of batch) {
-              adoptedFds.push(c.fd);
+              adopted.push(c.fd);
               counters.adoptSumMs += now - c.acceptedAt;
             }
             counters.adoptCount += batch.length;
@@ -584,7 +614,7 @@ export class DispatchScheduler extends EventEmitter {
               `reported ${e.count} drops, ${link.inFlight.length} in flight`,
               null,
             );
-            return;
+            return false;
           }
           const back: Conn[] = [];
           for (let b = 0; b < e.count; b++) {
@@ -617,7 +647,7 @@ export class DispatchScheduler extends EventEmitter {
               `reported ${e.count} closed, ${link.open - link.queued} open`,
               null,
             );
-            return;
+            return false;
           }
           link.open -= e.count;
           if (e.kind === ReportKind.CLOSED) counters.completed += e.count;
@@ -626,15 +656,7 @@ export class DispatchScheduler extends EventEmitter {
         }
       }
     }
-    if (adoptedFds !== null && adoptedFds.length > 0) {
-      // The worker owns these now: drop the master's copies, in one call.
-      try {
-        closeFds(adoptedFds);
-      } catch (err) {
-        this.#log('error', `closing ${adoptedFds.length} adopted fd(s) failed: ${errorCode(err)}`);
-      }
-    }
-    this.#afterChange();
+    return true;
   }
 
   #onChannelError(link: WorkerLink, err: FdPassError): void {

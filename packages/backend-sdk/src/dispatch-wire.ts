@@ -114,7 +114,9 @@ export type DispatchWireErrorCode =
   | 'FD_COUNT'
   | 'BAD_HELLO'
   | 'BAD_REPORT'
-  | 'TOO_LARGE';
+  | 'TOO_LARGE'
+  /** A byte the format fixes at 0 is not 0 (a layout this side does not know). */
+  | 'RESERVED';
 
 export class DispatchWireError extends Error {
   override readonly name = 'DispatchWireError';
@@ -172,6 +174,16 @@ function exactLength(data: Uint8Array, want: number, what: string): void {
 }
 
 const hex = (n: number) => n.toString(16).padStart(2, '0');
+
+/**
+ * Bytes the format fixes at 0 must be 0: otherwise two messages mean the
+ * same thing, and a peer that gave them a meaning would be misread silently.
+ */
+function reserved(value: number, what: string): void {
+  if (value !== 0) {
+    throw new DispatchWireError('RESERVED', `${what} is ${value}, must be 0`);
+  }
+}
 
 // --- master → worker --------------------------------------------------------
 
@@ -243,6 +255,9 @@ export function decodeMasterMessage(data: Uint8Array, fdCount: number): MasterMe
           `dispatch of ${field} connections came with ${fdCount} fds`,
         );
       }
+      for (let i = 0; i < field; i++) {
+        reserved(data[HEADER + i * RECORD + 7] as number, `dispatch record ${i}'s last byte`);
+      }
       return { type: 'dispatch', count: field, data };
     }
     case MessageType.HELLO: {
@@ -258,6 +273,7 @@ export function decodeMasterMessage(data: Uint8Array, fdCount: number): MasterMe
     case MessageType.STOP: {
       if (fdCount !== 0) throw new DispatchWireError('FD_COUNT', `stop carried ${fdCount} fds`);
       exactLength(data, HEADER + 4, 'stop');
+      reserved(field, "stop's u16 field");
       return { type: 'stop', deadlineMs: u32(data, HEADER) };
     }
     default:
@@ -367,6 +383,7 @@ export function decodeWorkerMessage(data: Uint8Array, fdCount: number): WorkerMe
   switch (type) {
     case MessageType.READY:
       exactLength(data, HEADER + 4, 'ready');
+      reserved(field, "ready's u16 field");
       return { type: 'ready', pid: u32(data, HEADER) };
     case MessageType.REPORT: {
       if (field > MAX_REPORT_ENTRIES) {
@@ -378,6 +395,10 @@ export function decodeWorkerMessage(data: Uint8Array, fdCount: number): WorkerMe
         const at = HEADER + i * ENTRY;
         const kind = data[at] as number;
         const reason = data[at + 1] as number;
+        reserved(
+          (data[at + 2] as number) | ((data[at + 3] as number) << 8),
+          `report entry ${i}'s u16`,
+        );
         if (!REPORT_KINDS.has(kind)) {
           throw new DispatchWireError('BAD_REPORT', `report entry ${i}: unknown kind ${kind}`);
         }

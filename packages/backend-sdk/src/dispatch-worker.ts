@@ -5,6 +5,7 @@
 // the socket closes — so the master always knows which connections it may
 // still re-dispatch and how loaded each worker is. Spawning, scheduling and
 // the master's bookkeeping live in dispatcher.ts / dispatch-scheduler.ts.
+// A handler that throws or rejects loses only its own connection.
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import {
@@ -31,6 +32,9 @@ import {
 } from './dispatch-wire.js';
 import { SlotSet } from './slot-set.js';
 
+/** The longest delay setTimeout honours (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Set by the master in each worker's environment: the fd number of its channel. */
 export const DISPATCH_CHANNEL_ENV = 'HANDOFF_DISPATCH_FD';
 
@@ -48,6 +52,15 @@ export interface DispatchedConnection {
   readonly endpoint: DispatchEndpoint;
 }
 
+/**
+ * Takes one connection. A handler that throws, or returns a promise that
+ * rejects, loses only that connection: what it wrote is flushed, then the
+ * socket is closed (the client reads those bytes, then the end of the
+ * stream), the worker emits 'connectionError' and logs it, and goes on
+ * serving its other connections. An exception thrown later from the
+ * handler's own socket listeners is not the worker's to catch.
+ */
+// (An async handler fits: a function returning a promise is assignable here.)
 export type DispatchHandler = (connection: DispatchedConnection) => void;
 
 export interface ServeDispatchedOptions {
@@ -79,7 +92,8 @@ export interface DispatchStopEvent {
  * Events: 'stop' (DispatchStopEvent) when the worker stops taking
  * connections — close idle keep-alive connections then (e.g.
  * `httpServer.closeIdleConnections()`), 'drained' once every connection
- * has closed.
+ * has closed, 'connectionError' (error, connection) when the handler threw
+ * or rejected on a connection: `error` is what it threw.
  */
 export interface DispatchWorker extends EventEmitter {
   readonly role: 'worker';
@@ -205,7 +219,6 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
   #deadline: NodeJS.Timeout | null = null;
   #resolveDrained!: () => void;
   #isDrained = false;
-  #deferredError: unknown = null;
   #drainDeadlineMs = 10_000;
 
   constructor(
@@ -460,15 +473,6 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
 
   #adoptAll(batches: ReceivedBatch[]): void {
     for (const b of batches) this.#adopt(b);
-    if (this.#deferredError !== null) {
-      const err = this.#deferredError;
-      this.#deferredError = null;
-      // A throwing handler behaves as a throwing 'connection' listener
-      // would: uncaught. The rest of its batch was still served first.
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
   }
 
   #adopt({ data, fds }: ReceivedBatch): void {
@@ -508,13 +512,37 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
       const slot = this.#open.add(socket);
       // 'close' comes once; on() spares the once() wrapper per connection.
       socket.on('close', () => this.#onSocketClose(slot, socket));
+      const connection: DispatchedConnection = { id: dispatchRecordId(data, i), socket, endpoint };
+      let result: unknown;
       try {
-        this.#handler({ id: dispatchRecordId(data, i), socket, endpoint });
+        result = this.#handler(connection);
       } catch (err) {
-        socket.destroy();
-        if (this.#deferredError === null) this.#deferredError = err;
+        this.#handlerFailed(connection, err);
+        continue;
+      }
+      if (typeof (result as PromiseLike<void> | undefined)?.then === 'function') {
+        // Promise.resolve: a foreign thenable's then() may itself throw.
+        Promise.resolve(result).catch((err: unknown) => this.#handlerFailed(connection, err));
       }
     }
+  }
+
+  /**
+   * One connection's handler failed: its state is unknown, so it is closed
+   * once what was written to it is flushed (not waiting for the client to
+   * close its side, which it may never do); nothing else is touched.
+   */
+  #handlerFailed(connection: DispatchedConnection, err: unknown): void {
+    const { socket } = connection;
+    if (!socket.destroyed) {
+      socket.end();
+      if (socket.writableFinished) socket.destroy();
+      else socket.once('finish', () => socket.destroy());
+    }
+    this.#log('error', `handler failed on connection ${connection.id} (${errorCode(err)})`, {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    this.emit('connectionError', err, connection);
   }
 
   #onSocketClose(slot: number, socket: Socket): void {
@@ -531,9 +559,14 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
   #stop(reason: DispatchStopEvent['reason'], deadlineMs: number): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.#deadline = setTimeout(() => {
-      for (const s of this.#open) s.destroy();
-    }, deadlineMs);
+    this.#deadline = setTimeout(
+      () => {
+        for (const s of this.#open) s.destroy();
+        // setTimeout fires at once for anything over 2^31-1 ms (with only a
+        // warning): a long drain deadline must mean long, not "now".
+      },
+      Math.min(deadlineMs, MAX_TIMER_MS),
+    );
     this.#deadline.unref();
     this.emit('stop', { reason, deadlineMs } satisfies DispatchStopEvent);
     this.#maybeDrained();

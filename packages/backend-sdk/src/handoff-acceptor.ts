@@ -78,6 +78,8 @@ export class HandoffAcceptor extends EventEmitter {
   private pending: PendingFd | null = null;
   private readonly used = new Set<string>();
   private closed = false;
+  /** Acks of adopted connections waiting for their tick: the channel stays open for them. */
+  private acksDue = 0;
 
   constructor(channel: FdSocket, options: HandoffAcceptorOptions) {
     super();
@@ -118,7 +120,9 @@ export class HandoffAcceptor extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.dropPending();
-    this.channel.close();
+    // A fault later in the message that adopted a connection must not
+    // swallow its ack: the broker learns of the adoption only from it.
+    if (this.acksDue === 0) this.channel.close();
     this.emit('close');
   }
 
@@ -234,7 +238,12 @@ export class HandoffAcceptor extends EventEmitter {
     }
     // The client's bytes go out first (the connection flushes on the next
     // tick, queued before this): the ack only lets the broker close its copy.
-    process.nextTick(() => this.ack(frame, offer, true, '', prelude.length > 0));
+    this.acksDue++;
+    process.nextTick(() => {
+      this.acksDue--;
+      this.ack(frame, offer, true, '', prelude.length > 0);
+      if (this.closed && this.acksDue === 0) this.channel.close();
+    });
     this.emit('handoff', {
       correlationId: offer.correlationId,
       serviceName: offer.serviceName,

@@ -117,11 +117,21 @@ export class BackendEndpointMux {
           error,
         );
       }
-      return {
-        kind: 'ProbeAnswered',
-        reply: probeAnswerWire(frame, nonce, this.identityAnswer),
-        consumed,
-      };
+      let reply: Uint8Array;
+      try {
+        reply = probeAnswerWire(frame, nonce, this.identityAnswer);
+      } catch (error) {
+        // The answer echoes the request's trace context: a request near the
+        // frame cap can make an answer over it. Such a probe is hostile.
+        if (!(error instanceof FramingError)) throw error;
+        throw new MuxError(
+          'MALFORMED_PROBE',
+          `malformed identity probe: its answer cannot be framed (${error.message})`,
+          protocol,
+          error,
+        );
+      }
+      return { kind: 'ProbeAnswered', reply, consumed };
     }
     if (isFirstParty(protocol)) {
       throw new MuxError(
