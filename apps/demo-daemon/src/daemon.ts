@@ -19,7 +19,7 @@ import {
   serveDaemon,
   writeIdentitySidecar,
 } from '@handoff/backend-sdk';
-import { type Frame, PayloadEncoding } from '@handoff/protocol';
+import { type Frame, MAX_FRAME_BYTES, PayloadEncoding, utf8ByteLength } from '@handoff/protocol';
 import pino, { type Logger } from 'pino';
 import {
   decodeRequest,
@@ -29,7 +29,7 @@ import {
 } from './kv-protocol.js';
 import { type KvCommand, KvService } from './kv-service.js';
 import { KvStore, type KvStoreOptions } from './kv-store.js';
-import { LineConnection } from './line-connection.js';
+import { DEFAULT_MAX_QUEUED_ANSWER_BYTES, LineConnection } from './line-connection.js';
 import { DEFAULT_MAX_LINE_BYTES, detectLineProtocol } from './line-protocol.js';
 import { DEMO_KV_SERVICE_NAME } from './service-definition.js';
 
@@ -46,6 +46,14 @@ export interface DemoDaemonOptions {
   drainDeadlineMs?: number;
   /** Longest line the line wire accepts (default 64 KiB). */
   maxLineBytes?: number;
+  /**
+   * A connection's answers are produced only while fewer unsent bytes than
+   * this are queued for it (default 1 MiB), on both wires: serveDaemon's
+   * for framed connections, LineConnection's for the line wire. Meanwhile
+   * the connection is not read.
+   */
+  maxQueuedAnswerBytes?: number;
+  /** Its maxValueBytes may not exceed MAX_ANSWERABLE_VALUE_BYTES: a GET answers the value in one frame. */
   store?: KvStoreOptions;
   /** Structured logs; default: none. */
   logger?: Logger;
@@ -79,6 +87,20 @@ export async function startDemoDaemon(options: DemoDaemonOptions): Promise<DemoD
 const MAX_TIMER_MS = 2_147_483_647;
 /** Protobuf tags and lengths around a key and a value never take more than this. */
 const REQUEST_OVERHEAD_BYTES = 64;
+/** A RESPONSE frame's fields but its payload and the trace context it echoes: tags, lengths, ids. */
+const RESPONSE_FRAME_OVERHEAD_BYTES = 64;
+/** What a Found answer adds to its value: Response and Found tags and lengths, the TTL. */
+const FOUND_OVERHEAD_BYTES = 32;
+/** Room for the trace context a response echoes: W3C's traceparent (55) and a 512-byte tracestate fit. */
+const TRACE_CONTEXT_ROOM_BYTES = 1024;
+
+/**
+ * The largest value a store may accept: its GET answer still fits one frame
+ * beside an ordinary trace context. A larger one could be stored but never
+ * read back.
+ */
+export const MAX_ANSWERABLE_VALUE_BYTES =
+  MAX_FRAME_BYTES - RESPONSE_FRAME_OVERHEAD_BYTES - FOUND_OVERHEAD_BYTES - TRACE_CONTEXT_ROOM_BYTES;
 
 class DemoDaemonImpl implements DemoDaemon {
   readonly endpoint: string;
@@ -91,6 +113,7 @@ class DemoDaemonImpl implements DemoDaemon {
   private readonly serviceName: string;
   private readonly idleMs: number;
   private readonly maxRequestBytes: number;
+  private readonly maxQueuedAnswerBytes: number;
   /** A SlotSet, not a Set: connections churn, and a Set would slow the GC (see @handoff/backend-sdk). */
   private readonly lineConnections = new SlotSet<LineConnection>();
   private server: DaemonServer | null = null;
@@ -116,12 +139,18 @@ class DemoDaemonImpl implements DemoDaemon {
     this.idleMs = idleSecs * 1000;
     this.log = options.logger ?? pino({ level: 'silent' });
     this.store = new KvStore(options.store);
+    if (this.store.maxValueBytes > MAX_ANSWERABLE_VALUE_BYTES) {
+      throw new RangeError(
+        `store.maxValueBytes must be at most ${MAX_ANSWERABLE_VALUE_BYTES}: a GET answers the value in one frame of at most ${MAX_FRAME_BYTES} bytes`,
+      );
+    }
     this.service = new KvService(this.store, {
       connections: () => this.openConnections.size,
       handoffs: () => this.handoffs,
     });
     this.maxRequestBytes =
       this.store.maxKeyBytes + this.store.maxValueBytes + REQUEST_OVERHEAD_BYTES;
+    this.maxQueuedAnswerBytes = options.maxQueuedAnswerBytes ?? DEFAULT_MAX_QUEUED_ANSWER_BYTES;
     this.stopped = new Promise((resolve) => {
       this.markStopped = resolve;
     });
@@ -139,13 +168,17 @@ class DemoDaemonImpl implements DemoDaemon {
       identity,
       payloadProtocols: [KV_PAYLOAD_PROTOCOL],
       onRequest: (frame, context) => this.onRequest(frame, context),
+      maxQueuedAnswerBytes: this.maxQueuedAnswerBytes,
       legacyDetector: detectLineProtocol,
       onLegacy: (socket, alreadyRead) => {
         const connection = new LineConnection(socket, alreadyRead, {
           maxLineBytes: this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+          maxQueuedAnswerBytes: this.maxQueuedAnswerBytes,
           execute: (command) => this.service.executeNow(command),
           onProtocolError: (error) =>
             this.log.debug({ code: error.code }, `line wire: ${error.message}`),
+          // Our bug, not the client's: the client got ERROR INTERNAL and goes on.
+          onAnswerError: (error) => this.log.error({ err: error }, 'line wire: answer failed'),
         });
         const slot = this.lineConnections.add(connection);
         void connection.closed.then(() => this.lineConnections.delete(slot, connection));
@@ -250,7 +283,9 @@ class DemoDaemonImpl implements DemoDaemon {
       });
     }
     const reply = this.service.execute(command, context);
-    return reply instanceof Promise ? reply.then(encodeResponse) : encodeResponse(reply);
+    return reply instanceof Promise
+      ? reply.then((r) => fitted(frame, encodeResponse(r)))
+      : fitted(frame, encodeResponse(reply));
   }
 
   private armIdle(): void {
@@ -303,4 +338,19 @@ class DemoDaemonImpl implements DemoDaemon {
     if (current && current.process.pid !== process.pid) return;
     await removeIdentitySidecar(this.sidecarPath);
   }
+}
+
+/**
+ * `payload`, or a TOO_LARGE failure when its RESPONSE frame would pass the
+ * frame cap (serveDaemon would end the connection): the response echoes the
+ * request's trace context, which a client may make as large as it likes.
+ */
+function fitted(request: Frame, payload: Uint8Array): Uint8Array {
+  const trace = utf8ByteLength(request.traceparent) + utf8ByteLength(request.tracestate);
+  if (payload.length + trace + RESPONSE_FRAME_OVERHEAD_BYTES <= MAX_FRAME_BYTES) return payload;
+  return encodeResponse({
+    result: 'failure',
+    code: 'TOO_LARGE',
+    message: `a ${payload.length}-byte answer and the ${trace}-byte trace context its frame echoes are over the ${MAX_FRAME_BYTES}-byte frame cap`,
+  });
 }

@@ -11,6 +11,7 @@ export {
 export {
   type DemoDaemon,
   type DemoDaemonOptions,
+  MAX_ANSWERABLE_VALUE_BYTES,
   type StopReason,
   startDemoDaemon,
 } from './daemon.js';
@@ -47,7 +48,12 @@ export {
   type KvStoreStats,
   MAX_TTL_MS,
 } from './kv-store.js';
-export { LineConnection, type LineConnectionOptions } from './line-connection.js';
+export {
+  DEFAULT_MAX_QUEUED_ANSWER_BYTES,
+  INTERNAL_ERROR_CODE,
+  LineConnection,
+  type LineConnectionOptions,
+} from './line-connection.js';
 export {
   DEFAULT_MAX_LINE_BYTES,
   detectLineProtocol,

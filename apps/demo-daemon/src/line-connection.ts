@@ -1,7 +1,8 @@
 // One legacy line-wire connection: the I/O half of line-protocol.ts. It
-// reads lines (the bytes the mux already read come first), answers each in
-// order, stops reading while the client is not reading its answers, and on
-// drain() finishes what it has and ends the connection.
+// answers lines in order, one at a time, and only while its unsent answers
+// are under a high-water mark; past it, it stops reading, so the lines not
+// yet answered wait in its splitter and the rest in the kernel. On drain()
+// it finishes what it has and ends the connection.
 import type { Socket } from 'node:net';
 import type { KvCommand, KvReply } from './kv-service.js';
 import {
@@ -12,18 +13,33 @@ import {
   parseCommandLine,
 } from './line-protocol.js';
 
+/** The default high-water mark of a connection's unsent answers, the same as serveDaemon's. */
+export const DEFAULT_MAX_QUEUED_ANSWER_BYTES = 1024 * 1024;
+
+/** The ERROR code of a line whose answer could not be produced: the daemon's fault, not the client's. */
+export const INTERNAL_ERROR_CODE = 'INTERNAL';
+
 export interface LineConnectionOptions {
   maxLineBytes: number;
+  /**
+   * No line is answered while this many bytes of answers are unsent
+   * (default 1 MiB); one answer may cross it. Values below the socket's
+   * writableHighWaterMark act as that, so a 'drain' is always due.
+   */
+  maxQueuedAnswerBytes?: number;
   /** Runs a command at once: the line wire has no waiting GET. */
   execute(command: KvCommand): KvReply;
   /** Told of each line that was not a command, the over-long one included. */
   onProtocolError?(error: LineProtocolError): void;
+  /** Told when a command's answer could not be produced (execute threw); the client got ERROR INTERNAL. */
+  onAnswerError?(error: unknown): void;
 }
 
 export class LineConnection {
   /** Resolves once the socket has closed, however it closed. */
   readonly closed: Promise<void>;
   private readonly splitter: LineSplitter;
+  private readonly maxQueued: number;
   private draining = false;
 
   constructor(
@@ -32,16 +48,19 @@ export class LineConnection {
     private readonly options: LineConnectionOptions,
   ) {
     this.splitter = new LineSplitter(options.maxLineBytes);
+    this.maxQueued = Math.max(
+      options.maxQueuedAnswerBytes ?? DEFAULT_MAX_QUEUED_ANSWER_BYTES,
+      socket.writableHighWaterMark,
+    );
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     // A reset by the client surfaces as 'error' and then 'close': nothing to do but let it close.
     socket.on('error', () => {});
     socket.on('data', this.onData);
-    // Reading pauses while the client is not reading our answers (below).
-    socket.on('drain', () => {
-      if (!this.draining) socket.resume();
-    });
-    if (alreadyRead.length > 0) this.onData(alreadyRead);
-    if (!this.draining && !socket.destroyed && !socket.writableNeedDrain) socket.resume();
+    // Emitted once the unsent answers are all gone, when a write had crossed
+    // the socket's own mark — which ours is at least.
+    socket.on('drain', () => this.answerLines());
+    this.splitter.push(alreadyRead);
+    this.answerLines();
   }
 
   /** Answers no more lines; closes the connection once the answers already queued are written. */
@@ -62,34 +81,59 @@ export class LineConnection {
   }
 
   private readonly onData = (chunk: Uint8Array): void => {
-    const { lines, error } = this.splitter.push(chunk);
-    const answers: Uint8Array[] = [];
-    for (const line of lines) {
-      try {
-        const command = parseCommandLine(line);
-        if (command) answers.push(formatReplyLine(this.options.execute(command)));
-      } catch (failure) {
-        if (!(failure instanceof LineProtocolError)) throw failure;
-        this.options.onProtocolError?.(failure);
-        answers.push(formatErrorLine(failure.code, failure.message));
-      }
-    }
-    if (error) {
-      // The rest of an over-long line cannot be told from the next command:
-      // say why, and end the connection.
-      this.options.onProtocolError?.(error);
-      answers.push(formatErrorLine(error.code, error.message));
-      this.write(answers);
-      this.drain();
-      return;
-    }
-    // All the answers to one chunk leave in one write.
-    if (!this.write(answers)) this.socket.pause();
+    this.splitter.push(chunk);
+    this.answerLines();
   };
 
-  /** False when the socket's buffer is full (the client is not reading). */
-  private write(answers: Uint8Array[]): boolean {
-    if (answers.length === 0 || this.socket.destroyed || this.draining) return true;
-    return this.socket.write(answers.length === 1 ? answers[0]! : Buffer.concat(answers));
+  /**
+   * Answers the lines already read while the unsent answers are under the
+   * mark; reads on once every line is answered, and stops reading otherwise
+   * until 'drain'.
+   */
+  private answerLines(): void {
+    if (this.draining || this.socket.destroyed) return;
+    // The answers to one batch of lines leave in one writev.
+    this.socket.cork();
+    let allAnswered = false;
+    let tooLong: LineProtocolError | undefined;
+    while (this.socket.writableLength < this.maxQueued) {
+      let line: Uint8Array | null;
+      try {
+        line = this.splitter.next();
+      } catch (error) {
+        tooLong = error as LineProtocolError;
+        break;
+      }
+      if (line === null) {
+        allAnswered = true;
+        break;
+      }
+      const answer = this.answer(line);
+      if (answer) this.socket.write(answer);
+    }
+    this.socket.uncork();
+    if (tooLong) {
+      // The rest of an over-long line cannot be told from the next command:
+      // say why, and end the connection.
+      this.options.onProtocolError?.(tooLong);
+      this.socket.write(formatErrorLine(tooLong.code, tooLong.message));
+      this.drain();
+    } else if (allAnswered) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  /** A line's answer (null for a blank line); never throws, so one line cannot cost the others. */
+  private answer(line: Uint8Array): Uint8Array | null {
+    try {
+      const command = parseCommandLine(line);
+      return command && formatReplyLine(this.options.execute(command));
+    } catch (error) {
+      if (error instanceof LineProtocolError) {
+        this.options.onProtocolError?.(error);
+        return formatErrorLine(error.code, error.message);
+      }
+      this.options.onAnswerError?.(error);
+      return formatErrorLine(INTERNAL_ERROR_CODE, 'the daemon could not answer this line');
+    }
   }
 }

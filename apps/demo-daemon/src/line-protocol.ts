@@ -57,62 +57,95 @@ export function detectLineProtocol(buf: Uint8Array): LegacyClassification {
 }
 
 /**
- * Cuts a byte stream into lines without their \n. Holds at most
- * `maxLineBytes` of an unfinished line: a longer one is an error as soon as
- * the cap is passed, and the splitter is spent from then on.
+ * Cuts a byte stream into lines without their \n, one line per next() call,
+ * so a connection can stop taking lines while its answers pile up and leave
+ * the rest here. Holds what was pushed and not yet taken; an unfinished line
+ * longer than `maxLineBytes` is an error, and the splitter is spent from
+ * then on.
  */
 export class LineSplitter {
-  private partial: Uint8Array[] = [];
-  private partialBytes = 0;
+  /** Bytes pushed and not taken: the first chunk from `at` on, the others whole. */
+  private readonly chunks: Uint8Array[] = [];
+  private at = 0;
+  /** Where the search for the next \n resumes: chunk index, and offset in that chunk. */
+  private scanChunk = 0;
+  private scanOffset = 0;
+  /** Bytes of the line in progress before the scan point: already known to hold no \n. */
+  private lineBytes = 0;
   private failure: LineProtocolError | undefined;
 
   constructor(readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES) {}
 
-  /**
-   * The lines `chunk` completes, in order, as views valid until the next
-   * push. `error` is set once a line passes the cap (the lines before it
-   * still count).
-   */
-  push(chunk: Uint8Array): { lines: Uint8Array[]; error?: LineProtocolError } {
-    if (this.failure) return { lines: [], error: this.failure };
-    const lines: Uint8Array[] = [];
-    let start = 0;
-    for (let nl = chunk.indexOf(NL); nl !== -1; nl = chunk.indexOf(NL, start)) {
-      const piece = chunk.subarray(start, nl);
-      if (this.partialBytes + piece.length > this.maxLineBytes) return this.fail(lines);
-      lines.push(this.partialBytes === 0 ? piece : this.takePartial(piece));
-      start = nl + 1;
-    }
-    const rest = chunk.subarray(start);
-    if (this.partialBytes + rest.length > this.maxLineBytes) return this.fail(lines);
-    if (rest.length > 0) {
-      this.partial.push(rest);
-      this.partialBytes += rest.length;
-    }
-    return { lines };
+  /** Bytes pushed and not yet taken as lines. */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const chunk of this.chunks) total += chunk.length;
+    return total - this.at;
   }
 
-  private takePartial(last: Uint8Array): Uint8Array {
-    const line = new Uint8Array(this.partialBytes + last.length);
-    let at = 0;
-    for (const part of this.partial) {
-      line.set(part, at);
-      at += part.length;
+  /** Adds bytes; they are not looked at until next(). */
+  push(chunk: Uint8Array): void {
+    if (chunk.length > 0 && !this.failure) this.chunks.push(chunk);
+  }
+
+  /**
+   * The next whole line, or null until more bytes are pushed. A line that
+   * lies in one chunk is a view into it, else a copy. Throws LINE_TOO_LONG
+   * once the line in progress passes the cap — at once, without waiting for
+   * its end — and from then on; the lines before it were all handed out.
+   */
+  next(): Uint8Array | null {
+    if (this.failure) throw this.failure;
+    for (; this.scanChunk < this.chunks.length; this.scanChunk++, this.scanOffset = 0) {
+      const chunk = this.chunks[this.scanChunk]!;
+      const from = this.scanChunk === 0 ? Math.max(this.at, this.scanOffset) : this.scanOffset;
+      const nl = chunk.indexOf(NL, from);
+      if (nl === -1) {
+        this.lineBytes += chunk.length - from;
+        if (this.lineBytes > this.maxLineBytes) this.fail();
+        continue;
+      }
+      if (this.lineBytes + (nl - from) > this.maxLineBytes) this.fail();
+      return this.take(nl);
     }
-    line.set(last, at);
-    this.partial = [];
-    this.partialBytes = 0;
+    return null;
+  }
+
+  /** Takes the line that ends at `nl` in the chunk being scanned. */
+  private take(nl: number): Uint8Array {
+    const last = this.chunks[this.scanChunk]!;
+    let line: Uint8Array;
+    if (this.scanChunk === 0) line = last.subarray(this.at, nl);
+    else {
+      line = new Uint8Array(this.lineBytes + (nl - this.scanOffset));
+      let offset = 0;
+      for (let i = 0; i < this.scanChunk; i++) {
+        const part = i === 0 ? this.chunks[0]!.subarray(this.at) : this.chunks[i]!;
+        line.set(part, offset);
+        offset += part.length;
+      }
+      line.set(last.subarray(0, nl), offset);
+      this.chunks.splice(0, this.scanChunk);
+    }
+    this.at = nl + 1;
+    if (this.at === last.length) {
+      this.chunks.shift();
+      this.at = 0;
+    }
+    this.scanChunk = 0;
+    this.scanOffset = this.at;
+    this.lineBytes = 0;
     return line;
   }
 
-  private fail(lines: Uint8Array[]): { lines: Uint8Array[]; error: LineProtocolError } {
-    this.partial = [];
-    this.partialBytes = 0;
+  private fail(): never {
+    this.chunks.length = 0;
+    this.at = this.scanChunk = this.scanOffset = this.lineBytes = 0;
     this.failure = new LineProtocolError(
       'LINE_TOO_LONG',
       `a line is longer than ${this.maxLineBytes} bytes`,
     );
-    return { lines, error: this.failure };
+    throw this.failure;
   }
 }
 

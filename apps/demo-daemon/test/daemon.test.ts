@@ -6,10 +6,16 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { FrameClient, probeDaemon } from '@handoff/backend-sdk';
-import { encodeFramed, FrameDecoder, PayloadEncoding, requestFrame } from '@handoff/protocol';
+import {
+  encodeFramed,
+  FrameDecoder,
+  MAX_FRAME_BYTES,
+  PayloadEncoding,
+  requestFrame,
+} from '@handoff/protocol';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { DemoKvClient, DemoKvError } from '../src/client.js';
-import type { DemoDaemon } from '../src/daemon.js';
+import { type DemoDaemon, MAX_ANSWERABLE_VALUE_BYTES } from '../src/daemon.js';
 import { decodeResponse, encodeRequest, KV_PAYLOAD_PROTOCOL } from '../src/kv-protocol.js';
 import type { KvReply } from '../src/kv-service.js';
 import { LineClient, openFds, startTestDaemon, str, tempDir, text } from './harness.js';
@@ -236,6 +242,41 @@ describe('the framed wire', () => {
     });
     await expect(kv.set('', 'v')).rejects.toMatchObject({ code: 'INVALID_KEY' });
     await expect(kv.get('k'.repeat(251))).rejects.toBeInstanceOf(DemoKvError);
+  });
+
+  it('will not start with a value cap whose GET answer could not fit a frame (issue 12 case 2)', async () => {
+    // Such a value would be stored, and then every GET of it would have no answer.
+    await expect(
+      startTestDaemon(tmp.path('unanswerable.sock'), {
+        store: { maxValueBytes: MAX_FRAME_BYTES - 100 },
+      }),
+    ).rejects.toThrow(/^store.maxValueBytes must be at most \d+: a GET answers the value/);
+    expect(existsSync(tmp.path('unanswerable.sock'))).toBe(false);
+
+    // At the cap, the largest value goes in and comes back out, under a full W3C trace context.
+    const d = await daemon({ store: { maxValueBytes: MAX_ANSWERABLE_VALUE_BYTES } });
+    const kv = await kvClient(d);
+    await kv.set('largest', new Uint8Array(MAX_ANSWERABLE_VALUE_BYTES).fill(7));
+    const socket = connect(d.endpoint);
+    closers.push(() => socket.destroy());
+    await once(socket, 'connect');
+    socket.write(
+      encodeFramed(
+        requestFrame({
+          payloadProtocol: KV_PAYLOAD_PROTOCOL.id,
+          requestId: 1n,
+          payload: encodeRequest({ op: 'get', key: text('largest'), waitMs: 0 }),
+          traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
+          tracestate: `vendor=${'c'.repeat(505)}`,
+        }),
+      ),
+    );
+    const decoder = new FrameDecoder();
+    const frames: ReturnType<FrameDecoder['push']> = [];
+    socket.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+    await vi.waitFor(() => expect(frames).toHaveLength(1), { timeout: 15_000 });
+    const reply = decodeResponse(frames[0]!.payload);
+    expect(reply.result === 'found' && reply.value.length).toBe(MAX_ANSWERABLE_VALUE_BYTES);
   });
 
   it('refuses a compressed payload it cannot read, with a typed failure', async () => {

@@ -143,32 +143,69 @@ describe('detectLineProtocol', () => {
   });
 });
 
+/** Pushes `chunk` and takes every line it completes; `error` once a line passes the cap. */
+function feed(splitter: LineSplitter, chunk: Uint8Array) {
+  splitter.push(chunk);
+  const lines: Uint8Array[] = [];
+  try {
+    for (let line = splitter.next(); line !== null; line = splitter.next()) lines.push(line);
+  } catch (error) {
+    if (!(error instanceof LineProtocolError)) throw error;
+    return { lines, error };
+  }
+  return { lines, error: undefined };
+}
+
 describe('LineSplitter', () => {
   it('cuts lines across chunks and keeps an unfinished one', () => {
     const splitter = new LineSplitter(100);
-    expect(splitter.push(text('GET a\nSE')).lines.map(str)).toEqual(['GET a']);
-    expect(splitter.push(text('T b c\n\nST')).lines.map(str)).toEqual(['SET b c', '']);
-    expect(splitter.push(text('ATS\n')).lines.map(str)).toEqual(['STATS']);
+    expect(feed(splitter, text('GET a\nSE')).lines.map(str)).toEqual(['GET a']);
+    expect(feed(splitter, text('T b c\n\nST')).lines.map(str)).toEqual(['SET b c', '']);
+    expect(feed(splitter, text('ATS\n')).lines.map(str)).toEqual(['STATS']);
+  });
+
+  it('hands out one line per call, and keeps the others until asked', () => {
+    const splitter = new LineSplitter(100);
+    splitter.push(text('GET a\nGET b\nGE'));
+    expect(str(splitter.next()!)).toBe('GET a');
+    expect(splitter.bufferedBytes).toBe(8);
+    splitter.push(text('T c\n'));
+    expect(str(splitter.next()!)).toBe('GET b');
+    expect(str(splitter.next()!)).toBe('GET c');
+    expect(splitter.next()).toBeNull();
+    expect(splitter.bufferedBytes).toBe(0);
   });
 
   it('fails as soon as a line passes the cap, even before its end arrives', () => {
     const splitter = new LineSplitter(10);
-    expect(splitter.push(text('0123456789')).error).toBeUndefined();
-    const over = splitter.push(text('x'));
+    expect(feed(splitter, text('0123456789')).error).toBeUndefined();
+    const over = feed(splitter, text('x'));
     expect(over.error).toMatchObject({ code: 'LINE_TOO_LONG' });
-    // Spent: nothing more comes out of it.
-    expect(splitter.push(text('\nGET a\n'))).toEqual({ lines: [], error: over.error });
+    // Spent: nothing more comes out of it, and it holds nothing.
+    expect(feed(splitter, text('\nGET a\n'))).toEqual({ lines: [], error: over.error });
+    expect(splitter.bufferedBytes).toBe(0);
   });
 
   it('still hands out the lines before an over-long one', () => {
-    const result = new LineSplitter(4).push(text('GET\nSTATS\n'));
+    const result = feed(new LineSplitter(4), text('GET\nSTATS\n'));
     expect(result.lines.map(str)).toEqual(['GET']);
     expect(result.error?.code).toBe('LINE_TOO_LONG');
   });
 
   it('counts a line at exactly the cap as fine, and a \\r as part of it', () => {
-    expect(new LineSplitter(5).push(text('STATS\n')).error).toBeUndefined();
-    expect(new LineSplitter(5).push(text('STATS\r\n')).error?.code).toBe('LINE_TOO_LONG');
+    expect(feed(new LineSplitter(5), text('STATS\n')).error).toBeUndefined();
+    expect(feed(new LineSplitter(5), text('STATS\r\n')).error?.code).toBe('LINE_TOO_LONG');
+  });
+
+  it('gathers a line dripped in one byte at a time without looking at a byte twice', () => {
+    const cap = 64 * 1024;
+    const splitter = new LineSplitter(cap);
+    const started = performance.now();
+    for (let i = 0; i < cap; i++) expect(feed(splitter, text('x')).lines).toEqual([]);
+    const [line] = feed(splitter, text('\n')).lines;
+    expect(line?.length).toBe(cap);
+    // Rescanning the whole unfinished line on every byte would take minutes.
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 });
 
@@ -279,7 +316,7 @@ describe('line wire properties', () => {
           let failed = false;
           let from = 0;
           for (const to of [...points, stream.length]) {
-            const result = splitter.push(stream.subarray(from, to));
+            const result = feed(splitter, stream.subarray(from, to));
             out.push(...result.lines.map((l) => Buffer.from(l).toString('hex')));
             failed ||= result.error !== undefined;
             from = to;
