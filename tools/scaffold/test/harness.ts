@@ -46,10 +46,13 @@ export function makeRepository(dir: string, options: { linked?: boolean } = {}):
   for (const linked of ['packages', 'node_modules']) {
     symlinkSync(join(realRoot, linked), join(dir, linked));
   }
+  mkdirSync(join(dir, 'tools', 'ci'), { recursive: true });
   for (const file of [
     'package.json',
     'tsconfig.base.json',
     'vitest.shared.ts',
+    // vitest.shared.ts registers it for every project, the new app's too.
+    'tools/ci/fd-ownership-guard.ts',
     'biome.json',
     '.gitignore',
   ]) {

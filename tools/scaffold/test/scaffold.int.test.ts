@@ -115,7 +115,9 @@ describe('npm run new-daemon', { timeout: 120_000 }, () => {
     expect(biome.code).toBe(0);
   });
 
-  it('passes its own tests, unit and integration', async () => {
+  // The template's whole suite, its data-path campaign included (slow
+  // readers measured by RSS, ~1 min on a loaded 2-core machine).
+  it('passes its own tests, unit and integration', { timeout: 360_000 }, async () => {
     const result = await exec(bin('vitest'), ['run', '--reporter=dot'], appDir);
     expect(result.stdout).toMatch(/Test Files\s+\d+ passed \(\d+\)/);
     expect(result.stdout).toMatch(/Tests\s+\d+ passed \(\d+\)/);
