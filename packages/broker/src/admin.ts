@@ -34,6 +34,8 @@ export interface BrokerStatus {
   connectionsOpen: number;
   /** True once SHUTDOWN (or a signal) started the drain. */
   draining: boolean;
+  /** The broker process's memory (process.memoryUsage()), to tell a leak from allocator growth. */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
 }
 
 export interface InstanceInfo {
@@ -182,6 +184,8 @@ export function verbName(verb: number): string {
   return AdminVerb[verb] ?? `verb ${verb}`;
 }
 
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
 function statusReply(s: BrokerStatus, json: boolean): AdminReply {
   if (json) {
     return jsonReply(EXIT_OK, {
@@ -193,6 +197,12 @@ function statusReply(s: BrokerStatus, json: boolean): AdminReply {
       active_backends: s.activeBackends,
       connections_open: s.connectionsOpen,
       draining: s.draining,
+      memory: {
+        rss_bytes: s.memory.rss,
+        heap_used_bytes: s.memory.heapUsed,
+        heap_total_bytes: s.memory.heapTotal,
+        external_bytes: s.memory.external,
+      },
     });
   }
   return textReply(
@@ -205,6 +215,10 @@ function statusReply(s: BrokerStatus, json: boolean): AdminReply {
       ['backends', `${s.activeBackends} active`],
       ['connections', `${s.connectionsOpen} open`],
       ['state', s.draining ? 'draining' : 'serving'],
+      [
+        'memory',
+        `rss ${mib(s.memory.rss)}, heap ${mib(s.memory.heapUsed)} used of ${mib(s.memory.heapTotal)}`,
+      ],
     ]),
   );
 }

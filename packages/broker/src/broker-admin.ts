@@ -42,6 +42,7 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
       activeBackends: state.registry.list().length,
       connectionsOpen: state.connectionsOpen(),
       draining: state.draining(),
+      memory: process.memoryUsage(),
     }),
     instances: () =>
       state.registry

@@ -63,6 +63,12 @@ export function fakeBroker(socketPath = '/run/user/1000/handoff/broker.sock'): F
       activeBackends: 1,
       connectionsOpen: 3,
       draining: false,
+      memory: {
+        rss: 96 * 2 ** 20,
+        heapUsed: 10.5 * 2 ** 20,
+        heapTotal: 16 * 2 ** 20,
+        external: 3 * 2 ** 20,
+      },
     }),
     instances: () => broker.instanceList,
     health: () => ({

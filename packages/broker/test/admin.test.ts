@@ -34,6 +34,7 @@ describe('handleAdminRequest', () => {
         'backends:     1 active',
         'connections:  3 open',
         'state:        serving',
+        'memory:       rss 96.0 MiB, heap 10.5 MiB used of 16.0 MiB',
         '',
       ].join('\n'),
     );
@@ -48,6 +49,12 @@ describe('handleAdminRequest', () => {
       active_backends: 1,
       connections_open: 3,
       draining: false,
+      memory: {
+        rss_bytes: 96 * 2 ** 20,
+        heap_used_bytes: 10.5 * 2 ** 20,
+        heap_total_bytes: 16 * 2 ** 20,
+        external_bytes: 3 * 2 ** 20,
+      },
     });
   });
 

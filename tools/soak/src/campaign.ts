@@ -247,6 +247,7 @@ async function campaign(options: SoakOptions): Promise<boolean> {
   const soak = new Campaign(ctx, options);
   const { tally } = soak;
   const sampler = new Sampler(processes);
+  const brokerSocket = processes.brokerSocket;
   say(
     `broker pid ${processes.brokerPid} on ${processes.brokerSocket}; warming up every traffic kind`,
   );
@@ -262,9 +263,23 @@ async function campaign(options: SoakOptions): Promise<boolean> {
   const warmupMs = Math.max(2000, options.durationMs * 0.2);
   sampler.startTracking(start, warmupMs);
   let ticks = 0;
+  let askingHeap = false;
   const sampling = setInterval(() => {
     const now = Date.now();
     const snap = sampler.sample(now);
+    if (!askingHeap) {
+      // Informational (not a pass criterion): the broker's own heap figure.
+      askingHeap = true;
+      adminRequest(brokerSocket, { verb: AdminVerb.STATUS, json: true })
+        .then((reply) => {
+          const used = JSON.parse(reply.body)?.memory?.heap_used_bytes;
+          if (typeof used === 'number') sampler.addBrokerHeap(now, used);
+        })
+        .catch(() => {})
+        .finally(() => {
+          askingHeap = false;
+        });
+    }
     const t = round1((now - start) / 1000);
     out({
       type: 'sample',
@@ -317,6 +332,7 @@ async function campaign(options: SoakOptions): Promise<boolean> {
         }
       : null,
   };
+  const brokerHeap = sampler.brokerHeap?.result(trafficEnded) ?? null;
   const stderrTail = processes.stderrTail();
   say('stopping the broker and its daemon');
   const { leftBehind, socketsLeft } = await processes.shutdown();
@@ -405,6 +421,7 @@ async function campaign(options: SoakOptions): Promise<boolean> {
     },
     open_connections_after: open,
     rss,
+    broker_heap: brokerHeap,
     max_rss_growth_pct: options.maxRssGrowthPct,
     pids: { runner: process.pid, broker: processes.brokerPid },
     dir: processes.dir,

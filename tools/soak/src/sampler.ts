@@ -59,7 +59,41 @@ export class RssTrack {
   }
 }
 
+/**
+ * The broker's JS heap, as it reports it (admin STATUS): RSS alone cannot
+ * tell a leak from an allocator that keeps what it once needed. The lowest
+ * heap-used value of a window is close to what survived the last GC, so
+ * the warm-up's lowest is compared with the lowest of the last samples.
+ */
+export class HeapTrack {
+  private warmMin = Number.POSITIVE_INFINITY;
+  private readonly recent: number[] = [];
+  private readonly warmUntil: number;
+  constructor(since: number, warmupMs: number) {
+    this.warmUntil = since + warmupMs;
+  }
+
+  add(at: number, heapUsedBytes: number): void {
+    const kib = Math.round(heapUsedBytes / 1024);
+    if (at <= this.warmUntil) this.warmMin = Math.min(this.warmMin, kib);
+    this.recent.push(kib);
+    if (this.recent.length > RECENT * 4) this.recent.shift();
+  }
+
+  result(now: number): { warm_min_kib: number; end_min_kib: number; growth_pct: number } | null {
+    if (now <= this.warmUntil || !Number.isFinite(this.warmMin) || this.recent.length === 0)
+      return null;
+    const end = Math.min(...this.recent);
+    return {
+      warm_min_kib: this.warmMin,
+      end_min_kib: end,
+      growth_pct: Math.round(((end - this.warmMin) / this.warmMin) * 1000) / 10,
+    };
+  }
+}
+
 export class Sampler {
+  brokerHeap: HeapTrack | null = null;
   runnerRss: RssTrack | null = null;
   brokerRss: RssTrack | null = null;
   daemonRss: RssTrack | null = null;
@@ -92,6 +126,12 @@ export class Sampler {
     this.warmupMs = warmupMs;
     this.runnerRss = new RssTrack(process.pid, now, warmupMs);
     this.brokerRss = new RssTrack(this.processes.brokerPid, now, warmupMs);
+    this.brokerHeap = new HeapTrack(now, warmupMs);
+  }
+
+  /** While tracking, feeds the broker's reported heap-used figure. */
+  addBrokerHeap(now: number, heapUsedBytes: number): void {
+    if (this.tracking) this.brokerHeap?.add(now, heapUsedBytes);
   }
 
   stopTracking(): void {
