@@ -4,27 +4,14 @@
 // mixed case, mistakes), each sent to a real demo daemon through a relay
 // that records both directions. Nothing here is mocked.
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { type CorpusFile, fromHex, toHex } from '../../../packages/protocol/test/mutations.js';
 import type { KvCommand } from '../src/kv-service.js';
 import { formatCommandLine } from '../src/line-protocol.js';
 import { startTestDaemon, tempDir } from './harness.js';
 
+export { readCorpus, writeCorpus } from '../../../tools/ci/fuzz-harness.js';
+
 export const corpusDir = new URL('./fixtures/corpus/', import.meta.url);
-
-export function readCorpus(file: URL): Record<string, Uint8Array> {
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as CorpusFile;
-  return Object.fromEntries(Object.entries(parsed.entries).map(([k, v]) => [k, fromHex(v)]));
-}
-
-export function writeCorpus(file: URL, regenerate: string, entries: Record<string, Uint8Array>) {
-  const out: CorpusFile = {
-    regenerate,
-    entries: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, toHex(v)])),
-  };
-  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-}
 
 const enc = new TextEncoder();
 

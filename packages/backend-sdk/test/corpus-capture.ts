@@ -2,28 +2,16 @@
 // corpora: a FrameClient and a prober talking to serveDaemon through a
 // recording relay. Nothing here is mocked.
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { type Frame, FrameDecoder, Frame as FrameType } from '@handoff/protocol';
-import { type CorpusFile, fromHex, toHex } from '../../protocol/test/mutations.js';
+import { toHex } from '../../protocol/test/mutations.js';
 import { FrameClient, type ProbeError, probeDaemon, serveDaemon } from '../src/index.js';
 import { identityFor, tempDir } from './harness.js';
 
+export { readCorpus, writeCorpus } from '../../../tools/ci/fuzz-harness.js';
+
 export const SERVED_PROTOCOL = 0x7001;
 export const protocolCorpusDir = new URL('../../protocol/test/fixtures/corpus/', import.meta.url);
-
-export function readCorpus(file: URL): Record<string, Uint8Array> {
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as CorpusFile;
-  return Object.fromEntries(Object.entries(parsed.entries).map(([k, v]) => [k, fromHex(v)]));
-}
-
-export function writeCorpus(file: URL, regenerate: string, entries: Record<string, Uint8Array>) {
-  const out: CorpusFile = {
-    regenerate,
-    entries: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, toHex(v)])),
-  };
-  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-}
 
 const concat = (chunks: Buffer[]) => new Uint8Array(Buffer.concat(chunks));
 

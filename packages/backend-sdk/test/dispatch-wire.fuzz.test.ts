@@ -8,7 +8,8 @@ import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { closeFd, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { trapUncaught } from '../../../tools/ci/fuzz-harness.js';
 import { DispatchScheduler } from '../src/dispatch-scheduler.js';
 import {
   DispatchWireError,
@@ -204,23 +205,6 @@ const openFds = () => readdirSync('/proc/self/fd').length;
 /** Polling at vi.waitFor's default 50 ms would dominate each run. */
 const FAST = { timeout: 5000, interval: 1 };
 const SLOW = { timeout: 10_000, interval: 1 };
-
-/** Collects what escapes to the process (it must stay empty). */
-function trapUncaught() {
-  const escaped: unknown[] = [];
-  const onError = (error: unknown) => escaped.push(error);
-  beforeEach(() => {
-    escaped.length = 0;
-    process.on('uncaughtException', onError);
-    process.on('unhandledRejection', onError);
-  });
-  afterEach(() => {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
-    expect(escaped).toEqual([]);
-  });
-  return escaped;
-}
 
 /** Fresh connections as raw fds (ours to close) with their clients. */
 function connections(n: number) {

@@ -17,7 +17,8 @@ import {
   HandoffOffer,
 } from '@handoff/protocol';
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { trapUncaught } from '../../../tools/ci/fuzz-harness.js';
 import { readCorpus } from '../../broker/test/corpus-capture.js';
 import {
   type DaemonServer,
@@ -54,19 +55,8 @@ afterAll(async () => {
   tmp.remove();
 });
 
-/** Collects what escapes to the process (it must stay empty). */
-const escaped: unknown[] = [];
-const onEscape = (error: unknown) => escaped.push(error);
-beforeEach(() => {
-  escaped.length = 0;
-  process.on('uncaughtException', onEscape);
-  process.on('unhandledRejection', onEscape);
-});
-afterEach(() => {
-  process.off('uncaughtException', onEscape);
-  process.off('unhandledRejection', onEscape);
-  expect(escaped).toEqual([]);
-});
+/** What escapes to the process (it must stay empty). */
+const escaped = trapUncaught();
 
 /** The acceptor's decoder cap: 64 KiB of buffered bytes + prelude + slack. */
 const ACCEPTOR_MAX_FRAME = 64 * 1024 + 4096 + 4096;

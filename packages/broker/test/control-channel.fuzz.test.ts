@@ -24,7 +24,8 @@ import {
   responseFrame,
 } from '@handoff/protocol';
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { trapUncaught } from '../../../tools/ci/fuzz-harness.js';
 import { arbMutated } from '../../protocol/test/mutations.js';
 import { handleAdminRequest } from '../src/admin.js';
 import { BackendChannel, type Offer } from '../src/control-channel.js';
@@ -80,23 +81,6 @@ describe('broker corpora (test/fixtures/corpus)', () => {
 });
 
 const openFds = () => readdirSync('/proc/self/fd').length;
-
-/** Collects what escapes to the process (it must stay empty). */
-function trapUncaught() {
-  const escaped: unknown[] = [];
-  const onError = (error: unknown) => escaped.push(error);
-  beforeEach(() => {
-    escaped.length = 0;
-    process.on('uncaughtException', onError);
-    process.on('unhandledRejection', onError);
-  });
-  afterEach(() => {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
-    expect(escaped).toEqual([]);
-  });
-  return escaped;
-}
 
 /** How a fresh stream decoder judges `bytes`: whole frames, a fault, or a partial frame. */
 function judge(bytes: Uint8Array): 'whole' | 'fault' | 'partial' {

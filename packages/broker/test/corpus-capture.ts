@@ -3,33 +3,20 @@
 // both directions of a control channel — a real BackendChannel offering to
 // a real BrokerAttachment/HandoffAcceptor — through a recording relay.
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { BrokerAttachment, currentDaemonProcess, serveDaemon } from '@handoff/backend-sdk';
 import { closeFds, FdServer, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
 import { AdminVerb, encodeFramed, requestFrame } from '@handoff/protocol';
-import { type CorpusFile, fromHex, toHex } from '../../protocol/test/mutations.js';
 import { adminRequest } from '../src/admin-client.js';
 import { connectService } from '../src/client.js';
 import { BackendChannel } from '../src/control-channel.js';
 import { tempDir } from './admin-harness.js';
 
+export { readCorpus, writeCorpus } from '../../../tools/ci/fuzz-harness.js';
+
 export const corpusDir = new URL('./fixtures/corpus/', import.meta.url);
 export const SERVED_PROTOCOL = 0x7001;
 export const TOKEN = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
-
-export function readCorpus(file: URL): Record<string, Uint8Array> {
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as CorpusFile;
-  return Object.fromEntries(Object.entries(parsed.entries).map(([k, v]) => [k, fromHex(v)]));
-}
-
-export function writeCorpus(file: URL, regenerate: string, entries: Record<string, Uint8Array>) {
-  const out: CorpusFile = {
-    regenerate,
-    entries: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, toHex(v)])),
-  };
-  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-}
 
 /** Accepts one connection, keeps what it sends until `enough` says so, then hangs up. */
 async function recordOne(

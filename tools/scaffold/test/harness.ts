@@ -53,6 +53,8 @@ export function makeRepository(dir: string, options: { linked?: boolean } = {}):
     'vitest.shared.ts',
     // vitest.shared.ts registers it for every project, the new app's too.
     'tools/ci/fd-ownership-guard.ts',
+    // The template's fuzz tests read their corpus through it.
+    'tools/ci/fuzz-harness.ts',
     'biome.json',
     '.gitignore',
   ]) {
