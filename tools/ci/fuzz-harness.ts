@@ -2,7 +2,9 @@
 // captured traffic (hex JSON, read and rewritten with REGENERATE_CORPUS=1)
 // and the trap that fails a test when anything escapes to the process.
 // Test-only; the pure mutators live in packages/protocol/test/mutations.ts.
+import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { type CorpusFile, fromHex, toHex } from '../../packages/protocol/test/mutations.js';
 
@@ -38,4 +40,55 @@ export function trapUncaught(): unknown[] {
     expect(escaped).toEqual([]);
   });
   return escaped;
+}
+
+/** One connection through a recording relay: every chunk, each direction. */
+export interface RecordedSession {
+  up: Buffer[];
+  down: Buffer[];
+}
+
+/**
+ * Listens on `listenPath` and relays each connection to `upstreamPath`,
+ * recording both directions: how the capture helpers see what real
+ * components write, without touching either end.
+ */
+export async function recordingRelay(
+  listenPath: string,
+  upstreamPath: string,
+): Promise<{ sessions: RecordedSession[]; close(): void }> {
+  const sessions: RecordedSession[] = [];
+  const relay = createServer((client) => {
+    const session: RecordedSession = { up: [], down: [] };
+    sessions.push(session);
+    const upstream = connect({ path: upstreamPath });
+    client.on('data', (d: Buffer) => {
+      session.up.push(d);
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      session.down.push(d);
+      client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on('close', end);
+      s.on('error', end);
+    }
+  });
+  relay.listen(listenPath);
+  await once(relay, 'listening');
+  return { sessions, close: () => relay.close() };
+}
+
+/** Polls until `condition` holds (captures wait on bytes crossing the relay). */
+export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('corpus capture: condition not met in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }

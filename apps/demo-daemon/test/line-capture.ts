@@ -4,7 +4,8 @@
 // mixed case, mistakes), each sent to a real demo daemon through a relay
 // that records both directions. Nothing here is mocked.
 import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import { recordingRelay, waitUntil } from '../../../tools/ci/fuzz-harness.js';
 import type { KvCommand } from '../src/kv-service.js';
 import { formatCommandLine } from '../src/line-protocol.js';
 import { startTestDaemon, tempDir } from './harness.js';
@@ -59,49 +60,24 @@ export function maskStats(answers: Uint8Array): string {
 export async function captureLineSessions(): Promise<Record<string, Uint8Array>> {
   const tmp = tempDir('line-corpus');
   const daemon = await startTestDaemon(tmp.path('kv.sock'));
-  const sessions: { up: Buffer[]; down: Buffer[]; downBytes: () => Buffer }[] = [];
-  const relay = createServer((client: Socket) => {
-    const session = {
-      up: [] as Buffer[],
-      down: [] as Buffer[],
-      downBytes: () => Buffer.concat(session.down),
-    };
-    sessions.push(session);
-    const upstream = connect({ path: daemon.endpoint });
-    client.on('data', (d: Buffer) => {
-      session.up.push(d);
-      upstream.write(d);
-    });
-    upstream.on('data', (d: Buffer) => {
-      session.down.push(d);
-      client.write(d);
-    });
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const s of [client, upstream]) {
-      s.on('close', end);
-      s.on('error', end);
-    }
-  });
-  relay.listen(tmp.path('relay.sock'));
-  await once(relay, 'listening');
+  const relay = await recordingRelay(tmp.path('relay.sock'), daemon.endpoint);
+  const { sessions } = relay;
   const run = async (lines: Uint8Array[]) => {
     const socket = connect(tmp.path('relay.sock'));
     await once(socket, 'connect');
     socket.on('data', () => {});
     const session = () => sessions.at(-1)!;
+    const downBytes = () => Buffer.concat(session().down);
     let answered = 0;
     for (const line of lines) {
       socket.write(line);
       // A blank line has no answer; every other line has exactly one.
       if (line.every((b) => b === 0x0d || b === 0x0a)) continue;
       answered++;
-      await waitFor(() => countLines(session().downBytes()) >= answered);
+      await waitUntil(() => countLines(downBytes()) >= answered);
     }
     socket.destroy();
-    await waitFor(() => session().up.length > 0);
+    await waitUntil(() => session().up.length > 0);
   };
   try {
     await run(CLIENT_COMMANDS.map(formatCommandLine));
@@ -114,18 +90,10 @@ export async function captureLineSessions(): Promise<Record<string, Uint8Array>>
   const [commands, telnet] = sessions;
   return {
     'client-commands': new Uint8Array(Buffer.concat(commands!.up)),
-    'client-answers': new Uint8Array(commands!.downBytes()),
+    'client-answers': new Uint8Array(Buffer.concat(commands!.down)),
     'telnet-session': new Uint8Array(Buffer.concat(telnet!.up)),
-    'telnet-answers': new Uint8Array(telnet!.downBytes()),
+    'telnet-answers': new Uint8Array(Buffer.concat(telnet!.down)),
   };
 }
 
 const countLines = (b: Uint8Array) => b.reduce((n, x) => n + (x === 0x0a ? 1 : 0), 0);
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('line capture: condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}

@@ -25,6 +25,7 @@ import {
   responseFrame,
 } from '@handoff/protocol';
 import { BatchedWriter } from './batched-writer.js';
+import { endAfterFlush } from './end-after-flush.js';
 import { BackendEndpointMux, type LegacyDetector, MuxError } from './mux.js';
 import { preparePrivateSocketPath } from './private-socket.js';
 import type { DaemonIdentity } from './probe-answer.js';
@@ -547,10 +548,7 @@ class Connection {
       // handoff that is the broker's Negotiated reply (the prelude), which
       // the client needs to know what happened.
       this.writer.flush();
-      const socket = this.socket;
-      socket.end();
-      if (socket.writableFinished) socket.destroy();
-      else socket.once('finish', () => socket.destroy());
+      endAfterFlush(this.socket);
       this.server.emit(
         'connectionError',
         new ServerConnectionError(
@@ -731,9 +729,7 @@ class Connection {
     this.buffered = 0;
     this.abortAll();
     this.writer.flush();
-    socket.end();
-    if (socket.writableFinished) socket.destroy();
-    else socket.once('finish', () => socket.destroy());
+    endAfterFlush(socket);
     this.server.emit('connectionError', new ServerConnectionError(code, this.id, message, cause));
   }
 

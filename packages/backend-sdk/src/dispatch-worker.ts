@@ -30,6 +30,7 @@ import {
   ReportKind,
   type WorkerHello,
 } from './dispatch-wire.js';
+import { endAfterFlush } from './end-after-flush.js';
 import { SlotSet } from './slot-set.js';
 
 /** The longest delay setTimeout honours (2^31-1 ms, about 24.8 days). */
@@ -533,12 +534,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
    * close its side, which it may never do); nothing else is touched.
    */
   #handlerFailed(connection: DispatchedConnection, err: unknown): void {
-    const { socket } = connection;
-    if (!socket.destroyed) {
-      socket.end();
-      if (socket.writableFinished) socket.destroy();
-      else socket.once('finish', () => socket.destroy());
-    }
+    endAfterFlush(connection.socket);
     this.#log('error', `handler failed on connection ${connection.id} (${errorCode(err)})`, {
       error: err instanceof Error ? err.message : String(err),
     });

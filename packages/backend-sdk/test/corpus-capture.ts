@@ -1,9 +1,5 @@
-// Captures the bytes real backend-sdk components write, for the fuzz
-// corpora: a FrameClient and a prober talking to serveDaemon through a
-// recording relay. Nothing here is mocked.
-import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
 import { type Frame, FrameDecoder, Frame as FrameType } from '@handoff/protocol';
+import { recordingRelay, waitUntil } from '../../../tools/ci/fuzz-harness.js';
 import { toHex } from '../../protocol/test/mutations.js';
 import { FrameClient, type ProbeError, probeDaemon, serveDaemon } from '../src/index.js';
 import { identityFor, tempDir } from './harness.js';
@@ -29,31 +25,9 @@ export async function captureFramedSessions(): Promise<Record<string, Uint8Array
     payloadProtocols: [SERVED_PROTOCOL],
     onRequest: (frame) => frame.payload,
   });
-  const sessions: { up: Buffer[]; down: Buffer[] }[] = [];
-  const relay = createServer((client) => {
-    const session = { up: [] as Buffer[], down: [] as Buffer[] };
-    sessions.push(session);
-    const upstream = connect({ path: endpoint });
-    client.on('data', (d: Buffer) => {
-      session.up.push(d);
-      upstream.write(d);
-    });
-    upstream.on('data', (d: Buffer) => {
-      session.down.push(d);
-      client.write(d);
-    });
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', end);
-    upstream.on('close', end);
-    client.on('error', end);
-    upstream.on('error', end);
-  });
   const relayPath = tmp.path('relay.sock');
-  relay.listen(relayPath);
-  await once(relay, 'listening');
+  const relay = await recordingRelay(relayPath, endpoint);
+  const { sessions } = relay;
   try {
     const client = await FrameClient.connect(relayPath);
     await client.request(SERVED_PROTOCOL, new TextEncoder().encode('hello, daemon'));
@@ -68,7 +42,7 @@ export async function captureFramedSessions(): Promise<Record<string, Uint8Array
     await probeDaemon(relayPath, {}, { timeoutMs: 5000 }).catch((error: ProbeError) => {
       if (error.code !== 'ENDPOINT_MISMATCH') throw error;
     });
-    await waitFor(() => sessions.length === 2 && sessions.every((s) => s.down.length > 0));
+    await waitUntil(() => sessions.length === 2 && sessions.every((s) => s.down.length > 0));
   } finally {
     relay.close();
     await daemon.close({ deadlineMs: 100 });
@@ -80,14 +54,6 @@ export async function captureFramedSessions(): Promise<Record<string, Uint8Array
     'probe-request': concat(sessions[1]!.up),
     'probe-answer': concat(sessions[1]!.down),
   };
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('corpus capture: condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Frames of a byte stream, for comparing captures whose random fields differ. */
