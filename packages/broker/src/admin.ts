@@ -35,7 +35,7 @@ export interface BrokerStatus {
   /** True once SHUTDOWN (or a signal) started the drain. */
   draining: boolean;
   /** The broker process's memory (process.memoryUsage()), to tell a leak from allocator growth. */
-  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
+  memory: { rss: number | null; heapUsed: number; heapTotal: number; external: number };
 }
 
 export interface InstanceInfo {
@@ -217,7 +217,7 @@ function statusReply(s: BrokerStatus, json: boolean): AdminReply {
       ['state', s.draining ? 'draining' : 'serving'],
       [
         'memory',
-        `rss ${mib(s.memory.rss)}, heap ${mib(s.memory.heapUsed)} used of ${mib(s.memory.heapTotal)}`,
+        `rss ${s.memory.rss === null ? 'unknown' : mib(s.memory.rss)}, heap ${mib(s.memory.heapUsed)} used of ${mib(s.memory.heapTotal)}`,
       ],
     ]),
   );

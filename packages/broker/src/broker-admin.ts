@@ -1,8 +1,15 @@
 // The broker's answers to admin verbs: an AdminProvider over the live
 // state of a running broker (its backends, definitions, metrics), so the
 // admin dispatcher (admin.ts) stays a pure function of that state.
+
+import { getHeapStatistics } from 'node:v8';
 import { probeDaemon } from '@handoff/backend-sdk';
-import { AdminError, type AdminProvider, type BackendHealthEntry } from './admin.js';
+import {
+  AdminError,
+  type AdminProvider,
+  type BackendHealthEntry,
+  type BrokerStatus,
+} from './admin.js';
 import type { Backend, BackendRegistry } from './backend-registry.js';
 import type { MetricsRegistry } from './metrics.js';
 import type { ServiceDefinition } from './service-config.js';
@@ -42,7 +49,7 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
       activeBackends: state.registry.list().length,
       connectionsOpen: state.connectionsOpen(),
       draining: state.draining(),
-      memory: process.memoryUsage(),
+      memory: brokerMemory(),
     }),
     instances: () =>
       state.registry
@@ -135,5 +142,26 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
       // The reply to SHUTDOWN goes out first; the drain starts right after.
       setImmediate(() => state.shutdown(drainDeadlineMs));
     },
+  };
+}
+
+/**
+ * RSS is read from /proc, which takes an fd: out of descriptors (STATUS is
+ * still answered on the spare one) it cannot be had, and STATUS must not
+ * fail for that. The heap figures need no fd.
+ */
+function brokerMemory(): BrokerStatus['memory'] {
+  const heap = getHeapStatistics();
+  let rss: number | null;
+  try {
+    rss = process.memoryUsage.rss();
+  } catch {
+    rss = null;
+  }
+  return {
+    rss,
+    heapUsed: heap.used_heap_size,
+    heapTotal: heap.total_heap_size,
+    external: heap.external_memory,
   };
 }
