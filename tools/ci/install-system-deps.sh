@@ -3,6 +3,8 @@
 #   protobuf-compiler  protoc, to check the golden encodings
 #   g++, make, python3 node-gyp builds @handoff/fdpass; python3 is also the
 #                      independent fd-passing peer in its tests
+#   g++-aarch64-linux-gnu  cross-builds the linux-arm64 prebuild of @handoff/fdpass
+#   qemu-user          runs an arm64 node to prove that prebuild loads
 # Idempotent and quiet when everything is there. Needs root (or sudo).
 set -euo pipefail
 need=()
@@ -10,6 +12,8 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need+=(g++-aarch64-linux-gnu)
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0

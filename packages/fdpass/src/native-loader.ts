@@ -1,6 +1,9 @@
 // Finds and loads the compiled addon, and describes its surface in types. The
 // only module that knows where fdpass.node lives; it works from src/ (tests
-// run the TypeScript sources) and from dist/ (the published build).
+// run the TypeScript sources) and from dist/ (the published build). A local
+// build (build/Release, build/Debug) wins; otherwise the prebuild shipped for
+// this platform/arch/libc in prebuilds/, picked by node-gyp-build's rules.
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,23 +129,95 @@ export function candidatePaths(root: string = packageRoot()): string[] {
   ];
 }
 
+/** The tag-matching helpers node-gyp-build exports (it ships no types). */
+interface PrebuildTags {
+  file: string;
+}
+interface PrebuildTuple {
+  name: string;
+}
+interface NodeGypBuild {
+  parseTuple(name: string): PrebuildTuple | undefined;
+  matchTuple(platform: string, arch: string): (tuple: PrebuildTuple | undefined) => boolean;
+  compareTuples(a: PrebuildTuple, b: PrebuildTuple): number;
+  parseTags(file: string): PrebuildTags | undefined;
+  matchTags(runtime: string, abi: string): (tags: PrebuildTags | undefined) => boolean;
+  compareTags(runtime: string): (a: PrebuildTags, b: PrebuildTags) => number;
+}
+
+function readdirOr(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The file name a prebuild for this platform is published under. */
+function publishedPrebuild(prebuilds: string): string {
+  const libc =
+    process.platform !== 'linux' ? '' : existsSync('/etc/alpine-release') ? '.musl' : '.glibc';
+  return join(prebuilds, `${process.platform}-${process.arch}`, `@handoff+fdpass${libc}.node`);
+}
+
+/**
+ * The prebuild for this runtime, as node-gyp-build would choose it from
+ * prebuilds/<platform>-<arch>/. When none matches, the file a matching
+ * prebuild would be, so the load error names where it looked; the same when
+ * node-gyp-build cannot be loaded (an application bundle that left it out).
+ */
+export function prebuildPaths(root: string = packageRoot()): string[] {
+  const prebuilds = join(root, 'prebuilds');
+  let gypBuild: NodeGypBuild;
+  try {
+    gypBuild = createRequire(import.meta.url)('node-gyp-build') as NodeGypBuild;
+  } catch {
+    return [publishedPrebuild(prebuilds)];
+  }
+  const tuple = readdirOr(prebuilds)
+    .map((name) => gypBuild.parseTuple(name))
+    .filter(gypBuild.matchTuple(process.platform, process.arch))
+    .sort((a, b) => gypBuild.compareTuples(a as PrebuildTuple, b as PrebuildTuple))[0];
+  if (tuple !== undefined) {
+    const dir = join(prebuilds, tuple.name);
+    const winner = readdirOr(dir)
+      .map((file) => gypBuild.parseTags(file))
+      .filter(gypBuild.matchTags('node', process.versions.modules))
+      .sort((a, b) => gypBuild.compareTags('node')(a as PrebuildTags, b as PrebuildTags))[0];
+    if (winner !== undefined) return [join(dir, winner.file)];
+  }
+  return [publishedPrebuild(prebuilds)];
+}
+
 let cached: NativeBinding | undefined;
 
 /**
  * Loads the addon once per JS realm (each worker loads its own instance; the
- * addon keeps no process-wide state). Throws FdPassError ERR_NATIVE_LOAD
+ * addon keeps no process-wide state): a local build, else the matching
+ * prebuild; nothing is ever compiled here. Throws FdPassError ERR_NATIVE_LOAD
  * listing every path it tried and why each failed.
  */
 export function loadNative(): NativeBinding {
-  if (cached === undefined) cached = loadFromPaths(candidatePaths());
+  // The prebuild is looked for only when no local build loads.
+  if (cached === undefined) cached = loadFromPaths(candidatePaths(), () => prebuildPaths());
   return cached;
 }
 
-/** Loads the first of `paths` that works; the error lists all of them. */
-export function loadFromPaths(paths: readonly string[]): NativeBinding {
+/**
+ * Loads the first of `paths`, then of `thenPaths()`, that works; the error
+ * lists all of them.
+ */
+export function loadFromPaths(
+  paths: readonly string[],
+  thenPaths: () => readonly string[] = () => [],
+): NativeBinding {
   const require = createRequire(import.meta.url);
   const failures: string[] = [];
-  for (const path of paths) {
+  function* all(): Generator<string> {
+    yield* paths;
+    yield* thenPaths();
+  }
+  for (const path of all()) {
     let binding: NativeBinding;
     try {
       binding = require(path) as NativeBinding;
@@ -162,7 +237,8 @@ export function loadFromPaths(paths: readonly string[]): NativeBinding {
   }
   throw new FdPassError(
     'ERR_NATIVE_LOAD',
-    `@handoff/fdpass: could not load the native addon (run "npm rebuild @handoff/fdpass" or ` +
-      `"node-gyp rebuild" in the package). Tried:\n${failures.join('\n')}`,
+    `@handoff/fdpass: could not load the native addon. Prebuilds exist for linux-x64 and ` +
+      `linux-arm64 (glibc); elsewhere it is built from source by the package's install script ` +
+      `(needs g++, make, python3): run "npm rebuild @handoff/fdpass". Tried:\n${failures.join('\n')}`,
   );
 }
