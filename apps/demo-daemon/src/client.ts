@@ -4,7 +4,7 @@
 // known endpoint, and then speaks Requests over one FrameClient.
 import type { Socket } from 'node:net';
 import { FrameClient, type RequestOptions } from '@handoff/backend-sdk';
-import { connectService } from '@handoff/broker';
+import { connectService } from '@handoff/broker/client';
 import {
   decodeResponse,
   encodeRequest,

@@ -37,7 +37,7 @@ export interface SpawnBackoff {
   resetAfterMs?: number;
 }
 
-interface DispatcherOptionsBase {
+export interface DispatcherOptionsBase {
   /** One or more listeners: `{ port, host? }` (TCP) or `{ path }` (Unix). */
   listen: DispatchListen | readonly DispatchListen[];
   /** Worker processes (1..1024). */

@@ -1,5 +1,6 @@
 export { BROKER_ENV, BrokerAttachment, type BrokerAttachmentOptions } from './broker-attachment.js';
 export { type CurrentDaemonOptions, currentDaemonProcess } from './daemon-identity.js';
+export { defaultDaemonSocketPath } from './daemon-paths.js';
 export {
   type CloseOptions,
   type DaemonServer,
@@ -33,6 +34,7 @@ export {
   createDispatcher,
   type Dispatcher,
   type DispatcherOptions,
+  type DispatcherOptionsBase,
   type FnDispatcherOptions,
   type ScriptDispatcherOptions,
   type SpawnBackoff,
@@ -44,7 +46,6 @@ export {
   type DispatcherErrorKind,
   type DispatcherStats,
   type DispatcherWorkerStats,
-  renderDispatcherMetrics,
 } from './dispatcher-metrics.js';
 export { createHashCache, type FileHashes, type HashCache } from './file-hashes.js';
 export {
@@ -63,9 +64,7 @@ export {
   listenForHandoffs,
 } from './handoff-acceptor.js';
 export {
-  formatIdentitySidecar,
   IdentitySidecarError,
-  parseIdentitySidecar,
   readIdentitySidecar,
   removeIdentitySidecar,
   writeIdentitySidecar,
@@ -80,18 +79,11 @@ export {
   type MuxVerdict,
 } from './mux.js';
 export {
-  ensurePrivateDirectory,
   PrivateSocketError,
   type PrivateSocketErrorCode,
   preparePrivateSocketPath,
 } from './private-socket.js';
-export {
-  type DaemonIdentity,
-  encodeIdentityAnswer,
-  MalformedProbeError,
-  probeAnswerWire,
-  probeNonceFromFrame,
-} from './probe-answer.js';
+export type { DaemonIdentity } from './probe-answer.js';
 export {
   type ExpectedIdentity,
   ProbeError,
@@ -100,5 +92,5 @@ export {
   probeDaemon,
   type VerifiedIdentity,
 } from './prober.js';
-export { bootId, ProcInfoError, processStartTimeMs, startTicksFromStat } from './proc-info.js';
+export { ProcInfoError } from './proc-info.js';
 export { SlotSet } from './slot-set.js';

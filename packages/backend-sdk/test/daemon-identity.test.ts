@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createHashCache, currentDaemonProcess, processStartTimeMs } from '../src/index.js';
+import { createHashCache, currentDaemonProcess } from '../src/index.js';
+import { processStartTimeMs } from '../src/proc-info.js';
 
 describe('currentDaemonProcess', () => {
   it('describes this process truthfully', { timeout: 60_000 }, async () => {

@@ -5,14 +5,14 @@ import { DaemonProcess } from '@handoff/protocol';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  type DaemonIdentity,
   formatIdentitySidecar,
   IdentitySidecarError,
   parseIdentitySidecar,
   readIdentitySidecar,
   removeIdentitySidecar,
   writeIdentitySidecar,
-} from '../src/index.js';
+} from '../src/identity-sidecar.js';
+import type { DaemonIdentity } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'handoff-sidecar-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

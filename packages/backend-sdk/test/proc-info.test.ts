@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bootId, processStartTimeMs, startTicksFromStat } from '../src/index.js';
+import { bootId, processStartTimeMs, startTicksFromStat } from '../src/proc-info.js';
 
 describe('proc info', () => {
   it('reads the boot id as the trimmed kernel value', async () => {

@@ -12,6 +12,7 @@ import {
 } from './admin.js';
 import type { Backend, BackendRegistry } from './backend-registry.js';
 import type { MetricsRegistry } from './metrics.js';
+import { brokerPackageVersion } from './package-version.js';
 import type { ServiceDefinition } from './service-config.js';
 
 export interface BrokerState {
@@ -27,8 +28,6 @@ export interface BrokerState {
   shutdown(drainDeadlineMs: number): void;
 }
 
-const VERSION = '0.1.0';
-
 export function brokerAdminProvider(state: BrokerState): AdminProvider {
   const instance = (b: Backend) => ({
     service: b.definition.name,
@@ -42,7 +41,7 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
   return {
     status: () => ({
       pid: process.pid,
-      version: VERSION,
+      version: brokerPackageVersion() ?? 'unknown',
       socketPath: state.socketPath,
       uptimeSeconds: (Date.now() - state.startedAt) / 1000,
       services: state.definitions().length,

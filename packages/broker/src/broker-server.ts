@@ -3,12 +3,13 @@
 // spawns (persistent handoff channels), service definitions reloaded on
 // change, metrics, and a bounded close. Policy lives in the modules it
 // wires: hello-router, backend-registry, version-policy, spawn-budget.
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { preparePrivateSocketPath, SlotSet } from '@handoff/backend-sdk';
 import { FdServer, type FdSocket, peerCredentials } from '@handoff/fdpass';
-import { ErrorCode, PROTOCOL_VERSION } from '@handoff/protocol';
+import { type DaemonProcess, ErrorCode, PROTOCOL_VERSION } from '@handoff/protocol';
 import pino, { type Logger } from 'pino';
 import { handleAdminRequest } from './admin.js';
 import { BackendRegistry, shuttingDown } from './backend-registry.js';
@@ -67,7 +68,8 @@ export interface BrokerOptions {
 export interface Broker extends EventEmitter {
   readonly socketPath: string;
   readonly controlPath: string;
-  readonly registry: BackendRegistry;
+  /** The daemons it knows, to inspect; routing and spawning stay the broker's own. */
+  readonly registry: BackendRegistryView;
   readonly metrics: MetricsRegistry;
   definitions(): readonly ServiceDefinition[];
   /**
@@ -81,10 +83,40 @@ export interface Broker extends EventEmitter {
   openWork(): { clients: number; channels: number; backends: string[] };
 }
 
+/** A daemon the broker knows, as its owner may see it (a live view: fields change). */
+export interface BackendInfo {
+  /** The service definition's name and version. */
+  readonly key: string;
+  readonly definition: ServiceDefinition;
+  readonly endpoint: string;
+  /** The process the broker spawned; null for one rediscovered after a broker restart. */
+  readonly child: ChildProcess | null;
+  readonly pid: number | null;
+  /** Its verified identity, once probed. */
+  readonly identity: DaemonProcess | null;
+  readonly state: 'starting' | 'ready' | 'stopping';
+  readonly startedAt: number;
+  readonly lastRoutedAt: number;
+  /** Clients routed to it so far. */
+  readonly routed: number;
+}
+
+export interface BackendRegistryView {
+  list(): readonly BackendInfo[];
+}
+
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const broker = new BrokerImpl(options);
   await broker.start();
   return broker;
+}
+
+/**
+ * SIGKILLs every daemon the broker spawned, at once: the CLI's last resort
+ * when a shutdown overruns, so that no daemon outlives its broker.
+ */
+export function killBackendsNow(broker: Broker): void {
+  if (broker instanceof BrokerImpl) broker.registry.killAll();
 }
 
 class BrokerImpl extends EventEmitter implements Broker {

@@ -9,7 +9,7 @@ import {
   responseFrame,
 } from '@handoff/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AdminClientError, adminRequest } from '../src/admin-client.js';
+import { AdminClientError, adminRequest } from '../src/client/admin-client.js';
 import { fakeBroker, startAdminServer, tempDir } from './admin-harness.js';
 
 const tmp = tempDir('admin-client');

@@ -22,9 +22,9 @@ import {
   requestFrame,
 } from '@handoff/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { adminRequest } from '../src/admin-client.js';
 import { type Broker, startBroker } from '../src/broker-server.js';
-import { connectService } from '../src/client.js';
+import { adminRequest } from '../src/client/admin-client.js';
+import { connectService } from '../src/client/connect-service.js';
 import {
   echoService,
   fixtures,
@@ -260,7 +260,10 @@ describe('admin and metrics on the broker socket', () => {
     const status = JSON.parse(
       (await adminRequest(b.socketPath, { verb: AdminVerb.STATUS, json: true })).body,
     );
-    expect(status).toMatchObject({ schema_version: 1, active_backends: 1 });
+    const { version } = JSON.parse(
+      readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    expect(status).toMatchObject({ schema_version: 1, active_backends: 1, version });
     const list = JSON.parse(
       (await adminRequest(b.socketPath, { verb: AdminVerb.LIST_INSTANCES, json: true })).body,
     );

@@ -1,7 +1,15 @@
 // The handoff-broker CLI as a real process, against a real admin server
 // and a real daemon running in this test process.
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { currentDaemonProcess, type DaemonServer, serveDaemon } from '@handoff/backend-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,6 +170,13 @@ describe('usage', () => {
       'shutdown',
     ])
       expect(help.stdout).toMatch(new RegExp(`\\n  ${command} +\\S`));
+  });
+
+  it("--version: package.json's version on stdout, exit 0", async () => {
+    const { version } = JSON.parse(
+      readFileSync(join(import.meta.dirname, '../package.json'), 'utf8'),
+    ) as { version: string };
+    expect(await cli(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it('every command has --help', async () => {

@@ -6,7 +6,7 @@ import { linkSync, readdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { AdminVerb, MAX_FRAME_BYTES } from '@handoff/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AdminClientError, adminRequest } from '../src/admin-client.js';
+import { AdminClientError, adminRequest } from '../src/client/admin-client.js';
 import { tempDir } from './harness.js';
 
 const tmp = tempDir('client-faults-admin');

@@ -7,8 +7,8 @@ import { createServer, type Socket } from 'node:net';
 import { BrokerAttachment, currentDaemonProcess, serveDaemon } from '@handoff/backend-sdk';
 import { closeFds, FdServer, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
 import { AdminVerb, encodeFramed, requestFrame } from '@handoff/protocol';
-import { adminRequest } from '../src/admin-client.js';
-import { connectService } from '../src/client.js';
+import { adminRequest } from '../src/client/admin-client.js';
+import { connectService } from '../src/client/connect-service.js';
 import { BackendChannel } from '../src/control-channel.js';
 import { tempDir } from './admin-harness.js';
 

@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { FrameClient, FrameClientError } from '@handoff/backend-sdk';
 import { ErrorCode } from '@handoff/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectServiceError, connectService } from '../src/client.js';
+import { ConnectServiceError, connectService } from '../src/client/connect-service.js';
 import { echoService, openFds, str, tempDir, text, tsxArgs } from './harness.js';
 
 const repo = join(import.meta.dirname, '../../..');

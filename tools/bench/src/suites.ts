@@ -1,6 +1,7 @@
 // The index of benchmark suites, by the name given on the command line.
 import { backendSdkSuite } from './backend-sdk.bench.ts';
 import { brokerSuite } from './broker.bench.ts';
+import { brokerImportSuite } from './broker-import.bench.ts';
 import { dispatcherSuite } from './dispatcher.bench.ts';
 import { fdpassSuite } from './fdpass.bench.ts';
 import { protocolSuite } from './protocol.bench.ts';
@@ -10,5 +11,6 @@ export const suites: Record<string, () => Promise<void>> = {
   fdpass: fdpassSuite,
   'backend-sdk': backendSdkSuite,
   broker: brokerSuite,
+  'broker-import': brokerImportSuite,
   dispatcher: dispatcherSuite,
 };

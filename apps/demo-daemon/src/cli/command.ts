@@ -3,7 +3,7 @@
 // 2), the common flags, and where the broker socket is. Modelled on the
 // handoff-broker CLI (packages/broker/src/cli/command.ts).
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { defaultBrokerSocketPath } from '@handoff/broker';
+import { defaultBrokerSocketPath } from '@handoff/broker/client';
 import type { CliIo } from './output.js';
 
 export const EXIT_OK = 0;

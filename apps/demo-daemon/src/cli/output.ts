@@ -2,7 +2,7 @@
 // or one JSON object with --json), the route and problems on stderr, and a
 // one-line explanation for each failure a user is expected to meet.
 import { FrameClientError } from '@handoff/backend-sdk';
-import { ConnectServiceError } from '@handoff/broker';
+import { ConnectServiceError } from '@handoff/broker/client';
 import { DemoKvError, type DemoKvRoute } from '../client.js';
 import type { KvStats } from '../kv-service.js';
 

@@ -2,7 +2,7 @@
 // healthz, shutdown): ask the broker, print its reply as it came, exit
 // with its exit code. The broker renders text and JSON (src/admin.ts).
 import { type AdminRequest, AdminVerb } from '@handoff/protocol';
-import { adminRequest } from '../admin-client.js';
+import { adminRequest } from '../client/admin-client.js';
 import {
   brokerSocketPath,
   type Command,

@@ -6,7 +6,7 @@ import { lstat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { AdminVerb } from '@handoff/protocol';
-import { adminRequest } from '../admin-client.js';
+import { adminRequest } from '../client/admin-client.js';
 import { defaultConfigDir } from '../paths.js';
 import { loadServiceDefinitions } from '../service-config.js';
 import {

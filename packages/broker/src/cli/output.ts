@@ -1,7 +1,7 @@
 // How the CLI talks to a terminal: aligned columns, PASS/WARN/FAIL lines,
 // and one-line explanations for the errors a user is expected to meet
 // (no stack traces for those). Commands decide what to say; this, how.
-import { AdminClientError } from '../admin-client.js';
+import { AdminClientError } from '../client/admin-client.js';
 
 export interface CliIo {
   stdout(text: string): void;

@@ -9,7 +9,7 @@ import {
   type DaemonProcess,
   validateServiceName,
 } from '@handoff/protocol';
-import { adminRequest } from '../admin-client.js';
+import { adminRequest } from '../client/admin-client.js';
 import {
   brokerSocketPath,
   type Command,

@@ -1,6 +1,8 @@
 // The handoff-broker command line: picks the command, parses its flags,
 // runs it, and maps what happened to an exit code — 0 ok, 1 a check or
 // request failed, 2 a usage error (with the usage on stderr).
+
+import { brokerPackageVersion } from '../package-version.js';
 import {
   healthzCommand,
   listCommand,
@@ -39,7 +41,7 @@ export function topLevelUsage(): string {
     `Usage: ${PROGRAM} <command> [options]\n\n` +
     'One socket per user in front of many daemons.\n\nCommands:\n' +
     columns(COMMANDS.map((c) => [`  ${c.name}`, c.summary])) +
-    `\nRun \`${PROGRAM} <command> --help\` for a command's options.\n` +
+    `\nRun \`${PROGRAM} <command> --help\` for a command's options, \`${PROGRAM} --version\` for the version.\n` +
     'Exit codes: 0 ok, 1 a check failed or the broker cannot be reached, 2 usage error.\n'
   );
 }
@@ -61,6 +63,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout(topLevelUsage());
+    return EXIT_OK;
+  }
+  if (name === '--version') {
+    io.stdout(`${brokerPackageVersion() ?? 'unknown'}\n`);
     return EXIT_OK;
   }
   const command = COMMANDS.find((c) => c.name === name);

@@ -51,7 +51,7 @@ export const serveCommand: Command = {
     const drainMs = integerOption(args, 'drain', 5000, 'serve');
     // Loaded here, not at the top: the other commands should not pay for
     // the server, its logger and the native addon.
-    const { startBroker } = await import('../broker-server.js');
+    const { killBackendsNow, startBroker } = await import('../broker-server.js');
     let broker: Awaited<ReturnType<typeof startBroker>>;
     try {
       broker = await startBroker({
@@ -80,7 +80,7 @@ export const serveCommand: Command = {
           `${open.channels} control channel(s), backends [${open.backends.join(', ')}], ` +
           `handles [${process.getActiveResourcesInfo().join(', ')}]\n`,
       );
-      live.registry.killAll();
+      killBackendsNow(live);
       process.exit(code);
     };
     // Armed when closing starts, however it starts (signal or admin

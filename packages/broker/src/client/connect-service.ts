@@ -24,7 +24,8 @@ import {
   requestFrame,
   tryDecodeFramed,
 } from '@handoff/protocol';
-import { defaultBrokerSocketPath } from './paths.js';
+import { brokerPackageVersion } from '../package-version.js';
+import { defaultBrokerSocketPath } from '../paths.js';
 
 export interface ConnectServiceOptions {
   /** The version wanted (x.y.z); required by the broker's policy. */
@@ -162,7 +163,7 @@ async function attempt(
       clientCapabilities: CAP_HANDLE_PASSING,
       peerPid: process.pid,
       clientLibName: '@handoff/broker',
-      clientLibVersion: '0.0.0',
+      clientLibVersion: brokerPackageVersion() ?? '',
     });
     const helloFrame = encodeFramed(
       requestFrame({
