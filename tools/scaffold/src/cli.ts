@@ -4,11 +4,10 @@
 // gives it the real process; tests give it strings.
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MAX_NAME_LENGTH, TEMPLATE_APP } from '@handoff/create-daemon/rename';
 import { type GeneratedApp, generateDaemon, installWorkspace, ScaffoldError } from './generate.js';
-import { MAX_NAME_LENGTH } from './names.js';
 import { nextSteps, renderNextSteps } from './next-steps.js';
 import { formatProtocolId, ProtocolIdError, parseProtocolId } from './protocol-id.js';
-import { TEMPLATE_APP } from './template.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -141,7 +140,11 @@ function json(app: GeneratedApp, installed: boolean): string {
     proto_package: `handoff.${app.forms.snake}.v1`,
     files: app.files,
     installed,
-    next_steps: steps.map((s) => ({ say: s.say, ...(s.argv ? { argv: s.argv } : {}) })),
+    next_steps: steps.map((s) => ({
+      ...(s.say === undefined ? {} : { say: s.say }),
+      ...(s.argv ? { argv: s.argv } : {}),
+      ...(s.stdoutTo ? { stdout_to: s.stdoutTo } : {}),
+    })),
   })}\n`;
 }
 

@@ -20,31 +20,32 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { type NameForms, nameConflict, nameForms, nameProblem } from './names.js';
+import {
+  createRewritePlan,
+  DEMO_DAEMON_SOURCE,
+  EXCLUDED_DIRS,
+  EXCLUDED_SUFFIXES,
+  GENERATED_DIR,
+  identifierClashes,
+  leftovers,
+  type NameForms,
+  nameForms,
+  nameProblem,
+  type RewritePlan,
+  rewritePath,
+  rewriteText,
+  TEMPLATE_APP,
+  TEMPLATE_PROTOCOL_ID,
+  TEMPLATE_SERVICE,
+} from '@handoff/create-daemon/rename';
+import { nameConflict } from './names.js';
 import {
   checkProtocolId,
   formatProtocolId,
   ProtocolIdError,
   pickFreeProtocolId,
 } from './protocol-id.js';
-import {
-  createRewritePlan,
-  DEMO_DAEMON_SOURCE,
-  identifierClashes,
-  leftovers,
-  type RewritePlan,
-  rewritePath,
-  rewriteText,
-} from './rewrite.js';
 import { tailorPackageJson, tailorReadme } from './tailor.js';
-import {
-  EXCLUDED_DIRS,
-  EXCLUDED_SUFFIXES,
-  GENERATED_DIR,
-  TEMPLATE_APP,
-  TEMPLATE_PROTOCOL_ID,
-  TEMPLATE_SERVICE,
-} from './template.js';
 import { readWorkspace, type WorkspaceFacts } from './workspace.js';
 
 const run = promisify(execFile);
@@ -160,7 +161,7 @@ function checkTemplate(facts: WorkspaceFacts): void {
   if (template.service !== TEMPLATE_SERVICE || declared?.id !== TEMPLATE_PROTOCOL_ID) {
     throw new ScaffoldError(
       'TEMPLATE',
-      `apps/${TEMPLATE_APP}/package.json says "handoff": { "service": ${JSON.stringify(template.service)}, "payloadProtocol": ${JSON.stringify(declared && formatProtocolId(declared.id))} }, but tools/scaffold/src/template.ts knows the template as ${TEMPLATE_SERVICE} with ${formatProtocolId(TEMPLATE_PROTOCOL_ID)}: update one to match the other`,
+      `apps/${TEMPLATE_APP}/package.json says "handoff": { "service": ${JSON.stringify(template.service)}, "payloadProtocol": ${JSON.stringify(declared && formatProtocolId(declared.id))} }, but packages/create-daemon/src/rename/template.ts knows the template as ${TEMPLATE_SERVICE} with ${formatProtocolId(TEMPLATE_PROTOCOL_ID)}: update one to match the other`,
     );
   }
 }
@@ -219,7 +220,7 @@ export function planDaemon(options: GenerateOptions): { app: GeneratedApp; files
   if (missed.length > 0) {
     throw new ScaffoldError(
       'TEMPLATE',
-      `the template spells its name in a way the scaffold does not rewrite (teach tools/scaffold/src/rewrite.ts or template.ts):\n  ${missed.slice(0, 12).join('\n  ')}`,
+      `the template spells its name in a way the scaffold does not rewrite (teach packages/create-daemon/src/rename/rewrite.ts or template.ts):\n  ${missed.slice(0, 12).join('\n  ')}`,
     );
   }
   const code = sources.flatMap(({ path, text }) =>

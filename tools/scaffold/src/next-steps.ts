@@ -1,14 +1,18 @@
 // What to do once apps/<name> exists, sans-io: test it, route to it through
 // a broker, use its client — as commands run from the repository root, from
-// source (no build needed). The integration test runs these very argv
-// arrays, so the printed steps are known to work.
+// source (no build needed), then its built executable. The integration test
+// runs these very argv arrays, so the printed steps are known to work, and
+// then checks the repository is still lint-clean: the one file the steps
+// write (the service definition) goes to tmp/, which .gitignore keeps out
+// of git and Biome.
 import type { GeneratedApp } from './generate.js';
 
 /** Runs a TypeScript entry from source: workspace packages resolve to their src/, tsx compiles. */
 export const FROM_SOURCE = ['node', '--conditions=@handoff/source', '--import', 'tsx'];
 
 export interface NextStep {
-  readonly say: string;
+  /** A comment line before the command; none for a command that goes on the one before. */
+  readonly say?: string;
   readonly argv?: readonly string[];
   /** `> file` after the command. */
   readonly stdoutTo?: string;
@@ -43,8 +47,23 @@ export const clientArgv = (app: StepApp, ...args: string[]) => [
   ...args,
 ];
 
+/** The repository's scratch directory: ignored by git (/tmp/ in .gitignore), so by Biome too. */
+export const SCRATCH_DIR = 'tmp';
+
+/** Where the printed steps put the app's service definition, relative to the root. */
+export const serviceDefinitionFile = (app: Pick<StepApp, 'name'>) =>
+  `${SCRATCH_DIR}/${app.name}.json`;
+
+/** The built client, as npm links it into node_modules/.bin; --no: never fetch a same-named package. */
+export const builtClientArgv = (app: StepApp, ...args: string[]) => [
+  'npx',
+  '--no',
+  app.executables.client,
+  ...args,
+];
+
 export function nextSteps(app: StepApp, installed: boolean): NextStep[] {
-  const config = `${app.name}.json`;
+  const config = serviceDefinitionFile(app);
   return [
     ...(installed
       ? []
@@ -58,7 +77,11 @@ export function nextSteps(app: StepApp, installed: boolean): NextStep[] {
       say: 'its tests (npm test runs them too)',
       argv: ['npx', 'vitest', 'run', '--project', app.name, '--project', `${app.name}:int`],
     },
-    { say: 'its broker service definition', argv: serviceDefinitionArgv(app), stdoutTo: config },
+    {
+      say: `its broker service definition, in ${SCRATCH_DIR}/ (ignored by git)`,
+      argv: ['mkdir', '-p', SCRATCH_DIR],
+    },
+    { argv: serviceDefinitionArgv(app), stdoutTo: config },
     {
       say: 'a broker that routes to it (built: handoff-broker serve --config-file …)',
       argv: brokerServeArgv(config),
@@ -69,9 +92,10 @@ export function nextSteps(app: StepApp, installed: boolean): NextStep[] {
       argv: clientArgv(app, 'set', 'greeting', 'hello'),
     },
     {
-      say: `built: ${app.executables.client} get greeting`,
-      argv: clientArgv(app, 'get', 'greeting'),
+      say: `the same client built, as npm links it: ${app.executables.client} (build everything: the packages it imports run from their dist/)`,
+      argv: ['npm', 'run', 'build'],
     },
+    { argv: builtClientArgv(app, 'get', 'greeting') },
     {
       say: `make it yours: replace src/kv-store.ts and src/kv-service.ts, edit proto/${app.forms.snake}_v1.proto, then npm run generate -w ${app.packageName}`,
     },
@@ -86,13 +110,14 @@ export function shellQuote(arg: string): string {
 export function renderNextSteps(steps: readonly NextStep[]): string {
   return steps
     .map((step) => {
-      if (!step.argv) return `  # ${step.say}\n`;
+      const comment = step.say === undefined ? '' : `  # ${step.say}\n`;
+      if (!step.argv) return comment;
       const command = [
         step.argv.map(shellQuote).join(' '),
         ...(step.stdoutTo ? [`> ${shellQuote(step.stdoutTo)}`] : []),
         ...(step.background ? ['&'] : []),
       ].join(' ');
-      return `  # ${step.say}\n  ${command}\n`;
+      return `${comment}  ${command}\n`;
     })
     .join('');
 }

@@ -2,6 +2,8 @@
 // finding the ids apps already declare in their sources, checking an id
 // against the registry and those uses, and picking the lowest free one.
 // Reading the apps' files is workspace.ts's job.
+
+import { formatProtocolId } from '@handoff/create-daemon/rename';
 import {
   definePayloadProtocol,
   FIRST_PARTY_PAYLOAD_PROTOCOLS,
@@ -34,10 +36,8 @@ export class ProtocolIdError extends Error {
   }
 }
 
-/** `0xF0A1` — how the README, package.json metadata and messages spell an id. */
-export function formatProtocolId(id: number): string {
-  return `0x${id.toString(16).toUpperCase().padStart(4, '0')}`;
-}
+// Spelled as create-daemon spells it, so both scaffolds print ids alike.
+export { formatProtocolId };
 
 /** Hex with 0x (either case) or plain decimal; anything else is INVALID. */
 export function parseProtocolId(text: string): number {

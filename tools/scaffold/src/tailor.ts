@@ -2,7 +2,7 @@
 // note on where the app came from and what to replace, and package.json a
 // description of its own and the `handoff` metadata the next run of the
 // scaffold reads to keep protocol ids apart (see workspace.ts).
-import type { NameForms } from './names.js';
+import type { NameForms } from '@handoff/create-daemon/rename';
 import { formatProtocolId } from './protocol-id.js';
 
 export interface TailoredApp {

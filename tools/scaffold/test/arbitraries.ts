@@ -1,6 +1,7 @@
 // fast-check arbitraries the scaffold's property tests share.
+
+import { nameProblem } from '@handoff/create-daemon/rename';
 import fc from 'fast-check';
-import { nameProblem } from '../src/names.js';
 
 const letters = 'abcdefghijklmnopqrstuvwxyz'.split('');
 const alnum = [...letters, ...'0123456789'.split('')];

@@ -4,9 +4,9 @@
 // The real finish step runs in scaffold.int.test.ts.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TEMPLATE_APP } from '@handoff/create-daemon/rename';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateDaemon, planDaemon, ScaffoldError } from '../src/generate.js';
-import { TEMPLATE_APP } from '../src/template.js';
 import { makeRepository, snapshot, tempDir } from './harness.js';
 
 const tmp = tempDir('scaffold-gen');
@@ -187,7 +187,7 @@ describe('generateDaemon', () => {
     writeFileSync(manifestPath, JSON.stringify(manifest));
     const error = await refusal(generateDaemon({ root, name: 'sensor-hub', finish: noFinish }));
     expect(error.code).toBe('TEMPLATE');
-    expect(error.message).toContain('tools/scaffold/src/template.ts');
+    expect(error.message).toContain('packages/create-daemon/src/rename/template.ts');
   });
 
   it('fails loudly when the template spells its name in a way no rule covers', async () => {

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { TEMPLATE_APP } from '../src/template.js';
+import { TEMPLATE_APP } from '@handoff/create-daemon/rename';
 
 /** The real repository: read, never written. */
 export const realRoot = join(import.meta.dirname, '..', '..', '..');
@@ -33,8 +33,9 @@ export function tempDir(prefix: string) {
 /**
  * A repository in `dir` with apps/<template> copied (build output aside)
  * and, with `linked`, what the template needs to install, build and test:
- * symlinks to the real packages/ and node_modules/ (nothing is installed
- * or copied from them) and copies of the root config files.
+ * a symlink to the real packages/, node_modules/ as links to the real
+ * one's entries (nothing is installed or copied from them) and copies of
+ * the root config files.
  */
 export function makeRepository(dir: string, options: { linked?: boolean } = {}): void {
   mkdirSync(join(dir, 'apps'), { recursive: true });
@@ -43,9 +44,8 @@ export function makeRepository(dir: string, options: { linked?: boolean } = {}):
     filter: (source) => !/\/(?:dist|node_modules)$|\.tsbuildinfo$/.test(source),
   });
   if (!options.linked) return;
-  for (const linked of ['packages', 'node_modules']) {
-    symlinkSync(join(realRoot, linked), join(dir, linked));
-  }
+  symlinkSync(join(realRoot, 'packages'), join(dir, 'packages'));
+  shadowNodeModules(join(realRoot, 'node_modules'), join(dir, 'node_modules'));
   mkdirSync(join(dir, 'tools', 'ci'), { recursive: true });
   for (const file of [
     'package.json',
@@ -59,6 +59,26 @@ export function makeRepository(dir: string, options: { linked?: boolean } = {}):
     '.gitignore',
   ]) {
     copyFileSync(join(realRoot, file), join(dir, file));
+  }
+}
+
+/**
+ * node_modules as a directory of links to the real one's entries (and
+ * .bin and scopes as directories of links), so a test can link one more
+ * workspace into it, as npm install would, without touching the real one.
+ */
+function shadowNodeModules(real: string, shadow: string): void {
+  mkdirSync(shadow);
+  for (const entry of readdirSync(real, { withFileTypes: true })) {
+    const from = join(real, entry.name);
+    if (entry.isDirectory() && (entry.name === '.bin' || entry.name.startsWith('@'))) {
+      mkdirSync(join(shadow, entry.name));
+      for (const inner of readdirSync(from)) {
+        symlinkSync(join(from, inner), join(shadow, entry.name, inner));
+      }
+    } else {
+      symlinkSync(from, join(shadow, entry.name));
+    }
   }
 }
 

@@ -1,7 +1,8 @@
+import { MAX_NAME_LENGTH, nameForms, nameProblem } from '@handoff/create-daemon/rename';
 import { validateServiceName } from '@handoff/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_NAME_LENGTH, nameConflict, nameForms, nameProblem } from '../src/names.js';
+import { nameConflict } from '../src/names.js';
 import type { WorkspaceFacts } from '../src/workspace.js';
 import { validName } from './arbitraries.js';
 

@@ -1,14 +1,14 @@
-import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { nameForms } from '../src/names.js';
 import {
   createRewritePlan,
   DEMO_DAEMON_SOURCE,
   identifierClashes,
   leftovers,
+  nameForms,
   rewritePath,
   rewriteText,
-} from '../src/rewrite.js';
+} from '@handoff/create-daemon/rename';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import { privateId, validName } from './arbitraries.js';
 
 const planFor = (name: string, protocolId = 0xf0a2) =>

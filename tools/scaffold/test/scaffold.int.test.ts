@@ -3,18 +3,27 @@
 // apps/): `new-daemon` as a process generates a daemon with the longest
 // name allowed, whose own tests then pass, which typechecks and builds,
 // to which a real broker routes framed requests under its new protocol id
-// — through startBroker and through the printed next steps — and after
-// which a second run, or a taken id, is refused without touching anything.
+// — through startBroker and through the printed next steps, its built
+// client included, after which the repository is still lint-clean — and
+// after which a second run, or a taken id, is refused without touching
+// anything.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
 import { connectService, startBroker } from '@handoff/broker';
+import { MAX_NAME_LENGTH, nameForms } from '@handoff/create-daemon/rename';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { MAX_NAME_LENGTH, nameForms } from '../src/names.js';
-import { brokerServeArgv, clientArgv, serviceDefinitionArgv } from '../src/next-steps.js';
+import { clientArgv, nextSteps, serviceDefinitionArgv } from '../src/next-steps.js';
 import { childPids, makeRepository, realRoot, snapshot, tempDir } from './harness.js';
 
 const NAME = 'scaffolded-sensor-hub-24';
@@ -32,6 +41,7 @@ const appDir = join(root, 'apps', NAME);
 const main = join(realRoot, 'tools', 'scaffold', 'src', 'main.ts');
 const tsx = ['--conditions=@handoff/source', '--import', 'tsx'];
 const bin = (tool: string) => join(root, 'node_modules', '.bin', tool);
+const biomeBin = bin('biome');
 let baseline: number[];
 
 /** The new app's framed codec (src/kv-protocol.ts), loaded from its directory. */
@@ -51,8 +61,17 @@ const env = {
   NO_COLOR: '1',
 };
 
-async function exec(file: string, args: readonly string[], cwd = root) {
-  const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function exec(
+  file: string,
+  args: readonly string[],
+  cwd = root,
+  extraEnv: Record<string, string> = {},
+) {
+  const child = spawn(file, args, {
+    cwd,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -192,12 +211,29 @@ describe('npm run new-daemon', { timeout: 120_000 }, () => {
     }
   });
 
-  it('works as the printed next steps say: its definition, handoff-broker serve, its client', async () => {
-    const config = tmp.path(`${NAME}.json`);
-    const printed = await runStep(serviceDefinitionArgv(app));
+  it('works as the printed next steps say, and leaves the repository lint-clean', async () => {
+    const steps = nextSteps(app, true).filter((s) => s.argv !== undefined);
+    const argvs = steps.map((s) => s.argv!.join(' '));
+    const at = (prefix: string) => {
+      const index = argvs.findIndex((a) => a.startsWith(prefix));
+      expect(index, prefix).toBeGreaterThanOrEqual(0);
+      return steps[index]!;
+    };
+    // The definition goes where the steps say: tmp/, made first.
+    const mkdir = at('mkdir');
+    expect(mkdir.argv).toEqual(['mkdir', '-p', 'tmp']);
+    expect((await exec(mkdir.argv![0]!, mkdir.argv!.slice(1))).code).toBe(0);
+    const definitionStep = steps[steps.indexOf(mkdir) + 1]!;
+    expect(definitionStep.argv).toEqual(serviceDefinitionArgv(app));
+    const printed = await runStep(definitionStep.argv!);
+    expect(printed).toMatchObject({ code: 0, stderr: '' });
+    const config = join(root, definitionStep.stdoutTo!);
     writeFileSync(config, printed.stdout);
+
     const socket = tmp.path('b2', 'broker.sock');
-    const [node, ...serveArgs] = brokerServeArgv(config);
+    const serve = at('node --conditions=@handoff/source --import tsx packages/broker');
+    expect(serve.background).toBe(true);
+    const [node, ...serveArgs] = serve.argv!;
     expect(node).toBe('node');
     const broker: ChildProcess = spawn(process.execPath, [...serveArgs, '--socket', socket], {
       cwd: root,
@@ -212,12 +248,40 @@ describe('npm run new-daemon', { timeout: 120_000 }, () => {
       const set = await runStep(clientArgv(app, 'set', 'greeting', 'hello'), '--socket', socket);
       expect(set).toMatchObject({ code: 0, stdout: 'stored greeting\n' });
       expect(set.stderr).toContain(`${NAME}: connected by handoff`);
-      const get = await runStep(clientArgv(app, 'get', 'greeting'), '--socket', socket);
-      expect(get).toMatchObject({ code: 0, stdout: 'hello\n' });
+
+      // The built client. The printed `npm run build` builds every project;
+      // here packages/ is the real repository's, so only the app's part of
+      // it runs, and the packages it imports come from source, as in the
+      // rest of `npm test` (which runs before any build).
+      expect(at('npm run build').argv).toEqual(['npm', 'run', 'build']);
+      const build = await exec('npm', ['run', 'build', '-w', app.packageName]);
+      expect(build.code, build.stdout + build.stderr).toBe(0);
+      // What npm install links for a workspace: its package, and its bins, executable.
+      const bin = JSON.parse(readFileSync(join(appDir, 'package.json'), 'utf8')).bin[NAME];
+      symlinkSync(join('..', '..', 'apps', NAME), join(root, 'node_modules', '@handoff', NAME));
+      symlinkSync(join('..', '@handoff', NAME, bin), join(root, 'node_modules', '.bin', NAME));
+      chmodSync(join(appDir, bin), 0o755);
+      const getArgv = at('npx --no').argv!;
+      expect(getArgv).toEqual(['npx', '--no', NAME, 'get', 'greeting']);
+      const get = await exec(getArgv[0]!, [...getArgv.slice(1), '--socket', socket], root, {
+        NODE_OPTIONS: '--conditions=@handoff/source --import tsx',
+      });
+      expect(get, get.stderr).toMatchObject({ code: 0, stdout: 'hello\n' });
     } finally {
       broker.kill('SIGTERM');
       await exited;
     }
+
+    // Nothing the steps wrote is tracked or linted: Biome, as `npm run lint`
+    // runs it (through git's ignore file), is content with the repository —
+    // all of it but the links to the real packages/ and node_modules/, which
+    // are not this test's (and Biome cannot walk a linked directory there).
+    expect((await exec('git', ['init', '-q'])).code).toBe(0);
+    expect((await exec('git', ['check-ignore', '-q', definitionStep.stdoutTo!])).code).toBe(0);
+    const ours = readdirSync(root).filter((e) => !['packages', 'node_modules', '.git'].includes(e));
+    expect(ours).toContain('tmp');
+    const lint = await exec(biomeBin, ['check', ...ours]);
+    expect(lint.code, lint.stdout + lint.stderr).toBe(0);
   });
 
   it('refuses a second run with the same name, and a taken id, touching nothing', async () => {

@@ -1,5 +1,5 @@
+import { nameForms } from '@handoff/create-daemon/rename';
 import { describe, expect, it } from 'vitest';
-import { nameForms } from '../src/names.js';
 import { readHandoffMetadata, tailorPackageJson, tailorReadme } from '../src/tailor.js';
 
 const app = { forms: nameForms('sensor-hub'), protocolId: 0xf001, templateApp: 'demo-daemon' };

@@ -1,7 +1,8 @@
-// What the scaffold knows about its template, apps/demo-daemon: its names,
-// its protocol id, the sentences that stop being true in a copy, and what
-// is never copied. Checked against the template's package.json metadata
-// on every run, so a renamed template fails loudly instead of half-copying.
+// What the scaffolds (create-daemon --template kv, tools/scaffold) know
+// about their template, apps/demo-daemon: its names, its protocol id, the
+// sentences that stop being true in a copy, and what is never copied.
+// Checked against the template's package.json metadata on every run, so a
+// renamed template fails loudly instead of half-copying.
 
 export const TEMPLATE_APP = 'demo-daemon';
 /** The template's service name; its other spellings (DemoKv, demo_kv, …) derive from it. */
