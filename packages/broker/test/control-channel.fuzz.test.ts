@@ -45,12 +45,16 @@ const CONTROL = new URL('control-channel.json', corpusDir);
 const regenerate = (file: string) =>
   `REGENERATE_CORPUS=1 npx vitest run packages/broker/test/control-channel.fuzz.test.ts  # ${file}`;
 
-/** Decodes what differs between runs out of the way: the client's pid, the daemon's temp path. */
+/**
+ * Decodes what differs between runs out of the way: the client's pid, the
+ * daemon's temp path, and the library version (it moves with every release).
+ */
 function normalized(name: string, bytes: Uint8Array): unknown {
   const frames = new FrameDecoder().push(bytes.subarray(name.includes('offer') ? 16 : 0));
   return frames.map((f, i) => {
     if (name === 'client-hello' && i === 0) {
-      return { ...f, payload: { ...Hello.decode(f.payload), peerPid: '<pid>' } };
+      const hello = Hello.decode(f.payload);
+      return { ...f, payload: { ...hello, peerPid: '<pid>', clientLibVersion: '<version>' } };
     }
     if (name === 'backend-0') {
       return { ...f, payload: { ...ChannelRegistration.decode(f.payload), path: '<tmp>' } };

@@ -7,7 +7,7 @@
 // tools/release/test/create-daemon.e2e.ts's.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { symlinkSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProject } from '../src/create.js';
@@ -26,6 +26,28 @@ const env = {
   NO_COLOR: '1',
   NODE_OPTIONS: '--conditions=@handoff/source --import tsx',
 };
+
+/**
+ * The project's tests with @handoff/* resolved to the workspace's sources
+ * (vite's resolver ignores NODE_OPTIONS' conditions, and before a build the
+ * packages have no dist/). The registry e2e runs the project's own config
+ * against the published packages.
+ */
+function vitestFromSource(
+  dir: string,
+  files: readonly string[] = [],
+): Promise<{ code: number; output: string }> {
+  const config = join(dir, 'vitest.source.config.mts');
+  const conditions = ['@handoff/source', 'module', 'node', 'import', 'default'];
+  writeFileSync(
+    config,
+    `import { defineConfig } from 'vitest/config';\n` +
+      `const conditions = ${JSON.stringify(conditions)};\n` +
+      `export default defineConfig({ resolve: { conditions }, ssr: { resolve: { conditions, externalConditions: ['@handoff/source'] } }, ` +
+      `test: { include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**'], pool: 'forks', testTimeout: 120000, hookTimeout: 60000 } });\n`,
+  );
+  return exec(bin('vitest'), ['run', '--config', config, ...files], dir);
+}
 
 async function exec(file: string, args: readonly string[], cwd: string) {
   const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -60,7 +82,7 @@ describe('a generated minimal project', () => {
   });
 
   it('passes its own tests', async () => {
-    const vitest = await exec(bin('vitest'), ['run'], dir);
+    const vitest = await vitestFromSource(dir);
     expect(vitest.output).toMatch(/Tests\s+6 passed \(6\)/);
     expect(vitest.code, vitest.output.slice(-3000)).toBe(0);
   });
@@ -82,11 +104,10 @@ describe('a generated kv project', () => {
   });
 
   it('ships the protobuf code its own generate script makes from its renamed proto', async () => {
-    const vitest = await exec(
-      bin('vitest'),
-      ['run', 'test/generated.test.ts', 'test/service-definition.test.ts'],
-      dir,
-    );
+    const vitest = await vitestFromSource(dir, [
+      'test/generated.test.ts',
+      'test/service-definition.test.ts',
+    ]);
     expect(vitest.output).toMatch(/Tests\s+3 passed \(3\)/);
     expect(vitest.code, vitest.output.slice(-3000)).toBe(0);
   });
