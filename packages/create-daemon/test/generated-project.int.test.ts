@@ -33,10 +33,7 @@ const env = {
  * packages have no dist/). The registry e2e runs the project's own config
  * against the published packages.
  */
-function vitestFromSource(
-  dir: string,
-  files: readonly string[] = [],
-): Promise<{ code: number; output: string }> {
+function vitestFromSource(dir: string, files: readonly string[] = []) {
   const config = join(dir, 'vitest.source.config.mts');
   const conditions = ['@handoff/source', 'module', 'node', 'import', 'default'];
   writeFileSync(
