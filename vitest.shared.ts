@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import type { TestProjectInlineConfiguration } from 'vitest/config';
 
 // Fails a test that closed, through fs, an fd that fs never opened (two owners).
-const fdOwnershipGuard = join(import.meta.dirname, 'tools/ci/fd-ownership-guard.ts');
+const fdOwnershipGuard = join(import.meta.dirname, 'tools/testkit/src/fd-ownership-guard.ts');
 
 export const sourceConditions = ['@handoff/source', 'module', 'node', 'import', 'default'];
 

@@ -1,5 +1,11 @@
 // The package's typed errors. Each has a stable `code` a caller can switch
 // on, plus the numbers involved, so no caller ever parses a message string.
+import { BrandedError } from './branded-error.js';
+
+/** Every error this package throws; `err instanceof ProtocolError` holds across package copies. */
+export class ProtocolError extends BrandedError {
+  static override readonly brand: string = '@handoff/protocol:ProtocolError';
+}
 
 export type FramingErrorCode =
   | 'UNSUPPORTED_FRAMING_VERSION'
@@ -21,9 +27,10 @@ export interface FramingErrorDetails {
 }
 
 /** Every failure to cut bytes into frames, or to decode them. */
-export class FramingError extends Error {
+export class FramingError extends ProtocolError {
+  static override readonly brand: string = '@handoff/protocol:FramingError';
   override readonly name = 'FramingError';
-  readonly code: FramingErrorCode;
+  declare readonly code: FramingErrorCode;
   readonly version: number | undefined;
   readonly length: number | undefined;
   readonly max: number | undefined;
@@ -36,8 +43,7 @@ export class FramingError extends Error {
     details: FramingErrorDetails = {},
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
     this.version = details.version;
     this.length = details.length;
     this.max = details.max;
@@ -54,15 +60,15 @@ export type RegistryErrorCode =
   | 'INVALID_NAME';
 
 /** A payload protocol that may not be defined or registered. */
-export class RegistryError extends Error {
+export class RegistryError extends ProtocolError {
+  static override readonly brand: string = '@handoff/protocol:RegistryError';
   override readonly name = 'RegistryError';
-  readonly code: RegistryErrorCode;
+  declare readonly code: RegistryErrorCode;
   /** The offending payload-protocol id. */
   readonly id: number;
 
   constructor(code: RegistryErrorCode, message: string, id: number) {
-    super(message);
-    this.code = code;
+    super(code, message);
     this.id = id;
   }
 }

@@ -12,10 +12,12 @@ export {
   PROTOCOL_VERSION,
 } from './constants.js';
 export { AdminReplyKind, AdminVerb, ErrorCode, FrameKind, PayloadEncoding } from './enums.js';
+export { BrandedError, type BrandedErrorClass } from './branded-error.js';
 export {
   FramingError,
   type FramingErrorCode,
   type FramingErrorDetails,
+  ProtocolError,
   RegistryError,
   type RegistryErrorCode,
 } from './errors.js';
