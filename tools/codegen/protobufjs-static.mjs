@@ -2,9 +2,10 @@
 // (pbjs) and its declarations (pbts), written to src/generated/ and
 // committed. Every package with its own .proto (the wire contract, each
 // daemon's payload protocol) generates through here, so they all get the
-// same flags and the same banner; each package's scripts/generate.mjs only
-// names its output. Its test regenerates into a temp dir (`--out DIR`) and
-// fails on any difference from what is committed.
+// same flags and the same banner; each package's `generate` script only
+// names its output (`handoff-codegen <base-name> <root>`, bin/). Its test
+// runs that command into a temp dir (`--out DIR`) and fails on any
+// difference from what is committed.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ export function generateStaticModule({ packageDir, baseName, root, argv = [] }) 
   const outFlag = argv.indexOf('--out');
   const out = outFlag >= 0 ? argv[outFlag + 1] : join(packageDir, 'src', 'generated');
   if (!out || argv.some((arg, i) => arg !== '--out' && i !== outFlag + 1)) {
-    console.error('Usage: node scripts/generate.mjs [--out DIR]');
+    console.error('Usage: handoff-codegen <base-name> <protobufjs-root> [--out DIR]');
     process.exit(2);
   }
   const protos = readdirSync(join(packageDir, 'proto'))

@@ -6,12 +6,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { app, tempDir } from './harness.js';
 
+// `npm run generate` is `handoff-codegen demo_kv_v1 handoff_demo_kv_v1`, run in the app.
+const codegen = join(app, '..', '..', 'node_modules', '.bin', 'handoff-codegen');
 const out = tempDir('demo-gen');
 afterAll(() => out.remove());
 
 describe('generated code', () => {
   it('is identical to a fresh generation from proto/', { timeout: 60_000 }, () => {
-    execFileSync(process.execPath, [join(app, 'scripts', 'generate.mjs'), '--out', out.dir], {
+    execFileSync(codegen, ['demo_kv_v1', 'handoff_demo_kv_v1', '--out', out.dir], {
+      cwd: app,
       stdio: 'pipe',
     });
     const committed = join(app, 'src', 'generated');

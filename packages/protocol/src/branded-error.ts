@@ -11,10 +11,10 @@ export interface BrandedErrorClass {
 
 /**
  * Extend it once per package (e.g. `class ProtocolError extends BrandedError`)
- * and give that class, and every class below it, its own `static readonly
- * brand`. A class without its own brand falls back to plain prototype checks.
- * Subclasses narrow `code` with `declare readonly code: TheirCodes`, never a
- * re-declared field, which would reset it to `undefined` after `super()`.
+ * and give that class, and every class below it, its own static `brand`.
+ * A class without its own brand falls back to plain prototype checks.
+ * Subclasses narrow `code` with a `declare` of its type, never a re-declared
+ * field, which would reset it to `undefined` after `super()`.
  */
 export abstract class BrandedError extends Error {
   static readonly brand: string = '@handoff/protocol:BrandedError';
@@ -40,12 +40,16 @@ export abstract class BrandedError extends Error {
     }
   }
 
+  // `this` is the class on the right of `instanceof` (a subclass, usually),
+  // which is the whole point: naming BrandedError here would check the wrong brand.
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (!Object.hasOwn(this, 'brand'))
-      return Function.prototype[Symbol.hasInstance].call(this, value);
+    // biome-ignore lint/complexity/noThisInStatic: the checked class is `this`, not BrandedError
+    const checked: unknown = this;
+    if (!Object.hasOwn(checked as object, 'brand')) {
+      return Function.prototype[Symbol.hasInstance].call(checked, value);
+    }
     if (typeof value !== 'object' || value === null) return false;
-    return (
-      (value as Record<symbol, unknown>)[Symbol.for((this as BrandedErrorClass).brand)] === true
-    );
+    const brand = Symbol.for((checked as BrandedErrorClass).brand);
+    return (value as Record<symbol, unknown>)[brand] === true;
   }
 }

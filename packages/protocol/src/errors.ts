@@ -72,3 +72,28 @@ export class RegistryError extends ProtocolError {
     this.id = id;
   }
 }
+
+export type SchemaErrorCode = 'GENERATED_CODE_MISSING';
+
+/** The committed generated code does not match the message values (stale: regenerate). */
+export class SchemaError extends ProtocolError {
+  static override readonly brand: string = '@handoff/protocol:SchemaError';
+  override readonly name = 'SchemaError';
+  declare readonly code: SchemaErrorCode;
+}
+
+export type FrameSyntaxErrorCode = 'MALFORMED';
+
+/**
+ * Malformed bytes met by the hand-written Frame decoder; `Frame.decode`
+ * wraps it as FramingError DECODE (this is its `cause`).
+ */
+export class FrameSyntaxError extends ProtocolError {
+  static override readonly brand: string = '@handoff/protocol:FrameSyntaxError';
+  override readonly name = 'FrameSyntaxError';
+  declare readonly code: FrameSyntaxErrorCode;
+
+  constructor(message: string) {
+    super('MALFORMED', message);
+  }
+}

@@ -6,8 +6,8 @@
 // 16 MiB copy, not one per chunk.
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './constants.js';
 import { FramingError } from './errors.js';
+import { Frame } from './frame-codec.js';
 import { checkLength, checkVersion, readU32LE } from './framing.js';
-import { Frame } from './messages.js';
 
 export interface FrameDecoderOptions {
   /** Largest body accepted; defaults to MAX_FRAME_BYTES (16 MiB). */

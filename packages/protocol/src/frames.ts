@@ -3,7 +3,7 @@
 // correlation and tracing survive every hop without the caller copying.
 import { ENVELOPE_VERSION } from './constants.js';
 import { FrameKind, PayloadEncoding } from './enums.js';
-import type { Frame } from './messages.js';
+import type { Frame } from './frame-codec.js';
 
 export interface FrameInit {
   payloadProtocol: number;

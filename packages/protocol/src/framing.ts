@@ -4,8 +4,7 @@
 // buffered, and a bad version byte fails as soon as it is seen.
 import { FRAME_HEADER_BYTES, FRAMING_VERSION, MAX_FRAME_BYTES } from './constants.js';
 import { FramingError } from './errors.js';
-import { encodeFramedFrame } from './frame-codec.js';
-import { Frame } from './messages.js';
+import { encodeFramedFrame, Frame } from './frame-codec.js';
 
 export interface FramingOptions {
   /** Largest body accepted; defaults to MAX_FRAME_BYTES (16 MiB). */

@@ -1,3 +1,4 @@
+export { BrandedError, type BrandedErrorClass } from './branded-error.js';
 export {
   CAP_HANDLE_PASSING,
   CHANNEL_CAP_CLIENT_PRELUDE,
@@ -12,7 +13,6 @@ export {
   PROTOCOL_VERSION,
 } from './constants.js';
 export { AdminReplyKind, AdminVerb, ErrorCode, FrameKind, PayloadEncoding } from './enums.js';
-export { BrandedError, type BrandedErrorClass } from './branded-error.js';
 export {
   FramingError,
   type FramingErrorCode,
@@ -21,6 +21,7 @@ export {
   RegistryError,
   type RegistryErrorCode,
 } from './errors.js';
+export { Frame } from './frame-codec.js';
 export { FrameDecoder, type FrameDecoderOptions } from './frame-decoder.js';
 export {
   type Correlation,
@@ -46,7 +47,6 @@ export {
   ChannelRegistration,
   DaemonProcess,
   Endpoint,
-  Frame,
   HandoffAck,
   HandoffOffer,
   Hello,

@@ -1,59 +1,12 @@
 // The v1 messages (DESIGN §2.2) as plain TypeScript shapes, each paired
 // with a value of the same name that creates, encodes and decodes it.
 // Every field is always present after create/decode; 64-bit fields are
-// `bigint`; bytes are Uint8Array views into the decoded buffer.
+// `bigint`; bytes are Uint8Array views into the decoded buffer. The
+// envelope, `Frame`, lives with its hand-written codec in frame-codec.ts.
 
-import { ENVELOPE_VERSION } from './constants.js';
-import type { AdminReplyKind, AdminVerb, ErrorCode, FrameKind, PayloadEncoding } from './enums.js';
-import { decodeFrameBody } from './frame-codec.js';
-import { running_process } from './generated/broker_v1.js';
-import { defineMessage, type GeneratedType, type MessageType } from './message-type.js';
-
-const gen = running_process.broker.v1 as unknown as Record<string, GeneratedType>;
-const generated = (name: string): GeneratedType => {
-  const type = gen[name];
-  if (!type) throw new Error(`generated code lacks ${name}: run npm run generate`);
-  return type;
-};
-const typeName = (name: string) => `running_process.broker.v1.${name}`;
-// One shared zero-length array for every empty bytes default: it has no
-// element anyone could write, and allocating one per field is measurable.
-const EMPTY_BYTES = Object.freeze(new Uint8Array(0)) as Uint8Array;
-const empty = () => EMPTY_BYTES;
-
-export interface Frame {
-  envelopeVersion: number;
-  kind: FrameKind;
-  payloadProtocol: number;
-  payload: Uint8Array;
-  requestId: bigint;
-  payloadEncoding: PayloadEncoding;
-  deadlineUnixMs: bigint;
-  traceparent: string;
-  tracestate: string;
-}
-
-/** `Frame.create()` sets `envelopeVersion` to 1, the only v1 value. */
-export const Frame: MessageType<Frame> = defineMessage<Frame>({
-  typeName: typeName('Frame'),
-  generated: generated('Frame'),
-  defaults: () => ({
-    envelopeVersion: 0,
-    kind: 0,
-    payloadProtocol: 0,
-    payload: empty(),
-    requestId: 0n,
-    payloadEncoding: 0,
-    deadlineUnixMs: 0n,
-    traceparent: '',
-    tracestate: '',
-  }),
-  createDefaults: () => ({ envelopeVersion: ENVELOPE_VERSION }),
-  u64: ['requestId', 'deadlineUnixMs'],
-  // The envelope is on every hot path: a hand-written decoder, checked
-  // against the generated one by a differential property test.
-  decode: decodeFrameBody,
-});
+import type { AdminReplyKind, AdminVerb, ErrorCode } from './enums.js';
+import { defineMessage, type MessageType } from './message-type.js';
+import { empty, generated, typeName } from './schema.js';
 
 export interface Hello {
   clientMinProtocol: number;

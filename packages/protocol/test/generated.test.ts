@@ -7,12 +7,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const pkg = join(import.meta.dirname, '..');
+// `npm run generate` is `handoff-codegen broker_v1 handoff_broker_v1`, run in the package.
+const codegen = join(pkg, '..', '..', 'node_modules', '.bin', 'handoff-codegen');
 const out = mkdtempSync(join(tmpdir(), 'handoff-gen-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('generated code', () => {
   it('is identical to a fresh generation from proto/', { timeout: 60_000 }, () => {
-    execFileSync(process.execPath, [join(pkg, 'scripts', 'generate.mjs'), '--out', out], {
+    execFileSync(codegen, ['broker_v1', 'handoff_broker_v1', '--out', out], {
+      cwd: pkg,
       stdio: 'pipe',
     });
     const committed = join(pkg, 'src', 'generated');
