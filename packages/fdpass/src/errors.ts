@@ -1,5 +1,6 @@
 // The one error class the package throws or emits, and the helpers that turn
-// native errno results into it. Users switch on `code`.
+// native errno results into it. Users switch on `code`. fdpass sits below
+// @handoff/protocol, so the cross-copy brand is implemented here, not imported.
 import { getSystemErrorName } from 'node:util';
 
 /** Codes of our own; syscall failures use the errno name (e.g. 'EAGAIN'). */
@@ -14,6 +15,7 @@ export type FdPassErrorCode =
   | 'ERR_SESSION_WOULD_BLOCK'
   | 'ERR_SESSION_TOO_LARGE'
   | 'ERR_NATIVE_LOAD'
+  | 'ERR_NATIVE'
   | (string & {});
 
 export interface FdPassErrorOptions {
@@ -22,7 +24,21 @@ export interface FdPassErrorOptions {
   cause?: unknown;
 }
 
+/** FdPassError or a subclass: each has its own brand, `'<package>:<ClassName>'`. */
+interface FdPassErrorClass {
+  readonly brand: string;
+}
+
+/**
+ * `instanceof FdPassError` holds across two loaded copies of this package
+ * (two versions in one tree, or a bundled copy beside an installed one): the
+ * check reads a `Symbol.for` brand stamped on each instance, not the
+ * prototype chain. The same mechanism as `BrandedError` in the protocol package: a
+ * subclass sets its own `static brand` and is checked by it too.
+ */
 export class FdPassError extends Error {
+  static readonly brand: string = '@handoff/fdpass:FdPassError';
+
   override name = 'FdPassError';
   readonly code: FdPassErrorCode;
   readonly errno?: number;
@@ -33,6 +49,30 @@ export class FdPassError extends Error {
     this.code = code;
     if (options.errno !== undefined) this.errno = options.errno;
     if (options.syscall !== undefined) this.syscall = options.syscall;
+    // The brand of this class and of each class above it, up to Error.
+    for (
+      let c: unknown = new.target;
+      typeof c === 'function' && c !== Error;
+      c = Object.getPrototypeOf(c)
+    ) {
+      if (Object.hasOwn(c, 'brand')) {
+        Object.defineProperty(this, Symbol.for((c as unknown as FdPassErrorClass).brand), {
+          value: true,
+        });
+      }
+    }
+  }
+
+  // `this` is the class `instanceof` was asked about (FdPassError or a
+  // subclass): a subclass without a brand of its own is checked by prototype.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: must be the class checked against, not FdPassError
+    const checked = this as FdPassErrorClass;
+    if (!Object.hasOwn(checked, 'brand')) {
+      return Function.prototype[Symbol.hasInstance].call(checked, value);
+    }
+    if (typeof value !== 'object' || value === null) return false;
+    return (value as Record<symbol, unknown>)[Symbol.for(checked.brand)] === true;
   }
 }
 
@@ -71,7 +111,8 @@ interface NativeSystemError {
 /**
  * Converts an error thrown by the addon: syscall failures carry code, errno
  * and syscall; usage errors (TypeError) are rethrown unchanged because they
- * are programming mistakes, not runtime conditions.
+ * are programming mistakes, not runtime conditions. Anything thrown that is
+ * not an Error at all becomes ERR_NATIVE, with the thrown value as `cause`.
  */
 export function fromNative(err: unknown, context?: string): Error {
   if (err instanceof TypeError) return err;
@@ -80,5 +121,9 @@ export function fromNative(err: unknown, context?: string): Error {
     const out = errnoError(e.errno, e.syscall, context);
     return out;
   }
-  return err instanceof Error ? err : new Error(String(err));
+  if (err instanceof Error) return err;
+  const where = context === undefined ? '' : ` (${context})`;
+  return new FdPassError('ERR_NATIVE', `the addon threw a non-Error: ${String(err)}${where}`, {
+    cause: err,
+  });
 }

@@ -3,12 +3,13 @@
 // pause — stop calling accept(2) so the kernel backlog holds new connections
 // — without closing the listening socket. For processes that pass accepted
 // connections on (a prefork dispatcher) and must never wrap them in a
-// net.Socket of their own. Owns the listening fd; the fds it emits belong to
-// the listener of 'connections'.
+// net.Socket of their own. The listening fd is owned through the shared
+// AcceptLoop (accept-loop.ts); the fds emitted belong to the listener of 'connections'.
 import { EventEmitter } from 'node:events';
-import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
-import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
-import { listenOnPath, type SocketFileIdentity, unlinkIfOurs } from './socket-file.js';
+import { AcceptLoop } from './accept-loop.js';
+import { FdPassError, fromNative } from './errors.js';
+import { loadNative, type NativeBinding } from './native-loader.js';
+import { checkListenOptions, listenOnPath, type SocketFileIdentity } from './socket-file.js';
 
 export interface AcceptorOptions {
   /** Connections accepted per readiness event before yielding (default 64; adjustable later). */
@@ -22,9 +23,6 @@ export interface AcceptorListenOptions extends AcceptorOptions {
   mode?: number;
 }
 
-/** EMFILE and friends leave the connection in the backlog: wait this long before retrying. */
-const ACCEPT_BACKOFF_MS = 100;
-
 /**
  * Events: 'connections' (fds: number[] — owned by the listener from then on;
  * with no listener they are closed), 'error' (FdPassError: accept failures
@@ -33,16 +31,7 @@ const ACCEPT_BACKOFF_MS = 100;
  */
 export class FdAcceptor extends EventEmitter {
   readonly #native: NativeBinding;
-  readonly #watcher: NativeWatcher;
-  readonly #fd: number;
-  readonly #path: string | null;
-  readonly #identity: SocketFileIdentity | null;
-  #budget: number;
-  #paused = false;
-  #closed = false;
-  #backoff: NodeJS.Timeout | null = null;
-  #watching = false;
-  readonly #eagain: number;
+  readonly #loop: AcceptLoop;
 
   /**
    * Takes ownership of a listening TCP or Unix stream socket (for instance a
@@ -92,12 +81,7 @@ export class FdAcceptor extends EventEmitter {
     }
     const budget = checkBudget(opts.acceptBudget, 'FdAcceptor.listen(path, opts)');
     const { backlog = 511, mode } = opts;
-    if (!Number.isInteger(backlog) || backlog < 0) {
-      throw new TypeError('Usage: FdAcceptor.listen(path, { backlog: non-negative integer })');
-    }
-    if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
-      throw new TypeError('Usage: FdAcceptor.listen(path, { mode: 0..0o7777 })');
-    }
+    checkListenOptions('FdAcceptor.listen', backlog, mode);
     const native = loadNative();
     return listenOnPath(
       native,
@@ -117,45 +101,49 @@ export class FdAcceptor extends EventEmitter {
     identity: SocketFileIdentity | null,
   ) {
     super();
-    try {
-      this.#watcher = new native.Watcher(fd, (status) => this.#onReadable(status));
-    } catch (err) {
-      throw fromNative(err, `fd ${fd}`);
-    }
+    this.#loop = new AcceptLoop(
+      native,
+      fd,
+      { path, identity, budget, syscall: 'accept4' },
+      {
+        readable: () => this.#onReadable(),
+        broken: (err) => {
+          this.close();
+          this.emit('error', err);
+        },
+        watchFailed: (err) => this.#watchFailed(err),
+      },
+    );
     this.#native = native;
-    this.#eagain = native.constants.EAGAIN;
-    this.#fd = fd;
-    this.#budget = budget;
-    this.#path = path;
-    this.#identity = identity;
-    this.#updateWatch();
+    const err = this.#loop.start();
+    if (err !== null) this.#watchFailed(err);
   }
 
   /** The listening fd, owned by the acceptor; -1 once closed. Borrow only. */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    return this.#loop.fd;
   }
 
   /** The Unix path for an acceptor made by listen(), else null. */
   get path(): string | null {
-    return this.#path;
+    return this.#loop.path;
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#loop.closed;
   }
 
   get paused(): boolean {
-    return this.#paused;
+    return this.#loop.paused;
   }
 
   /** Connections accepted per readiness event; a caller may lower it to what it can take. */
   get acceptBudget(): number {
-    return this.#budget;
+    return this.#loop.budget;
   }
 
   set acceptBudget(n: number) {
-    this.#budget = checkBudget(n, 'acceptor.acceptBudget = n');
+    this.#loop.budget = checkBudget(n, 'acceptor.acceptBudget = n');
   }
 
   /**
@@ -164,13 +152,11 @@ export class FdAcceptor extends EventEmitter {
    * or reset by us. Idempotent.
    */
   pause(): void {
-    this.#paused = true;
-    this.#updateWatch();
+    this.#loop.pause();
   }
 
   resume(): void {
-    this.#paused = false;
-    this.#updateWatch();
+    this.#loop.resume();
   }
 
   /**
@@ -181,21 +167,10 @@ export class FdAcceptor extends EventEmitter {
    */
   acceptNow(max: number): number[] {
     if (!Number.isInteger(max) || max < 0) throw new TypeError('Usage: acceptor.acceptNow(max)');
-    if (this.#closed) throw new FdPassError('ERR_SOCKET_CLOSED', 'acceptNow on a closed acceptor');
-    const out: number[] = [];
-    while (out.length < max) {
-      const fd = this.#native.accept(this.#fd);
-      if (fd >= 0) {
-        out.push(fd);
-        continue;
-      }
-      const code = errnoName(-fd);
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') break;
-      if (code === 'ECONNABORTED' || code === 'EPROTO') continue;
-      if (out.length > 0) break; // hand over what we have; the error recurs on the next call
-      throw errnoError(-fd, 'accept4');
+    if (this.#loop.closed) {
+      throw new FdPassError('ERR_SOCKET_CLOSED', 'acceptNow on a closed acceptor');
     }
-    return out;
+    return this.#loop.acceptWaiting(max);
   }
 
   /**
@@ -204,88 +179,40 @@ export class FdAcceptor extends EventEmitter {
    * this acceptor created. Idempotent; 'close' follows on the next tick.
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#backoff) clearTimeout(this.#backoff);
-    this.#backoff = null;
-    this.#watcher.close();
-    if (this.#path !== null && this.#identity) unlinkIfOurs(this.#path, this.#identity);
+    if (!this.#loop.close()) return;
     process.nextTick(() => this.emit('close'));
   }
 
   ref(): this {
-    if (!this.#closed) this.#watcher.setRef(true);
+    this.#loop.setRef(true);
     return this;
   }
 
   unref(): this {
-    if (!this.#closed) this.#watcher.setRef(false);
+    this.#loop.setRef(false);
     return this;
   }
 
-  #updateWatch(): void {
-    if (this.#closed) return;
-    const want = !this.#paused && this.#backoff === null;
-    if (want === this.#watching) return;
-    const rc = this.#watcher.setEvents(want ? this.#native.constants.UV_READABLE : 0);
-    if (rc < 0) {
-      const err = errnoError(-rc, 'uv_poll_start');
-      this.close();
-      process.nextTick(() => this.emit('error', err));
-      return;
-    }
-    this.#watching = want;
+  #watchFailed(err: FdPassError): void {
+    this.close();
+    process.nextTick(() => this.emit('error', err));
   }
 
-  #backOff(): void {
-    if (this.#backoff) return;
-    this.#backoff = setTimeout(() => {
-      this.#backoff = null;
-      this.#updateWatch();
-    }, ACCEPT_BACKOFF_MS);
-    this.#updateWatch();
-  }
-
-  #onReadable(status: number): void {
-    if (this.#closed || this.#paused) return;
-    if (status < 0) {
-      const soError = this.#native.socketError(this.#fd);
-      const err = errnoError(soError > 0 ? soError : -status, 'poll');
-      this.close();
-      this.emit('error', err);
-      return;
-    }
-    const native = this.#native;
-    const budget = this.#budget;
+  #onReadable(): void {
     const fds: number[] = [];
-    let failure: FdPassError | null = null;
-    while (fds.length < budget) {
-      const fd = native.accept(this.#fd);
-      if (fd >= 0) {
-        fds.push(fd);
-        continue;
-      }
-      // Every readiness event ends on EAGAIN: a number compare, not a name lookup.
-      if (-fd === this.#eagain) break;
-      const code = errnoName(-fd);
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') break;
-      // The peer gave up between the handshake and accept: nothing to do.
-      if (code === 'ECONNABORTED' || code === 'EPROTO') continue;
-      // EMFILE/ENFILE/ENOBUFS…: the connection stays in the backlog and the
-      // socket stays readable, so level-triggered polling would spin.
-      failure = errnoError(-fd, 'accept4');
-      break;
-    }
-    if (failure !== null) this.#backOff();
+    const failure = this.#loop.acceptRound((fd) => {
+      fds.push(fd);
+      return true;
+    });
     if (fds.length > 0) {
       if (this.listenerCount('connections') === 0) {
         // Nobody to own them: close rather than leak.
-        native.closeFds(Int32Array.from(fds), fds.length);
+        this.#native.closeFds(Int32Array.from(fds), fds.length);
       } else {
         this.emit('connections', fds);
       }
     }
-    if (failure !== null && !this.#closed) this.emit('error', failure);
+    if (failure !== null && !this.#loop.closed) this.emit('error', failure);
   }
 }
 

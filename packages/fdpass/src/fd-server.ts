@@ -1,20 +1,21 @@
 // FdServer: a listening AF_UNIX socket watched on the event loop; every
-// accepted connection becomes an FdSocket. Owns the listening fd and the
-// socket file it created (unlinked on close if it is still ours).
+// accepted connection becomes an FdSocket. Owns, through the shared
+// AcceptLoop (accept-loop.ts), the listening fd and the socket file it
+// created (unlinked on close if it is still ours), and the spare fd of reserveFd.
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { errnoError, errnoName, FdPassError, fromNative } from './errors.js';
+import { AcceptLoop } from './accept-loop.js';
+import { FdPassError, fromNative } from './errors.js';
+import { type FdSocket, wrapFd } from './fd-socket.js';
 import {
   defaultSocketKind,
-  type FdSocket,
   type FdSocketOptions,
   kindToType,
   type SocketKind,
   validateSocketOptions,
-  wrapFd,
-} from './fd-socket.js';
-import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
-import { listenOnPath, type SocketFileIdentity, unlinkIfOurs } from './socket-file.js';
+} from './fd-socket-options.js';
+import { loadNative, type NativeBinding } from './native-loader.js';
+import { checkListenOptions, listenOnPath, type SocketFileIdentity } from './socket-file.js';
 
 export interface ListenOptions extends FdSocketOptions {
   kind?: SocketKind;
@@ -41,15 +42,11 @@ export interface ListenOptions extends FdSocketOptions {
  */
 export class FdServer extends EventEmitter {
   readonly #native: NativeBinding;
-  readonly #watcher: NativeWatcher;
-  readonly #fd: number;
+  readonly #loop: AcceptLoop;
   readonly #path: string;
   readonly #kind: SocketKind;
-  readonly #identity: SocketFileIdentity | null;
   readonly #socketOptions: FdSocketOptions;
-  readonly #budget: number;
-  #closed = false;
-  #backoff: NodeJS.Timeout | null = null;
+  readonly #take = (fd: number): boolean => this.#onAccepted(fd);
   /** The spare fd for 'pressure' (reserveFd), or null when given up or not asked for. */
   #reserve: number | null = null;
   readonly #wantsReserve: boolean;
@@ -65,12 +62,7 @@ export class FdServer extends EventEmitter {
     }
     validateSocketOptions(opts, 'FdServer.listen(path, opts)');
     const { backlog = 511, mode, acceptBudget = 64, reserveFd } = opts;
-    if (!Number.isInteger(backlog) || backlog < 0) {
-      throw new TypeError('Usage: FdServer.listen(path, { backlog: non-negative integer })');
-    }
-    if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
-      throw new TypeError('Usage: FdServer.listen(path, { mode: 0..0o7777 })');
-    }
+    checkListenOptions('FdServer.listen', backlog, mode);
     if (!Number.isInteger(acceptBudget) || acceptBudget < 1) {
       throw new TypeError('Usage: FdServer.listen(path, { acceptBudget: positive integer })');
     }
@@ -104,18 +96,26 @@ export class FdServer extends EventEmitter {
     budget: number,
   ) {
     super();
-    try {
-      this.#watcher = new native.Watcher(fd, (status) => this.#onReadable(status));
-    } catch (err) {
-      throw fromNative(err, `fd ${fd}`);
-    }
-    // The watcher owns fd from here: nothing below may throw (see #start).
+    this.#loop = new AcceptLoop(
+      native,
+      fd,
+      { path, identity, budget, syscall: 'accept' },
+      {
+        readable: () => this.#onReadable(),
+        broken: (err) => {
+          this.emit('error', err);
+          this.close();
+        },
+        watchFailed: (err) => {
+          this.close();
+          process.nextTick(() => this.emit('error', err));
+        },
+      },
+    );
+    // The loop owns fd from here: nothing below may throw (see #start).
     this.#native = native;
-    this.#fd = fd;
     this.#path = path;
     this.#kind = kind;
-    this.#identity = identity;
-    this.#budget = budget;
     const {
       kind: _k,
       backlog: _b,
@@ -130,16 +130,16 @@ export class FdServer extends EventEmitter {
 
   #start(): void {
     if (this.#wantsReserve) this.#takeReserve();
-    const rc = this.#watcher.setEvents(this.#native.constants.UV_READABLE);
-    if (rc < 0) {
+    const err = this.#loop.start();
+    if (err !== null) {
       this.close();
-      throw errnoError(-rc, 'uv_poll_start');
+      throw err;
     }
   }
 
   /** The listening fd, owned by the server; -1 once closed. */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    return this.#loop.fd;
   }
 
   get path(): string {
@@ -151,7 +151,7 @@ export class FdServer extends EventEmitter {
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#loop.closed;
   }
 
   /**
@@ -160,23 +160,18 @@ export class FdServer extends EventEmitter {
    * the next tick.
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#backoff) clearTimeout(this.#backoff);
-    this.#backoff = null;
+    if (!this.#loop.close()) return;
     this.#releaseReserve();
-    this.#watcher.close();
-    if (this.#identity) unlinkIfOurs(this.#path, this.#identity);
     process.nextTick(() => this.emit('close'));
   }
 
   ref(): this {
-    if (!this.#closed) this.#watcher.setRef(true);
+    this.#loop.setRef(true);
     return this;
   }
 
   unref(): this {
-    if (!this.#closed) this.#watcher.setRef(false);
+    this.#loop.setRef(false);
     return this;
   }
 
@@ -184,7 +179,7 @@ export class FdServer extends EventEmitter {
   #acceptUnderPressure(code: 'EMFILE' | 'ENFILE'): boolean {
     if (this.#reserve === null || this.listenerCount('pressure') === 0) return false;
     this.#releaseReserve();
-    const fd = this.#native.accept(this.#fd);
+    const fd = this.#loop.acceptOne();
     if (fd < 0) {
       // Someone else took the slot, or the limit is system-wide (ENFILE).
       this.#takeReserve();
@@ -200,7 +195,7 @@ export class FdServer extends EventEmitter {
     }
     // The spare comes back when this connection gives its fd back.
     socket.once('close', () => {
-      if (!this.#closed && this.#reserve === null) this.#takeReserve();
+      if (!this.#loop.closed && this.#reserve === null) this.#takeReserve();
     });
     this.emit('pressure', socket, code);
     return true;
@@ -222,56 +217,33 @@ export class FdServer extends EventEmitter {
     this.#reserve = null;
   }
 
-  #backOff(): void {
-    if (this.#backoff) return;
-    this.#watcher.setEvents(0);
-    this.#backoff = setTimeout(() => {
-      this.#backoff = null;
-      if (!this.#closed) this.#watcher.setEvents(this.#native.constants.UV_READABLE);
-    }, ACCEPT_BACKOFF_MS);
+  #onReadable(): void {
+    const failure = this.#loop.acceptRound(this.#take);
+    if (failure === null) return;
+    // EMFILE/ENFILE: answer one waiting peer with the spare fd if we hold
+    // one; otherwise report. Either way the loop backs off, then retries.
+    const code: string = failure.code;
+    if ((code === 'EMFILE' || code === 'ENFILE') && this.#acceptUnderPressure(code)) return;
+    this.emit('error', failure);
   }
 
-  #onReadable(status: number): void {
-    if (this.#closed) return;
-    if (status < 0) {
-      const soError = this.#native.socketError(this.#fd);
-      this.emit('error', errnoError(soError > 0 ? soError : -status, 'poll'));
-      this.close();
-      return;
+  /** An accepted connection; false ends this round. */
+  #onAccepted(fd: number): boolean {
+    if (this.#reserve === null && this.#wantsReserve) this.#takeReserve();
+    let socket: FdSocket;
+    try {
+      socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions);
+    } catch (err) {
+      this.#native.closeFd(fd);
+      this.emit('error', err instanceof FdPassError ? err : fromNative(err));
+      return false;
     }
-    for (let i = 0; i < this.#budget && !this.#closed; i++) {
-      const fd = this.#native.accept(this.#fd);
-      if (fd < 0) {
-        const code = errnoName(-fd);
-        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
-        // The peer gave up between SYN-equivalent and accept: nothing to do.
-        if (code === 'ECONNABORTED' || code === 'EPROTO') continue;
-        // EMFILE/ENFILE and the like: the connection stays in the backlog
-        // and the listening socket stays readable, so level-triggered polling
-        // would spin. Answer one waiting peer with the spare fd if we hold
-        // one; otherwise report. Either way, back off briefly, then retry.
-        this.#backOff();
-        if ((code === 'EMFILE' || code === 'ENFILE') && this.#acceptUnderPressure(code)) return;
-        this.emit('error', errnoError(-fd, 'accept'));
-        return;
-      }
-      if (this.#reserve === null && this.#wantsReserve) this.#takeReserve();
-      let socket: ReturnType<typeof wrapFd>;
-      try {
-        socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions);
-      } catch (err) {
-        this.#native.closeFd(fd);
-        this.emit('error', err instanceof FdPassError ? err : fromNative(err));
-        return;
-      }
-      if (this.listenerCount('connection') === 0) {
-        // Nobody to own it: close rather than leak.
-        socket.close();
-        continue;
-      }
-      this.emit('connection', socket);
+    if (this.listenerCount('connection') === 0) {
+      // Nobody to own it: close rather than leak.
+      socket.close();
+      return true;
     }
+    this.emit('connection', socket);
+    return true;
   }
 }
-
-const ACCEPT_BACKOFF_MS = 100;

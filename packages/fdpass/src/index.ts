@@ -5,14 +5,10 @@ export type { AcceptorListenOptions, AcceptorOptions } from './fd-acceptor.js';
 export { FdAcceptor } from './fd-acceptor.js';
 export type { ListenOptions } from './fd-server.js';
 export { FdServer } from './fd-server.js';
-export type {
-  ConnectOptions,
-  FdSocketOptions,
-  ReceivedMessage,
-  SocketKind,
-  WriteOptions,
-} from './fd-socket.js';
-export { defaultSocketKind, FdSocket } from './fd-socket.js';
+export type { WriteOptions } from './fd-socket.js';
+export { FdSocket } from './fd-socket.js';
+export type { ConnectOptions, FdSocketOptions, SocketKind } from './fd-socket-options.js';
+export { defaultSocketKind } from './fd-socket-options.js';
 export type { SocketFromFdOptions } from './node-interop.js';
 export {
   closeFd,
@@ -24,17 +20,14 @@ export {
 } from './node-interop.js';
 export type { PeerCredentials } from './peer-credentials.js';
 export { peerCredentials } from './peer-credentials.js';
-export type {
-  ForwardOptions,
-  SessionAddress,
-  SessionForwarderOptions,
-  SessionReceiverOptions,
-  SocketSession,
-} from './socket-session.js';
+export type { ReceivedMessage } from './recv-batch.js';
+export type { ForwardOptions, SessionForwarderOptions } from './session-forwarder.js';
+export { SessionForwarder } from './session-forwarder.js';
+export type { SessionReceiverOptions } from './session-receiver.js';
+export { SessionReceiver } from './session-receiver.js';
+export type { SessionAddress, SocketSession } from './session-wire.js';
 export {
   DEFAULT_MAX_SESSION_DATA,
   decodeSessionAddress,
   MAX_SOCKADDR_SIZE,
-  SessionForwarder,
-  SessionReceiver,
-} from './socket-session.js';
+} from './session-wire.js';

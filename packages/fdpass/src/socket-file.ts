@@ -31,6 +31,16 @@ export function unlinkIfOurs(path: string, identity: SocketFileIdentity): void {
   }
 }
 
+/** Checks listen()'s backlog and mode; `where` names the caller (e.g. 'FdServer.listen'). */
+export function checkListenOptions(where: string, backlog: number, mode: number | undefined): void {
+  if (!Number.isInteger(backlog) || backlog < 0) {
+    throw new TypeError(`Usage: ${where}(path, { backlog: non-negative integer })`);
+  }
+  if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
+    throw new TypeError(`Usage: ${where}(path, { mode: 0..0o7777 })`);
+  }
+}
+
 /**
  * Binds and listens on `path`, then hands the fd and the file's identity to
  * `make`. If `make` throws, the fd is closed and the file it created

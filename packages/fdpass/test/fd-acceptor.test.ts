@@ -105,8 +105,18 @@ describe('FdAcceptor', () => {
     const { fd, port } = await tcpListener();
     const acceptor = FdAcceptor.fromFd(fd);
     const [c] = dial(port, 1);
+    const closed = once(c!, 'close');
+    let ended = false;
+    c!.on('end', () => {
+      ended = true;
+    });
     await once(c!, 'connect');
-    await once(c!, 'close');
+    // The acceptor closed the fd it had nobody to hand to: the client reads end-of-file.
+    await vi.waitFor(
+      () => expect(ended, 'the acceptor never closed the connection it accepted').toBe(true),
+      { timeout: 5_000 },
+    );
+    await closed;
     acceptor.close();
   });
 

@@ -1,21 +1,15 @@
-// Shared test plumbing: fd accounting through /proc, event waiting, and
-// temporary directories for socket paths. No mocks: everything is real.
+// Shared test plumbing: fd flags and identity, fd-count settling, event
+// waiting, and temp dirs for socket paths. No mocks: everything is real.
+// Counting fds and making temp dirs are @handoff/testkit's.
 
 import type { EventEmitter } from 'node:events';
 import { once } from 'node:events';
-import { fstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { fstatSync, readFileSync } from 'node:fs';
+import { openFds as openFdCount, tempDir } from '@handoff/testkit';
 import { vi } from 'vitest';
 
-export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-/** The fds this process has open, as numbers. */
-export function openFds(): Set<number> {
-  return new Set(readdirSync('/proc/self/fd').map(Number));
-}
+// fdpass tests call the count openFdCount and the set of fd numbers openFds.
+export { openFdSet as openFds, openFds as openFdCount } from '@handoff/testkit';
 
 /** The fd's open flags (octal "flags:" line of /proc/self/fdinfo). */
 export function fdInfoFlags(fd: number): number {
@@ -65,10 +59,6 @@ export interface TempDir {
 }
 
 export function makeTempDir(): TempDir {
-  const path = mkdtempSync(join(tmpdir(), 'fdpass-'));
-  return {
-    path,
-    file: (name) => join(path, name),
-    cleanup: () => rmSync(path, { recursive: true, force: true }),
-  };
+  const tmp = tempDir('fdpass');
+  return { path: tmp.dir, file: (name) => tmp.path(name), cleanup: tmp.remove };
 }

@@ -4,12 +4,8 @@
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
+import { bundlePeerForUser, foreignUserUnavailable, NOBODY } from '@handoff/testkit';
 import { describe, expect, it } from 'vitest';
-import {
-  bundlePeerForUser,
-  foreignUserUnavailable,
-  NOBODY,
-} from '../../../tools/ci/foreign-user-peer.js';
 import { FdServer, type FdSocket } from '../src/index.js';
 import { nextEvent } from './helpers.js';
 import {

@@ -1,0 +1,216 @@
+// The send side of an FdSocket: sends at once when nothing is queued, else
+// queues the message (a copy of its bytes; duplicated or transferred fds) and
+// flushes it when the socket turns writable. Owns every fd parked in the
+// queue. Checking a write, the watcher and end()/shutdown stay with the socket.
+import type { EventEmitter } from 'node:events';
+import { errnoError, errnoName, fromNative } from './errors.js';
+import { closeFdList, type FdList, packFds } from './fd-list.js';
+import type { NativeBinding } from './native-loader.js';
+
+interface QueuedWrite {
+  data: Uint8Array;
+  offset: number;
+  /**
+   * Owned by the queue (transferred or duplicated; a number may repeat when
+   * the message carries one file several times); null once sent.
+   */
+  fds: FdList | null;
+}
+
+/** What only the socket can do, called back by the queue; one object serves every socket. */
+export interface WriteHooks<S extends EventEmitter> {
+  updateWatch(socket: S): void;
+  fail(socket: S, err: Error): void;
+}
+
+/** The high-water marks: write() returns false once one is reached. */
+export interface WriteLimits {
+  readonly highWaterMark: number;
+  readonly highWaterMessages: number;
+  readonly maxFds: number;
+}
+
+// Failures that concern one message, not the connection: the socket stays
+// usable and the caller may retry differently (fewer fds, smaller data).
+const MESSAGE_ERRORS = new Set([
+  'EMSGSIZE',
+  'ETOOMANYREFS',
+  'EMFILE',
+  'ENFILE',
+  'ENOBUFS',
+  'ENOMEM',
+  'EINVAL',
+  'EBADF',
+]);
+
+/** Sends fds (already validated) with data[offset..]: bytes sent or -errno. */
+export function sendPacked(
+  native: NativeBinding,
+  fd: number,
+  data: Uint8Array,
+  offset: number,
+  fds: FdList | null,
+): number {
+  if (fds === null || fds.length === 0) return native.send(fd, data, offset, null, 0);
+  return native.send(fd, data, offset, packFds(fds), fds.length);
+}
+
+export class WriteQueue<S extends EventEmitter> {
+  readonly #socket: S;
+  readonly #hooks: WriteHooks<S>;
+  readonly #native: NativeBinding;
+  readonly #fd: number;
+  readonly #highWaterMark: number;
+  readonly #highWaterMessages: number;
+  readonly #maxFds: number;
+  #queue: QueuedWrite[] = [];
+  #queuedBytes = 0;
+  #queuedFds = 0;
+  #needDrain = false;
+
+  constructor(
+    socket: S,
+    hooks: WriteHooks<S>,
+    native: NativeBinding,
+    fd: number,
+    limits: WriteLimits,
+  ) {
+    this.#socket = socket;
+    this.#hooks = hooks;
+    this.#native = native;
+    this.#fd = fd;
+    this.#highWaterMark = limits.highWaterMark;
+    this.#highWaterMessages = limits.highWaterMessages;
+    this.#maxFds = limits.maxFds;
+  }
+
+  /** Messages queued (a partly sent one counts). */
+  get length(): number {
+    return this.#queue.length;
+  }
+
+  /** Bytes queued, not yet accepted by the kernel. */
+  get bytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** fds parked in the queue (duplicated or transferred). */
+  get fds(): number {
+    return this.#queuedFds;
+  }
+
+  /**
+   * Sends a checked message (`packed` is packFds(fds), not yet overwritten),
+   * or queues it when the kernel buffer is full or writes are already
+   * queued. The result is write()'s. Throws the errno code when the kernel
+   * refused this message; a connection failure fails the socket instead.
+   */
+  write(data: Uint8Array, fds: FdList, packed: Int32Array, transfer: boolean): boolean {
+    const native = this.#native;
+    if (this.#queue.length === 0) {
+      const n = native.send(this.#fd, data, 0, fds.length > 0 ? packed : null, fds.length);
+      if (n >= 0) {
+        if (transfer) closeFdList(native, fds);
+        if (n === data.length) return true;
+        // Partial stream write: the fds went with the first byte.
+        this.#enqueue(data.subarray(n), null);
+        return this.#belowHighWater();
+      }
+      const code = errnoName(-n);
+      if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') {
+        if (transfer) closeFdList(native, fds);
+        const err = errnoError(-n, 'sendmsg');
+        if (MESSAGE_ERRORS.has(code)) throw err;
+        this.#hooks.fail(this.#socket, err);
+        return false;
+      }
+    }
+    let owned: FdList | null = null;
+    if (fds.length > 0) {
+      owned = transfer ? fds.slice() : this.#duplicate(fds);
+    }
+    this.#enqueue(data, owned);
+    return this.#belowHighWater();
+  }
+
+  /**
+   * Sends from the head of the queue until it is empty or the kernel pushes
+   * back. A message the kernel refuses is dropped (its fds closed) and
+   * reported as 'error'; the rest carry on. Returns false when the socket
+   * failed or closed meanwhile.
+   */
+  flush(): boolean {
+    const native = this.#native;
+    const socket = this.#socket;
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0] as QueuedWrite;
+      const n = sendPacked(native, this.#fd, head.data, head.offset, head.fds);
+      if (n >= 0) {
+        closeFdList(native, head.fds);
+        this.#queuedFds -= head.fds?.length ?? 0;
+        head.fds = null;
+        head.offset += n;
+        this.#queuedBytes -= n;
+        if (head.offset >= head.data.length) this.#queue.shift();
+        continue;
+      }
+      const code = errnoName(-n);
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') break;
+      const err = errnoError(-n, 'sendmsg');
+      if (!MESSAGE_ERRORS.has(code)) {
+        this.#hooks.fail(this.#socket, err);
+        return false;
+      }
+      // The kernel refused this queued message: drop it (closing its fds),
+      // report it, and carry on with the next one.
+      this.#queue.shift();
+      closeFdList(native, head.fds);
+      this.#queuedFds -= head.fds?.length ?? 0;
+      this.#queuedBytes -= head.data.length - head.offset;
+      socket.emit('error', err);
+    }
+    return true;
+  }
+
+  /** True once after a write() returned false and the queue has emptied: emit 'drain'. */
+  takeDrain(): boolean {
+    if (!this.#needDrain || this.#queue.length > 0) return false;
+    this.#needDrain = false;
+    return true;
+  }
+
+  /** Closes every fd still queued and forgets the queue (the socket is closing). */
+  clear(): void {
+    for (const w of this.#queue) closeFdList(this.#native, w.fds);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#queuedFds = 0;
+  }
+
+  #belowHighWater(): boolean {
+    const ok =
+      this.#queuedBytes < this.#highWaterMark &&
+      this.#queue.length < this.#highWaterMessages &&
+      this.#queuedFds <= this.#maxFds;
+    if (!ok) this.#needDrain = true;
+    return ok;
+  }
+
+  /** One duplicate per distinct fd, made (and undone on failure) natively. */
+  #duplicate(fds: FdList): Int32Array {
+    try {
+      return this.#native.dupFds(packFds(fds) as Int32Array, fds.length);
+    } catch (err) {
+      throw fromNative(err, 'while queueing fds');
+    }
+  }
+
+  #enqueue(data: Uint8Array, fds: FdList | null): void {
+    // Copy: the caller may reuse its buffer as soon as write() returns.
+    const copy = Uint8Array.prototype.slice.call(data);
+    this.#queue.push({ data: copy, offset: 0, fds });
+    this.#queuedBytes += copy.length;
+    this.#queuedFds += fds?.length ?? 0;
+    this.#hooks.updateWatch(this.#socket);
+  }
+}

@@ -1,0 +1,223 @@
+// FdSocket's receive side: iteration, pause, end and close, connection
+// errors, SEQPACKET boundaries and the SOCK_STREAM fd attachment rule.
+import { closeSync, openSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+import { closeFds, FdPassError, type ReceivedMessage } from '../src/index.js';
+import {
+  checkFdsAfterEachTest,
+  cleanup,
+  collect,
+  pair,
+  pairWithReceiver,
+} from './fd-socket-pairs.js';
+import { nextEvent, openFdCount, sameFile } from './helpers.js';
+
+checkFdsAfterEachTest();
+
+describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
+  it('async iterator yields messages in order and ends when the peer ends', async () => {
+    const [a, b] = pair(kind);
+    for (let i = 0; i < 200; i++) a.write(Buffer.from(`m${i};`));
+    a.end();
+    const text: string[] = [];
+    for await (const m of b) text.push(m.data.toString());
+    expect(text.join('')).toBe(Array.from({ length: 200 }, (_, i) => `m${i};`).join(''));
+  });
+
+  it('breaking out of the iterator closes the socket and buffered fds', async () => {
+    const [a, b] = pair(kind);
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    for (let i = 0; i < 20; i++) a.write(Buffer.from('x'), [file]);
+    for await (const m of b) {
+      closeFds(m.fds);
+      break;
+    }
+    expect(b.closed).toBe(true);
+  });
+
+  it('pause() stops delivery and resume() continues without loss', async () => {
+    const [a, b] = pair(kind);
+    const seen: string[] = [];
+    b.on('message', (m: ReceivedMessage) => {
+      seen.push(m.data.toString());
+      if (seen.length === 1) b.pause();
+    });
+    for (let i = 0; i < 5; i++) a.write(Buffer.from(String(i)));
+    await new Promise((r) => setTimeout(r, 30));
+    const joined = () => seen.join('');
+    expect(b.paused).toBe(true);
+    const atPause = joined();
+    b.resume();
+    await new Promise<void>((resolve) => {
+      const check = () => (joined() === '01234' ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    expect(atPause.length).toBeGreaterThan(0);
+  });
+
+  it('emits end then close when the peer closes', async () => {
+    const [a, b] = pair(kind);
+    const events: string[] = [];
+    b.on('message', () => events.push('message'));
+    b.on('end', () => events.push('end'));
+    const closed = nextEvent(b, 'close');
+    a.write(Buffer.from('last'));
+    a.close();
+    await closed;
+    expect(events).toEqual(['message', 'end']);
+  });
+
+  it('a write to a closed peer emits a typed connection error and closes', async () => {
+    const [a, b] = pair(kind);
+    b.close();
+    const err = nextEvent<FdPassError>(a, 'error');
+    a.write(Buffer.from('into the void'));
+    const e = await err;
+    expect(e).toBeInstanceOf(FdPassError);
+    expect(['EPIPE', 'ECONNRESET']).toContain(e.code);
+    expect(e.syscall).toBe('sendmsg');
+    expect(typeof e.errno).toBe('number');
+    expect(a.closed).toBe(true);
+  });
+});
+
+describe('SEQPACKET specifics', () => {
+  it('keeps message boundaries and delivers empty messages (with and without fds)', async () => {
+    const [a, b] = pair('seqpacket');
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    const got = collect(b, 4);
+    a.write(Buffer.from('one'));
+    a.write(Buffer.alloc(0), [file]);
+    a.write(Buffer.alloc(0));
+    a.write(Buffer.from('two'));
+    const m = await got;
+    expect(m.map((x) => x.data.toString())).toEqual(['one', '', '', 'two']);
+    expect(m.map((x) => x.fds.length)).toEqual([0, 1, 0, 0]);
+    closeFds(m[1]?.fds ?? []);
+  });
+
+  it('a message longer than maxMessageSize is ERR_DATA_TRUNCATED with its fds closed; the socket keeps working', async () => {
+    const [tx, rx] = pairWithReceiver('seqpacket', { maxMessageSize: 16 });
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    const before = openFdCount();
+    const err = new Promise<FdPassError>((resolve) => rx.once('error', resolve));
+    const msg = new Promise<ReceivedMessage>((resolve) => rx.once('message', resolve));
+    tx.write(Buffer.alloc(100, 1), [file, file]);
+    tx.write(Buffer.from('small'), [file]);
+    expect((await err).code).toBe('ERR_DATA_TRUNCATED');
+    const m = await msg;
+    expect(m.data.toString()).toBe('small');
+    closeFds(m.fds);
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('a batch mixing good and rejected messages reports each in order and closes exactly the rejected fds', async () => {
+    const [tx, rx] = pairWithReceiver('seqpacket', { maxMessageSize: 16, maxFdsPerMessage: 3 });
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    const before = openFdCount();
+    // Everything is queued in the kernel before reading starts, so one
+    // readiness event (one recvmmsg) reads the whole batch.
+    tx.write(Buffer.from('first'), [file, file]);
+    tx.write(Buffer.alloc(100, 1), [file, file, file]); // MSG_TRUNC
+    tx.write(Buffer.from('second'), [file]);
+    tx.write(Buffer.from('four'), [file, file, file, file]); // over the cap
+    tx.write(Buffer.alloc(0));
+    tx.write(Buffer.from('last'), [file, file, file]);
+    const log: string[] = [];
+    const kept: ReceivedMessage[] = [];
+    rx.on('error', (e: FdPassError) => log.push(`error ${e.code}`));
+    rx.on('message', (m: ReceivedMessage) => {
+      log.push(`message ${m.data.toString()} ${m.fds.length}`);
+      kept.push(m);
+    });
+    await vi.waitFor(() => expect(log).toHaveLength(6));
+    expect(log).toEqual([
+      'message first 2',
+      'error ERR_DATA_TRUNCATED',
+      'message second 1',
+      'error ERR_TOO_MANY_FDS',
+      'message  0',
+      'message last 3',
+    ]);
+    // Only the delivered fds are open, each a real copy of the file.
+    const delivered = kept.flatMap((m) => m.fds);
+    expect(delivered).toHaveLength(6);
+    for (const fd of delivered) expect(sameFile(fd, file)).toBe(true);
+    expect(openFdCount()).toBe(before + 6);
+    // A later batch does not disturb the bytes of an earlier one.
+    const more = nextEvent<ReceivedMessage>(rx, 'message');
+    tx.write(Buffer.from('zzzzzzzzzzzz'));
+    expect((await more).data.toString()).toBe('zzzzzzzzzzzz');
+    expect(kept.slice(0, 4).map((m) => m.data.toString())).toEqual(['first', 'second', '', 'last']);
+    closeFds(delivered);
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('a received message never pins much more memory than itself', async () => {
+    const [a, b] = pair('seqpacket');
+    const sizes = [10, 3000, 20_000, 10, 70_000, 5, 10_000, 10_000, 10_000, 10_000, 10_000];
+    const got = collect(b, sizes.length);
+    for (const [i, n] of sizes.entries()) a.write(Buffer.alloc(n, i));
+    const messages = await got;
+    for (const [i, m] of messages.entries()) {
+      expect(m.data.length).toBe(sizes[i]);
+      expect(m.data.every((byte) => byte === i)).toBe(true);
+      expect(m.data.buffer.byteLength).toBeLessThanOrEqual(Math.max(64 * 1024, 2 * m.data.length));
+    }
+  });
+
+  it('empty messages read in the same batch as end-of-file are still delivered, then end', async () => {
+    const [a, b] = pair('seqpacket');
+    a.write(Buffer.alloc(0));
+    a.write(Buffer.from('after empty'));
+    a.write(Buffer.alloc(0));
+    a.write(Buffer.from('tail'));
+    a.end();
+    const log: string[] = [];
+    b.on('message', (m: ReceivedMessage) => log.push(`[${m.data.toString()}]`));
+    await nextEvent(b, 'end');
+    expect(log).toEqual(['[]', '[after empty]', '[]', '[tail]']);
+  });
+
+  it('EMSGSIZE for an oversized message is thrown and the socket stays usable', async () => {
+    const [a, b] = pair('seqpacket');
+    expect(() => a.write(Buffer.alloc(4 * 1024 * 1024))).toThrow(
+      expect.objectContaining({ code: 'EMSGSIZE', syscall: 'sendmsg' }),
+    );
+    const got = nextEvent<ReceivedMessage>(b, 'message');
+    a.write(Buffer.from('fine'));
+    expect((await got).data.toString()).toBe('fine');
+  });
+});
+
+describe('SOCK_STREAM fd attachment rule', () => {
+  it('one read glues no-fd bytes before an fd-carrying write and stops right after it', async () => {
+    const [a, b] = pair('stream');
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    // All three writes sit in the kernel before the receiver reads.
+    a.write(Buffer.from('AAAA'));
+    a.write(Buffer.from('BBBB'), [file]);
+    a.write(Buffer.from('CCCC'));
+    a.write(Buffer.from('DD'), [file, file]);
+    a.write(Buffer.from('EE'));
+    const m = await collect(b, 3);
+    expect(m.map((x) => [x.data.toString(), x.fds.length])).toEqual([
+      ['AAAABBBB', 1],
+      ['CCCCDD', 2],
+      ['EE', 0],
+    ]);
+    for (const x of m) closeFds(x.fds);
+  });
+
+  it('fds need at least one byte on a stream socket', () => {
+    const [a] = pair('stream');
+    expect(() => a.write(Buffer.alloc(0), [0])).toThrow(
+      expect.objectContaining({ code: 'ERR_FDS_NEED_DATA' }),
+    );
+  });
+});
