@@ -6,9 +6,9 @@
 
 import type { Socket } from 'node:net';
 import { closeFds, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
-import { DispatchScheduler } from '../src/dispatch-scheduler.js';
-import { type DispatchEndpoint, MessageType } from '../src/dispatch-wire.js';
-import { serveDispatched } from '../src/dispatch-worker.js';
+import { DispatchScheduler } from '../src/dispatch/scheduler.js';
+import { type DispatchEndpoint, MessageType } from '../src/dispatch/wire.js';
+import { serveDispatched } from '../src/dispatch/worker.js';
 import { connectionPair } from './dispatch-helpers.js';
 
 export const corpusDir = new URL('./fixtures/corpus/', import.meta.url);

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { duplicateFd, FdSocket, type ReceivedMessage, socketFromFd } from '@handoff/fdpass';
-import type { DispatchLogger } from '../src/dispatch-log.js';
+import type { DispatchLogger } from '../src/dispatch/log.js';
 
 /** A connected AF_UNIX stream pair: the client as a net.Socket, the server end as a raw fd we own. */
 export function connectionPair(): { client: Socket; fd: number } {

@@ -6,11 +6,8 @@
 import { once } from 'node:events';
 import { closeFd, closeFds, FdSocket } from '@handoff/fdpass';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  DispatchScheduler,
-  type SchedulerLimits,
-  type WorkerLink,
-} from '../src/dispatch-scheduler.js';
+import { DispatchScheduler } from '../src/dispatch/scheduler.js';
+import type { SchedulerLimits, WorkerLink } from '../src/dispatch/scheduler-link.js';
 import {
   type DispatchEndpoint,
   DropReason,
@@ -19,8 +16,8 @@ import {
   encodeReady,
   encodeReport,
   ReportKind,
-} from '../src/dispatch-wire.js';
-import { type DispatchWorker, serveDispatched } from '../src/dispatch-worker.js';
+} from '../src/dispatch/wire.js';
+import { type DispatchWorker, serveDispatched } from '../src/dispatch/worker.js';
 import {
   connectionPair,
   memoryLog,

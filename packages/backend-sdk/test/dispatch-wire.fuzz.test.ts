@@ -4,13 +4,12 @@
 // counts from the header alone, and accept only what re-encodes to the same
 // bytes; a real worker and a real scheduler fed mutated messages with real
 // fds leak nothing and end in a defined state. Keeps the corpus fresh.
-import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { closeFd, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
+import { openFds, trapUncaught } from '@handoff/testkit';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { trapUncaught } from '../../../tools/ci/fuzz-harness.js';
-import { DispatchScheduler } from '../src/dispatch-scheduler.js';
+import { DispatchScheduler } from '../src/dispatch/scheduler.js';
 import {
   DispatchWireError,
   decodeMasterMessage,
@@ -29,8 +28,8 @@ import {
   putDispatchHeader,
   putDispatchRecord,
   ReportKind,
-} from '../src/dispatch-wire.js';
-import { type DispatchWorker, serveDispatched } from '../src/dispatch-worker.js';
+} from '../src/dispatch/wire.js';
+import { type DispatchWorker, serveDispatched } from '../src/dispatch/worker.js';
 import { readCorpus, writeCorpus } from './corpus-capture.js';
 import {
   CAPTURE_ENDPOINTS,
@@ -201,7 +200,6 @@ describe('dispatch-wire regressions', () => {
   });
 });
 
-const openFds = () => readdirSync('/proc/self/fd').length;
 /** Polling at vi.waitFor's default 50 ms would dominate each run. */
 const FAST = { timeout: 5000, interval: 1 };
 const SLOW = { timeout: 10_000, interval: 1 };

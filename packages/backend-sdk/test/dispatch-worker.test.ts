@@ -13,12 +13,9 @@ import {
   putDispatchRecord,
   type ReportEntry,
   type WorkerHello,
-} from '../src/dispatch-wire.js';
-import {
-  DISPATCH_CHANNEL_ENV,
-  type DispatchedConnection,
-  serveDispatched,
-} from '../src/dispatch-worker.js';
+} from '../src/dispatch/wire.js';
+import { type DispatchedConnection, serveDispatched } from '../src/dispatch/worker.js';
+import { DISPATCH_CHANNEL_ENV } from '../src/dispatch/worker-channel.js';
 import { connectionPair, memoryLog, openFdCount, readAll } from './dispatch-helpers.js';
 
 const hello: WorkerHello = {

@@ -1,7 +1,7 @@
 // OpenMetrics rendering of the dispatcher's stats: every family declared
 // before its samples, counters as *_total, one trailing "# EOF".
 import { describe, expect, it } from 'vitest';
-import { type DispatcherStats, renderDispatcherMetrics } from '../src/dispatcher-metrics.js';
+import { type DispatcherStats, renderDispatcherMetrics } from '../src/dispatch/metrics.js';
 
 const stats: DispatcherStats = {
   workers: 2,

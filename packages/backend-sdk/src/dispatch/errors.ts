@@ -1,7 +1,9 @@
 // The error class of the prefork dispatcher (master and worker side). A
 // stable `code` to switch on; when a syscall failed underneath, `errnoCode`
 // / `errno` / `syscall` are copied from *that* failure (never re-read from
-// some global "last error"), and the message names it.
+// some global "last error"), and the message names it. Wire decoding faults
+// are DispatchWireError (wire.ts).
+import { BackendSdkError } from '../errors.js';
 
 export type DispatchErrorCode =
   /** A listener could not be bound (EADDRINUSE, EACCES, …). */
@@ -16,6 +18,7 @@ export type DispatchErrorCode =
   | 'START_TIMEOUT'
   /** serveDispatched in a process that no dispatcher spawned. */
   | 'NOT_A_WORKER'
+  /** The channel between master and worker closed (or a write to it failed). */
   | 'CHANNEL_CLOSED'
   /** The other side broke the dispatch protocol. */
   | 'PROTOCOL';
@@ -26,9 +29,10 @@ interface SyscallFailure {
   syscall?: unknown;
 }
 
-export class DispatchError extends Error {
+export class DispatchError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:DispatchError';
   override readonly name = 'DispatchError';
-  readonly code: DispatchErrorCode;
+  declare readonly code: DispatchErrorCode;
   /** The errno name of the underlying failure (e.g. 'EMFILE'), when there was one. */
   readonly errnoCode?: string;
   /** Its errno value, as the failing layer reported it. */
@@ -40,8 +44,7 @@ export class DispatchError extends Error {
     message: string,
     options: { cause?: unknown; errnoCode?: string; errno?: number; syscall?: string } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     if (options.errnoCode !== undefined) this.errnoCode = options.errnoCode;
     if (options.errno !== undefined) this.errno = options.errno;
     if (options.syscall !== undefined) this.syscall = options.syscall;

@@ -11,8 +11,8 @@
 import { once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
 import { closeFd, duplicateFd, FdAcceptor, fdOf } from '@handoff/fdpass';
-import { DispatchError } from './dispatch-error.js';
-import type { DispatchEndpoint } from './dispatch-wire.js';
+import { DispatchError } from './errors.js';
+import type { DispatchEndpoint } from './wire.js';
 
 export type DispatchListen =
   | {

@@ -1,106 +1,31 @@
 // createDispatcher: the master of a prefork server. It accepts on TCP and
 // Unix listeners in this process and serves in N worker processes, each
 // reached over its own persistent SOCK_SEQPACKET channel that carries many
-// connection fds per message. This file owns the processes: spawning with
-// the channel, readiness, crash respawn with back-off, rotation, shutdown,
-// and cleaning up everything on a failed start. Which worker gets a
-// connection, and who owns which fd, is dispatch-scheduler.ts; the worker
-// side is dispatch-worker.ts.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { EventEmitter, once } from 'node:events';
-import { type FdAcceptor, FdSocket } from '@handoff/fdpass';
-import { DispatchError } from './dispatch-error.js';
-import { type DispatchListen, openListeners } from './dispatch-listeners.js';
-import { type DispatchLogger, errorCode, stderrDispatchLogger } from './dispatch-log.js';
-import { DispatchScheduler, type WorkerLink } from './dispatch-scheduler.js';
-import { type DispatchEndpoint, MAX_FDS_PER_DISPATCH, MAX_LISTENERS } from './dispatch-wire.js';
-import {
-  DISPATCH_CHANNEL_ENV,
-  type DispatchHandler,
-  type DispatchWorker,
-  serveDispatched,
-} from './dispatch-worker.js';
+// connection fds per message. This file owns the start (and undoing a failed
+// one), accepting, stats and shutdown; the processes themselves are
+// worker-pool.ts, which worker gets a connection and who owns which fd is
+// scheduler.ts, and the worker side is worker.ts.
+import { EventEmitter } from 'node:events';
+import type { FdAcceptor } from '@handoff/fdpass';
+import { openListeners } from './listeners.js';
+import { errorCode } from './log.js';
 import {
   type DispatcherErrorKind,
   type DispatcherStats,
   renderDispatcherMetrics,
-} from './dispatcher-metrics.js';
-
-export interface SpawnBackoff {
-  /** Delay before respawning after a first crash. */
-  initialMs: number;
-  /** Ceiling of the delay. */
-  maxMs: number;
-  /** Growth per consecutive crash (default 2). */
-  factor?: number;
-  /** A worker that lived this long resets the count (default 30,000 ms). */
-  resetAfterMs?: number;
-}
-
-export interface DispatcherOptionsBase {
-  /** One or more listeners: `{ port, host? }` (TCP) or `{ path }` (Unix). */
-  listen: DispatchListen | readonly DispatchListen[];
-  /** Worker processes (1..1024). */
-  workers: number;
-  /**
-   * Connections sent to one worker and not yet adopted by it. When every
-   * worker's queue is full (or every worker is at maxConnectionsPerWorker)
-   * the master stops accepting and the kernel's listen backlog holds new
-   * connections; none is refused.
-   */
-  maxQueuePerWorker: number;
-  /** Connections one worker holds at once (queued + open). */
-  maxConnectionsPerWorker: number;
-  /** Rotate a worker after this many connections: stop sending, drain, exit, replace. */
-  maxRequestsPerWorker?: number;
-  spawnBackoff: SpawnBackoff;
-  /** Milliseconds a stopping worker may take to drain before it is killed (rotation and close). */
-  shutdownDeadline: number;
-  /** How long a new worker may take to report ready (default 10,000 ms). */
-  startTimeoutMs?: number;
-  /** Arguments after the script (default: none; workerFn mode: this process's). */
-  args?: readonly string[];
-  /** Default: process.execPath. */
-  execPath?: string;
-  /** Node flags for workers (default: process.execArgv, like node:cluster). */
-  execArgv?: readonly string[];
-  /** Workers' environment (default: process.env). */
-  env?: NodeJS.ProcessEnv;
-  /** Send workers' stdout/stderr to /dev/null instead of ours (default false). */
-  silent?: boolean;
-  log?: DispatchLogger;
-}
-
-export interface ScriptDispatcherOptions extends DispatcherOptionsBase {
-  /** The module each worker runs; it calls serveDispatched(handler). */
-  workerScript: string;
-  workerFn?: undefined;
-}
-
-export interface FnDispatcherOptions extends DispatcherOptionsBase {
-  /**
-   * Single-file programs: each worker re-runs this process's main script
-   * (like node:cluster), and in a worker createDispatcher serves with this
-   * handler instead of starting a master.
-   */
-  workerFn: DispatchHandler;
-  workerScript?: undefined;
-}
-
-export type DispatcherOptions = ScriptDispatcherOptions | FnDispatcherOptions;
-
-export interface WorkerEvent {
-  slot: number;
-  pid: number;
-  generation: number;
-}
-
-export interface WorkerExitEvent extends WorkerEvent {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** Asked to stop (rotation or shutdown) rather than crashed. */
-  planned: boolean;
-}
+} from './metrics.js';
+import {
+  type DispatcherOptions,
+  type FnDispatcherOptions,
+  type ScriptDispatcherOptions,
+  type Settings,
+  validate,
+} from './options.js';
+import { DispatchScheduler } from './scheduler.js';
+import { type DispatchEndpoint, MAX_FDS_PER_DISPATCH } from './wire.js';
+import { type DispatchWorker, serveDispatched } from './worker.js';
+import { DISPATCH_CHANNEL_ENV } from './worker-channel.js';
+import { WorkerPool } from './worker-pool.js';
 
 /** Events: 'workerReady' (WorkerEvent), 'workerExit' (WorkerExitEvent). */
 export interface Dispatcher extends EventEmitter {
@@ -140,129 +65,6 @@ export async function createDispatcher(
   return dispatcher;
 }
 
-interface Settings {
-  listen: readonly DispatchListen[];
-  workers: number;
-  maxQueuePerWorker: number;
-  maxConnectionsPerWorker: number;
-  maxRequestsPerWorker: number | undefined;
-  backoff: Required<SpawnBackoff>;
-  shutdownDeadline: number;
-  startTimeoutMs: number;
-  command: string;
-  argv: readonly string[];
-  env: NodeJS.ProcessEnv;
-  silent: boolean;
-  log: DispatchLogger;
-}
-
-function validate(o: DispatcherOptions): Settings {
-  const usage = (what: string): never => {
-    throw new TypeError(`Usage: createDispatcher(options): ${what}`);
-  };
-  if (typeof o !== 'object' || o === null) usage('options must be an object');
-  const listen: readonly DispatchListen[] = Array.isArray(o.listen)
-    ? (o.listen as readonly DispatchListen[])
-    : [o.listen as DispatchListen];
-  if (listen.length === 0 || listen.length > MAX_LISTENERS) {
-    usage(`listen must name 1..${MAX_LISTENERS} listeners`);
-  }
-  for (const l of listen) {
-    if (typeof l !== 'object' || l === null) usage('each listen entry must be an object');
-    if ('path' in l) {
-      if (typeof l.path !== 'string' || l.path.length === 0) usage('listen.path must be a string');
-    } else if (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535) {
-      usage('listen needs { port: 0..65535 } or { path }');
-    }
-  }
-  const int = (v: unknown, name: string, min: number, max = 2 ** 31 - 1): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      usage(`${name} must be an integer ${min}..${max}`);
-    }
-    return v as number;
-  };
-  const workers = int(o.workers, 'workers', 1, 1024);
-  const maxQueuePerWorker = int(o.maxQueuePerWorker, 'maxQueuePerWorker', 1);
-  const maxConnectionsPerWorker = int(o.maxConnectionsPerWorker, 'maxConnectionsPerWorker', 1);
-  const maxRequestsPerWorker =
-    o.maxRequestsPerWorker === undefined
-      ? undefined
-      : int(o.maxRequestsPerWorker, 'maxRequestsPerWorker', 1, Number.MAX_SAFE_INTEGER);
-  const b = o.spawnBackoff;
-  if (typeof b !== 'object' || b === null) usage('spawnBackoff must be { initialMs, maxMs }');
-  const backoff: Required<SpawnBackoff> = {
-    initialMs: int(b.initialMs, 'spawnBackoff.initialMs', 0),
-    maxMs: int(b.maxMs, 'spawnBackoff.maxMs', 0),
-    factor: b.factor ?? 2,
-    resetAfterMs: int(b.resetAfterMs ?? 30_000, 'spawnBackoff.resetAfterMs', 0),
-  };
-  if (!(backoff.factor >= 1)) usage('spawnBackoff.factor must be ≥ 1');
-  const shutdownDeadline = int(o.shutdownDeadline, 'shutdownDeadline', 0, 0xffffffff);
-  const startTimeoutMs = int(o.startTimeoutMs ?? 10_000, 'startTimeoutMs', 1);
-  let script: string;
-  let args: readonly string[];
-  if (o.workerFn !== undefined) {
-    if (typeof o.workerFn !== 'function') usage('workerFn must be a function');
-    if (o.workerScript !== undefined) usage('give workerScript or workerFn, not both');
-    const main = process.argv[1];
-    if (main === undefined) usage('workerFn needs a main script to re-run (process.argv[1])');
-    script = main as string;
-    args = o.args ?? process.argv.slice(2);
-  } else {
-    if (typeof o.workerScript !== 'string' || o.workerScript.length === 0) {
-      usage('workerScript (a path) or workerFn is required');
-    }
-    script = o.workerScript;
-    args = o.args ?? [];
-  }
-  return {
-    listen,
-    workers,
-    maxQueuePerWorker,
-    maxConnectionsPerWorker,
-    maxRequestsPerWorker,
-    backoff,
-    shutdownDeadline,
-    startTimeoutMs,
-    command: o.execPath ?? process.execPath,
-    argv: [...(o.execArgv ?? process.execArgv), script, ...args],
-    env: o.env ?? process.env,
-    silent: o.silent ?? false,
-    log: o.log ?? stderrDispatchLogger,
-  };
-}
-
-/** One worker process and what the master knows of it. */
-interface WorkerProc {
-  slot: Slot;
-  generation: number;
-  child: ChildProcess;
-  pid: number;
-  link: WorkerLink;
-  spawnedAt: number;
-  ready: boolean;
-  /** Asked to stop (rotation or shutdown): its exit is no crash. */
-  planned: boolean;
-  exited: boolean;
-  linkLost: boolean;
-  timers: NodeJS.Timeout[];
-}
-
-interface Slot {
-  index: number;
-  /** Workers this slot has had. */
-  generations: number;
-  /** The worker serving this slot (a retiring one is no longer it). */
-  current: WorkerProc | null;
-  crashes: number;
-  respawnTimer: NodeJS.Timeout | null;
-}
-
-/** After a worker's process exits, how long its channel may still deliver what it sent. */
-const EXIT_GRACE_MS = 500;
-/** After SIGKILL, how long to wait for the exit before giving up on reaping. */
-const KILL_WAIT_MS = 5_000;
-
 class DispatcherImpl extends EventEmitter implements Dispatcher {
   readonly role = 'master' as const;
   endpoints: readonly DispatchEndpoint[] = [];
@@ -270,20 +72,12 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
   readonly #s: Settings;
   #acceptors: FdAcceptor[] = [];
   #scheduler: DispatchScheduler | null = null;
-  #slots: Slot[] = [];
-  #procs = new Set<WorkerProc>();
+  #pool: WorkerPool | null = null;
   #started = false;
   #startFailure: ((err: Error) => void) | null = null;
   #closing: Promise<void> | null = null;
   #accepting = false;
   #acceptErrors = 0;
-  #spawnErrors = 0;
-  #crashes = 0;
-  #respawns = 0;
-  #rotations = 0;
-  #exitWaiters: (() => void)[] = [];
-  /** A failed start was undone: nothing may be respawned. */
-  #tornDown = false;
 
   constructor(settings: Settings) {
     super();
@@ -309,9 +103,14 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
       (free) => this.#applyCapacity(free),
     );
     this.#scheduler = scheduler;
-    scheduler.on('ready', (link: WorkerLink) => this.#onReady(link));
-    scheduler.on('lost', (link: WorkerLink) => this.#onLinkLost(link));
-    scheduler.on('retire', (link: WorkerLink) => this.#onRetire(link));
+    const pool = new WorkerPool(s, scheduler, {
+      isStarted: () => this.#started,
+      isClosing: () => this.#closing !== null,
+      failStart: (err) => this.#failStart(err),
+      workerReady: (event) => this.emit('workerReady', event),
+      workerExit: (event) => this.emit('workerExit', event),
+    });
+    this.#pool = pool;
     for (const [index, acceptor] of this.#acceptors.entries()) {
       acceptor.on('connections', (fds: number[]) => scheduler.submit(fds, index));
       acceptor.on('error', (err: Error) => {
@@ -325,21 +124,16 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
         );
       });
     }
-    for (let i = 0; i < s.workers; i++) {
-      this.#slots.push({ index: i, generations: 0, current: null, crashes: 0, respawnTimer: null });
-    }
     try {
       const failed = new Promise<never>((_, reject) => {
         this.#startFailure = reject;
       });
       failed.catch(() => {});
-      // One after the other: the first worker that cannot be spawned stops
-      // the start, and only what was created before it needs undoing.
-      for (const slot of this.#slots) await Promise.race([this.#spawn(slot), failed]);
-      await Promise.race([this.#allReady(), failed]);
+      await pool.spawnAll(failed);
+      await Promise.race([this.#allReady(pool), failed]);
     } catch (err) {
       this.#startFailure = null;
-      await this.#teardown();
+      await this.#teardown(pool);
       throw err;
     }
     this.#startFailure = null;
@@ -347,10 +141,10 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
     this.#applyCapacity(scheduler.freeCapacity());
   }
 
-  #allReady(): Promise<void> {
+  #allReady(pool: WorkerPool): Promise<void> {
     return new Promise<void>((resolve) => {
       const check = () => {
-        if (this.#slots.every((s) => s.current?.ready === true)) {
+        if (pool.allReady) {
           this.off('workerReady', check);
           resolve();
         }
@@ -370,291 +164,12 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
   }
 
   /** Kills and reaps every worker and closes every channel and listener: nothing survives. */
-  async #teardown(): Promise<void> {
-    this.#tornDown = true;
-    for (const slot of this.#slots) {
-      if (slot.respawnTimer) clearTimeout(slot.respawnTimer);
-      slot.respawnTimer = null;
-    }
+  async #teardown(pool: WorkerPool): Promise<void> {
     for (const a of this.#acceptors) a.close();
-    const exits = [...this.#procs].map((p) => this.#killAndReap(p));
+    const exits = pool.tearDown();
     this.#scheduler?.closeAll();
-    await Promise.all(exits);
-    for (const p of this.#procs) for (const t of p.timers) clearTimeout(t);
-  }
-
-  async #killAndReap(p: WorkerProc): Promise<void> {
-    if (p.exited) return;
-    const exited = once(p.child, 'exit');
-    p.child.kill('SIGKILL');
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, KILL_WAIT_MS);
-    });
-    await Promise.race([exited, gaveUp]);
-    clearTimeout(timer);
-  }
-
-  // --- workers -------------------------------------------------------------
-
-  /**
-   * Spawns a worker for `slot` with a fresh channel. Throws DispatchError
-   * (CHANNEL_FAILED / SPAWN_FAILED, naming the errno) having released
-   * everything it created.
-   */
-  async #spawn(slot: Slot): Promise<WorkerProc> {
-    const s = this.#s;
-    const scheduler = this.#scheduler as DispatchScheduler;
-    let mine: FdSocket;
-    let theirs: FdSocket;
-    try {
-      [mine, theirs] = FdSocket.pair('seqpacket', { maxFdsPerMessage: MAX_FDS_PER_DISPATCH });
-    } catch (err) {
-      this.#spawnErrors++;
-      throw DispatchError.from(
-        'CHANNEL_FAILED',
-        `cannot open the channel for worker ${slot.index}`,
-        err,
-      );
-    }
-    let child: ChildProcess;
-    try {
-      // The channel is a socketpair handed over at spawn, as the child's
-      // fd 3 (stdio[3]; the env var names it), rather than a Unix path the
-      // worker would connect to: no file to secure or clean up, no accept
-      // step that could pair the wrong peer, and each end exists in exactly
-      // the two processes that own it from the first instant.
-      child = spawn(s.command, s.argv, {
-        stdio: [
-          'ignore',
-          s.silent ? 'ignore' : 'inherit',
-          s.silent ? 'ignore' : 'inherit',
-          theirs.fd,
-        ],
-        env: { ...s.env, [DISPATCH_CHANNEL_ENV]: '3' },
-      });
-    } catch (err) {
-      mine.close();
-      theirs.close();
-      this.#spawnErrors++;
-      throw DispatchError.from('SPAWN_FAILED', `cannot spawn worker ${slot.index}`, err);
-    } finally {
-      // The child has its own copy (or none, if spawn failed). Ours must go
-      // now: an end left open here would keep the channel alive after the
-      // worker dies, and its death would go unseen.
-      theirs.close();
-    }
-    if (child.pid === undefined) {
-      // libuv reports exec failures (ENOENT, EACCES, EMFILE…) as 'error' on
-      // the next tick, with the errno of that very failure.
-      const [err] = (await once(child, 'error')) as [Error];
-      mine.close();
-      this.#spawnErrors++;
-      throw DispatchError.from('SPAWN_FAILED', `cannot spawn worker ${slot.index}`, err);
-    }
-    const generation = slot.generations++;
-    let link: WorkerLink;
-    try {
-      link = scheduler.attach(mine, slot.index, generation, child.pid);
-    } catch (err) {
-      mine.close();
-      child.kill('SIGKILL');
-      this.#spawnErrors++;
-      throw DispatchError.from('CHANNEL_FAILED', `cannot greet worker ${slot.index}`, err);
-    }
-    const proc: WorkerProc = {
-      slot,
-      generation,
-      child,
-      pid: child.pid,
-      link,
-      spawnedAt: performance.now(),
-      ready: false,
-      planned: false,
-      exited: false,
-      linkLost: false,
-      timers: [],
-    };
-    this.#procs.add(proc);
-    slot.current = proc;
-    child.on('error', (err) => {
-      this.#s.log('warn', `worker ${slot.index} (pid ${proc.pid}): ${errorCode(err)}`, {
-        errno: errorCode(err),
-      });
-    });
-    child.once('exit', (code, signal) => this.#onExit(proc, code, signal));
-    const readyTimer = setTimeout(() => {
-      if (proc.ready || proc.exited) return;
-      const err = new DispatchError(
-        'START_TIMEOUT',
-        `worker ${slot.index} (pid ${proc.pid}) did not report ready in ${s.startTimeoutMs} ms`,
-      );
-      this.#s.log('error', err.message);
-      if (!this.#failStart(err)) {
-        proc.link.channel.close();
-        child.kill('SIGKILL');
-      }
-    }, s.startTimeoutMs);
-    proc.timers.push(readyTimer);
-    return proc;
-  }
-
-  #procOf(link: WorkerLink): WorkerProc | undefined {
-    for (const p of this.#procs) if (p.link === link) return p;
-    return undefined;
-  }
-
-  #onReady(link: WorkerLink): void {
-    const p = this.#procOf(link);
-    if (p === undefined) return;
-    p.ready = true;
-    for (const t of p.timers) clearTimeout(t);
-    p.timers = [];
-    this.emit('workerReady', { slot: p.slot.index, pid: p.pid, generation: p.generation });
-  }
-
-  #onRetire(link: WorkerLink): void {
-    const p = this.#procOf(link);
-    if (p === undefined || p.planned) return;
-    p.planned = true;
-    this.#rotations++;
-    this.#s.log(
-      'info',
-      `worker ${p.slot.index} (pid ${p.pid}) reached maxRequestsPerWorker; rotating`,
-    );
-    this.#armKill(p);
-    if (p.slot.current === p) {
-      p.slot.current = null;
-      this.#replace(p.slot, 0);
-    }
-  }
-
-  /** A stopping worker gets shutdownDeadline to drain (plus a second to exit), then SIGKILL. */
-  #armKill(p: WorkerProc): void {
-    const t = setTimeout(() => {
-      if (!p.exited) {
-        this.#s.log(
-          'warn',
-          `worker ${p.slot.index} (pid ${p.pid}) did not drain in time; killing it`,
-        );
-        p.child.kill('SIGKILL');
-      }
-    }, this.#s.shutdownDeadline + 1000);
-    t.unref();
-    p.timers.push(t);
-  }
-
-  #onLinkLost(link: WorkerLink): void {
-    const p = this.#procOf(link);
-    if (p === undefined) return;
-    p.linkLost = true;
-    if (!p.exited) {
-      // A worker whose channel is gone drains what it holds and exits by
-      // itself (it sees the channel close); make sure it does.
-      if (!p.planned) this.#armKill(p);
-    }
-    const crashed = !p.planned && !this.#closing && !this.#tornDown;
-    if (crashed && !this.#started) {
-      // Its exit status says more than the channel's errno: wait a moment
-      // for it (#onExit fails the start), then fail with what we have.
-      const err = new DispatchError(
-        'WORKER_START_FAILED',
-        `worker ${p.slot.index} (pid ${p.pid}) broke its channel before it was ready${link.lostError ? ` (${link.lostError.message})` : ''}`,
-      );
-      if (p.exited) this.#failStart(err);
-      else {
-        const t = setTimeout(() => this.#failStart(err), EXIT_GRACE_MS);
-        t.unref();
-        p.timers.push(t);
-      }
-    } else if (crashed) {
-      this.#crashes++;
-      if (p.slot.current === p) {
-        p.slot.current = null;
-        const alive = performance.now() - p.spawnedAt;
-        if (alive >= this.#s.backoff.resetAfterMs) p.slot.crashes = 0;
-        p.slot.crashes++;
-        const { initialMs, maxMs, factor } = this.#s.backoff;
-        const delay = Math.min(maxMs, initialMs * factor ** (p.slot.crashes - 1));
-        this.#s.log(
-          'warn',
-          `worker ${p.slot.index} (pid ${p.pid}) is gone; respawning in ${Math.round(delay)} ms`,
-          { slot: p.slot.index, pid: p.pid, delayMs: delay },
-        );
-        this.#replace(p.slot, delay, true);
-      }
-    }
-    this.#settle(p);
-  }
-
-  #onExit(p: WorkerProc, code: number | null, signal: NodeJS.Signals | null): void {
-    p.exited = true;
-    if (!p.linkLost) {
-      // Normally the channel reports EOF right after the exit. If something
-      // else still holds the worker's end (a child it spawned before
-      // serveDispatched took the fd), give the channel a moment to deliver
-      // what the worker sent, then close it.
-      const t = setTimeout(() => {
-        if (!p.linkLost) p.link.channel.close();
-      }, EXIT_GRACE_MS);
-      t.unref();
-      p.timers.push(t);
-    }
-    if (!p.ready && !p.planned) {
-      const how = signal === null ? `with code ${code}` : `on ${signal}`;
-      this.#failStart(
-        new DispatchError(
-          'WORKER_START_FAILED',
-          `worker ${p.slot.index} (pid ${p.pid}) exited ${how} before it was ready`,
-        ),
-      );
-    }
-    this.emit('workerExit', {
-      slot: p.slot.index,
-      pid: p.pid,
-      generation: p.generation,
-      code,
-      signal,
-      planned: p.planned,
-    } satisfies WorkerExitEvent);
-    this.#settle(p);
-  }
-
-  /** Forgets a worker once both its process and its channel are gone. */
-  #settle(p: WorkerProc): void {
-    if (!p.exited || !p.linkLost) return;
-    for (const t of p.timers) clearTimeout(t);
-    p.timers = [];
-    this.#procs.delete(p);
-    if (p.slot.current === p) p.slot.current = null;
-    if (this.#procs.size === 0) for (const w of this.#exitWaiters.splice(0)) w();
-  }
-
-  /** Puts a new worker in `slot` after `delayMs` (retrying with back-off if it cannot spawn). */
-  #replace(slot: Slot, delayMs: number, crash = false): void {
-    if (this.#closing || this.#tornDown || slot.respawnTimer) return;
-    const go = () => {
-      slot.respawnTimer = null;
-      if (this.#closing || this.#tornDown || slot.current) return;
-      if (crash) this.#respawns++;
-      this.#spawn(slot).catch((err: DispatchError) => {
-        slot.crashes++;
-        const { initialMs, maxMs, factor } = this.#s.backoff;
-        const delay = Math.min(maxMs, Math.max(1, initialMs) * factor ** (slot.crashes - 1));
-        this.#s.log('error', `${err.message}; retrying in ${Math.round(delay)} ms`, {
-          slot: slot.index,
-          code: err.code,
-          errno: err.errnoCode,
-        });
-        this.#replace(slot, delay, false);
-      });
-    };
-    if (delayMs <= 0) {
-      go();
-      return;
-    }
-    slot.respawnTimer = setTimeout(go, delayMs);
-    slot.respawnTimer.unref();
+    await exits;
+    pool.clearTimers(false);
   }
 
   // --- accepting -----------------------------------------------------------
@@ -680,6 +195,7 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
 
   stats(): DispatcherStats {
     const scheduler = this.#scheduler as DispatchScheduler;
+    const pool = this.#pool as WorkerPool;
     const c = scheduler.counters;
     const errorsByKind: Record<DispatcherErrorKind, number> = {
       send: c.errors.send,
@@ -689,8 +205,8 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
       abandoned: c.errors.abandoned,
       protocol: c.errors.protocol,
       accept: this.#acceptErrors,
-      spawn: this.#spawnErrors,
-      crash: this.#crashes,
+      spawn: pool.counts.spawnErrors,
+      crash: pool.counts.crashes,
     };
     const perWorker = scheduler.links.map((l) => ({
       slot: l.slot,
@@ -705,7 +221,7 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
     for (const l of scheduler.links) active += l.open;
     return {
       workers: this.#s.workers,
-      alive: [...this.#procs].filter((p) => !p.exited).length,
+      alive: pool.alive,
       accepting: this.#accepting,
       activeConnections: active,
       waitingConnections: scheduler.overflow,
@@ -719,8 +235,8 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
       avgAdoptMs: c.adoptCount > 0 ? c.adoptSumMs / c.adoptCount : 0,
       adoptCount: c.adoptCount,
       adoptSumMs: c.adoptSumMs,
-      respawns: this.#respawns,
-      rotations: this.#rotations,
+      respawns: pool.counts.respawns,
+      rotations: pool.counts.rotations,
       queueDepth: perWorker.map((w) => w.queueDepth),
       perWorker,
     };
@@ -739,11 +255,9 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
 
   async #shutdown(): Promise<void> {
     const scheduler = this.#scheduler as DispatchScheduler;
+    const pool = this.#pool as WorkerPool;
     this.#accepting = false;
-    for (const slot of this.#slots) {
-      if (slot.respawnTimer) clearTimeout(slot.respawnTimer);
-      slot.respawnTimer = null;
-    }
+    pool.cancelRespawns();
     // Closing a listener resets whatever waits in its backlog: take those
     // connections first, they were already made.
     for (const [index, acceptor] of this.#acceptors.entries()) {
@@ -761,28 +275,11 @@ class DispatcherImpl extends EventEmitter implements Dispatcher {
       }
       acceptor.close();
     }
-    for (const p of this.#procs) p.planned = true;
+    pool.planExits();
     scheduler.shutdown();
-    if (this.#procs.size > 0) {
-      const allExited = new Promise<void>((resolve) => this.#exitWaiters.push(resolve));
-      let deadline: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<void>((resolve) => {
-        deadline = setTimeout(resolve, this.#s.shutdownDeadline);
-      });
-      await Promise.race([allExited, timedOut]);
-      clearTimeout(deadline);
-      const left = [...this.#procs].filter((p) => !p.exited);
-      if (left.length > 0) {
-        this.#s.log(
-          'warn',
-          `${left.length} worker(s) did not drain within ${this.#s.shutdownDeadline} ms; killing them`,
-        );
-      }
-      await Promise.all(left.map((p) => this.#killAndReap(p)));
-    }
+    await pool.drainOrKill();
     scheduler.closeAll();
-    for (const p of this.#procs) for (const t of p.timers) clearTimeout(t);
-    this.#procs.clear();
+    pool.clearTimers(true);
   }
 }
 

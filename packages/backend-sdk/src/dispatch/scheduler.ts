@@ -1,114 +1,25 @@
 // The master's dispatch engine: which worker gets each accepted connection
-// (the least loaded live one), the bounded queue per worker, batching many
-// fds into one sendmsg, and the books that say who owns every fd — from
-// accept until the worker reports it adopted the connection, the master
-// keeps its own copy, so a failed send or a crashed worker never loses a
-// connection: it is sent again elsewhere, or closed with a log line naming
-// the errno. It talks to workers through FdSocket channels and knows nothing
-// of processes (dispatcher.ts spawns them) or of listening sockets.
+// (the least loaded live one), the bounded queue per worker, and the books
+// that say who owns every fd — from accept until the worker reports it
+// adopted the connection, the master keeps its own copy, so a failed send or
+// a crashed worker never loses a connection: it is sent again elsewhere, or
+// closed with a log line naming the errno. Batching fds into sendmsg is
+// scheduler-send.ts, applying what workers report is scheduler-receive.ts.
+// It talks to workers through FdSocket channels and knows nothing of
+// processes (worker-pool.ts spawns them) or of listening sockets.
 import { EventEmitter } from 'node:events';
-import { fstatSync } from 'node:fs';
 import { closeFds, type FdPassError, type FdSocket, type ReceivedMessage } from '@handoff/fdpass';
-import { type DispatchLogger, errorCode } from './dispatch-log.js';
+import { type DispatchLogger, errorCode } from './log.js';
 import {
-  type DispatchEndpoint,
-  DropReason,
-  decodeWorkerMessage,
-  dispatchMessageLength,
-  encodeHello,
-  encodeStop,
-  MAX_CONNECTION_ID,
-  MAX_FDS_PER_DISPATCH,
-  putDispatchHeader,
-  putDispatchRecord,
-  ReportKind,
-} from './dispatch-wire.js';
-
-export interface SchedulerLimits {
-  /** Connections sent to a worker (or about to be) and not yet adopted by it. */
-  maxQueuePerWorker: number;
-  /** Connections a worker holds at once: queued + adopted and still open. */
-  maxConnectionsPerWorker: number;
-  /** After this many connections a worker is retired (stop sending, drain, replace). */
-  maxRequestsPerWorker?: number | undefined;
-  /** Told to workers with STOP: how long they may take to drain. */
-  shutdownDeadlineMs: number;
-  /** Sends of one connection before it is given up and closed (default 3). */
-  maxAttempts?: number;
-}
-
-interface Conn {
-  fd: number;
-  id: number;
-  listener: number;
-  acceptedAt: number;
-  attempts: number;
-}
-
-export type LinkState = 'starting' | 'ready' | 'retiring' | 'lost';
-
-/** The master's view of one worker, through its channel. */
-export class WorkerLink {
-  state: LinkState = 'starting';
-  /** Reported by the worker itself in READY. */
-  reportedPid = 0;
-  /** Assigned, not yet sent. */
-  pending: Conn[] = [];
-  /** Sent, oldest first, awaiting ADOPTED or DROPPED. */
-  inFlight: Conn[][] = [];
-  /** pending + in flight. */
-  queued = 0;
-  /** queued + adopted and still open. */
-  open = 0;
-  /** Connections assigned over its life (rotation counts these). */
-  dispatched = 0;
-  /** The channel's write queue is over its high-water mark: wait for 'drain'. */
-  blocked = false;
-  /** The kernel refused a message to it: skip it until the next retry pass. */
-  refusing = false;
-  stopRequested = false;
-  stopSent = false;
-  /** Why the channel was lost, when it was an error. */
-  lostError: Error | null = null;
-  dirty = false;
-
-  constructor(
-    readonly slot: number,
-    readonly generation: number,
-    readonly pid: number,
-    readonly channel: FdSocket,
-  ) {}
-
-  get label(): string {
-    return `worker ${this.slot} (pid ${this.pid})`;
-  }
-}
-
-export interface SchedulerCounters {
-  accepted: number;
-  /** Connections adopted by a worker. */
-  dispatched: number;
-  completed: number;
-  redispatched: number;
-  /** DISPATCH messages sent (each carries up to 253 connections). */
-  messages: number;
-  adoptSumMs: number;
-  adoptCount: number;
-  errors: {
-    /** Connections in a sendmsg the kernel refused (the message, not the channel). */
-    send: number;
-    /** Connections in dispatches that never reached a worker whole. */
-    dropped: number;
-    /** Connections a worker received but could not adopt. */
-    adopt: number;
-    /** Connections the master closed after giving up on them. */
-    closed: number;
-    /** Adopted connections still open when their worker died. */
-    abandoned: number;
-    /** Malformed or impossible messages from a worker. */
-    protocol: number;
-  };
-}
+  type Conn,
+  type SchedulerCounters,
+  type SchedulerHooks,
+  type SchedulerLimits,
+  WorkerLink,
+} from './scheduler-link.js';
+import { ReportReceiver } from './scheduler-receive.js';
+import { DispatchSender } from './scheduler-send.js';
+import { type DispatchEndpoint, encodeHello, encodeStop, MAX_CONNECTION_ID } from './wire.js';
 
 const RETRY_DELAY_MS = 10;
 
@@ -147,10 +58,8 @@ export class DispatchScheduler extends EventEmitter {
   #lastFree = Number.NaN;
   #retryTimer: NodeJS.Timeout | null = null;
   #inFlush = false;
-  readonly #message = new Uint8Array(dispatchMessageLength(MAX_FDS_PER_DISPATCH));
-  readonly #fds = new Int32Array(MAX_FDS_PER_DISPATCH);
-  /** Exact-length views of #message / #fds by count, made once: no allocation per send. */
-  readonly #views: ({ data: Uint8Array; fds: Int32Array } | undefined)[] = [];
+  readonly #sender: DispatchSender;
+  readonly #receiver: ReportReceiver;
 
   constructor(
     endpoints: DispatchEndpoint[],
@@ -167,6 +76,21 @@ export class DispatchScheduler extends EventEmitter {
     };
     this.#log = log;
     this.#onCapacity = onCapacity;
+    const hooks: SchedulerHooks = {
+      counters: this.counters,
+      log,
+      takeBack: (conns, reason) => this.#takeBack(conns, reason),
+      scheduleRetry: () => this.#scheduleRetry(),
+    };
+    this.#sender = new DispatchSender(hooks);
+    this.#receiver = new ReportReceiver({
+      ...hooks,
+      ready: (link) => {
+        this.emit('ready', link);
+        this.#afterChange();
+      },
+      changed: () => this.#afterChange(),
+    });
   }
 
   get links(): readonly WorkerLink[] {
@@ -194,8 +118,8 @@ export class DispatchScheduler extends EventEmitter {
     );
     const link = new WorkerLink(slot, generation, pid, channel);
     this.#links.push(link);
-    channel.on('message', (m: ReceivedMessage) => this.#onMessage(link, m));
-    channel.on('error', (err: FdPassError) => this.#onChannelError(link, err));
+    channel.on('message', (m: ReceivedMessage) => this.#receiver.onMessage(link, m));
+    channel.on('error', (err: FdPassError) => this.#receiver.onChannelError(link, err));
     channel.on('drain', () => {
       link.blocked = false;
       this.#markDirty(link);
@@ -343,56 +267,10 @@ export class DispatchScheduler extends EventEmitter {
     }
   }
 
-  #view(count: number): { data: Uint8Array; fds: Int32Array } {
-    let v = this.#views[count];
-    if (v === undefined) {
-      v = {
-        data: this.#message.subarray(0, dispatchMessageLength(count)),
-        fds: this.#fds.subarray(0, count),
-      };
-      this.#views[count] = v;
-    }
-    return v;
-  }
-
   /** Sends a link's pending connections, up to 253 fds per message, then STOP if asked. */
   #flush(link: WorkerLink): void {
+    if (!this.#sender.sendPending(link)) return;
     const channel = link.channel;
-    const message = this.#message;
-    while (link.pending.length > 0 && !link.blocked && link.state !== 'lost' && !channel.closed) {
-      const count = Math.min(link.pending.length, MAX_FDS_PER_DISPATCH);
-      const conns = link.pending.length === count ? link.pending : link.pending.slice(0, count);
-      link.pending = link.pending.length === count ? [] : link.pending.slice(count);
-      putDispatchHeader(message, count);
-      for (let i = 0; i < count; i++) {
-        const c = conns[i] as Conn;
-        putDispatchRecord(message, i, c.id, c.listener);
-        this.#fds[i] = c.fd;
-      }
-      const { data, fds } = this.#view(count);
-      let sent: boolean;
-      try {
-        // Not a transfer: our copies stay open until the worker reports it
-        // adopted them, so nothing in flight dies with a crashed worker.
-        sent = channel.write(data, fds);
-      } catch (err) {
-        this.#sendRefused(link, conns, err);
-        return;
-      }
-      // Sent, or queued in the channel (it holds duplicates of the fds).
-      link.inFlight.push(conns);
-      this.counters.messages++;
-      if (channel.closed) {
-        // The channel itself failed (EPIPE, ECONNRESET…): its 'error' names
-        // the errno, and on 'close' #lose takes these back for another worker.
-        link.lostError ??= new Error('sendmsg failed; the channel closed');
-        return;
-      }
-      if (!sent) {
-        link.blocked = true;
-        return;
-      }
-    }
     if (
       link.stopRequested &&
       !link.stopSent &&
@@ -413,51 +291,6 @@ export class DispatchScheduler extends EventEmitter {
         channel.close();
       }
     }
-  }
-
-  /**
-   * The kernel refused one message (sendmsg → EMSGSIZE, ETOOMANYREFS,
-   * ENOBUFS, EBADF…). The fds were not sent and are still ours: they go back
-   * to the head of the line for another worker (this one is skipped until
-   * the next retry pass), or are closed once they have failed maxAttempts
-   * times. The log names the errno of that sendmsg. EBADF means one of the
-   * fds was closed behind our back: only those are dropped (and logged);
-   * the rest of the message is sent again without counting an attempt.
-   */
-  #sendRefused(link: WorkerLink, conns: Conn[], err: unknown): void {
-    const code = errorCode(err);
-    const n = conns.length;
-    this.counters.errors.send += n;
-    // The rest of its pending goes back too: it will be sent elsewhere.
-    const rest = link.pending;
-    link.pending = [];
-    const back = n + rest.length;
-    link.queued -= back;
-    link.open -= back;
-    link.dispatched -= back;
-    link.refusing = true;
-    this.#log(
-      'warn',
-      `sendmsg of ${n} connection(s) to ${link.label} failed: ${code}; retrying on another worker`,
-      { slot: link.slot, pid: link.pid, errno: code, connections: n },
-    );
-    let retry = conns;
-    if (code === 'EBADF') {
-      const gone = conns.filter((c) => !isOpen(c.fd));
-      retry = conns.filter((c) => isOpen(c.fd));
-      if (gone.length > 0) {
-        this.#log(
-          'error',
-          `${gone.length} connection fd(s) were closed before they could be sent (EBADF; ids ${gone.map((c) => c.id).join(', ')}); dropped`,
-          { errno: code, connections: gone.length },
-        );
-      }
-      if (gone.length === 0) for (const c of retry) c.attempts++;
-    } else {
-      for (const c of retry) c.attempts++;
-    }
-    this.#takeBack([...retry, ...rest], `sendmsg failed: ${code}`);
-    this.#scheduleRetry();
   }
 
   /** Back to the front of the line, in order; those out of attempts are closed. */
@@ -524,172 +357,6 @@ export class DispatchScheduler extends EventEmitter {
     }
   }
 
-  // --- receiving -----------------------------------------------------------
-
-  #onMessage(link: WorkerLink, { data, fds }: ReceivedMessage): void {
-    if (link.state === 'lost') {
-      if (fds.length > 0) closeFds(fds);
-      return;
-    }
-    let msg: ReturnType<typeof decodeWorkerMessage>;
-    try {
-      msg = decodeWorkerMessage(data, fds.length);
-    } catch (err) {
-      if (fds.length > 0) closeFds(fds);
-      this.#protocolFault(link, `sent a message that does not decode (${errorCode(err)})`, err);
-      return;
-    }
-    if (msg.type === 'ready') {
-      if (link.state !== 'starting') {
-        this.#protocolFault(link, 'reported ready twice', null);
-        return;
-      }
-      link.reportedPid = msg.pid;
-      link.state = link.stopRequested ? 'retiring' : 'ready';
-      this.emit('ready', link);
-      this.#afterChange();
-      return;
-    }
-    const now = performance.now();
-    const adoptedFds: number[] = [];
-    let ok = false;
-    try {
-      ok = this.#applyReport(link, msg.entries, now, adoptedFds);
-    } finally {
-      // The worker owns adopted connections now: drop the master's copies,
-      // in one call — also when a later entry of the same report was a
-      // protocol fault, or they would leak.
-      if (adoptedFds.length > 0) {
-        try {
-          closeFds(adoptedFds);
-        } catch (err) {
-          this.#log(
-            'error',
-            `closing ${adoptedFds.length} adopted fd(s) failed: ${errorCode(err)}`,
-          );
-        }
-      }
-    }
-    if (ok) this.#afterChange();
-  }
-
-  /**
-   * Applies a report's entries; false at the first that breaks the
-   * protocol (reported as a fault: the channel is gone).
-   */
-  #applyReport(
-    link: WorkerLink,
-    entries: Extract<ReturnType<typeof decodeWorkerMessage>, { entries: unknown }>['entries'],
-    now: number,
-    adopted: number[],
-  ): boolean {
-    const counters = this.counters;
-    for (const e of entries) {
-      switch (e.kind) {
-        case ReportKind.ADOPTED: {
-          if (e.count > link.inFlight.length) {
-            this.#protocolFault(
-              link,
-              `reported ${e.count} adoptions, ${link.inFlight.length} in flight`,
-              null,
-            );
-            return false;
-          }
-          for (let b = 0; b < e.count; b++) {
-            const batch = link.inFlight.shift() as Conn[];
-            link.queued -= batch.length;
-            for (const c of batch) {
-              adopted.push(c.fd);
-              counters.adoptSumMs += now - c.acceptedAt;
-            }
-            counters.adoptCount += batch.length;
-            counters.dispatched += batch.length;
-          }
-          break;
-        }
-        case ReportKind.DROPPED: {
-          if (e.count > link.inFlight.length) {
-            this.#protocolFault(
-              link,
-              `reported ${e.count} drops, ${link.inFlight.length} in flight`,
-              null,
-            );
-            return false;
-          }
-          const back: Conn[] = [];
-          for (let b = 0; b < e.count; b++) {
-            const batch = link.inFlight.shift() as Conn[];
-            for (const c of batch) {
-              c.attempts++;
-              back.push(c);
-            }
-          }
-          link.queued -= back.length;
-          link.open -= back.length;
-          link.dispatched -= back.length;
-          counters.errors.dropped += back.length;
-          link.refusing = true;
-          this.#scheduleRetry();
-          const why = dropReasonName(e.reason);
-          this.#log(
-            'warn',
-            `${link.label} could not receive ${back.length} connection(s) (${why}); retrying on another worker`,
-            { slot: link.slot, pid: link.pid, reason: why, connections: back.length },
-          );
-          this.#takeBack(back, `${link.label} could not receive it (${why})`);
-          break;
-        }
-        case ReportKind.CLOSED:
-        case ReportKind.FAILED: {
-          if (e.count > link.open - link.queued) {
-            this.#protocolFault(
-              link,
-              `reported ${e.count} closed, ${link.open - link.queued} open`,
-              null,
-            );
-            return false;
-          }
-          link.open -= e.count;
-          if (e.kind === ReportKind.CLOSED) counters.completed += e.count;
-          else counters.errors.adopt += e.count;
-          break;
-        }
-      }
-    }
-    return true;
-  }
-
-  #onChannelError(link: WorkerLink, err: FdPassError): void {
-    if (link.state === 'lost') return;
-    const code = errorCode(err);
-    if (
-      code === 'ERR_TOO_MANY_FDS' ||
-      code === 'ERR_DATA_TRUNCATED' ||
-      code === 'ERR_CONTROL_TRUNCATED'
-    ) {
-      // A worker never sends fds or large messages.
-      this.#protocolFault(link, `sent a message the channel rejected (${code})`, err);
-      return;
-    }
-    link.lostError = err;
-    // A worker asked to stop may well be killed at its deadline: not news.
-    this.#log(link.stopRequested ? 'info' : 'error', `channel to ${link.label} failed: ${code}`, {
-      slot: link.slot,
-      pid: link.pid,
-      errno: code,
-    });
-  }
-
-  #protocolFault(link: WorkerLink, what: string, err: unknown): void {
-    this.counters.errors.protocol++;
-    link.lostError = err instanceof Error ? err : new Error(what);
-    this.#log('error', `${link.label} ${what}; closing its channel`, {
-      slot: link.slot,
-      pid: link.pid,
-    });
-    link.channel.close();
-  }
-
   /** The channel is gone: take back everything the worker had not adopted. */
   #lose(link: WorkerLink): void {
     if (link.state === 'lost') return;
@@ -730,30 +397,5 @@ export class DispatchScheduler extends EventEmitter {
     if (this.#shuttingDown && this.#links.every((l) => l.state !== 'ready')) {
       this.#closeOverflow('the dispatcher is shutting down and no worker can take it');
     }
-  }
-}
-
-function dropReasonName(reason: number): string {
-  switch (reason) {
-    case DropReason.CONTROL_TRUNCATED:
-      return 'ERR_CONTROL_TRUNCATED: its fd table is full (EMFILE)';
-    case DropReason.TOO_MANY_FDS:
-      return 'ERR_TOO_MANY_FDS';
-    case DropReason.DATA_TRUNCATED:
-      return 'ERR_DATA_TRUNCATED';
-    case DropReason.MALFORMED:
-      return 'malformed dispatch';
-    default:
-      return `reason ${reason}`;
-  }
-}
-
-/** Whether an fd number is open (fstat succeeds). */
-function isOpen(fd: number): boolean {
-  try {
-    fstatSync(fd);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -16,6 +16,7 @@
 //     REPORT   0x82  [u16 n] n × [u8 kind][u8 reason][u16 0][u32 count]
 // Per-connection metadata is 8 bytes: what is the same for every connection
 // of a listener (family, protocol, local address) travels once, in HELLO.
+import { BackendSdkError } from '../errors.js';
 
 export const DISPATCH_WIRE_VERSION = 1;
 /** SCM_MAX_FD: the kernel refuses more fds in one message (DESIGN §3). */
@@ -107,23 +108,31 @@ export type WorkerMessage =
   | { type: 'report'; entries: ReportEntry[] };
 
 export type DispatchWireErrorCode =
+  /** Shorter than the 4-byte header. */
   | 'TRUNCATED'
+  /** A message type this side never receives. */
   | 'UNKNOWN_TYPE'
+  /** A wire version other than DISPATCH_WIRE_VERSION. */
   | 'UNSUPPORTED_VERSION'
+  /** The length does not match what the header announces. */
   | 'BAD_LENGTH'
+  /** The number of fds does not match the message (only DISPATCH carries fds). */
   | 'FD_COUNT'
+  /** HELLO is not UTF-8 JSON of the expected shape. */
   | 'BAD_HELLO'
+  /** A REPORT entry with an unknown kind or reason. */
   | 'BAD_REPORT'
+  /** Over a size limit (hello JSON, report entries). */
   | 'TOO_LARGE'
   /** A byte the format fixes at 0 is not 0 (a layout this side does not know). */
   | 'RESERVED';
 
-export class DispatchWireError extends Error {
+export class DispatchWireError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:DispatchWireError';
   override readonly name = 'DispatchWireError';
-  readonly code: DispatchWireErrorCode;
+  declare readonly code: DispatchWireErrorCode;
   constructor(code: DispatchWireErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }
 

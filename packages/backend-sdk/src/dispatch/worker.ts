@@ -3,21 +3,24 @@
 // master sends as a net.Socket, hands it to the handler, and reports back —
 // adoption before a single byte of the connection is read, completion when
 // the socket closes — so the master always knows which connections it may
-// still re-dispatch and how loaded each worker is. Spawning, scheduling and
-// the master's bookkeeping live in dispatcher.ts / dispatch-scheduler.ts.
-// A handler that throws or rejects loses only its own connection.
+// still re-dispatch and how loaded each worker is. The reports and the
+// adopt-after-report gate are worker-reports.ts, taking over the spawn-time
+// channel worker-channel.ts; spawning, scheduling and the master's
+// bookkeeping live in worker-pool.ts / scheduler.ts. A handler that throws
+// or rejects loses only its own connection.
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import {
   closeFd,
   closeFds,
-  duplicateFd,
   type FdPassError,
-  FdSocket,
+  type FdSocket,
   type ReceivedMessage,
 } from '@handoff/fdpass';
-import { DispatchError } from './dispatch-error.js';
-import { type DispatchLogger, errorCode, stderrDispatchLogger } from './dispatch-log.js';
+import { endAfterFlush } from '../end-after-flush.js';
+import { SlotSet } from '../slot-set.js';
+import { DispatchError } from './errors.js';
+import { type DispatchLogger, errorCode, stderrDispatchLogger } from './log.js';
 import {
   type DispatchEndpoint,
   DropReason,
@@ -25,19 +28,15 @@ import {
   dispatchRecordId,
   dispatchRecordListener,
   encodeReady,
-  encodeReport,
-  type ReportEntry,
+  type MasterMessage,
   ReportKind,
   type WorkerHello,
-} from './dispatch-wire.js';
-import { endAfterFlush } from './end-after-flush.js';
-import { SlotSet } from './slot-set.js';
+} from './wire.js';
+import { channelFromEnvironment } from './worker-channel.js';
+import { type ReceivedBatch, WorkerReporter } from './worker-reports.js';
 
 /** The longest delay setTimeout honours (2^31-1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
-
-/** Set by the master in each worker's environment: the fd number of its channel. */
-export const DISPATCH_CHANNEL_ENV = 'HANDOFF_DISPATCH_FD';
 
 /** One connection handed to this worker. */
 export interface DispatchedConnection {
@@ -137,53 +136,6 @@ export async function serveDispatched(
   return worker;
 }
 
-/**
- * Takes the channel fd named in the environment: moves it to a
- * close-on-exec duplicate (a process this worker spawns must not inherit
- * it, or the master would never see the channel close when we die) and
- * forgets the variable, so a child of ours is not mistaken for a worker.
- */
-function channelFromEnvironment(): FdSocket {
-  const raw = process.env[DISPATCH_CHANNEL_ENV];
-  if (raw === undefined || !/^\d{1,9}$/.test(raw)) {
-    throw new DispatchError(
-      'NOT_A_WORKER',
-      `serveDispatched: ${DISPATCH_CHANNEL_ENV} is ${raw === undefined ? 'not set' : `"${raw}"`}; this process was not spawned by a dispatcher`,
-    );
-  }
-  const inherited = Number(raw);
-  let fd: number;
-  try {
-    fd = duplicateFd(inherited);
-  } catch (err) {
-    throw DispatchError.from(
-      'NOT_A_WORKER',
-      `serveDispatched: the channel fd ${inherited} is not usable`,
-      err,
-    );
-  }
-  closeFd(inherited);
-  delete process.env[DISPATCH_CHANNEL_ENV];
-  try {
-    return FdSocket.adopt(fd, { maxFdsPerMessage: 253 });
-  } catch (err) {
-    closeFd(fd);
-    throw DispatchError.from(
-      'NOT_A_WORKER',
-      `serveDispatched: fd ${inherited} is not a channel`,
-      err,
-    );
-  }
-}
-
-interface ReceivedBatch {
-  data: Uint8Array;
-  fds: number[];
-}
-
-/** How long a completion may wait for an adoption report to ride on. */
-const COMPLETION_FLUSH_MS = 2;
-
 const REASON_OF: Record<string, DropReason> = {
   ERR_CONTROL_TRUNCATED: DropReason.CONTROL_TRUNCATED,
   ERR_TOO_MANY_FDS: DropReason.TOO_MANY_FDS,
@@ -205,16 +157,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
   readonly #log: DispatchLogger;
   #active = 0;
   #hello: ((hello: WorkerHello) => void) | null = null;
-  /** FIFO-relevant report entries (ADOPTED / DROPPED), merged while consecutive. */
-  #entries: ReportEntry[] = [];
-  #closed = 0;
-  #failed = 0;
-  /** Batches reported ADOPTED whose report has not reached the kernel yet. */
-  #unsent: ReceivedBatch[] = [];
-  /** Batches whose ADOPTED report is queued in the channel: adopted on 'drain'. */
-  #waitingDrain: ReceivedBatch[] = [];
-  #flushScheduled = false;
-  #completionTimer: NodeJS.Timeout | null = null;
+  readonly #reports: WorkerReporter;
   /** Open connections, so the deadline can destroy them (a SlotSet: see slot-set.ts for why not a Set). */
   readonly #open = new SlotSet<Socket>();
   #deadline: NodeJS.Timeout | null = null;
@@ -233,6 +176,10 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     this.#exitOnDrain = opts.exitOnDrain;
     this.#allowHalfOpen = opts.allowHalfOpen;
     this.#log = opts.log;
+    this.#reports = new WorkerReporter(channel, opts.log, {
+      adopt: (batches) => this.#adoptAll(batches),
+      maybeDrained: () => this.#maybeDrained(),
+    });
     this.drained = new Promise<void>((resolve) => {
       this.#resolveDrained = resolve;
     });
@@ -263,7 +210,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     });
     channel.on('message', (m: ReceivedMessage) => this.#onMessage(m));
     channel.on('error', (err: FdPassError) => this.#onChannelError(err));
-    channel.on('drain', () => this.#onDrain());
+    channel.on('drain', () => this.#reports.onDrain());
     channel.on('close', () => this.#onChannelClose());
     let h: WorkerHello;
     try {
@@ -301,48 +248,58 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
       if (fds.length > 0) closeFds(fds);
       return;
     }
-    let msg: ReturnType<typeof decodeMasterMessage>;
+    let msg: MasterMessage;
     try {
       msg = decodeMasterMessage(data, fds.length);
     } catch (err) {
-      if (fds.length > 0) {
-        // Only dispatches carry fds: this one is in the master's books, and
-        // the master still holds its own copies, so it can send them again.
-        closeFds(fds);
-        this.#log('error', `dispatch from the master did not decode (${errorCode(err)}): dropped`, {
-          error: (err as Error).message,
-        });
-        this.#entry(ReportKind.DROPPED, DropReason.MALFORMED);
-        return;
-      }
-      this.#log('error', `message from the master did not decode (${errorCode(err)}); stopping`, {
-        error: (err as Error).message,
-      });
-      this.#channel.close();
+      this.#onUndecodable(err, fds);
       return;
     }
     switch (msg.type) {
       case 'dispatch':
-        if (this.#hello !== null) {
-          // A dispatch before the hello: the master would never do this.
-          closeFds(fds);
-          this.#entry(ReportKind.DROPPED, DropReason.MALFORMED);
-          return;
-        }
-        this.#unsent.push({ data: msg.data, fds });
-        this.#entry(ReportKind.ADOPTED, DropReason.NONE);
+        this.#onDispatch(msg.data, fds);
         return;
-      case 'hello': {
-        const resolve = this.#hello;
-        this.#hello = null;
-        if (resolve) resolve(msg.hello);
-        else this.#log('warn', 'a second hello from the master was ignored');
+      case 'hello':
+        this.#onHello(msg.hello);
         return;
-      }
       case 'stop':
         this.#stop('master', msg.deadlineMs);
         return;
     }
+  }
+
+  #onUndecodable(err: unknown, fds: number[]): void {
+    if (fds.length > 0) {
+      // Only dispatches carry fds: this one is in the master's books, and
+      // the master still holds its own copies, so it can send them again.
+      closeFds(fds);
+      this.#log('error', `dispatch from the master did not decode (${errorCode(err)}): dropped`, {
+        error: (err as Error).message,
+      });
+      this.#reports.entry(ReportKind.DROPPED, DropReason.MALFORMED);
+      return;
+    }
+    this.#log('error', `message from the master did not decode (${errorCode(err)}); stopping`, {
+      error: (err as Error).message,
+    });
+    this.#channel.close();
+  }
+
+  #onDispatch(data: Uint8Array, fds: number[]): void {
+    if (this.#hello !== null) {
+      // A dispatch before the hello: the master would never do this.
+      closeFds(fds);
+      this.#reports.entry(ReportKind.DROPPED, DropReason.MALFORMED);
+      return;
+    }
+    this.#reports.received({ data, fds });
+  }
+
+  #onHello(hello: WorkerHello): void {
+    const resolve = this.#hello;
+    this.#hello = null;
+    if (resolve) resolve(hello);
+    else this.#log('warn', 'a second hello from the master was ignored');
   }
 
   /** Message-level receive faults: the message (a dispatch: only they carry fds) was dropped. */
@@ -350,127 +307,19 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
     const reason = REASON_OF[err.code];
     if (reason !== undefined) {
       this.#log('warn', `a dispatch from the master was dropped by the kernel (${err.code})`);
-      this.#entry(ReportKind.DROPPED, reason);
+      this.#reports.entry(ReportKind.DROPPED, reason);
       return;
     }
     this.#log('error', `channel to the master failed (${err.code})`);
   }
 
   #onChannelClose(): void {
-    // Nothing more can be reported; what was unsent dies with the channel,
-    // and the master (if alive) takes those connections back.
-    const orphans = [...this.#unsent, ...this.#waitingDrain];
-    this.#unsent = [];
-    this.#waitingDrain = [];
-    for (const b of orphans) closeFds(b.fds);
+    this.#reports.dropAll();
     if (!this.stopping) this.#stop('channel', this.#drainDeadlineMs);
     else this.#maybeDrained();
   }
 
-  // --- reporting and adopting -------------------------------------------
-
-  #entry(kind: ReportKind, reason: DropReason): void {
-    const last = this.#entries.at(-1);
-    if (last !== undefined && last.kind === kind && last.reason === reason) last.count++;
-    else this.#entries.push({ kind, reason, count: 1 });
-    this.#scheduleFlush();
-  }
-
-  /**
-   * One report per event-loop iteration, in its check phase: everything
-   * received and closed during the poll phase travels in one message. That
-   * is early enough for adoption too — the sockets are created only after
-   * the report reached the kernel, and libuv polls a new socket no sooner
-   * than the next iteration's poll phase, so no byte of a connection is
-   * read before the master can know it is ours.
-   */
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(this.#scheduledFlush);
-  }
-
-  readonly #scheduledFlush = (): void => {
-    this.#flushScheduled = false;
-    this.#flush();
-  };
-
-  /**
-   * Completions alone are not urgent: they ride on the next adoption
-   * report, or leave within COMPLETION_FLUSH_MS. Sent one loop iteration at
-   * a time they cost a message — and a wakeup of the master — for nearly
-   * every connection; a few milliseconds of staleness in the master's load
-   * figures costs nothing.
-   */
-  #scheduleCompletionFlush(): void {
-    if (this.#flushScheduled || this.#completionTimer !== null) return;
-    this.#completionTimer = setTimeout(this.#completionFlush, COMPLETION_FLUSH_MS);
-    this.#completionTimer.unref();
-  }
-
-  readonly #completionFlush = (): void => {
-    this.#completionTimer = null;
-    this.#flush();
-  };
-
-  #flush(): void {
-    if (this.#completionTimer !== null) {
-      clearTimeout(this.#completionTimer);
-      this.#completionTimer = null;
-    }
-    const entries = this.#entries;
-    if (this.#closed > 0) {
-      entries.push({ kind: ReportKind.CLOSED, reason: DropReason.NONE, count: this.#closed });
-    }
-    if (this.#failed > 0) {
-      entries.push({
-        kind: ReportKind.FAILED,
-        reason: DropReason.ADOPT_FAILED,
-        count: this.#failed,
-      });
-    }
-    if (entries.length === 0) return;
-    this.#entries = [];
-    this.#closed = 0;
-    this.#failed = 0;
-    const batches = this.#unsent;
-    this.#unsent = [];
-    const channel = this.#channel;
-    if (channel.closed) {
-      for (const b of batches) closeFds(b.fds);
-      return;
-    }
-    try {
-      channel.write(encodeReport(entries));
-    } catch (err) {
-      // The master can no longer learn that we own these; it would send
-      // them again elsewhere, so we must not serve them.
-      for (const b of batches) closeFds(b.fds);
-      this.#log('error', `report to the master failed (${errorCode(err)}); stopping`);
-      channel.close();
-      return;
-    }
-    if (channel.closed) {
-      for (const b of batches) closeFds(b.fds);
-      return;
-    }
-    if (channel.writableLength > 0 || this.#waitingDrain.length > 0) {
-      // Queued behind the kernel's buffer: serve only once the master can
-      // read that we own them (a crash before then must leave them its own).
-      for (const b of batches) this.#waitingDrain.push(b);
-      return;
-    }
-    this.#adoptAll(batches);
-    this.#maybeDrained();
-  }
-
-  #onDrain(): void {
-    if (this.#waitingDrain.length === 0) return;
-    const batches = this.#waitingDrain;
-    this.#waitingDrain = [];
-    this.#adoptAll(batches);
-    this.#maybeDrained();
-  }
+  // --- adopting and serving ---------------------------------------------
 
   #adoptAll(batches: ReceivedBatch[]): void {
     for (const b of batches) this.#adopt(b);
@@ -501,8 +350,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
         } catch {
           // Already gone: nothing to release.
         }
-        this.#failed++;
-        this.#scheduleCompletionFlush();
+        this.#reports.failed();
         this.#log(
           'error',
           `could not adopt connection ${dispatchRecordId(data, i)} (${errorCode(err)})`,
@@ -544,9 +392,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
   #onSocketClose(slot: number, socket: Socket): void {
     this.#open.delete(slot, socket);
     this.#active--;
-    this.#closed++;
-    if (this.stopping) this.#scheduleFlush();
-    else this.#scheduleCompletionFlush();
+    this.#reports.closed(this.stopping);
     this.#maybeDrained();
   }
 
@@ -570,10 +416,10 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
 
   #maybeDrained(): void {
     if (!this.stopping || this.#isDrained) return;
-    if (this.#active > 0 || this.#unsent.length > 0 || this.#waitingDrain.length > 0) return;
+    if (this.#active > 0 || this.#reports.holding) return;
     this.#isDrained = true;
     if (this.#deadline) clearTimeout(this.#deadline);
-    this.#flush();
+    this.#reports.flush();
     const channel = this.#channel;
     const done = () => {
       this.emit('drained');
