@@ -1,30 +1,36 @@
-// The shape of a demo-kv command — its flags for node:util parseArgs, its
-// help, its run function — and what commands share: the usage error (exit
-// 2), the common flags, and where the broker socket is. Modelled on the
-// handoff-broker CLI (packages/broker/src/cli/command.ts).
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+// What demo-kv commands share: the common flags (--json, --socket,
+// --timeout) and their help, where the broker socket is, integer flags, and
+// `kvCommand`, which turns a command with named positionals into the shape
+// the shared runner (@handoff/backend-sdk/cli) runs.
+
+import {
+  type CliIo,
+  type Command,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  type OptionSpecs,
+  type ParsedArgs,
+  UsageError,
+} from '@handoff/backend-sdk/cli';
 import { defaultBrokerSocketPath } from '@handoff/broker/client';
-import type { CliIo } from './output.js';
 
-export const EXIT_OK = 0;
-/** The key was not found, the daemon refused, or it could not be reached. */
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type ParsedArgs, UsageError };
 
-/** A command line that cannot be run as written: usage on stderr, exit 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-  readonly code = 'USAGE';
-}
+export const COMMON_OPTIONS: OptionSpecs = {
+  json: { type: 'boolean' },
+  socket: { type: 'string' },
+  timeout: { type: 'string' },
+};
 
-type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
+/** The runner adds `-h, --help` after these. */
+export const COMMON_HELP = [
+  '--json          print one JSON object (schema_version 1) instead of text',
+  '--socket PATH   the broker socket (default: $HANDOFF_BROKER_SOCKET, else the per-user default)',
+  '--timeout MS    for connecting (a daemon start included) and for the request (default 10000)',
+];
 
-export interface ParsedArgs {
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-}
-
-export interface Command {
+export interface KvCommandSpec {
   name: string;
   summary: string;
   /** Positional argument names, e.g. ['KEY', 'VALUE']; all required. */
@@ -36,43 +42,16 @@ export interface Command {
   run(args: ParsedArgs, io: CliIo): Promise<number>;
 }
 
-export const COMMON_OPTIONS: OptionSpecs = {
-  json: { type: 'boolean' },
-  socket: { type: 'string' },
-  timeout: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-};
-
-export const COMMON_HELP = [
-  '--json          print one JSON object (schema_version 1) instead of text',
-  '--socket PATH   the broker socket (default: $HANDOFF_BROKER_SOCKET, else the per-user default)',
-  '--timeout MS    for connecting (a daemon start included) and for the request (default 10000)',
-  '-h, --help      show this help',
-];
-
-export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { ...command.options, ...COMMON_OPTIONS },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    const option = /option '([^']+)'/i.exec((error as Error).message)?.[1];
-    throw new UsageError(option ? `unknown option ${option}` : (error as Error).message);
-  }
-  const args = parsed as ParsedArgs;
-  if (args.values.help) return args;
-  const wanted = command.positionals.length;
-  if (args.positionals.length > wanted) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[wanted])}`);
-  }
-  if (args.positionals.length < wanted) {
-    throw new UsageError(`missing ${command.positionals[args.positionals.length]}`);
-  }
-  return args;
+/** A command whose usage line is its name, its positionals, then its own flags. */
+export function kvCommand(spec: KvCommandSpec): Command {
+  const flags = Object.keys(spec.options).map((o) => `[--${o} …]`);
+  return {
+    ...spec,
+    usage: [spec.name, ...spec.positionals, ...flags].join(' '),
+    minPositionals: spec.positionals.length,
+    maxPositionals: spec.positionals.length,
+    positionalNames: spec.positionals,
+  };
 }
 
 /** --socket, else $HANDOFF_BROKER_SOCKET, else the per-user default. */

@@ -9,6 +9,7 @@ import {
   EXIT_FAILED,
   EXIT_OK,
   integerOption,
+  kvCommand,
   type ParsedArgs,
 } from './command.js';
 import {
@@ -69,7 +70,7 @@ const notFound = (key: string): Outcome => ({
   fields: { key, found: false },
 });
 
-export const getCommand: Command = {
+export const getCommand: Command = kvCommand({
   name: 'get',
   summary: 'print the value of KEY (exit 1 when it is not there)',
   positionals: ['KEY'],
@@ -91,9 +92,9 @@ export const getCommand: Command = {
       };
     });
   },
-};
+});
 
-export const setCommand: Command = {
+export const setCommand: Command = kvCommand({
   name: 'set',
   summary: 'store VALUE under KEY',
   positionals: ['KEY', 'VALUE'],
@@ -111,9 +112,9 @@ export const setCommand: Command = {
       };
     });
   },
-};
+});
 
-export const delCommand: Command = {
+export const delCommand: Command = kvCommand({
   name: 'del',
   summary: 'delete KEY (exit 1 when it is not there)',
   positionals: ['KEY'],
@@ -127,9 +128,9 @@ export const delCommand: Command = {
         : { ...notFound(key), fields: { key, deleted: false } },
     );
   },
-};
+});
 
-export const statsCommand: Command = {
+export const statsCommand: Command = kvCommand({
   name: 'stats',
   summary: 'print the daemon’s counters',
   positionals: [],
@@ -140,4 +141,4 @@ export const statsCommand: Command = {
       const stats = await client.stats({ timeoutMs });
       return { ok: true, text: statsText(stats), fields: { stats: statsJson(stats) } };
     }),
-};
+});

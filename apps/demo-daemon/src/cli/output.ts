@@ -1,17 +1,14 @@
 // How demo-kv talks to a terminal or a script: the result on stdout (text,
 // or one JSON object with --json), the route and problems on stderr, and a
 // one-line explanation for each failure a user is expected to meet.
+// CliIo and columns are the shared runner's (@handoff/backend-sdk/cli).
 import { FrameClientError } from '@handoff/backend-sdk';
+import { type CliIo, columns } from '@handoff/backend-sdk/cli';
 import { ConnectServiceError } from '@handoff/broker/client';
 import { DemoKvError, type DemoKvRoute } from '../client.js';
 import type { KvStats } from '../kv-service.js';
 
-export interface CliIo {
-  /** Results: text, JSON, or a value's raw bytes. */
-  stdout(data: string | Uint8Array): void;
-  stderr(text: string): void;
-  env: NodeJS.ProcessEnv;
-}
+export type { CliIo };
 
 export const JSON_SCHEMA_VERSION = 1;
 
@@ -39,12 +36,6 @@ export function routeNote(route: DemoKvRoute): string {
       ? 'handoff (the broker passed this connection to the daemon)'
       : 'reconnect (to the daemon’s own socket)';
   return `demo-kv: connected by ${how}\n`;
-}
-
-/** Left-aligned columns two spaces apart. */
-export function columns(rows: readonly (readonly [string, string])[]): string {
-  const width = Math.max(...rows.map(([name]) => name.length));
-  return rows.map(([name, value]) => `${name.padEnd(width)}  ${value}\n`).join('');
 }
 
 export function statsText(s: KvStats): string {

@@ -46,7 +46,7 @@ export const statusCommand: Command = {
   name: 'status',
   summary: 'show what the broker is doing',
   usage: 'status [--json] [--socket PATH]',
-  help: [JSON_HELP, SOCKET_HELP, TIMEOUT_HELP].join('\n'),
+  help: [JSON_HELP, SOCKET_HELP, TIMEOUT_HELP],
   options: { ...common, ...jsonOption },
   run: (args, io) =>
     ask('status', args, io, { verb: AdminVerb.STATUS, json: args.values.json === true }),
@@ -56,7 +56,7 @@ export const listCommand: Command = {
   name: 'list',
   summary: 'list running daemon instances (of one service, if named)',
   usage: 'list [SERVICE] [--json] [--socket PATH]',
-  help: [JSON_HELP, SOCKET_HELP, TIMEOUT_HELP].join('\n'),
+  help: [JSON_HELP, SOCKET_HELP, TIMEOUT_HELP],
   options: { ...common, ...jsonOption },
   maxPositionals: 1,
   run: (args, io) =>
@@ -71,7 +71,7 @@ export const metricsCommand: Command = {
   name: 'metrics',
   summary: 'print the broker metrics (OpenMetrics text)',
   usage: 'metrics [--socket PATH]',
-  help: [SOCKET_HELP, TIMEOUT_HELP].join('\n'),
+  help: [SOCKET_HELP, TIMEOUT_HELP],
   options: common,
   run: (args, io) => ask('metrics', args, io, { verb: AdminVerb.METRICS }),
 };
@@ -80,7 +80,7 @@ export const healthzCommand: Command = {
   name: 'healthz',
   summary: 'check the broker health (exit 1 when unhealthy)',
   usage: 'healthz [--json] [--socket PATH]',
-  help: [JSON_HELP, SOCKET_HELP, TIMEOUT_HELP].join('\n'),
+  help: [JSON_HELP, SOCKET_HELP, TIMEOUT_HELP],
   options: { ...common, ...jsonOption },
   run: (args, io) =>
     ask('healthz', args, io, { verb: AdminVerb.HEALTHZ, json: args.values.json === true }),
@@ -95,7 +95,7 @@ export const shutdownCommand: Command = {
     JSON_HELP,
     SOCKET_HELP,
     TIMEOUT_HELP,
-  ].join('\n'),
+  ],
   options: { ...common, ...jsonOption, deadline: { type: 'string' } },
   run: (args, io) =>
     ask('shutdown', args, io, {

@@ -7,8 +7,8 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { AdminVerb } from '@handoff/protocol';
 import { adminRequest } from '../client/admin-client.js';
+import { loadServiceDefinitions } from '../config/load.js';
 import { defaultConfigDir } from '../paths.js';
-import { loadServiceDefinitions } from '../service-config.js';
 import {
   brokerSocketPath,
   type Command,
@@ -38,7 +38,7 @@ export interface ServiceDefinitionProblem {
   message: string;
 }
 
-/** What doctor needs of the service-definition loader (src/service-config.ts). */
+/** What doctor needs of the service-definition loader (src/config/load.ts). */
 export type ServiceDefinitionLoader = (source: {
   dir?: string;
   file?: string;
@@ -215,7 +215,7 @@ export const doctorCommand: Command = {
     JSON_HELP,
     SOCKET_HELP,
     TIMEOUT_HELP,
-  ].join('\n'),
+  ],
   options: {
     ...socketOption,
     ...jsonOption,

@@ -1,13 +1,10 @@
-// How the CLI talks to a terminal: aligned columns, PASS/WARN/FAIL lines,
-// and one-line explanations for the errors a user is expected to meet
-// (no stack traces for those). Commands decide what to say; this, how.
+// How handoff-broker talks to a terminal: PASS/WARN/FAIL lines, and
+// one-line explanations for the errors a user is expected to meet (no stack
+// traces for those). CliIo, columns and withNewline are @handoff/backend-sdk/cli's.
+import { type CliIo, columns, withNewline } from '@handoff/backend-sdk/cli';
 import { AdminClientError } from '../client/admin-client.js';
 
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: NodeJS.ProcessEnv;
-}
+export { type CliIo, columns, withNewline };
 
 export type Verdict = 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
 
@@ -17,32 +14,8 @@ export interface CheckLine {
   detail: string;
 }
 
-/** Left-aligned columns two spaces apart; the last column is never padded. */
-export function columns(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows
-    .map(
-      (row) =>
-        `${row
-          .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-          .join('  ')
-          .trimEnd()}\n`,
-    )
-    .join('');
-}
-
 export function checkLines(checks: readonly CheckLine[]): string {
   return columns(checks.map((c) => [c.verdict, c.name, c.detail]));
-}
-
-/** Ensures a body printed as-is ends its last line. */
-export function withNewline(text: string): string {
-  return text === '' || text.endsWith('\n') ? text : `${text}\n`;
 }
 
 /** The one line a user sees when the broker cannot be asked. */

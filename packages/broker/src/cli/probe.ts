@@ -192,7 +192,7 @@ export const probeCommand: Command = {
     '--timeout MS    deadline for each probe (default 500, as the reference)',
     JSON_HELP,
     SOCKET_HELP,
-  ].join('\n'),
+  ],
   options: {
     ...socketOption,
     ...jsonOption,

@@ -35,7 +35,7 @@ export const serveCommand: Command = {
     '--drain MS          on SIGINT/SIGTERM, how long in-flight work may drain (default 5000);',
     '                    the process exits at the latest 10 s after that, a second signal at once',
     SOCKET_HELP,
-  ].join('\n'),
+  ],
   options: {
     ...socketOption,
     'config-dir': { type: 'string' },
