@@ -8,32 +8,35 @@ import type { Socket } from 'node:net';
 const FLUSH_BYTES = 8 * 1024;
 
 export class BatchedWriter {
-  private corked = false;
-  private batched = 0;
+  #corked = false;
+  #batched = 0;
 
-  constructor(
-    private readonly socket: Socket,
-    /** Called after each flush (e.g. to re-check backpressure). */
-    private readonly onFlush: () => void = () => {},
-  ) {}
+  readonly #socket: Socket;
+  /** Called after each flush (e.g. to re-check backpressure). */
+  readonly #onFlush: () => void;
+
+  constructor(socket: Socket, onFlush: () => void = () => {}) {
+    this.#socket = socket;
+    this.#onFlush = onFlush;
+  }
 
   write(bytes: Uint8Array): void {
-    if (this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
+    if (this.#socket.destroyed) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
       process.nextTick(this.flush);
     }
-    this.socket.write(bytes);
-    this.batched += bytes.length;
-    if (this.batched >= FLUSH_BYTES) this.flush();
+    this.#socket.write(bytes);
+    this.#batched += bytes.length;
+    if (this.#batched >= FLUSH_BYTES) this.flush();
   }
 
   readonly flush = (): void => {
-    this.batched = 0;
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-    this.onFlush();
+    this.#batched = 0;
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
+    this.#onFlush();
   };
 }

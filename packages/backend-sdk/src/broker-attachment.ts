@@ -13,8 +13,8 @@ import {
   eventFrame,
   HANDOFF_PAYLOAD_PROTOCOL,
 } from '@handoff/protocol';
-import type { DaemonServer } from './daemon-server.js';
 import { HandoffAcceptor } from './handoff-acceptor.js';
+import type { DaemonServer } from './server/daemon-server.js';
 
 /** Environment a broker sets for the daemons it spawns. */
 export const BROKER_ENV = {
@@ -40,31 +40,31 @@ export interface BrokerAttachmentOptions {
  * close() stops reattaching and closes the channel.
  */
 export class BrokerAttachment extends EventEmitter {
-  private readonly options: BrokerAttachmentOptions;
-  private readonly controlPath: string;
-  private acceptor: HandoffAcceptor | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private delay: number;
-  private closed = false;
+  readonly #options: BrokerAttachmentOptions;
+  readonly #controlPath: string;
+  #acceptor: HandoffAcceptor | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #delay: number;
+  #closed = false;
 
   constructor(options: BrokerAttachmentOptions) {
     super();
     const controlPath = options.controlPath ?? process.env[BROKER_ENV.control];
     if (!controlPath)
       throw new TypeError(`BrokerAttachment needs controlPath or $${BROKER_ENV.control}`);
-    this.options = options;
-    this.controlPath = controlPath;
-    this.delay = options.retryMinMs ?? 100;
+    this.#options = options;
+    this.#controlPath = controlPath;
+    this.#delay = options.retryMinMs ?? 100;
   }
 
   get attached(): boolean {
-    return this.acceptor !== null;
+    return this.#acceptor !== null;
   }
 
   /** Connects now; resolves once registered, or rejects with the connect error. */
   async attach(): Promise<void> {
-    const channel = await FdSocket.connect(this.controlPath, { kind: 'seqpacket' });
-    if (this.closed) {
+    const channel = await FdSocket.connect(this.#controlPath, { kind: 'seqpacket' });
+    if (this.#closed) {
       channel.close();
       return;
     }
@@ -72,8 +72,8 @@ export class BrokerAttachment extends EventEmitter {
       { payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL, requestId: 0n, traceparent: '', tracestate: '' },
       {
         payload: ChannelRegistration.encode({
-          namespaceId: this.options.serviceName,
-          path: this.options.server.endpoint,
+          namespaceId: this.#options.serviceName,
+          path: this.#options.server.endpoint,
           // Our acceptor writes the broker's replies to the client itself and
           // takes an offer in the same message as its fd: a handoff costs
           // one message to us and one write to the client.
@@ -83,44 +83,44 @@ export class BrokerAttachment extends EventEmitter {
     );
     channel.write(encodeFramed(registration));
     const acceptor = new HandoffAcceptor(channel, {
-      server: this.options.server,
-      serviceName: this.options.serviceName,
+      server: this.#options.server,
+      serviceName: this.#options.serviceName,
     });
     acceptor.on('handoff', (event) => this.emit('handoff', event));
     acceptor.on('rejected', (event) => this.emit('rejected', event));
     acceptor.on('error', () => {});
     acceptor.on('close', () => {
-      if (this.acceptor !== acceptor) return;
-      this.acceptor = null;
+      if (this.#acceptor !== acceptor) return;
+      this.#acceptor = null;
       this.emit('detached');
-      this.scheduleRetry();
+      this.#scheduleRetry();
     });
-    this.acceptor = acceptor;
-    this.delay = this.options.retryMinMs ?? 100;
+    this.#acceptor = acceptor;
+    this.#delay = this.#options.retryMinMs ?? 100;
     this.emit('attached');
   }
 
   /** Attaches, retrying with back-off until it works or close() is called. */
   start(): void {
-    this.attach().catch(() => this.scheduleRetry());
+    this.attach().catch(() => this.#scheduleRetry());
   }
 
-  private scheduleRetry(): void {
-    if (this.closed || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.attach().catch(() => this.scheduleRetry());
-    }, this.delay);
-    this.timer.unref();
-    this.delay = Math.min(this.delay * 2, this.options.retryMaxMs ?? 5000);
+  #scheduleRetry(): void {
+    if (this.#closed || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.attach().catch(() => this.#scheduleRetry());
+    }, this.#delay);
+    this.#timer.unref();
+    this.#delay = Math.min(this.#delay * 2, this.#options.retryMaxMs ?? 5000);
   }
 
   close(): void {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const acceptor = this.acceptor;
-    this.acceptor = null;
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const acceptor = this.#acceptor;
+    this.#acceptor = null;
     acceptor?.close();
   }
 }

@@ -5,6 +5,16 @@
 import { isAbsolute, join } from 'node:path';
 import { validateServiceName } from '@handoff/protocol';
 import { BROKER_ENV } from './broker-attachment.js';
+import { BackendSdkError } from './errors.js';
+
+export type DaemonPathErrorCode = 'NO_UID';
+
+/** No default path can be computed: the platform has no uid and none was passed. */
+export class DaemonPathError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:DaemonPathError';
+  override readonly name = 'DaemonPathError';
+  declare readonly code: DaemonPathErrorCode;
+}
 
 /** Set but empty counts as unset, as shells treat XDG_* variables. */
 function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
@@ -14,7 +24,8 @@ function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
 
 function currentUid(): number {
   if (typeof process.getuid !== 'function') {
-    throw new Error(
+    throw new DaemonPathError(
+      'NO_UID',
       'this platform has no uid; pass one to defaultDaemonSocketPath(service, env, uid)',
     );
   }

@@ -17,6 +17,7 @@ import {
   requestFrame,
 } from '@handoff/protocol';
 import { BatchedWriter } from './batched-writer.js';
+import { BackendSdkError } from './errors.js';
 
 export type FrameClientErrorCode =
   /** The connection could not be opened (errno in the message and `cause`). */
@@ -40,15 +41,15 @@ export type FrameClientErrorCode =
   /** The request cannot be encoded (a field out of range); nothing was sent. */
   | 'ENCODE';
 
-export class FrameClientError extends Error {
+export class FrameClientError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:FrameClientError';
   override readonly name = 'FrameClientError';
-  readonly code: FrameClientErrorCode;
+  declare readonly code: FrameClientErrorCode;
   /** The request it concerns, when it concerns one. */
   readonly requestId: bigint | undefined;
 
   constructor(code: FrameClientErrorCode, message: string, requestId?: bigint, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, message, { cause });
     this.requestId = requestId;
   }
 }
@@ -88,13 +89,13 @@ const CANCELLED_MEMORY = 1024;
  * Events: 'event' (Frame of kind EVENT), 'close' (error?: FrameClientError).
  */
 export class FrameClient extends EventEmitter {
-  private readonly socket: Socket;
-  private readonly decoder: FrameDecoder;
-  private readonly pending = new Map<bigint, Pending>();
-  private readonly cancelled = new Set<bigint>();
-  private nextId = 1n;
-  private failure: FrameClientError | null = null;
-  private readonly writer: BatchedWriter;
+  readonly #socket: Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #pending = new Map<bigint, Pending>();
+  readonly #cancelled = new Set<bigint>();
+  #nextId = 1n;
+  #failure: FrameClientError | null = null;
+  readonly #writer: BatchedWriter;
 
   /** Connects to a Unix socket path (or Endpoint), or wraps a connected socket. */
   static async connect(
@@ -136,26 +137,27 @@ export class FrameClient extends EventEmitter {
 
   constructor(socket: Socket, options: FrameClientOptions = {}) {
     super();
-    this.socket = socket;
-    this.writer = new BatchedWriter(socket);
-    this.decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes ?? MAX_FRAME_BYTES });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.#socket = socket;
+    this.#writer = new BatchedWriter(socket);
+    this.#decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes ?? MAX_FRAME_BYTES });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (error) =>
-      this.fail(
+      this.#fail(
         new FrameClientError('CLOSED', `connection error: ${error.message}`, undefined, error),
       ),
     );
-    socket.on('close', () => this.fail(new FrameClientError('CLOSED', 'connection closed')));
+    socket.on('close', () => this.#fail(new FrameClientError('CLOSED', 'connection closed')));
     // Its 'close' has come and gone: nothing would ever fail the requests
     // made on it, and writes to it are dropped.
-    if (socket.destroyed) this.fail(new FrameClientError('CLOSED', 'the socket is already closed'));
+    if (socket.destroyed)
+      this.#fail(new FrameClientError('CLOSED', 'the socket is already closed'));
     // A socket handed over paused (after a handoff, say) starts flowing here.
     socket.resume();
   }
 
   /** Requests in flight. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.#pending.size;
   }
 
   /**
@@ -169,7 +171,7 @@ export class FrameClient extends EventEmitter {
     payload: Uint8Array,
     options: RequestOptions = {},
   ): Promise<Frame> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.#failure) return Promise.reject(this.#failure);
     const { signal } = options;
     if (signal?.aborted) {
       return Promise.reject(
@@ -186,19 +188,19 @@ export class FrameClient extends EventEmitter {
       options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs,
     );
     // A request that is never sent gives its id back.
-    const idBefore = this.nextId;
-    const requestId = this.allocateId();
+    const idBefore = this.#nextId;
+    const requestId = this.#allocateId();
     let bytes: Uint8Array;
     try {
       bytes = encodeRequest(payloadProtocol, payload, requestId, deadline, options);
     } catch (error) {
-      this.nextId = idBefore;
+      this.#nextId = idBefore;
       return Promise.reject(unsendable(error));
     }
     return new Promise<Frame>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () =>
-        this.cancel(
+        this.#cancel(
           requestId,
           new FrameClientError(
             'ABORTED',
@@ -211,7 +213,7 @@ export class FrameClient extends EventEmitter {
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      this.pending.set(requestId, { protocol: payloadProtocol, resolve, reject, cleanup });
+      this.#pending.set(requestId, { protocol: payloadProtocol, resolve, reject, cleanup });
       signal?.addEventListener('abort', onAbort, { once: true });
       if (deadline !== undefined) {
         const onDeadline = () => {
@@ -226,44 +228,54 @@ export class FrameClient extends EventEmitter {
             timer = setTimeout(onDeadline, left);
             return;
           }
-          this.cancel(
+          this.#cancel(
             requestId,
             new FrameClientError('DEADLINE', `request ${requestId} missed its deadline`, requestId),
           );
         };
         timer = setTimeout(onDeadline, Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS));
       }
-      this.write(bytes);
+      this.#write(bytes);
     });
   }
 
   /** Requests made in one tick leave together (see BatchedWriter). */
-  private write(bytes: Uint8Array): void {
-    this.writer.write(bytes);
+  #write(bytes: Uint8Array): void {
+    this.#writer.write(bytes);
   }
 
   /** Closes the connection; pending requests fail with CLOSED. */
   close(): void {
-    this.fail(new FrameClientError('CLOSED', 'client closed'));
+    this.#fail(new FrameClientError('CLOSED', 'client closed'));
   }
 
-  private allocateId(): bigint {
+  /** @internal Tests only: where request numbering goes on (to reach the 2^64 wrap). */
+  get nextId(): bigint {
+    return this.#nextId;
+  }
+
+  // Tests only, like the getter above.
+  set nextId(id: bigint) {
+    this.#nextId = id;
+  }
+
+  #allocateId(): bigint {
     // Ids start at 1, skip 0 (proto3's "unset"), wrap at 2^64, and never
     // reuse an id still in flight.
     for (;;) {
-      const id = this.nextId;
-      this.nextId = id === U64_MAX ? 1n : id + 1n;
-      if (!this.pending.has(id)) return id;
+      const id = this.#nextId;
+      this.#nextId = id === U64_MAX ? 1n : id + 1n;
+      if (!this.#pending.has(id)) return id;
     }
   }
 
-  private cancel(requestId: bigint, error: FrameClientError): void {
-    const entry = this.pending.get(requestId);
+  #cancel(requestId: bigint, error: FrameClientError): void {
+    const entry = this.#pending.get(requestId);
     if (!entry) return;
-    this.settle(requestId, entry);
-    this.rememberCancelled(requestId);
-    if (!this.failure) {
-      this.write(
+    this.#settle(requestId, entry);
+    this.#rememberCancelled(requestId);
+    if (!this.#failure) {
+      this.#write(
         encodeFramed(
           cancelFrame({
             payloadProtocol: entry.protocol,
@@ -277,25 +289,25 @@ export class FrameClient extends EventEmitter {
     entry.reject(error);
   }
 
-  private rememberCancelled(requestId: bigint): void {
-    this.cancelled.add(requestId);
-    if (this.cancelled.size > CANCELLED_MEMORY) {
-      const oldest = this.cancelled.values().next().value;
-      if (oldest !== undefined) this.cancelled.delete(oldest);
+  #rememberCancelled(requestId: bigint): void {
+    this.#cancelled.add(requestId);
+    if (this.#cancelled.size > CANCELLED_MEMORY) {
+      const oldest = this.#cancelled.values().next().value;
+      if (oldest !== undefined) this.#cancelled.delete(oldest);
     }
   }
 
-  private settle(requestId: bigint, entry: Pending): void {
-    this.pending.delete(requestId);
+  #settle(requestId: bigint, entry: Pending): void {
+    this.#pending.delete(requestId);
     entry.cleanup();
   }
 
-  private onData(chunk: Buffer): void {
+  #onData(chunk: Buffer): void {
     let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = this.#decoder.push(chunk);
     } catch (error) {
-      this.fail(
+      this.#fail(
         new FrameClientError(
           'FRAMING',
           `bad frame from server: ${(error as FramingError).message}`,
@@ -306,30 +318,30 @@ export class FrameClient extends EventEmitter {
       return;
     }
     for (const frame of frames) {
-      if (this.failure) return;
-      this.onFrame(frame);
+      if (this.#failure) return;
+      this.#onFrame(frame);
     }
-    if (this.decoder.error) {
-      this.fail(
+    if (this.#decoder.error) {
+      this.#fail(
         new FrameClientError(
           'FRAMING',
-          `bad frame from server: ${this.decoder.error.message}`,
+          `bad frame from server: ${this.#decoder.error.message}`,
           undefined,
-          this.decoder.error,
+          this.#decoder.error,
         ),
       );
     }
   }
 
-  private onFrame(frame: Frame): void {
+  #onFrame(frame: Frame): void {
     if (frame.kind === FrameKind.EVENT) {
       this.emit('event', frame);
       return;
     }
-    const entry = this.pending.get(frame.requestId);
+    const entry = this.#pending.get(frame.requestId);
     if (!entry) {
-      if (this.cancelled.delete(frame.requestId)) return; // a late answer to a cancelled request
-      this.fail(
+      if (this.#cancelled.delete(frame.requestId)) return; // a late answer to a cancelled request
+      this.#fail(
         new FrameClientError(
           'UNKNOWN_REQUEST_ID',
           `response for unknown request id ${frame.requestId}`,
@@ -338,7 +350,7 @@ export class FrameClient extends EventEmitter {
       );
       return;
     }
-    this.settle(frame.requestId, entry);
+    this.#settle(frame.requestId, entry);
     if (frame.kind !== FrameKind.RESPONSE) {
       entry.reject(
         new FrameClientError(
@@ -360,11 +372,11 @@ export class FrameClient extends EventEmitter {
     }
   }
 
-  private fail(error: FrameClientError): void {
-    if (this.failure) return;
-    this.failure = error;
-    const entries = [...this.pending.entries()];
-    this.pending.clear();
+  #fail(error: FrameClientError): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    const entries = [...this.#pending.entries()];
+    this.#pending.clear();
     for (const [requestId, entry] of entries) {
       entry.cleanup();
       entry.reject(
@@ -376,7 +388,7 @@ export class FrameClient extends EventEmitter {
         ),
       );
     }
-    this.socket.destroy();
+    this.#socket.destroy();
     this.emit('close', error.message === 'client closed' ? undefined : error);
   }
 }

@@ -11,7 +11,6 @@ import {
   type FdServer,
   FdServer as FdServerClass,
   type FdSocket,
-  peerCredentials,
   socketFromFd,
 } from '@handoff/fdpass';
 import {
@@ -25,7 +24,9 @@ import {
   HandoffOffer,
   responseFrame,
 } from '@handoff/protocol';
-import type { DaemonServer } from './daemon-server.js';
+import { BackendSdkError } from './errors.js';
+import { PeerPolicy } from './peer-policy.js';
+import type { DaemonServer } from './server/daemon-server.js';
 
 export interface HandoffAcceptorOptions {
   /** Where adopted connections are served. */
@@ -38,6 +39,30 @@ export interface HandoffAcceptorOptions {
   maxBufferedBytes?: number;
   /** Uids allowed at the other end of the channel (SO_PEERCRED); defaults to our own. */
   allowedUids?: readonly number[];
+}
+
+export type HandoffAcceptorErrorCode =
+  /** The control channel's peer runs as a uid not in `allowedUids`. */
+  | 'PEER_REJECTED'
+  /** The control channel itself failed (a socket error). */
+  | 'CHANNEL_ERROR'
+  /** A message carried fds where none fit (several, too few bytes, or one already waiting). */
+  | 'UNEXPECTED_FD'
+  /** Bytes on the channel that do not cut into frames. */
+  | 'BAD_FRAME'
+  /** A frame that is not a handoff REQUEST. */
+  | 'UNEXPECTED_FRAME'
+  /** A handoff REQUEST whose HandoffOffer does not decode. */
+  | 'BAD_OFFER';
+
+/** A fault on a control channel, emitted as 'error'; the channel is closed. */
+export class HandoffAcceptorError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:HandoffAcceptorError';
+  override readonly name = 'HandoffAcceptorError';
+  declare readonly code: HandoffAcceptorErrorCode;
+  constructor(code: HandoffAcceptorErrorCode, message: string, cause?: unknown) {
+    super(code, message, { cause });
+  }
 }
 
 export interface HandoffEvent {
@@ -69,101 +94,105 @@ interface PendingFd {
 /**
  * Serves offers arriving on one control channel (an FdSocket, stream or
  * seqpacket). Events: 'handoff' (HandoffEvent), 'rejected' (HandoffRejection),
- * 'error' (channel-level protocol fault; the channel is closed), 'close'.
+ * 'error' (HandoffAcceptorError: a channel-level fault; the channel is
+ * closed), 'close'.
  */
 export class HandoffAcceptor extends EventEmitter {
-  private readonly channel: FdSocket;
-  private readonly options: HandoffAcceptorOptions;
-  private readonly decoder: FrameDecoder;
-  private pending: PendingFd | null = null;
-  private readonly used = new Set<string>();
-  private closed = false;
+  readonly #channel: FdSocket;
+  readonly #options: HandoffAcceptorOptions;
+  readonly #decoder: FrameDecoder;
+  #pending: PendingFd | null = null;
+  readonly #used = new Set<string>();
+  #closed = false;
   /** Acks of adopted connections waiting for their tick: the channel stays open for them. */
-  private acksDue = 0;
+  #acksDue = 0;
 
   constructor(channel: FdSocket, options: HandoffAcceptorOptions) {
     super();
-    this.channel = channel;
-    this.options = options;
-    this.decoder = new FrameDecoder({
+    this.#channel = channel;
+    this.#options = options;
+    this.#decoder = new FrameDecoder({
       maxFrameBytes: (options.maxBufferedBytes ?? 64 * 1024) + MAX_CLIENT_PRELUDE_BYTES + 4096,
     });
     // Only a broker of an allowed uid may hand us connections.
-    const uid = process.getuid?.();
-    const allowed = new Set(options.allowedUids ?? (uid === undefined ? [] : [uid]));
-    let peerUid: number | undefined;
-    try {
-      peerUid = peerCredentials(channel).uid;
-    } catch {
-      peerUid = undefined;
-    }
-    if (peerUid === undefined || !allowed.has(peerUid)) {
+    const verdict = new PeerPolicy(options.allowedUids).check(channel);
+    if (!verdict.allowed) {
       channel.close();
-      this.closed = true;
+      this.#closed = true;
+      const peerUid = verdict.peer?.uid;
       queueMicrotask(() =>
         this.emit(
           'error',
-          new Error(`control channel peer uid ${peerUid} is not allowed to hand off connections`),
+          new HandoffAcceptorError(
+            'PEER_REJECTED',
+            `control channel peer uid ${peerUid} is not allowed to hand off connections`,
+            verdict.cause,
+          ),
         ),
       );
       return;
     }
     channel.on('message', ({ data, fds }: { data: Buffer; fds: number[] }) =>
-      this.onMessage(data, fds),
+      this.#onMessage(data, fds),
     );
-    channel.on('error', (error: Error) => this.fault(`control channel error: ${error.message}`));
+    channel.on('error', (error: Error) =>
+      this.#fault('CHANNEL_ERROR', `control channel error: ${error.message}`, error),
+    );
     channel.on('close', () => this.close());
   }
 
   /** Stops accepting; closes the channel and any fd still waiting for its offer. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.dropPending();
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dropPending();
     // A fault later in the message that adopted a connection must not
     // swallow its ack: the broker learns of the adoption only from it.
-    if (this.acksDue === 0) this.channel.close();
+    if (this.#acksDue === 0) this.#channel.close();
     this.emit('close');
   }
 
-  private onMessage(data: Buffer, fds: number[]): void {
-    if (this.closed) {
+  #onMessage(data: Buffer, fds: number[]): void {
+    if (this.#closed) {
       if (fds.length) closeFdsQuietly(fds);
       return;
     }
     if (fds.length > 0) {
-      if (fds.length !== 1 || data.length < HANDOFF_TOKEN_BYTES || this.pending) {
+      if (fds.length !== 1 || data.length < HANDOFF_TOKEN_BYTES || this.#pending) {
         closeFdsQuietly(fds);
-        this.fault(`unexpected fd message (${fds.length} fds with ${data.length} bytes)`);
+        this.#fault(
+          'UNEXPECTED_FD',
+          `unexpected fd message (${fds.length} fds with ${data.length} bytes)`,
+        );
         return;
       }
-      if (this.channel.kind === 'seqpacket') {
+      if (this.#channel.kind === 'seqpacket') {
         // One message is one sendmsg: the token first, then (from a broker
         // that knows CHANNEL_CAP_OFFER_WITH_FD) the framed offer itself.
-        this.hold(Buffer.from(data.subarray(0, HANDOFF_TOKEN_BYTES)), fds[0]!);
-        if (data.length > HANDOFF_TOKEN_BYTES) this.feedFrames(data.subarray(HANDOFF_TOKEN_BYTES));
+        this.#hold(Buffer.from(data.subarray(0, HANDOFF_TOKEN_BYTES)), fds[0]!);
+        if (data.length > HANDOFF_TOKEN_BYTES) this.#feedFrames(data.subarray(HANDOFF_TOKEN_BYTES));
         return;
       }
       // On a stream the fds rode the token write: the last 16 bytes of this
       // data (DESIGN §2.5, and fdpass's stream rule: nothing written later
       // is in `data`); earlier bytes are frames that preceded it.
       const before = data.subarray(0, data.length - HANDOFF_TOKEN_BYTES);
-      if (before.length > 0) this.feedFrames(before);
-      if (this.closed) {
+      if (before.length > 0) this.#feedFrames(before);
+      if (this.#closed) {
         closeFdsQuietly(fds);
         return;
       }
-      this.hold(Buffer.from(data.subarray(data.length - HANDOFF_TOKEN_BYTES)), fds[0]!);
+      this.#hold(Buffer.from(data.subarray(data.length - HANDOFF_TOKEN_BYTES)), fds[0]!);
       return;
     }
-    this.feedFrames(data);
+    this.#feedFrames(data);
   }
 
-  private hold(token: Buffer, fd: number): void {
-    const timeoutMs = this.options.offerTimeoutMs ?? 5000;
+  #hold(token: Buffer, fd: number): void {
+    const timeoutMs = this.#options.offerTimeoutMs ?? 5000;
     const timer = setTimeout(() => {
-      if (this.pending?.fd !== fd) return;
-      this.pending = null;
+      if (this.#pending?.fd !== fd) return;
+      this.#pending = null;
       closeFdsQuietly([fd]);
       this.emit('rejected', {
         correlationId: 0n,
@@ -171,28 +200,38 @@ export class HandoffAcceptor extends EventEmitter {
       });
     }, timeoutMs);
     timer.unref();
-    this.pending = { token, key: token.toString('hex'), fd, timer };
+    this.#pending = { token, key: token.toString('hex'), fd, timer };
   }
 
-  private feedFrames(bytes: Uint8Array): void {
+  #feedFrames(bytes: Uint8Array): void {
     let frames: Frame[];
     try {
-      frames = this.decoder.push(bytes);
+      frames = this.#decoder.push(bytes);
     } catch (error) {
-      this.fault(`bad frame on the control channel: ${(error as Error).message}`);
+      this.#fault(
+        'BAD_FRAME',
+        `bad frame on the control channel: ${(error as Error).message}`,
+        error,
+      );
       return;
     }
     for (const frame of frames) {
-      if (this.closed) return;
-      this.onFrame(frame);
+      if (this.#closed) return;
+      this.#onFrame(frame);
     }
-    if (this.decoder.error)
-      this.fault(`bad frame on the control channel: ${this.decoder.error.message}`);
+    if (this.#decoder.error) {
+      this.#fault(
+        'BAD_FRAME',
+        `bad frame on the control channel: ${this.#decoder.error.message}`,
+        this.#decoder.error,
+      );
+    }
   }
 
-  private onFrame(frame: Frame): void {
+  #onFrame(frame: Frame): void {
     if (frame.payloadProtocol !== HANDOFF_PAYLOAD_PROTOCOL || frame.kind !== FrameKind.REQUEST) {
-      this.fault(
+      this.#fault(
+        'UNEXPECTED_FRAME',
         `unexpected frame on the control channel (protocol ${frame.payloadProtocol}, kind ${frame.kind})`,
       );
       return;
@@ -201,17 +240,17 @@ export class HandoffAcceptor extends EventEmitter {
     try {
       offer = HandoffOffer.decode(frame.payload);
     } catch (error) {
-      this.fault(`undecodable HandoffOffer: ${(error as Error).message}`);
+      this.#fault('BAD_OFFER', `undecodable HandoffOffer: ${(error as Error).message}`, error);
       return;
     }
-    const pending = this.pending;
-    this.pending = null;
+    const pending = this.#pending;
+    this.#pending = null;
     if (pending) clearTimeout(pending.timer);
-    const problem = pending ? this.checkOffer(pending, offer) : 'offer without a client fd';
+    const problem = pending ? this.#checkOffer(pending, offer) : 'offer without a client fd';
     let socket: ReturnType<typeof socketFromFd> | undefined;
     let reason = problem;
     if (!reason && pending) {
-      this.remember(pending.key);
+      this.#remember(pending.key);
       try {
         socket = socketFromFd(pending.fd);
       } catch (error) {
@@ -220,7 +259,7 @@ export class HandoffAcceptor extends EventEmitter {
     }
     if (!socket) {
       if (pending) closeFdsQuietly([pending.fd]);
-      this.ack(frame, offer, false, reason ?? 'refused');
+      this.#ack(frame, offer, false, reason ?? 'refused');
       this.emit('rejected', { correlationId: offer.correlationId, reason });
       return;
     }
@@ -228,21 +267,21 @@ export class HandoffAcceptor extends EventEmitter {
     // from us, batched with our answers to the buffered bytes: the client
     // hears it all in one write, a hop sooner than through the broker.
     const prelude = offer.clientPrelude;
-    if (!this.options.server.adopt(socket, offer.bufferedClientBytes, prelude)) {
+    if (!this.#options.server.adopt(socket, offer.bufferedClientBytes, prelude)) {
       // Closing, or at its connection limit: the client must hear it from
       // the broker, which falls back to reconnect.
       const why = 'the daemon refused the connection (closing or at its limit)';
-      this.ack(frame, offer, false, why);
+      this.#ack(frame, offer, false, why);
       this.emit('rejected', { correlationId: offer.correlationId, reason: why });
       return;
     }
     // The client's bytes go out first (the connection flushes on the next
     // tick, queued before this): the ack only lets the broker close its copy.
-    this.acksDue++;
+    this.#acksDue++;
     process.nextTick(() => {
-      this.acksDue--;
-      this.ack(frame, offer, true, '', prelude.length > 0);
-      if (this.closed && this.acksDue === 0) this.channel.close();
+      this.#acksDue--;
+      this.#ack(frame, offer, true, '', prelude.length > 0);
+      if (this.#closed && this.#acksDue === 0) this.#channel.close();
     });
     this.emit('handoff', {
       correlationId: offer.correlationId,
@@ -252,16 +291,16 @@ export class HandoffAcceptor extends EventEmitter {
   }
 
   /** Why this offer may not adopt the pending fd, or null when it may. */
-  private checkOffer(pending: PendingFd, offer: HandoffOffer): string | null {
+  #checkOffer(pending: PendingFd, offer: HandoffOffer): string | null {
     if (offer.token.length !== HANDOFF_TOKEN_BYTES)
       return `token must be ${HANDOFF_TOKEN_BYTES} bytes`;
     if (!pending.token.equals(offer.token)) return 'token does not match the one sent with the fd';
-    if (this.used.has(pending.key)) return 'token already used';
-    const service = this.options.serviceName;
+    if (this.#used.has(pending.key)) return 'token already used';
+    const service = this.#options.serviceName;
     if (service !== undefined && offer.serviceName !== service) {
       return `offer for service ${JSON.stringify(offer.serviceName)}, this daemon serves ${JSON.stringify(service)}`;
     }
-    const maxBuffered = this.options.maxBufferedBytes ?? 64 * 1024;
+    const maxBuffered = this.#options.maxBufferedBytes ?? 64 * 1024;
     if (offer.bufferedClientBytes.length > maxBuffered) {
       return `offer carries ${offer.bufferedClientBytes.length} buffered bytes, over ${maxBuffered}`;
     }
@@ -271,15 +310,15 @@ export class HandoffAcceptor extends EventEmitter {
     return null;
   }
 
-  private remember(key: string): void {
-    this.used.add(key);
-    if (this.used.size > USED_TOKEN_MEMORY) {
-      const oldest = this.used.values().next().value;
-      if (oldest !== undefined) this.used.delete(oldest);
+  #remember(key: string): void {
+    this.#used.add(key);
+    if (this.#used.size > USED_TOKEN_MEMORY) {
+      const oldest = this.#used.values().next().value;
+      if (oldest !== undefined) this.#used.delete(oldest);
     }
   }
 
-  private ack(
+  #ack(
     frame: Frame,
     offer: HandoffOffer,
     accepted: boolean,
@@ -294,19 +333,19 @@ export class HandoffAcceptor extends EventEmitter {
       preludeWritten,
     });
     const reply = responseFrame({ ...frame, requestId: offer.correlationId }, { payload: ack });
-    if (!this.channel.closed) this.channel.write(encodeFramed(reply));
+    if (!this.#channel.closed) this.#channel.write(encodeFramed(reply));
   }
 
-  private dropPending(): void {
-    if (!this.pending) return;
-    clearTimeout(this.pending.timer);
-    closeFdsQuietly([this.pending.fd]);
-    this.pending = null;
+  #dropPending(): void {
+    if (!this.#pending) return;
+    clearTimeout(this.#pending.timer);
+    closeFdsQuietly([this.#pending.fd]);
+    this.#pending = null;
   }
 
-  private fault(message: string): void {
-    if (this.closed) return;
-    this.emit('error', new Error(message));
+  #fault(code: HandoffAcceptorErrorCode, message: string, cause?: unknown): void {
+    if (this.#closed) return;
+    this.emit('error', new HandoffAcceptorError(code, message, cause));
     this.close();
   }
 }

@@ -6,19 +6,21 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DaemonProcess } from '@handoff/protocol';
+import { BackendSdkError } from './errors.js';
 import type { DaemonIdentity } from './probe-answer.js';
 
 /** Sidecars are small; anything bigger is not one (and not read into memory). */
 const MAX_SIDECAR_BYTES = 64 * 1024;
 
-export class IdentitySidecarError extends Error {
+export class IdentitySidecarError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:IdentitySidecarError';
   override readonly name = 'IdentitySidecarError';
-  readonly code = 'MALFORMED_SIDECAR';
+  declare readonly code: 'MALFORMED_SIDECAR';
   readonly path: string;
   /** The JSON key at fault, when one is. */
   readonly field: string | undefined;
   constructor(path: string, message: string, field?: string, cause?: unknown) {
-    super(`${path}: ${message}`, cause === undefined ? undefined : { cause });
+    super('MALFORMED_SIDECAR', `${path}: ${message}`, { cause });
     this.path = path;
     this.field = field;
   }

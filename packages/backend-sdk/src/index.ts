@@ -1,52 +1,43 @@
 export { BROKER_ENV, BrokerAttachment, type BrokerAttachmentOptions } from './broker-attachment.js';
 export { type CurrentDaemonOptions, currentDaemonProcess } from './daemon-identity.js';
-export { defaultDaemonSocketPath } from './daemon-paths.js';
 export {
-  type CloseOptions,
-  type DaemonServer,
-  type HandlerResult,
-  type LegacyHandler,
-  type RequestContext,
-  type RequestHandler,
-  type ServeDaemonOptions,
-  ServerConnectionError,
-  type ServerErrorCode,
-  serveDaemon,
-} from './daemon-server.js';
-export { DispatchError, type DispatchErrorCode } from './dispatch-error.js';
-export type { DispatchListen } from './dispatch-listeners.js';
-export type { DispatchLogger, DispatchLogLevel } from './dispatch-log.js';
+  DaemonPathError,
+  type DaemonPathErrorCode,
+  defaultDaemonSocketPath,
+} from './daemon-paths.js';
+export { DispatchError, type DispatchErrorCode } from './dispatch/errors.js';
+export type { DispatchListen } from './dispatch/listeners.js';
+export type { DispatchLogger, DispatchLogLevel } from './dispatch/log.js';
+export { createDispatcher, type Dispatcher } from './dispatch/master.js';
+export {
+  DISPATCHER_METRICS_CONTENT_TYPE,
+  type DispatcherErrorKind,
+  type DispatcherStats,
+  type DispatcherWorkerStats,
+} from './dispatch/metrics.js';
+export type {
+  DispatcherOptions,
+  DispatcherOptionsBase,
+  FnDispatcherOptions,
+  ScriptDispatcherOptions,
+  SpawnBackoff,
+} from './dispatch/options.js';
 export {
   type DispatchEndpoint,
   DispatchWireError,
   type DispatchWireErrorCode,
-} from './dispatch-wire.js';
+} from './dispatch/wire.js';
 export {
-  DISPATCH_CHANNEL_ENV,
   type DispatchedConnection,
   type DispatchHandler,
   type DispatchStopEvent,
   type DispatchWorker,
   type ServeDispatchedOptions,
   serveDispatched,
-} from './dispatch-worker.js';
-export {
-  createDispatcher,
-  type Dispatcher,
-  type DispatcherOptions,
-  type DispatcherOptionsBase,
-  type FnDispatcherOptions,
-  type ScriptDispatcherOptions,
-  type SpawnBackoff,
-  type WorkerEvent,
-  type WorkerExitEvent,
-} from './dispatcher.js';
-export {
-  DISPATCHER_METRICS_CONTENT_TYPE,
-  type DispatcherErrorKind,
-  type DispatcherStats,
-  type DispatcherWorkerStats,
-} from './dispatcher-metrics.js';
+} from './dispatch/worker.js';
+export { DISPATCH_CHANNEL_ENV } from './dispatch/worker-channel.js';
+export type { WorkerEvent, WorkerExitEvent } from './dispatch/worker-pool.js';
+export { BackendSdkError } from './errors.js';
 export { createHashCache, type FileHashes, type HashCache } from './file-hashes.js';
 export {
   FrameClient,
@@ -57,6 +48,8 @@ export {
 } from './frame-client.js';
 export {
   HandoffAcceptor,
+  HandoffAcceptorError,
+  type HandoffAcceptorErrorCode,
   type HandoffAcceptorOptions,
   type HandoffEndpointOptions,
   type HandoffEvent,
@@ -78,6 +71,7 @@ export {
   type MuxErrorCode,
   type MuxVerdict,
 } from './mux.js';
+export { PeerPolicy, type PeerVerdict } from './peer-policy.js';
 export {
   PrivateSocketError,
   type PrivateSocketErrorCode,
@@ -92,5 +86,20 @@ export {
   probeDaemon,
   type VerifiedIdentity,
 } from './prober.js';
-export { ProcInfoError } from './proc-info.js';
+export { ProcInfoError, type ProcInfoErrorCode } from './proc-info.js';
+export { type DaemonServer, serveDaemon } from './server/daemon-server.js';
+export {
+  type RequestAbortedCode,
+  RequestAbortedError,
+  ServerConnectionError,
+  type ServerErrorCode,
+} from './server/errors.js';
+export type {
+  CloseOptions,
+  HandlerResult,
+  LegacyHandler,
+  RequestContext,
+  RequestHandler,
+  ServeDaemonOptions,
+} from './server/options.js';
 export { SlotSet } from './slot-set.js';

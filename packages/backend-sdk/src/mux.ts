@@ -11,6 +11,7 @@ import {
   isFirstParty,
   tryDecodeFramed,
 } from '@handoff/protocol';
+import { BackendSdkError } from './errors.js';
 import {
   type DaemonIdentity,
   encodeIdentityAnswer,
@@ -40,15 +41,15 @@ export type MuxErrorCode =
   | 'UNSERVED_PAYLOAD_PROTOCOL';
 
 /** Every mux error leaves the connection in an unknown state: drop it. */
-export class MuxError extends Error {
+export class MuxError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:MuxError';
   override readonly name = 'MuxError';
-  readonly code: MuxErrorCode;
+  declare readonly code: MuxErrorCode;
   /** The payload protocol of the offending frame, when one was decoded. */
   readonly payloadProtocol: number | undefined;
 
   constructor(code: MuxErrorCode, message: string, payloadProtocol?: number, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, message, { cause });
     this.payloadProtocol = payloadProtocol;
   }
 }
@@ -69,16 +70,16 @@ const LEGACY: MuxVerdict = Object.freeze({ kind: 'Legacy' });
 
 export class BackendEndpointMux {
   readonly daemon: DaemonIdentity;
-  private readonly served: ReadonlySet<number>;
-  private readonly detect: LegacyDetector;
+  readonly #served: ReadonlySet<number>;
+  readonly #detect: LegacyDetector;
   /** Encoded once: identity answers are the same for every probe. */
-  private readonly identityAnswer: Uint8Array;
+  readonly #identityAnswer: Uint8Array;
 
   constructor(options: BackendEndpointMuxOptions) {
     this.daemon = options.daemon;
-    this.served = new Set(options.servedPayloadProtocols);
-    this.detect = options.legacyDetector ?? notLegacy;
-    this.identityAnswer = encodeIdentityAnswer(options.daemon);
+    this.#served = new Set(options.servedPayloadProtocols);
+    this.#detect = options.legacyDetector ?? notLegacy;
+    this.#identityAnswer = encodeIdentityAnswer(options.daemon);
   }
 
   /** Classifies the front of `buf`; throws MuxError for a connection-fatal fault. */
@@ -86,7 +87,7 @@ export class BackendEndpointMux {
     if (buf.length === 0) return NEED_MORE;
     // The consumer's wire wins ties: only it knows whether a leading 0x01
     // is its own length byte or our framing byte.
-    const legacy = this.detect(buf);
+    const legacy = this.#detect(buf);
     if (legacy === 'Legacy') return LEGACY;
     if (legacy === 'NeedMoreBytes') return NEED_MORE;
     // Neither legacy nor our framing byte: garbage is the consumer's to
@@ -119,7 +120,7 @@ export class BackendEndpointMux {
       }
       let reply: Uint8Array;
       try {
-        reply = probeAnswerWire(frame, nonce, this.identityAnswer);
+        reply = probeAnswerWire(frame, nonce, this.#identityAnswer);
       } catch (error) {
         // The answer echoes the request's trace context: a request near the
         // frame cap can make an answer over it. Such a probe is hostile.
@@ -140,7 +141,7 @@ export class BackendEndpointMux {
         protocol,
       );
     }
-    if (!this.served.has(protocol)) {
+    if (!this.#served.has(protocol)) {
       throw new MuxError(
         'UNSERVED_PAYLOAD_PROTOCOL',
         `frame for unserved payload protocol ${hex(protocol)}`,

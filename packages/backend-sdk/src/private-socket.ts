@@ -4,16 +4,17 @@
 import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
+import { BackendSdkError } from './errors.js';
 
 export type PrivateSocketErrorCode = 'UNSAFE_DIRECTORY' | 'ADDRESS_IN_USE' | 'NOT_A_SOCKET';
 
-export class PrivateSocketError extends Error {
+export class PrivateSocketError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:PrivateSocketError';
   override readonly name = 'PrivateSocketError';
-  readonly code: PrivateSocketErrorCode;
+  declare readonly code: PrivateSocketErrorCode;
   readonly path: string;
   constructor(code: PrivateSocketErrorCode, path: string, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
     this.path = path;
   }
 }

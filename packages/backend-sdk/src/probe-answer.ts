@@ -11,6 +11,7 @@ import {
   PROBE_NONCE_BYTES,
   responseFrame,
 } from '@handoff/protocol';
+import { BackendSdkError } from './errors.js';
 
 /** What a daemon proves in answer to a probe. */
 export interface DaemonIdentity {
@@ -24,8 +25,13 @@ const SHA256_BYTES = 32;
 const LEGACY_TRAILER_PREFIX = [0x1a, 0x20] as const;
 
 /** Why a probe request is refused; the connection is then dropped. */
-export class MalformedProbeError extends Error {
+export class MalformedProbeError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:MalformedProbeError';
   override readonly name = 'MalformedProbeError';
+  declare readonly code: 'MALFORMED_PROBE';
+  constructor(message: string) {
+    super('MALFORMED_PROBE', message);
+  }
 }
 
 /** Checks a probe challenge; returns its nonce (a view into the frame). */

@@ -18,6 +18,7 @@ import {
   PROBE_NONCE_BYTES,
   requestFrame,
 } from '@handoff/protocol';
+import { BackendSdkError } from './errors.js';
 import { bootId, processStartTimeMs } from './proc-info.js';
 
 export type ProbeErrorCode =
@@ -32,14 +33,14 @@ export type ProbeErrorCode =
   | 'PEER_CREDENTIALS'
   | 'START_TIME';
 
-export class ProbeError extends Error {
+export class ProbeError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:ProbeError';
   override readonly name = 'ProbeError';
-  readonly code: ProbeErrorCode;
+  declare readonly code: ProbeErrorCode;
   /** For IDENTITY_MISMATCH / PEER_CREDENTIALS: which field disagreed. */
   readonly field: string | undefined;
   constructor(code: ProbeErrorCode, message: string, field?: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, message, { cause });
     this.field = field;
   }
 }

@@ -2,16 +2,19 @@
 // process started. Start times are computed the same way for our own
 // identity and for a process we verify, so the two compare exactly.
 import { readFile } from 'node:fs/promises';
+import { BackendSdkError } from './errors.js';
 
 /** USER_HZ: fixed at 100 in the Linux user ABI on every mainstream architecture. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-export class ProcInfoError extends Error {
+export type ProcInfoErrorCode = 'NO_SUCH_PROCESS' | 'UNREADABLE' | 'MALFORMED';
+
+export class ProcInfoError extends BackendSdkError {
+  static override readonly brand: string = '@handoff/backend-sdk:ProcInfoError';
   override readonly name = 'ProcInfoError';
-  readonly code: 'NO_SUCH_PROCESS' | 'UNREADABLE' | 'MALFORMED';
-  constructor(code: ProcInfoError['code'], message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
+  declare readonly code: ProcInfoErrorCode;
+  constructor(code: ProcInfoErrorCode, message: string, cause?: unknown) {
+    super(code, message, { cause });
   }
 }
 

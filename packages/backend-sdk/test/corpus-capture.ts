@@ -1,10 +1,10 @@
 import { type Frame, FrameDecoder, Frame as FrameType } from '@handoff/protocol';
-import { recordingRelay, waitUntil } from '../../../tools/ci/fuzz-harness.js';
+import { recordingRelay, waitUntil } from '@handoff/testkit';
 import { toHex } from '../../protocol/test/mutations.js';
 import { FrameClient, type ProbeError, probeDaemon, serveDaemon } from '../src/index.js';
 import { identityFor, tempDir } from './harness.js';
 
-export { readCorpus, writeCorpus } from '../../../tools/ci/fuzz-harness.js';
+export { readCorpus, writeCorpus } from '@handoff/testkit';
 
 export const SERVED_PROTOCOL = 0x7001;
 export const protocolCorpusDir = new URL('../../protocol/test/fixtures/corpus/', import.meta.url);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,11 +11,11 @@ import {
 } from '@handoff/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FrameClient, FrameClientError } from '../src/index.js';
+import { openFds } from './harness.js';
 
 const P = 0xf001;
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
-const openFds = () => readdirSync('/proc/self/fd').length;
 
 /** A real server on a Unix socket; its behaviour is steered by the payload. */
 class TestServer {

@@ -16,9 +16,9 @@ import {
   HandoffAck,
   HandoffOffer,
 } from '@handoff/protocol';
+import { trapUncaught } from '@handoff/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { trapUncaught } from '../../../tools/ci/fuzz-harness.js';
 import { readCorpus } from '../../broker/test/corpus-capture.js';
 import {
   type DaemonServer,
