@@ -3,6 +3,7 @@
 // AdminReply out. It owns the verbs' exit codes and their JSON and text
 // renderings; the server owns the facts (AdminProvider) and the socket.
 import { AdminReply, AdminReplyKind, type AdminRequest, AdminVerb } from '@handoff/protocol';
+import { BrokerError } from './errors.js';
 import { OPENMETRICS_CONTENT_TYPE } from './metrics.js';
 
 /** Bumped only when a JSON body changes incompatibly; always the first key. */
@@ -116,12 +117,12 @@ export interface AdminProvider {
 export type AdminErrorCode = 'UNKNOWN_SERVICE' | 'USAGE';
 
 /** Thrown by a provider (or the dispatcher) for a request that cannot be served as asked. */
-export class AdminError extends Error {
+export class AdminError extends BrokerError {
+  static override readonly brand: string = '@handoff/broker:AdminError';
   override readonly name = 'AdminError';
-  readonly code: AdminErrorCode;
+  declare readonly code: AdminErrorCode;
   constructor(code: AdminErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }
 

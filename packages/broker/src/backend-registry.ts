@@ -11,8 +11,9 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { BROKER_ENV, probeDaemon, readIdentitySidecar } from '@handoff/backend-sdk';
 import { type DaemonProcess, ErrorCode } from '@handoff/protocol';
-import type { BackendChannel } from './control-channel.js';
-import type { ServiceDefinition } from './service-config.js';
+import type { ServiceDefinition } from './config/definition.js';
+import { BrokerError } from './errors.js';
+import type { BackendChannel } from './handoff/control-channel.js';
 import { type SpawnBudget, spawnBudgetKey } from './spawn-budget.js';
 
 export interface Backend {
@@ -32,20 +33,26 @@ export interface Backend {
   channelLost: boolean;
 }
 
+/** A refusal's ErrorCode by name ('RATE_LIMITED', 'BACKEND_SPAWN_FAILED', …): RouteError's `code`. */
+export type RouteErrorCode = keyof typeof ErrorCode;
+
 /** Why a route could not get a backend: carries the Refused fields. */
-export class RouteError extends Error {
+export class RouteError extends BrokerError {
+  static override readonly brand: string = '@handoff/broker:RouteError';
   override readonly name = 'RouteError';
-  readonly code: ErrorCode;
+  declare readonly code: RouteErrorCode;
+  /** The ErrorCode the client's Refused carries (`code` is its name). */
+  readonly refusalCode: ErrorCode;
   readonly retryAfterMs: number;
   readonly details: Record<string, string>;
   constructor(
-    code: ErrorCode,
+    refusalCode: ErrorCode,
     message: string,
     retryAfterMs = 0,
     details: Record<string, string> = {},
   ) {
-    super(message);
-    this.code = code;
+    super(ErrorCode[refusalCode] as RouteErrorCode, message);
+    this.refusalCode = refusalCode;
     this.retryAfterMs = retryAfterMs;
     this.details = details;
   }

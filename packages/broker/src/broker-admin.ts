@@ -11,9 +11,9 @@ import {
   type BrokerStatus,
 } from './admin.js';
 import type { Backend, BackendRegistry } from './backend-registry.js';
+import type { ServiceDefinition } from './config/definition.js';
 import type { MetricsRegistry } from './metrics.js';
 import { brokerPackageVersion } from './package-version.js';
-import type { ServiceDefinition } from './service-config.js';
 
 export interface BrokerState {
   socketPath: string;

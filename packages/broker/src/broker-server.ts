@@ -2,25 +2,24 @@
 // clients (Hello routing and admin), one control socket for the daemons it
 // spawns (persistent handoff channels), service definitions reloaded on
 // change, metrics, and a bounded close. Policy lives in the modules it
-// wires: hello-router, backend-registry, version-policy, spawn-budget.
+// wires: hello-router, handoff/, backend-registry, version-policy, spawn-budget.
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { preparePrivateSocketPath, SlotSet } from '@handoff/backend-sdk';
-import { FdServer, type FdSocket, peerCredentials } from '@handoff/fdpass';
+import { PeerPolicy, preparePrivateSocketPath, SlotSet } from '@handoff/backend-sdk';
+import { FdServer, type FdSocket } from '@handoff/fdpass';
 import { type DaemonProcess, ErrorCode, PROTOCOL_VERSION } from '@handoff/protocol';
 import pino, { type Logger } from 'pino';
 import { handleAdminRequest } from './admin.js';
 import { BackendRegistry, shuttingDown } from './backend-registry.js';
 import { brokerAdminProvider } from './broker-admin.js';
-import { BackendChannel } from './control-channel.js';
-import {
-  CLIENT_SOCKET_OPTIONS,
-  type ClientMode,
-  type RouterContext,
-  serveClient,
-} from './hello-router.js';
+import type { ServiceConfigError, ServiceDefinition } from './config/definition.js';
+import { loadServiceDefinitions } from './config/load.js';
+import { watchServiceDefinitions } from './config/watch.js';
+import { BackendChannel } from './handoff/control-channel.js';
+import { HandoffTokenPool } from './handoff/token-pool.js';
+import { CLIENT_SOCKET_OPTIONS, type ClientMode, serveClient } from './hello-router.js';
 import {
   type BrokerMetrics,
   createBrokerMetrics,
@@ -28,12 +27,7 @@ import {
   type MetricsRegistry,
 } from './metrics.js';
 import { defaultBrokerSocketPath } from './paths.js';
-import {
-  loadServiceDefinitions,
-  type ServiceConfigError,
-  type ServiceDefinition,
-  watchServiceDefinitions,
-} from './service-config.js';
+import type { RouterContext } from './router-context.js';
 import { SpawnBudget } from './spawn-budget.js';
 import { selectDefinition } from './version-policy.js';
 
@@ -125,7 +119,7 @@ class BrokerImpl extends EventEmitter implements Broker {
   readonly registry: BackendRegistry;
   private readonly options: BrokerOptions;
   private readonly log: Logger;
-  private readonly allowed: ReadonlySet<number>;
+  private readonly peers: PeerPolicy;
   private clientServer: FdServer | null = null;
   private controlServer: FdServer | null = null;
   /** Open client connections (a SlotSet, not a Set: clients come and go all the time). */
@@ -160,8 +154,7 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.log =
       options.logger ??
       pino({ name: 'handoff-broker', level: process.env.HANDOFF_LOG_LEVEL ?? 'info' });
-    const uid = process.getuid?.();
-    this.allowed = new Set(options.allowedUids ?? (uid === undefined ? [] : [uid]));
+    this.peers = new PeerPolicy(options.allowedUids);
     this.counters = createBrokerMetrics(this.metrics);
     this.registry = new BackendRegistry({
       servicesDir: join(dir, 'services'),
@@ -202,6 +195,7 @@ class BrokerImpl extends EventEmitter implements Broker {
           : this.registry.acquire(definition),
       admin: (request) => handleAdminRequest(request, admin),
       nextConnectionId: () => ++this.connectionIds,
+      tokens: new HandoffTokenPool(),
       helloDeadlineMs: options.helloDeadlineMs ?? 30_000,
       handoffDeadlineMs: options.handoffDeadlineMs ?? 5000,
       fdPressureRetryMs: options.fdPressureRetryMs ?? 250,
@@ -292,19 +286,15 @@ class BrokerImpl extends EventEmitter implements Broker {
       this.underFdPressure = false;
       this.log.info('file descriptors available again');
     }
-    let peer: ReturnType<typeof peerCredentials>;
-    try {
-      peer = peerCredentials(socket);
-    } catch {
+    // Another uid (or a peer whose credentials cannot be read) gets nothing
+    // at all, not even a Refused. (A client of ours arriving while we close
+    // is served: its Hello is refused SHUTTING_DOWN.)
+    const verdict = this.peers.check(socket);
+    if (!verdict.allowed) {
       socket.close();
       return;
     }
-    // Another uid gets nothing at all, not even a Refused. (A client of ours
-    // arriving while we close is served: its Hello is refused SHUTTING_DOWN.)
-    if (!this.allowed.has(peer.uid)) {
-      socket.close();
-      return;
-    }
+    const { peer } = verdict;
     const slot = this.clients.add(socket);
     this.counters.connectionsOpen.set(this.clients.size);
     socket.once('close', () => {
@@ -323,7 +313,7 @@ class BrokerImpl extends EventEmitter implements Broker {
       socket.close();
       return;
     }
-    if (!this.allowed.has(channel.peer.uid)) {
+    if (!this.peers.checkPeer(channel.peer).allowed) {
       channel.close('peer uid not allowed');
       return;
     }

@@ -32,6 +32,14 @@ export {
   type ServiceConnection,
 } from './client/index.js';
 export {
+  parseServiceDefinition,
+  ServiceConfigError,
+  type ServiceConfigErrorCode,
+  type ServiceDefinition,
+} from './config/definition.js';
+export type { ServiceConfigLoad } from './config/load.js';
+export { BrokerError } from './errors.js';
+export {
   type Counter,
   type Gauge,
   type GaugeCollector,
@@ -43,10 +51,3 @@ export {
   type MetricsRegistry,
 } from './metrics.js';
 export { defaultConfigDir } from './paths.js';
-export {
-  parseServiceDefinition,
-  ServiceConfigError,
-  type ServiceConfigErrorCode,
-  type ServiceConfigLoad,
-  type ServiceDefinition,
-} from './service-config.js';

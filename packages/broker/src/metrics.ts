@@ -3,6 +3,7 @@
 // OpenMetrics 1.0 text rendering; then the broker's own metric set. It owns
 // names, labels and rendering — not serving them (the METRICS admin verb does).
 import { readdirSync, readFileSync } from 'node:fs';
+import { BrokerError } from './errors.js';
 
 /** What an OpenMetrics scrape is served as. */
 export const OPENMETRICS_CONTENT_TYPE =
@@ -10,14 +11,14 @@ export const OPENMETRICS_CONTENT_TYPE =
 
 export type MetricsErrorCode = 'INVALID_NAME' | 'DUPLICATE_NAME' | 'LABELS' | 'BUCKETS' | 'VALUE';
 
-export class MetricsError extends Error {
+export class MetricsError extends BrokerError {
+  static override readonly brand: string = '@handoff/broker:MetricsError';
   override readonly name = 'MetricsError';
-  readonly code: MetricsErrorCode;
+  declare readonly code: MetricsErrorCode;
   /** The metric family concerned. */
   readonly metric: string;
   constructor(code: MetricsErrorCode, metric: string, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
     this.metric = metric;
   }
 }

@@ -4,6 +4,7 @@
 // permission-checking those directories belongs to the server.
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { BrokerError } from './errors.js';
 
 /** An environment variable's value, treating "set but empty" as unset (as shells do for XDG_*). */
 function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
@@ -13,7 +14,10 @@ function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
 
 function currentUid(): number {
   if (typeof process.getuid !== 'function') {
-    throw new Error('this platform has no uid; pass one to defaultBrokerSocketPath(env, uid)');
+    throw new BrokerError(
+      'NO_UID',
+      'this platform has no uid; pass one to defaultBrokerSocketPath(env, uid)',
+    );
   }
   return process.getuid();
 }

@@ -26,12 +26,12 @@ export type SpawnBudgetVerdict = { ok: true } | { ok: false; retryAfterMs: numbe
 const GRANTED: SpawnBudgetVerdict = Object.freeze({ ok: true });
 
 export class SpawnBudget {
-  readonly #attempts: number;
-  readonly #windowMs: number;
-  readonly #now: () => number;
+  private readonly attempts: number;
+  private readonly windowMs: number;
+  private readonly now: () => number;
   /** Grant times per key, oldest first, never more than `attempts` long. */
-  readonly #grants = new Map<string, number[]>();
-  #lastSweep = Number.NEGATIVE_INFINITY;
+  private readonly grants = new Map<string, number[]>();
+  private lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor({
     attempts = 3,
@@ -44,35 +44,35 @@ export class SpawnBudget {
     if (!Number.isFinite(windowMs) || windowMs <= 0) {
       throw new RangeError(`windowMs must be a positive number, got ${windowMs}`);
     }
-    this.#attempts = attempts;
-    this.#windowMs = windowMs;
-    this.#now = now;
+    this.attempts = attempts;
+    this.windowMs = windowMs;
+    this.now = now;
   }
 
   /** Takes one attempt for `key`, or says how long until one frees up. */
   tryAcquire(key: string): SpawnBudgetVerdict {
-    const now = this.#now();
-    this.#sweep(now);
-    const live = this.#live(this.#grants.get(key), now);
-    if (live.length < this.#attempts) {
+    const now = this.now();
+    this.sweep(now);
+    const live = this.live(this.grants.get(key), now);
+    if (live.length < this.attempts) {
       live.push(now);
-      this.#grants.set(key, live);
+      this.grants.set(key, live);
       return GRANTED;
     }
-    this.#grants.set(key, live);
+    this.grants.set(key, live);
     // The oldest grant leaves the window first; a refusal is never counted.
-    const retryAfterMs = Math.ceil(live[0]! + this.#windowMs - now);
-    return { ok: false, retryAfterMs: Math.min(Math.max(retryAfterMs, 1), this.#windowMs) };
+    const retryAfterMs = Math.ceil(live[0]! + this.windowMs - now);
+    return { ok: false, retryAfterMs: Math.min(Math.max(retryAfterMs, 1), this.windowMs) };
   }
 
   /** Forgets `key`'s attempts (e.g. once its daemon came up healthy). */
   reset(key: string): void {
-    this.#grants.delete(key);
+    this.grants.delete(key);
   }
 
   /** Keys currently remembered; bounded by the keys used within about two windows. */
   get size(): number {
-    return this.#grants.size;
+    return this.grants.size;
   }
 
   /**
@@ -81,18 +81,18 @@ export class SpawnBudget {
    * at worst grants one window's attempts early instead of blocking for the
    * length of the step.
    */
-  #live(times: number[] | undefined, now: number): number[] {
+  private live(times: number[] | undefined, now: number): number[] {
     if (times === undefined) return [];
-    const cutoff = now - this.#windowMs;
+    const cutoff = now - this.windowMs;
     return times.filter((t) => t > cutoff && t <= now);
   }
 
   /** At most once per window, drops keys whose grants have all expired. */
-  #sweep(now: number): void {
-    if (now - this.#lastSweep < this.#windowMs && now >= this.#lastSweep) return;
-    this.#lastSweep = now;
-    for (const [key, times] of this.#grants) {
-      if (this.#live(times, now).length === 0) this.#grants.delete(key);
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.windowMs && now >= this.lastSweep) return;
+    this.lastSweep = now;
+    for (const [key, times] of this.grants) {
+      if (this.live(times, now).length === 0) this.grants.delete(key);
     }
   }
 }

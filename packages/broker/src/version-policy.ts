@@ -26,7 +26,7 @@
 // compare numerically when all digits, numeric < alphanumeric, and a longer
 // identifier list wins a tie.
 import { ErrorCode } from '@handoff/protocol';
-import type { ServiceDefinition } from './service-config.js';
+import type { ServiceDefinition } from './config/definition.js';
 
 export const DEFAULT_BLOCKED_RETRY_AFTER_MS = 30_000;
 

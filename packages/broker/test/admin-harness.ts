@@ -1,10 +1,7 @@
-// Test harness for the admin protocol: a private temp directory, a real
-// tiny Unix-socket admin server that answers with handleAdminRequest, and
-// a fake broker (a plain AdminProvider) whose facts a test can change.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Test harness for the admin protocol: a real tiny Unix-socket admin server
+// that answers with handleAdminRequest, and a fake broker (a plain
+// AdminProvider) whose facts a test can change. Temp dirs are the kit's.
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   AdminReply,
   AdminRequest,
@@ -15,14 +12,7 @@ import {
 } from '@handoff/protocol';
 import { type AdminProvider, handleAdminRequest } from '../src/admin.js';
 
-export function tempDir(prefix: string) {
-  const dir = mkdtempSync(join(tmpdir(), `handoff-broker-${prefix}-`));
-  return {
-    dir,
-    path: (name: string) => join(dir, name),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
+export { tempDir } from '@handoff/testkit';
 
 export interface FakeBroker extends AdminProvider {
   healthy: boolean;

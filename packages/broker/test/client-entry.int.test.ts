@@ -94,6 +94,7 @@ function heavyLoaded(modules: string[]): string[] {
 
 const clientExports = [
   'AdminClientError',
+  'BrokerError',
   'ConnectServiceError',
   'adminRequest',
   'connectService',

@@ -2,12 +2,12 @@
 // over the frame cap, a socket file nobody listens on. Each is a typed
 // AdminClientError; no fd is left behind and nothing is thrown later.
 import { once } from 'node:events';
-import { linkSync, readdirSync } from 'node:fs';
+import { linkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { AdminVerb, MAX_FRAME_BYTES } from '@handoff/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AdminClientError, adminRequest } from '../src/client/admin-client.js';
-import { tempDir } from './harness.js';
+import { openFds, tempDir } from './harness.js';
 
 const tmp = tempDir('client-faults-admin');
 const servers: Server[] = [];
@@ -18,7 +18,6 @@ afterEach(async () => {
 });
 afterAll(() => tmp.remove());
 let n = 0;
-const openFds = () => readdirSync('/proc/self/fd').length;
 
 async function server(
   onConnection: (socket: Socket) => void,

@@ -5,7 +5,6 @@
 // escape, every fd is released, and each state machine ends closed or
 // answered. Also keeps the broker corpora fresh.
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
 import { closeFd, FdSocket, peerCredentials, type ReceivedMessage } from '@handoff/fdpass';
 import {
   ADMIN_PAYLOAD_PROTOCOL,
@@ -23,13 +22,16 @@ import {
   MAX_HELLO_BYTES,
   responseFrame,
 } from '@handoff/protocol';
+import { openFds, trapUncaught } from '@handoff/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { trapUncaught } from '../../../tools/ci/fuzz-harness.js';
 import { arbMutated } from '../../protocol/test/mutations.js';
 import { handleAdminRequest } from '../src/admin.js';
-import { BackendChannel, type Offer } from '../src/control-channel.js';
-import { CLIENT_SOCKET_OPTIONS, type RouterContext, serveClient } from '../src/hello-router.js';
+import { BackendChannel } from '../src/handoff/control-channel.js';
+import { HandoffTokenPool } from '../src/handoff/token-pool.js';
+import type { Offer } from '../src/handoff/wire.js';
+import { CLIENT_SOCKET_OPTIONS, serveClient } from '../src/hello-router.js';
+import type { RouterContext } from '../src/router-context.js';
 import { fakeBroker } from './admin-harness.js';
 import {
   captureClientTraffic,
@@ -83,8 +85,6 @@ describe('broker corpora (test/fixtures/corpus)', () => {
     }
   }, 30_000);
 });
-
-const openFds = () => readdirSync('/proc/self/fd').length;
 
 /** How a fresh stream decoder judges `bytes`: whole frames, a fault, or a partial frame. */
 function judge(bytes: Uint8Array): 'whole' | 'fault' | 'partial' {
@@ -241,6 +241,7 @@ function adminContext(): RouterContext {
     },
     admin: (request) => handleAdminRequest(request, provider),
     nextConnectionId: () => 1n,
+    tokens: new HandoffTokenPool(),
     helloDeadlineMs: 1000,
     handoffDeadlineMs: 500,
     fdPressureRetryMs: 250,

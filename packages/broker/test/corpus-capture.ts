@@ -9,10 +9,10 @@ import { closeFds, FdServer, FdSocket, type ReceivedMessage } from '@handoff/fdp
 import { AdminVerb, encodeFramed, requestFrame } from '@handoff/protocol';
 import { adminRequest } from '../src/client/admin-client.js';
 import { connectService } from '../src/client/connect-service.js';
-import { BackendChannel } from '../src/control-channel.js';
+import { BackendChannel } from '../src/handoff/control-channel.js';
 import { tempDir } from './admin-harness.js';
 
-export { readCorpus, writeCorpus } from '../../../tools/ci/fuzz-harness.js';
+export { readCorpus, writeCorpus } from '@handoff/testkit';
 
 export const corpusDir = new URL('./fixtures/corpus/', import.meta.url);
 export const SERVED_PROTOCOL = 0x7001;

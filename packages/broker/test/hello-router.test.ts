@@ -33,9 +33,11 @@ import {
 } from '@handoff/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Backend, RouteError } from '../src/backend-registry.js';
-import { BackendChannel } from '../src/control-channel.js';
-import { type ClientMode, type RouterContext, serveClient } from '../src/hello-router.js';
-import { parseServiceDefinition } from '../src/service-config.js';
+import { parseServiceDefinition } from '../src/config/definition.js';
+import { BackendChannel } from '../src/handoff/control-channel.js';
+import { HandoffTokenPool } from '../src/handoff/token-pool.js';
+import { type ClientMode, serveClient } from '../src/hello-router.js';
+import type { RouterContext } from '../src/router-context.js';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const definition = parseServiceDefinition(
@@ -73,6 +75,7 @@ function context(overrides: Partial<RouterContext> = {}): RouterContext & { seen
         exitCode: 0,
       }),
     nextConnectionId: () => ++ids,
+    tokens: new HandoffTokenPool(),
     helloDeadlineMs: 2000,
     handoffDeadlineMs: 500,
     fdPressureRetryMs: 250,

@@ -1,7 +1,7 @@
 import { ErrorCode, VERSION_PATTERN } from '@handoff/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseServiceDefinition, type ServiceDefinition } from '../src/service-config.js';
+import { parseServiceDefinition, type ServiceDefinition } from '../src/config/definition.js';
 import {
   compareVersions,
   DEFAULT_BLOCKED_RETRY_AFTER_MS,

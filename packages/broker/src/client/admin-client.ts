@@ -13,12 +13,14 @@ import {
   MAX_FRAME_BYTES,
   requestFrame,
 } from '@handoff/protocol';
+import { BrokerError } from '../errors.js';
 
 export type AdminClientErrorCode = 'CONNECT' | 'TIMEOUT' | 'CLOSED' | 'PROTOCOL';
 
-export class AdminClientError extends Error {
+export class AdminClientError extends BrokerError {
+  static override readonly brand: string = '@handoff/broker:AdminClientError';
   override readonly name = 'AdminClientError';
-  readonly code: AdminClientErrorCode;
+  declare readonly code: AdminClientErrorCode;
   readonly socketPath: string;
   /** The errno name (ECONNREFUSED, ENOENT, …) when a syscall failed. */
   readonly errno: string | undefined;
@@ -29,8 +31,7 @@ export class AdminClientError extends Error {
     errno?: string,
     cause?: unknown,
   ) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, message, { cause });
     this.socketPath = socketPath;
     this.errno = errno;
   }

@@ -24,6 +24,7 @@ import {
   requestFrame,
   tryDecodeFramed,
 } from '@handoff/protocol';
+import { BrokerError } from '../errors.js';
 import { brokerPackageVersion } from '../package-version.js';
 import { defaultBrokerSocketPath } from '../paths.js';
 
@@ -76,9 +77,10 @@ export type ConnectServiceErrorCode =
   /** The connection ended or failed (EOF, ECONNRESET, EPIPE: see `errno`) before it was usable. */
   | 'CLOSED';
 
-export class ConnectServiceError extends Error {
+export class ConnectServiceError extends BrokerError {
+  static override readonly brand: string = '@handoff/broker:ConnectServiceError';
   override readonly name = 'ConnectServiceError';
-  readonly code: ConnectServiceErrorCode;
+  declare readonly code: ConnectServiceErrorCode;
   /** For REFUSED: the broker's code, retry hint and details. */
   readonly refusal:
     | { code: ErrorCode; retryAfterMs: number; details: Record<string, string> }
@@ -96,8 +98,7 @@ export class ConnectServiceError extends Error {
     refusal?: ConnectServiceError['refusal'],
     options: { errno?: string | undefined; cause?: unknown } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, { cause: options.cause });
     this.refusal = refusal;
     this.errno = options.errno;
   }

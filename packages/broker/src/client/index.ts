@@ -2,6 +2,7 @@
 // calls, and nothing that would load the broker server, pino or the fdpass
 // addon (test/client-entry.int.test.ts holds it to that). Re-exports only.
 
+export { BrokerError } from '../errors.js';
 export { defaultBrokerSocketPath } from '../paths.js';
 export {
   AdminClientError,

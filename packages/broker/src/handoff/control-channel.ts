@@ -2,7 +2,8 @@
 // §2.5, "we go further"): the daemon registers its endpoint once, then the
 // broker pipelines handoff offers on it — token+fd in one sendmsg, then the
 // framed HandoffOffer — and matches the acks by correlation id. No dial per
-// handoff, no sleep-polling: everything is driven by socket events.
+// handoff, no sleep-polling: everything is driven by socket events. The
+// bytes of an offer are wire.ts's, reading an ack is ack.ts's.
 import { EventEmitter } from 'node:events';
 import { closeFd, type FdSocket, peerCredentials } from '@handoff/fdpass';
 import {
@@ -10,42 +11,13 @@ import {
   CHANNEL_CAP_OFFER_WITH_FD,
   ChannelRegistration,
   type Endpoint,
-  encodeFramed,
   type Frame,
   FrameDecoder,
   FrameKind,
   HANDOFF_PAYLOAD_PROTOCOL,
-  HandoffAck,
-  HandoffOffer,
-  requestFrame,
 } from '@handoff/protocol';
-
-/**
- * The backend's verdict on one offer. When it was not accepted, `fate` says
- * what the broker may still do with the client: 'not-sent' and 'refused'
- * mean the backend never adopted it (offer elsewhere, or tell the client to
- * reconnect); 'unknown' (no ack: the backend died or stalled after the fd
- * went out) means it may have adopted it — and, given a client prelude,
- * may already have told the client so.
- */
-export type OfferOutcome =
-  | { accepted: true; preludeWritten: boolean }
-  | { accepted: false; reason: string; fate: 'not-sent' | 'refused' | 'unknown' };
-
-export interface Offer {
-  token: Uint8Array;
-  serviceName: string;
-  correlationId: bigint;
-  bufferedClientBytes: Uint8Array;
-  /**
-   * Bytes the backend writes to the client before anything else if it
-   * accepts; empty for none. Only for a backend that writesPrelude.
-   */
-  clientPrelude: Uint8Array;
-  /** W3C trace context carried over from the client's Hello ('' when none). */
-  traceparent: string;
-  tracestate: string;
-}
+import { type OfferOutcome, readAck } from './ack.js';
+import { type Offer, offerFrame } from './wire.js';
 
 interface PendingOffer {
   resolve: (outcome: OfferOutcome) => void;
@@ -123,22 +95,7 @@ export class BackendChannel extends EventEmitter {
       }, deadlineMs);
       this.pending.set(offer.correlationId, { resolve, timer });
       try {
-        const frame = encodeFramed(
-          requestFrame({
-            payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
-            requestId: offer.correlationId,
-            traceparent: offer.traceparent,
-            tracestate: offer.tracestate,
-            payload: HandoffOffer.encode({
-              handleValue: 0n,
-              token: offer.token,
-              serviceName: offer.serviceName,
-              correlationId: offer.correlationId,
-              bufferedClientBytes: offer.bufferedClientBytes,
-              clientPrelude: offer.clientPrelude,
-            }),
-          }),
-        );
+        const frame = offerFrame(offer);
         if (this.can(CHANNEL_CAP_OFFER_WITH_FD)) {
           // Token and offer in the fd's own message: one sendmsg, one wake-up.
           this.socket.write(Buffer.concat([offer.token, frame]), [clientFd]);
@@ -205,13 +162,8 @@ export class BackendChannel extends EventEmitter {
         return;
       }
       if (frame.kind === FrameKind.RESPONSE) {
-        const ack = HandoffAck.decode(frame.payload);
-        this.settle(
-          ack.correlationId,
-          ack.accepted
-            ? { accepted: true, preludeWritten: ack.preludeWritten }
-            : { accepted: false, reason: ack.errorDetail || 'refused', fate: 'refused' },
-        );
+        const { correlationId, outcome } = readAck(frame.payload);
+        this.settle(correlationId, outcome);
         return;
       }
     } catch {
