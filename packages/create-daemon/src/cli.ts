@@ -12,6 +12,7 @@ import {
   TEMPLATES,
   type TemplateName,
 } from './create.js';
+import { CreateDaemonError } from './errors.js';
 import { MAX_NAME_LENGTH } from './rename/names.js';
 import { formatProtocolId } from './rename/protocol-id.js';
 
@@ -50,7 +51,15 @@ starting with a letter and not ending in -daemon.
 Exit codes: 0 created; 1 refused (directory not empty) or failed; 2 usage error.
 `;
 
-class UsageError extends Error {}
+/** A command line that cannot be run as written: usage on stderr, exit 2. */
+class UsageError extends CreateDaemonError {
+  static override readonly brand: string = '@handoff/create-daemon:UsageError';
+  override readonly name = 'UsageError';
+  declare readonly code: 'USAGE';
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
 
 interface Flags {
   target: string;

@@ -20,6 +20,7 @@ import {
   rewritePath,
   rewriteText,
 } from './rename/rewrite.js';
+import { CreateDaemonError } from './errors.js';
 import { GENERATED_DIR } from './rename/template.js';
 import { loadVersions, REPO_ROOT, type Versions } from './versions.js';
 
@@ -38,12 +39,12 @@ export type CreateErrorCode =
   | 'TEMPLATE'
   | 'WRITE_FAILED';
 
-export class CreateError extends Error {
+export class CreateError extends CreateDaemonError {
+  static override readonly brand: string = '@handoff/create-daemon:CreateError';
   override readonly name = 'CreateError';
-  readonly code: CreateErrorCode;
+  declare readonly code: CreateErrorCode;
   constructor(code: CreateErrorCode, message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, message, { cause });
   }
   get isUsageError(): boolean {
     return this.code === 'BAD_NAME' || this.code === 'BAD_TEMPLATE';

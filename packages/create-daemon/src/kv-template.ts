@@ -6,6 +6,7 @@
 // instead of shipping a half-standalone copy.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { CreateDaemonError } from './errors.js';
 import { EXCLUDED_DIRS, EXCLUDED_SUFFIXES } from './rename/template.js';
 
 export interface TemplateFile {
@@ -15,9 +16,14 @@ export interface TemplateFile {
   readonly mode: number;
 }
 
-export class KvTemplateError extends Error {
+/** The demo changed in a way the template build cannot make standalone. */
+export class KvTemplateError extends CreateDaemonError {
+  static override readonly brand: string = '@handoff/create-daemon:KvTemplateError';
   override readonly name = 'KvTemplateError';
-  readonly code = 'TEMPLATE_DRIFT';
+  declare readonly code: 'TEMPLATE_DRIFT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TEMPLATE_DRIFT', message, options);
+  }
 }
 
 /**
@@ -56,6 +62,20 @@ const PATCHES: readonly (readonly [string, string, string])[] = [
     'test/generated.test.ts',
     'run npm run generate -w @handoff/demo-daemon',
     'run npm run generate',
+  ],
+  // The demo runs the workspace's private handoff-codegen; a standalone
+  // project has its own scripts/generate.mjs (templates/kv-extra) instead.
+  [
+    'test/generated.test.ts',
+    `// \`npm run generate\` is \`handoff-codegen demo_kv_v1 handoff_demo_kv_v1\`, run in the app.
+const codegen = join(app, '..', '..', 'node_modules', '.bin', 'handoff-codegen');`,
+    `// \`npm run generate\` is \`node scripts/generate.mjs\`.
+const generator = join(app, 'scripts', 'generate.mjs');`,
+  ],
+  [
+    'test/generated.test.ts',
+    `execFileSync(codegen, ['demo_kv_v1', 'handoff_demo_kv_v1', '--out', out.dir], {`,
+    `execFileSync(process.execPath, [generator, '--out', out.dir], {`,
   ],
   [
     'src/index.ts',
@@ -104,11 +124,13 @@ export function makeKvTemplate(demoDir: string, extraDir: string): TemplateFile[
     files[index] = { ...files[index]!, content: Buffer.from(text.replace(find, replace)) };
   }
   const leftover = files.find((f) =>
-    /@handoff\/source|@handoff\/codegen|\.\.\/\.\.\/\.\./.test(f.content.toString('latin1')),
+    /@handoff\/source|@handoff\/codegen|@handoff\/testkit|\.\.\/\.\.\/\.\./.test(
+      f.content.toString('latin1'),
+    ),
   );
   if (leftover) {
     throw new KvTemplateError(
-      `apps/demo-daemon/${leftover.path} still reaches outside the project (@handoff/source, @handoff/codegen or ../../..): teach packages/create-daemon/src/kv-template.ts`,
+      `apps/demo-daemon/${leftover.path} still reaches outside the project (@handoff/source, @handoff/codegen, @handoff/testkit or ../../..): teach packages/create-daemon/src/kv-template.ts`,
     );
   }
   return [...files, ...extra].sort((a, b) => a.path.localeCompare(b.path));

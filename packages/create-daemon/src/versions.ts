@@ -5,6 +5,7 @@
 // dist/versions.json, so a project never asks for "*" or a file: path.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CreateDaemonError } from './errors.js';
 
 /** Package name → the range a generated project asks for. */
 export type Versions = Readonly<Record<string, string>>;
@@ -27,9 +28,14 @@ const SHARED_RANGES: readonly (readonly [string, string])[] = [
   ['@types/node', 'package.json'],
 ];
 
-export class VersionsError extends Error {
+/** The workspace's package.json files do not give a usable version or range. */
+export class VersionsError extends CreateDaemonError {
+  static override readonly brand: string = '@handoff/create-daemon:VersionsError';
   override readonly name = 'VersionsError';
-  readonly code = 'VERSIONS';
+  declare readonly code: 'VERSIONS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('VERSIONS', message, options);
+  }
 }
 
 function manifest(root: string, path: string): Record<string, unknown> {

@@ -1,20 +1,13 @@
-// Shared by the create-daemon tests: private temp directories outside the
-// repository, and a generated project's files read back.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Shared by the create-daemon tests: a generated project's files read back;
+// private temp directories outside the repository are @handoff/testkit's.
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir as kitTempDir, type TempDir } from '@handoff/testkit';
 
 /** The repository this package is in: read, never written. */
 export const repoRoot = join(import.meta.dirname, '..', '..', '..');
 
-export function tempDir(prefix: string) {
-  const dir = mkdtempSync(join(tmpdir(), `create-daemon-${prefix}-`));
-  return {
-    dir,
-    path: (...names: string[]) => join(dir, ...names),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
+export const tempDir = (prefix: string): TempDir => kitTempDir(`create-daemon-${prefix}`);
 
 /** Every file under `dir`, relative with `/`, sorted; node_modules aside. */
 export function listFiles(dir: string, prefix = ''): string[] {

@@ -1,6 +1,7 @@
 // The renaming logic create-daemon shares with the in-repo scaffold
 // (tools/scaffold): name rules and spellings, payload protocol ids, and the
 // rewrite of apps/demo-daemon's names into a new daemon's. Re-exports only.
+export { CreateDaemonError } from '../errors.js';
 export { MAX_NAME_LENGTH, NAME_PATTERN, type NameForms, nameForms, nameProblem } from './names.js';
 export {
   AVOIDED_IDS,

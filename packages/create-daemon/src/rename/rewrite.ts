@@ -3,6 +3,7 @@
 // name is never rewritten twice), the check that nothing of the template
 // was left behind, and the check that no renamed identifier lands on one
 // the template already uses. Which files to read and write is generate.ts's.
+import { CreateDaemonError } from '../errors.js';
 import { type NameForms, nameForms } from './names.js';
 import { formatProtocolId } from './protocol-id.js';
 import {
@@ -135,7 +136,7 @@ export function rewriteText(text: string, plan: RewritePlan): string {
       if (matched !== undefined) return plan.rules[i]!.replace(matched);
     }
     // Unreachable: every alternative of the regex is one rule's named group.
-    throw new Error('a rewrite match with no rule');
+    throw new CreateDaemonError('INTERNAL', 'a rewrite match with no rule');
   });
 }
 
