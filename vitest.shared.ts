@@ -18,6 +18,8 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
     ssr: { resolve: { conditions: sourceConditions, externalConditions: ['@handoff/source'] } },
   };
   const setupFiles = [fdOwnershipGuard];
+  // A test that asserts nothing proves nothing: it fails instead of passing.
+  const expect = { requireAssertions: true };
   return [
     {
       ...shared,
@@ -27,6 +29,7 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
         exclude: ['test/**/*.int.test.ts', '**/node_modules/**'],
         testTimeout: 20_000,
         setupFiles,
+        expect,
       },
     },
     {
@@ -38,6 +41,7 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
         testTimeout: 120_000,
         hookTimeout: 60_000,
         setupFiles,
+        expect,
       },
     },
   ];

@@ -20,7 +20,7 @@ export interface DemoKvServiceOptions {
   readyTimeoutMs?: number;
 }
 
-/** The JSON shape of a broker service definition (see @handoff/broker's service-config.ts). */
+/** The JSON shape of a broker service definition (see @handoff/broker's config/definition.ts). */
 export interface DemoKvServiceDefinition {
   name: string;
   version: string;

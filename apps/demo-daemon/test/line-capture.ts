@@ -5,12 +5,12 @@
 // that records both directions. Nothing here is mocked.
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { recordingRelay, waitUntil } from '../../../tools/ci/fuzz-harness.js';
+import { recordingRelay, waitUntil } from '@handoff/testkit';
 import type { KvCommand } from '../src/kv-service.js';
 import { formatCommandLine } from '../src/line-protocol.js';
 import { startTestDaemon, tempDir } from './harness.js';
 
-export { readCorpus, writeCorpus } from '../../../tools/ci/fuzz-harness.js';
+export { readCorpus, writeCorpus } from '@handoff/testkit';
 
 export const corpusDir = new URL('./fixtures/corpus/', import.meta.url);
 

@@ -288,15 +288,19 @@ async function step(what: string, file: string, args: string[], cwd: string, sig
 }
 
 /**
- * The default finish: the app's own scripts/generate.mjs makes
+ * The default finish: the app's own `generate` script (the workspace's
+ * `handoff-codegen <base-name> <root>`, renamed with the rest) makes
  * src/generated/ from the renamed proto (its test diffs the two), and Biome
  * formats and sorts imports, since renamed identifiers change line lengths
  * and import order.
  */
 export async function regenerateAndFormat(staging: string, root: string, signal?: AbortSignal) {
-  const generator = join(staging, 'scripts', 'generate.mjs');
-  if (existsSync(generator)) {
-    await step('regenerating the protobuf code', process.execPath, [generator], staging, signal);
+  const script: unknown = JSON.parse(readFileSync(join(staging, 'package.json'), 'utf8')).scripts
+    ?.generate;
+  const [command, ...args] = typeof script === 'string' ? script.trim().split(/\s+/) : [];
+  if (command === 'handoff-codegen') {
+    const codegen = join(root, 'node_modules', '.bin', 'handoff-codegen');
+    await step('regenerating the protobuf code', codegen, args, staging, signal);
   }
   const biome = join(root, 'node_modules', '.bin', 'biome');
   if (!existsSync(biome)) {

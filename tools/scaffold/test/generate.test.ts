@@ -75,8 +75,8 @@ describe('generateDaemon', () => {
     expect(app.files.some((f) => f.startsWith('dist/') || f.endsWith('.tsbuildinfo'))).toBe(false);
     const mode = (path: string) => statSync(path).mode & 0o777;
     expect(mode(app.dir)).toBe(mode(join(root, 'apps', TEMPLATE_APP)));
-    expect(mode(join(app.dir, 'scripts', 'generate.mjs'))).toBe(
-      mode(join(root, 'apps', TEMPLATE_APP, 'scripts', 'generate.mjs')),
+    expect(mode(join(app.dir, 'scripts', 'copy-generated.mjs'))).toBe(
+      mode(join(root, 'apps', TEMPLATE_APP, 'scripts', 'copy-generated.mjs')),
     );
   });
 

@@ -1,34 +1,23 @@
 // Shared by the scaffold tests: a throwaway repository holding a copy of the
-// real template (never the real apps/), a snapshot of a directory tree to
-// prove it was not touched, and our live child processes for leak checks.
+// real template (never the real apps/) and a snapshot of a directory tree to
+// prove it was not touched. Temp dirs and child counting are @handoff/testkit's.
 import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   cpSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   symlinkSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { TEMPLATE_APP } from '@handoff/create-daemon/rename';
 
+export { childPids, tempDir } from '@handoff/testkit';
+
 /** The real repository: read, never written. */
 export const realRoot = join(import.meta.dirname, '..', '..', '..');
-
-/** mkdtemp makes the directory 0700: private enough for sockets. */
-export function tempDir(prefix: string) {
-  const dir = mkdtempSync(join(tmpdir(), `handoff-${prefix}-`));
-  return {
-    dir,
-    path: (...names: string[]) => join(dir, ...names),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
 
 /**
  * A repository in `dir` with apps/<template> copied (build output aside)
@@ -46,15 +35,14 @@ export function makeRepository(dir: string, options: { linked?: boolean } = {}):
   if (!options.linked) return;
   symlinkSync(join(realRoot, 'packages'), join(dir, 'packages'));
   shadowNodeModules(join(realRoot, 'node_modules'), join(dir, 'node_modules'));
-  mkdirSync(join(dir, 'tools', 'ci'), { recursive: true });
+  // The template's tests reach @handoff/testkit through the linked node_modules.
+  mkdirSync(join(dir, 'tools', 'testkit', 'src'), { recursive: true });
   for (const file of [
     'package.json',
     'tsconfig.base.json',
     'vitest.shared.ts',
     // vitest.shared.ts registers it for every project, the new app's too.
-    'tools/ci/fd-ownership-guard.ts',
-    // The template's fuzz tests read their corpus through it.
-    'tools/ci/fuzz-harness.ts',
+    'tools/testkit/src/fd-ownership-guard.ts',
     'biome.json',
     '.gitignore',
   ]) {
@@ -97,29 +85,6 @@ export function snapshot(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
-}
-
-/** Our live child processes, from every thread's children list. */
-export function childPids(): number[] {
-  const pids: number[] = [];
-  for (const task of readdirSync('/proc/self/task')) {
-    try {
-      const list = readFileSync(`/proc/self/task/${task}/children`, 'utf8').trim();
-      if (list) pids.push(...list.split(' ').map(Number));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return pids.filter((pid) => !isZombie(pid));
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true; // already gone
-  }
 }
 
 /** Collects what a ScaffoldIo writes. */

@@ -1,16 +1,11 @@
-// Reading /proc: open fds, resident memory, start time and the children of a
-// process. Linux only, synchronous and cheap enough to run every second;
-// what the numbers mean over a run is sampler.ts's.
+// Reading /proc: resident memory, start time and the children of a process
+// (fd counts and /proc/<pid>/stat parsing are @handoff/testkit's). Linux only,
+// synchronous and cheap enough to run every second; what the numbers mean
+// over a run is sampler.ts's.
 import { readdirSync, readFileSync } from 'node:fs';
+import { readProcStat } from '@handoff/testkit/children';
 
-/** Entries in /proc/<pid>/fd, or undefined when the process is gone. */
-export function openFds(pid: number): number | undefined {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return undefined;
-  }
-}
+export { openFds } from '@handoff/testkit/fds';
 
 /** VmRSS in KiB, or undefined when the process is gone (or a zombie, which has none). */
 export function rssKib(pid: number): number | undefined {
@@ -24,32 +19,6 @@ export function rssKib(pid: number): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-interface Stat {
-  comm: string;
-  state: string;
-  ppid: number;
-  startTicks: string;
-}
-
-/** The fields of /proc/<pid>/stat we use; the command name may hold spaces and parentheses. */
-function readStat(pid: number | string): Stat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const close = text.lastIndexOf(')');
-  const fields = text.slice(close + 2).split(' ');
-  // After the command: state (field 3), ppid (4), …, starttime (22).
-  return {
-    comm: text.slice(text.indexOf('(') + 1, close),
-    state: fields[0]!,
-    ppid: Number(fields[1]),
-    startTicks: fields[19]!,
-  };
-}
-
 /** A process as first seen: its pid and start time, so a recycled pid is not mistaken for it. */
 export interface ProcessMark {
   pid: number;
@@ -57,13 +26,13 @@ export interface ProcessMark {
 }
 
 export function markProcess(pid: number): ProcessMark | undefined {
-  const stat = readStat(pid);
+  const stat = readProcStat(pid);
   return stat ? { pid, startTicks: stat.startTicks } : undefined;
 }
 
 /** Still running (zombies count as gone: they hold no fds, no memory, no sockets). */
 export function stillRunning(mark: ProcessMark): boolean {
-  const stat = readStat(mark.pid);
+  const stat = readProcStat(mark.pid);
   return stat !== undefined && stat.startTicks === mark.startTicks && stat.state !== 'Z';
 }
 
@@ -85,7 +54,7 @@ export function childrenByParent(): Map<number, number[]> {
   }
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    const stat = readStat(entry);
+    const stat = readProcStat(entry);
     if (!stat || TOOLING_CHILDREN.has(stat.comm)) continue;
     const list = out.get(stat.ppid);
     if (list) list.push(Number(entry));

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { afterEach, beforeEach, expect } from 'vitest';
-import { type CorpusFile, fromHex, toHex } from '../../packages/protocol/test/mutations.js';
+import { type CorpusFile, fromHex, toHex } from '../../../packages/protocol/test/mutations.js';
 
 export function readCorpus(file: URL): Record<string, Uint8Array> {
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as CorpusFile;

@@ -1,2 +1,33 @@
-// The test kit's public surface (filled in by the testkit move).
-export {};
+// The test kit's public surface: re-exports only. Each file owns one kind of
+// helper; see README.md. fd-ownership-guard is a setup file, not exported here.
+export {
+  alive,
+  childPids,
+  isZombie,
+  killPid,
+  type ProcStat,
+  type ReadyProcess,
+  readProcStat,
+  type SpawnReadyOptions,
+  spawnReady,
+  tsxArgs,
+} from './children.js';
+export { openFdSet, openFds } from './fds.js';
+export { type FixtureOptions, startFixture } from './fixture-process.js';
+export {
+  bundlePeerForUser,
+  type ForeignUserPeer,
+  foreignUserUnavailable,
+  NOBODY,
+} from './foreign-user-peer.js';
+export {
+  type RecordedSession,
+  readCorpus,
+  recordingRelay,
+  trapUncaught,
+  waitUntil,
+  writeCorpus,
+} from './fuzz-harness.js';
+export { type TempDir, tempDir } from './temp-dir.js';
+export { TestBroker, type TestBrokerOptions } from './test-broker.js';
+export { TestDaemon, type TestDaemonOptions } from './test-daemon.js';

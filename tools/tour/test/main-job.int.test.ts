@@ -2,15 +2,15 @@
 // `npm start`'s broker started, used and stopped with Ctrl-C (SIGINT).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DemoKvClient } from '@handoff/demo-daemon';
+import { openFds } from '@handoff/testkit';
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../src/demo.ts';
 import type { Narrator } from '../src/narrate.ts';
 
-const openFds = () => readdirSync('/proc/self/fd').length;
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
