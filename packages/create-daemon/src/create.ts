@@ -4,6 +4,7 @@
 // run wrote and leaves the directory as it found it.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { CreateDaemonError } from './errors.js';
 import {
   type KvTemplateError,
   makeKvTemplate,
@@ -20,7 +21,6 @@ import {
   rewritePath,
   rewriteText,
 } from './rename/rewrite.js';
-import { CreateDaemonError } from './errors.js';
 import { GENERATED_DIR } from './rename/template.js';
 import { loadVersions, REPO_ROOT, type Versions } from './versions.js';
 

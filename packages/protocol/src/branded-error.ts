@@ -44,12 +44,11 @@ export abstract class BrandedError extends Error {
   // which is the whole point: naming BrandedError here would check the wrong brand.
   static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: the checked class is `this`, not BrandedError
-    const checked: unknown = this;
-    if (!Object.hasOwn(checked as object, 'brand')) {
+    const checked = this as BrandedErrorClass;
+    if (!Object.hasOwn(checked, 'brand')) {
       return Function.prototype[Symbol.hasInstance].call(checked, value);
     }
     if (typeof value !== 'object' || value === null) return false;
-    const brand = Symbol.for((checked as BrandedErrorClass).brand);
-    return (value as Record<symbol, unknown>)[brand] === true;
+    return (value as Record<symbol, unknown>)[Symbol.for(checked.brand)] === true;
   }
 }
