@@ -9,7 +9,7 @@ import {
   type DaemonProcess,
   validateServiceName,
 } from '@handoff/protocol';
-import { adminRequest } from '../client/admin-client.js';
+import { AdminClientError, adminRequest } from '../client/admin-client.js';
 import {
   brokerSocketPath,
   type Command,
@@ -127,8 +127,10 @@ async function endpointsOf(service: string, socketPath: string): Promise<BrokerI
     json: true,
     serviceName: service,
   });
-  if (reply.kind !== AdminReplyKind.JSON)
-    throw new Error(`the broker answered LIST_INSTANCES with kind ${reply.kind}, not JSON`);
+  if (reply.kind !== AdminReplyKind.JSON) {
+    const message = `the broker answered LIST_INSTANCES with kind ${reply.kind}, not JSON`;
+    throw new AdminClientError('PROTOCOL', socketPath, message);
+  }
   const body = JSON.parse(reply.body) as { instances?: BrokerInstance[] };
   return (body.instances ?? []).filter((i) => i.service === service);
 }
