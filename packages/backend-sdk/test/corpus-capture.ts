@@ -1,6 +1,6 @@
 import { type Frame, FrameDecoder, Frame as FrameType } from '@handoff/protocol';
 import { recordingRelay, waitUntil } from '@handoff/testkit';
-import { toHex } from '../../protocol/test/mutations.js';
+import { toHex } from '@handoff/testkit/mutations';
 import { FrameClient, type ProbeError, probeDaemon, serveDaemon } from '../src/index.js';
 import { identityFor, tempDir } from './harness.js';
 

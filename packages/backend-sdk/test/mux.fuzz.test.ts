@@ -12,9 +12,9 @@ import {
   requestFrame,
   tryDecodeFramed,
 } from '@handoff/protocol';
+import { arbCuts, arbMutated, chunk } from '@handoff/testkit/mutations';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arbCuts, arbMutated, chunk } from '../../protocol/test/mutations.js';
 import { BackendEndpointMux, type DaemonIdentity, MuxError } from '../src/index.js';
 import {
   captureFramedSessions,

@@ -23,9 +23,9 @@ import {
   responseFrame,
 } from '@handoff/protocol';
 import { openFds, trapUncaught } from '@handoff/testkit';
+import { arbMutated } from '@handoff/testkit/mutations';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arbMutated } from '../../protocol/test/mutations.js';
 import { handleAdminRequest } from '../src/admin.js';
 import { BackendChannel } from '../src/handoff/control-channel.js';
 import { HandoffTokenPool } from '../src/handoff/token-pool.js';

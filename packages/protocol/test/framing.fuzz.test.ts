@@ -4,6 +4,7 @@
 // mux.fuzz.test.ts, and broker's client-traffic.json, kept fresh by
 // broker's control-channel.fuzz.test.ts).
 import { readFileSync } from 'node:fs';
+import { arbCuts, arbMutated, type CorpusFile, chunk, fromHex } from '@handoff/testkit/mutations';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -18,7 +19,6 @@ import {
   tryDecodeFramed,
   validateHello,
 } from '../src/index.js';
-import { arbCuts, arbMutated, type CorpusFile, chunk, fromHex } from './mutations.js';
 
 const load = (url: URL): Record<string, Uint8Array> =>
   Object.fromEntries(

@@ -1,12 +1,12 @@
 // Shared by every package's *.fuzz.test.ts: the checked-in corpora of
 // captured traffic (hex JSON, read and rewritten with REGENERATE_CORPUS=1)
 // and the trap that fails a test when anything escapes to the process.
-// Test-only; the pure mutators live in packages/protocol/test/mutations.ts.
+// Test-only; the pure mutators are mutations.ts beside it (@handoff/testkit/mutations).
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { afterEach, beforeEach, expect } from 'vitest';
-import { type CorpusFile, fromHex, toHex } from '../../../packages/protocol/test/mutations.js';
+import { type CorpusFile, fromHex, toHex } from './mutations.js';
 
 export function readCorpus(file: URL): Record<string, Uint8Array> {
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as CorpusFile;

@@ -28,6 +28,15 @@ export {
   waitUntil,
   writeCorpus,
 } from './fuzz-harness.js';
+export {
+  arbCuts,
+  arbMutated,
+  type CorpusFile,
+  chunk,
+  fromHex,
+  type Mutated,
+  toHex,
+} from './mutations.js';
 export { type TempDir, tempDir } from './temp-dir.js';
 export { TestBroker, type TestBrokerOptions } from './test-broker.js';
 export { TestDaemon, type TestDaemonOptions } from './test-daemon.js';
