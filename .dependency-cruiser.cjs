@@ -31,6 +31,18 @@ module.exports = {
       from: { path: '^(packages|apps)/' },
       to: { path: '^tools/', dependencyTypes: ['local'] },
     },
+    {
+      name: 'no-reaching-into-other-packages',
+      severity: 'error',
+      comment:
+        'A workspace reaches another only through its package name (its exports), never by a relative path into its folders.',
+      // The one exception: the protocol benchmark's baseline is the generated protobufjs code itself.
+      from: {
+        path: '^(packages|apps|tools)/([^/]+)/',
+        pathNot: '^tools/bench/src/protocol\\.bench\\.ts$',
+      },
+      to: { path: '^(packages|apps|tools)/', pathNot: '^$1/$2/', dependencyTypes: ['local'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

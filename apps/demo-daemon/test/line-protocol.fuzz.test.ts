@@ -6,10 +6,10 @@
 // every line once, in order, over a real socket. Keeps the corpus fresh.
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { arbEvenCuts, arbMutatedEvenly } from '@handoff/testkit';
 import { chunk } from '@handoff/testkit/mutations';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { arbEvenCuts, arbMutatedEvenly } from '../../../packages/backend-sdk/test/even-edits.js';
 import type { DemoDaemon } from '../src/daemon.js';
 import type { KvCommand } from '../src/kv-service.js';
 import {

@@ -6,7 +6,7 @@
 // fds leak nothing and end in a defined state. Keeps the corpus fresh.
 import type { Socket } from 'node:net';
 import { closeFd, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
-import { openFds, trapUncaught } from '@handoff/testkit';
+import { arbMutatedEvenly as arbMutated, openFds, trapUncaught } from '@handoff/testkit';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { DispatchScheduler } from '../src/dispatch/scheduler.js';
@@ -38,7 +38,6 @@ import {
   corpusDir,
 } from './dispatch-capture.js';
 import { connectionPair } from './dispatch-helpers.js';
-import { arbMutatedEvenly as arbMutated } from './even-edits.js';
 
 const CORPUS = new URL('dispatch-wire.json', corpusDir);
 const REGENERATE =

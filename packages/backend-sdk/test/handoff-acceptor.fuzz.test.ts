@@ -16,10 +16,9 @@ import {
   HandoffAck,
   HandoffOffer,
 } from '@handoff/protocol';
-import { trapUncaught } from '@handoff/testkit';
+import { arbMutatedEvenly, readCorpus, trapUncaught } from '@handoff/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readCorpus } from '../../broker/test/corpus-capture.js';
 import {
   type DaemonServer,
   HandoffAcceptor,
@@ -28,7 +27,6 @@ import {
   serveDaemon,
 } from '../src/index.js';
 import { connectionPair } from './dispatch-helpers.js';
-import { arbMutatedEvenly } from './even-edits.js';
 import { identityFor, openFds, tempDir } from './harness.js';
 
 const CONTROL = new URL('../../broker/test/fixtures/corpus/control-channel.json', import.meta.url);

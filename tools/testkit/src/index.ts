@@ -12,6 +12,7 @@ export {
   spawnReady,
   tsxArgs,
 } from './children.js';
+export { arbEvenCuts, arbFraction, arbMutatedEvenly } from './even-edits.js';
 export { openFdSet, openFds } from './fds.js';
 export { type FixtureOptions, startFixture } from './fixture-process.js';
 export {

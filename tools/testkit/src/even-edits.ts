@@ -4,8 +4,8 @@
 // (mutations.ts) land on byte 0 or the end: these place edits and cuts by
 // integer index, so every byte of a capture gets hit.
 
-import { arbMutated, type Mutated } from '@handoff/testkit/mutations';
 import fc from 'fast-check';
+import { arbMutated, type Mutated } from './mutations.js';
 
 /** A fraction in [0, 1) drawn uniformly (unlike fc.double). */
 export const arbFraction = fc.integer({ min: 0, max: 1_000_000 }).map((n) => n / 1_000_001);
