@@ -11,41 +11,34 @@ import {
   HelloReply,
   requestFrame,
 } from '@handoff/protocol';
+import { TestBroker, type TestBrokerOptions } from '@handoff/testkit';
 import { afterAll, afterEach } from 'vitest';
-import { type Broker, startBroker } from '../src/broker-server.js';
-import { tempDir } from './harness.js';
+import type { tempDir } from './harness.js';
 
 /** The payload protocol the echo daemon answers on. */
 export const P = 0xf001;
 
 /**
  * Registers the hooks that, after each test, run its cleanups and close its
- * brokers (and after the file, remove their directories); returns `broker`
- * to start one, and the lists a test may add to.
+ * brokers with their directories (and after the file, remove the directories
+ * tests added to `dirs`); returns `broker` to start one, and those lists.
  */
 export function liveBrokers() {
-  const brokers: Broker[] = [];
+  const live: TestBroker[] = [];
   const dirs: ReturnType<typeof tempDir>[] = [];
   const cleanups: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0)) await c();
-    await Promise.all(brokers.splice(0).map((b) => b.close({ deadlineMs: 500 })));
+    await Promise.all(live.splice(0).map((b) => b.close(500)));
   });
   afterAll(() => {
     for (const d of dirs) d.remove();
   });
 
   async function broker(services: unknown[], options: Record<string, unknown> = {}) {
-    const tmp = tempDir('broker');
-    dirs.push(tmp);
-    const b = await startBroker({
-      socketPath: tmp.path('run/broker.sock'),
-      services,
-      watchConfig: false,
-      ...options,
-    });
-    brokers.push(b);
-    return b;
+    const started = await TestBroker.start({ services, ...options } as TestBrokerOptions);
+    live.push(started);
+    return started.broker;
   }
 
   return { broker, dirs, cleanups };
