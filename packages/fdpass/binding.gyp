@@ -9,6 +9,7 @@
         "native/poll_watcher.cc",
         "native/scm_rights.cc",
         "native/sockaddr_image.cc",
+        "native/unix_datagram.cc",
         "native/unix_socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -1,6 +1,6 @@
 // The only file that touches N-API: it validates JS arguments, calls the plain
-// C++ syscall layer (unix_socket, scm_rights, peer_cred, sockaddr_image,
-// poll_watcher) and turns errno-style results into JS values or errors.
+// C++ syscall layer (unix_socket, unix_datagram, scm_rights, peer_cred,
+// sockaddr_image, poll_watcher) and turns errno-style results into JS values or errors.
 // Per-environment state lives in AddonData (instance data), so the addon is
 // context-aware and loads in worker threads.
 #include <napi.h>
@@ -25,6 +25,7 @@
 #include "scm_rights.h"
 #include "sockaddr_image.h"
 #include "sys_result.h"
+#include "unix_datagram.h"
 #include "unix_socket.h"
 
 namespace fdpass {
@@ -735,6 +736,25 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   }
 }
 
+// sendDatagram(address: string | Uint8Array, data: Uint8Array): bytes sent;
+// throws on failure. The address arrives as bytes so that an abstract name
+// (leading NUL) reaches the syscall exactly.
+Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t* address = nullptr;
+  size_t address_len = 0;
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (info.Length() != 2 || !BytesOf(info[0], &address, &address_len) ||
+      !BytesOf(info[1], &data, &len)) {
+    Usage(env, "sendDatagram(address: Uint8Array, data: Uint8Array)");
+  }
+  std::string addr(reinterpret_cast<const char*>(address), address_len);
+  SysResult r = SendUnixDatagram(addr, data, len);
+  if (!r.ok()) throw SystemError(env, r);
+  return Napi::Number::New(env, static_cast<double>(r.value));
+}
+
 Napi::Value SocketInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !IsFd(info[0])) Usage(env, "socketInfo(fd)");
@@ -869,6 +889,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dupFds", Napi::Function::New<DupFds>(env, "dupFds"));
   exports.Set("queuedOutput", Napi::Function::New<FdQuery<QueuedOutput>>(env, "queuedOutput"));
   exports.Set("sendBufferSize", Napi::Function::New<FdQuery<SendBufferSize>>(env, "sendBufferSize"));
+  exports.Set("sendDatagram", Napi::Function::New<SendDatagram>(env, "sendDatagram"));
   exports.Set("socketInfo", Napi::Function::New<SocketInfo>(env, "socketInfo"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCreds>(env, "peerCredentials"));
   exports.Set("decodeSockaddr", Napi::Function::New<Decode>(env, "decodeSockaddr"));

@@ -1,12 +1,14 @@
 // FdServer: a listening AF_UNIX socket watched on the event loop; every
 // accepted connection becomes an FdSocket. Owns, through the shared
 // AcceptLoop (accept-loop.ts), the listening fd and the socket file it
-// created (unlinked on close if it is still ours), and the spare fd of reserveFd.
+// created (unlinked on close if it is still ours; an adopted listener's file
+// is never touched), and the spare fd of reserveFd.
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { AcceptLoop } from './accept-loop.js';
 import { FdPassError, fromNative } from './errors.js';
 import { type FdSocket, wrapFd } from './fd-socket.js';
+import { adoptableKind } from './fd-socket-open.js';
 import {
   defaultSocketKind,
   type FdSocketOptions,
@@ -16,6 +18,14 @@ import {
 } from './fd-socket-options.js';
 import { loadNative, type NativeBinding } from './native-loader.js';
 import { checkListenOptions, listenOnPath, type SocketFileIdentity } from './socket-file.js';
+
+/** Options of FdServer.fromFd: those of listen() that still apply to a socket already listening. */
+export interface AdoptListenerOptions extends FdSocketOptions {
+  /** Connections accepted per readiness event before yielding (default 64). */
+  acceptBudget?: number;
+  /** As in ListenOptions. */
+  reserveFd?: boolean;
+}
 
 export interface ListenOptions extends FdSocketOptions {
   kind?: SocketKind;
@@ -82,6 +92,41 @@ export class FdServer extends EventEmitter {
     // From here the server owns the fd (its watcher closes it) and the socket
     // file: a failure to start must close the server, and listenOnPath must
     // not close the fd a second time.
+    server.#start();
+    return server;
+  }
+
+  /**
+   * Takes ownership of an AF_UNIX stream or seqpacket socket that is already
+   * listening — inherited from a service manager (systemd socket
+   * activation) or a predecessor process. The kind comes from the socket,
+   * `path` from its bound address, and close() closes the fd but never
+   * unlinks the socket file: whoever bound it owns it. When the fd is
+   * refused (TypeError, ERR_INVALID_FD, or an errno from inspecting it) the
+   * caller still owns it; if the event loop cannot watch it, it is closed.
+   */
+  static fromFd(fd: number, opts: AdoptListenerOptions = {}): FdServer {
+    if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: FdServer.fromFd(fd, opts?)');
+    validateSocketOptions(opts, 'FdServer.fromFd(fd, opts)');
+    const { acceptBudget = 64, reserveFd } = opts;
+    if (!Number.isInteger(acceptBudget) || acceptBudget < 1) {
+      throw new TypeError('Usage: FdServer.fromFd(fd, { acceptBudget: positive integer })');
+    }
+    if (reserveFd !== undefined && typeof reserveFd !== 'boolean') {
+      throw new TypeError('Usage: FdServer.fromFd(fd, { reserveFd: boolean })');
+    }
+    const native = loadNative();
+    let listening: number;
+    try {
+      listening = native.isListening(fd);
+    } catch (err) {
+      throw fromNative(err, `fd ${fd}`);
+    }
+    if (listening !== 1) {
+      throw new FdPassError('ERR_INVALID_FD', `FdServer.fromFd: fd ${fd} is not listening`);
+    }
+    const kind = adoptableKind(native, fd);
+    const server = new FdServer(native, fd, boundPath(native, fd), kind, null, opts, acceptBudget);
     server.#start();
     return server;
   }
@@ -165,6 +210,23 @@ export class FdServer extends EventEmitter {
     process.nextTick(() => this.emit('close'));
   }
 
+  get paused(): boolean {
+    return this.#loop.paused;
+  }
+
+  /**
+   * Stops accepting: new connections wait in the kernel's listen backlog,
+   * none refused or reset (for instance while an adopted listener's owner is
+   * still getting ready to serve). Idempotent.
+   */
+  pause(): void {
+    this.#loop.pause();
+  }
+
+  resume(): void {
+    this.#loop.resume();
+  }
+
   ref(): this {
     this.#loop.setRef(true);
     return this;
@@ -245,5 +307,15 @@ export class FdServer extends EventEmitter {
     }
     this.emit('connection', socket);
     return true;
+  }
+}
+
+/** The path a listening socket is bound to ('\0'-led for an abstract name, '' when unknown). */
+function boundPath(native: NativeBinding, fd: number): string {
+  try {
+    const decoded = native.decodeSockaddr(native.socketInfo(fd).local);
+    return decoded.kind === 'unix' && decoded.path ? decoded.path.toString('utf8') : '';
+  } catch {
+    return '';
   }
 }

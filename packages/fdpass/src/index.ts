@@ -3,7 +3,7 @@ export type { FdPassErrorCode, FdPassErrorOptions } from './errors.js';
 export { FdPassError } from './errors.js';
 export type { AcceptorListenOptions, AcceptorOptions } from './fd-acceptor.js';
 export { FdAcceptor } from './fd-acceptor.js';
-export type { ListenOptions } from './fd-server.js';
+export type { AdoptListenerOptions, ListenOptions } from './fd-server.js';
 export { FdServer } from './fd-server.js';
 export type { WriteOptions } from './fd-socket.js';
 export { FdSocket } from './fd-socket.js';
@@ -31,3 +31,4 @@ export {
   decodeSessionAddress,
   MAX_SOCKADDR_SIZE,
 } from './session-wire.js';
+export { sendUnixDatagram } from './unix-datagram.js';

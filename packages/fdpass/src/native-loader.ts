@@ -111,6 +111,8 @@ export interface NativeBinding {
   queuedOutput(fd: number): number;
   /** bytes or -errno */
   sendBufferSize(fd: number): number;
+  /** One datagram to the AF_UNIX SOCK_DGRAM socket at `address` (exact sun_path bytes); bytes sent. Throws. */
+  sendDatagram(address: Uint8Array, data: Uint8Array): number;
   socketInfo(fd: number): NativeSocketInfo;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   decodeSockaddr(image: Uint8Array): NativeDecodedAddress;

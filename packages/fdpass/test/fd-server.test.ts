@@ -1,7 +1,15 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FdServer, FdSocket, type ReceivedMessage } from '../src/index.js';
-import { expectFdCount, makeTempDir, nextEvent, openFdCount, type TempDir } from './helpers.js';
+import { loadNative } from '../src/native-loader.js';
+import {
+  expectFdCount,
+  isOpen,
+  makeTempDir,
+  nextEvent,
+  openFdCount,
+  type TempDir,
+} from './helpers.js';
 
 let dir: TempDir;
 let baseline = 0;
@@ -80,5 +88,41 @@ describe('FdServer / connect errors', () => {
     await expect(FdSocket.connect(dir.file('x'), { maxFdsPerMessage: 300 })).rejects.toThrow(
       /Usage/,
     );
+  });
+});
+
+describe('FdServer.fromFd', () => {
+  it('adopts a listening socket, learns its kind and path, and leaves the file on close', async () => {
+    const native = loadNative();
+    const path = dir.file('adopted.sock');
+    const fd = native.listen(path, native.constants.SOCK_STREAM, 16, 0o600);
+    const server = FdServer.fromFd(fd, { reserveFd: true });
+    expect(server.kind).toBe('stream');
+    expect(server.path).toBe(path);
+    expect(server.fd).toBe(fd);
+    const accepted = nextEvent<FdSocket>(server, 'connection');
+    const client = await FdSocket.connect(path, { kind: 'stream' });
+    const serverSide = await accepted;
+    const got = nextEvent<ReceivedMessage>(client, 'message');
+    serverSide.write(Buffer.from('hi'));
+    expect((await got).data.toString()).toBe('hi');
+    client.close();
+    serverSide.close();
+    const closed = nextEvent(server, 'close');
+    server.close();
+    await closed;
+    // The file belongs to whoever bound it (a service manager, say).
+    expect(statSync(path).isSocket()).toBe(true);
+  });
+
+  it('refuses a socket that is not listening, and the caller keeps the fd', () => {
+    const [a, b] = FdSocket.pair('stream');
+    expect(() => FdServer.fromFd(a.fd)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_FD' }),
+    );
+    expect(isOpen(a.fd)).toBe(true);
+    expect(() => FdServer.fromFd(-1)).toThrow(TypeError);
+    a.close();
+    b.close();
   });
 });
