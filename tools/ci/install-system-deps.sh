@@ -5,6 +5,7 @@
 #                      independent fd-passing peer in its tests
 #   g++-aarch64-linux-gnu  cross-builds the linux-arm64 prebuild of @handoff/fdpass
 #   qemu-user          runs an arm64 node to prove that prebuild loads
+#   systemd            systemd-analyze, to verify the broker's user units (no running systemd needed)
 # Idempotent and quiet when everything is there. Needs root (or sudo).
 set -euo pipefail
 need=()
@@ -14,6 +15,7 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need+=(g++-aarch64-linux-gnu)
 command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0

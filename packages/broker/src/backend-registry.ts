@@ -15,6 +15,7 @@ import type { ServiceDefinition } from './config/definition.js';
 import { BrokerError } from './errors.js';
 import type { BackendChannel } from './handoff/control-channel.js';
 import { type SpawnBudget, spawnBudgetKey } from './spawn-budget.js';
+import { withoutManagerEnv } from './systemd/manager-env.js';
 
 export interface Backend {
   readonly key: string;
@@ -379,7 +380,8 @@ export class BackendRegistry extends EventEmitter {
       child = spawn(definition.command, definition.args, {
         cwd: definition.cwd,
         env: {
-          ...process.env,
+          // What systemd handed the broker (NOTIFY_SOCKET, LISTEN_*) is not for daemons.
+          ...withoutManagerEnv(process.env),
           ...definition.env,
           [BROKER_ENV.control]: this.options.controlPath,
           [BROKER_ENV.endpoint]: endpoint,

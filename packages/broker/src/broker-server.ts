@@ -29,11 +29,19 @@ import {
 import { defaultBrokerSocketPath } from './paths.js';
 import type { RouterContext } from './router-context.js';
 import { SpawnBudget } from './spawn-budget.js';
+import { adoptListener } from './systemd/listen-fds.js';
 import { selectDefinition } from './version-policy.js';
 
 export interface BrokerOptions {
   /** The client socket; defaults to defaultBrokerSocketPath(). */
   socketPath?: string;
+  /**
+   * An already-listening AF_UNIX stream socket to serve clients on instead
+   * of binding socketPath (socket activation: see src/systemd/). The broker
+   * takes the fd; its socket file belongs to whoever bound it and is never
+   * unlinked. socketPath then defaults to the socket's bound path.
+   */
+  listenFd?: number;
   /** A directory of service definition files. */
   configDir?: string;
   /** One service definition file. */
@@ -100,8 +108,31 @@ export interface BackendRegistryView {
 }
 
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
-  const broker = new BrokerImpl(options);
-  await broker.start();
+  // Adopted first: its bound path says where the broker lives (the control
+  // socket goes beside it).
+  const adopted =
+    options.listenFd === undefined
+      ? null
+      : adoptListener({ fd: options.listenFd, name: '' }, (fd) => {
+          const server = FdServer.fromFd(fd, { reserveFd: true, ...CLIENT_SOCKET_OPTIONS });
+          // Clients already queued (systemd accepts on our behalf until we
+          // start) wait in the backlog until start() is ready to serve them.
+          server.pause();
+          return server;
+        });
+  let broker: BrokerImpl;
+  try {
+    broker = new BrokerImpl(options, adopted);
+  } catch (error) {
+    adopted?.close();
+    throw error;
+  }
+  try {
+    await broker.start();
+  } catch (error) {
+    adopted?.close();
+    throw error;
+  }
   return broker;
 }
 
@@ -144,11 +175,16 @@ class BrokerImpl extends EventEmitter implements Broker {
   private accepted = 0;
   /** The client socket file we bound (dev, ino), so close() unlinks only ours. */
   private socketFile: { dev: number; ino: number } | null = null;
+  /** An inherited listener (listenFd), served instead of binding socketPath. */
+  private readonly adopted: FdServer | null;
 
-  constructor(options: BrokerOptions) {
+  constructor(options: BrokerOptions, adopted: FdServer | null = null) {
     super();
     this.options = options;
-    this.socketPath = options.socketPath ?? defaultBrokerSocketPath();
+    this.adopted = adopted;
+    // An abstract or unnamed inherited socket has no path to put the control socket beside.
+    const bound = adopted?.path.startsWith('/') ? adopted.path : undefined;
+    this.socketPath = bound ?? options.socketPath ?? defaultBrokerSocketPath();
     const dir = dirname(this.socketPath);
     this.controlPath = join(dir, 'control.sock');
     this.log =
@@ -219,7 +255,8 @@ class BrokerImpl extends EventEmitter implements Broker {
 
   async start(): Promise<void> {
     await this.reload();
-    await preparePrivateSocketPath(this.socketPath);
+    // An adopted socket's file is its binder's: nothing to prepare (or remove) there.
+    if (this.adopted === null) await preparePrivateSocketPath(this.socketPath);
     await preparePrivateSocketPath(this.controlPath);
     this.controlServer = await FdServer.listen(this.controlPath, {
       kind: 'seqpacket',
@@ -231,16 +268,20 @@ class BrokerImpl extends EventEmitter implements Broker {
     );
     // A spare fd lets the broker answer Refused{FD_PRESSURE} when accept
     // fails with EMFILE/ENFILE, instead of leaving clients in the backlog.
-    this.clientServer = await FdServer.listen(this.socketPath, {
-      kind: 'stream',
-      mode: 0o600,
-      reserveFd: true,
-      // Every byte past the Hello must reach the daemon (DESIGN §6): see
-      // CLIENT_SOCKET_OPTIONS for how one read per event keeps them.
-      ...CLIENT_SOCKET_OPTIONS,
-    });
-    const { dev, ino } = lstatSync(this.socketPath);
-    this.socketFile = { dev, ino };
+    if (this.adopted !== null) {
+      this.clientServer = this.adopted;
+    } else {
+      this.clientServer = await FdServer.listen(this.socketPath, {
+        kind: 'stream',
+        mode: 0o600,
+        reserveFd: true,
+        // Every byte past the Hello must reach the daemon (DESIGN §6): see
+        // CLIENT_SOCKET_OPTIONS for how one read per event keeps them.
+        ...CLIENT_SOCKET_OPTIONS,
+      });
+      const { dev, ino } = lstatSync(this.socketPath);
+      this.socketFile = { dev, ino };
+    }
     this.clientServer.on('connection', (socket: FdSocket) => this.onClient(socket, 'normal'));
     this.clientServer.on('pressure', (socket: FdSocket, code: string) => {
       if (!this.underFdPressure)
@@ -251,13 +292,21 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.clientServer.on('error', (error: Error) =>
       this.log.warn({ err: error }, 'client socket error'),
     );
+    this.adopted?.resume();
     const found = await this.registry.rediscover(this.services);
     for (const backend of found)
       this.log.info({ service: backend.key, pid: backend.pid }, 'rediscovered running backend');
     if (this.options.watchConfig !== false && (this.options.configDir || this.options.configFile)) {
       this.watcher = watchServiceDefinitions(this.configSource(), (result) => this.apply(result));
     }
-    this.log.info({ socket: this.socketPath, services: this.services.length }, 'broker listening');
+    this.log.info(
+      {
+        socket: this.socketPath,
+        services: this.services.length,
+        ...(this.adopted === null ? {} : { adopted: true }),
+      },
+      'broker listening',
+    );
   }
 
   private configSource() {
@@ -370,6 +419,13 @@ class BrokerImpl extends EventEmitter implements Broker {
   private async closeClientServer(): Promise<void> {
     const server = this.clientServer;
     if (!server || server.closed) return;
+    if (this.adopted !== null) {
+      // The socket is shared with whoever handed it over (systemd keeps its
+      // own fd): connections still in the backlog wait there for the next
+      // broker instead of being refused by this one.
+      server.close();
+      return;
+    }
     try {
       const st = lstatSync(this.socketPath);
       if (st.dev === this.socketFile?.dev && st.ino === this.socketFile.ino)

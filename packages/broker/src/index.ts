@@ -51,3 +51,7 @@ export {
   type MetricsRegistry,
 } from './metrics.js';
 export { defaultConfigDir } from './paths.js';
+export {
+  SocketActivationError,
+  type SocketActivationErrorCode,
+} from './systemd/errors.js';

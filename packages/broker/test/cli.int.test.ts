@@ -168,6 +168,7 @@ describe('usage', () => {
       'metrics',
       'doctor',
       'shutdown',
+      'install',
     ])
       expect(help.stdout).toMatch(new RegExp(`\\n  ${command} +\\S`));
   });
@@ -189,6 +190,7 @@ describe('usage', () => {
       'metrics',
       'doctor',
       'shutdown',
+      'install',
     ]) {
       const run = await cli([command, '--help']);
       expect(run.code, command).toBe(0);

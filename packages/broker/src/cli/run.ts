@@ -11,6 +11,7 @@ import {
   statusCommand,
 } from './admin-commands.js';
 import { doctorCommand } from './doctor.js';
+import { installCommand } from './install.js';
 import { probeCommand } from './probe.js';
 import { serveCommand } from './serve.js';
 
@@ -28,6 +29,7 @@ const cli = new CliRunner({
     metricsCommand,
     doctorCommand,
     shutdownCommand,
+    installCommand,
   ],
   version: () => brokerPackageVersion() ?? 'unknown',
   footer:

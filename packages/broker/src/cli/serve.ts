@@ -2,8 +2,11 @@
 // SIGTERM or an admin SHUTDOWN. The server itself is startBroker
 // (src/broker-server.ts); this turns flags into its options and makes sure
 // the process ends: a hard deadline after the drain, and a second signal.
+// Under systemd it adopts the inherited listener and notifies the manager
+// (src/systemd/).
 import { constants } from 'node:os';
 import { defaultConfigDir } from '../paths.js';
+import type { InheritedFd } from '../systemd/listen-fds.js';
 import {
   brokerSocketPath,
   type Command,
@@ -52,10 +55,37 @@ export const serveCommand: Command = {
     // Loaded here, not at the top: the other commands should not pay for
     // the server, its logger and the native addon.
     const { killBackendsNow, startBroker } = await import('../broker-server.js');
+    const { closeUnused, parseListenFds, pickBrokerFd, unsetListenEnv } = await import(
+      '../systemd/listen-fds.js'
+    );
+    const { SystemdNotifier } = await import('../systemd/notify.js');
+    // Socket activation: a listener systemd (or any manager) bound for us.
+    // The variables go either way, so that no daemon we spawn inherits them.
+    let listenFd: number | undefined;
+    try {
+      const inherited: InheritedFd[] | null = parseListenFds(io.env, process.pid);
+      unsetListenEnv(io.env);
+      if (inherited !== null && inherited.length > 0) {
+        const chosen = pickBrokerFd(inherited);
+        closeUnused(inherited, chosen);
+        listenFd = chosen.fd;
+      }
+    } catch (error) {
+      unsetListenEnv(io.env);
+      io.stderr(`handoff-broker: socket activation: ${(error as Error).message}\n`);
+      return EXIT_FAILED;
+    }
+    const notifier = SystemdNotifier.fromEnv(io.env, {
+      onError: (error) =>
+        io.stderr(
+          `handoff-broker serve: cannot notify the service manager (NOTIFY_SOCKET): ${error.message}\n`,
+        ),
+    });
     let broker: Awaited<ReturnType<typeof startBroker>>;
     try {
       broker = await startBroker({
         socketPath,
+        ...(listenFd === undefined ? {} : { listenFd }),
         ...(configDir === undefined ? {} : { configDir }),
         ...(configFile === undefined ? {} : { configFile }),
       });
@@ -71,6 +101,10 @@ export const serveCommand: Command = {
       throw error;
     }
     const live = broker;
+    const serving = () => `serving ${live.definitions().length} services at ${live.socketPath}`;
+    notifier.ready(serving());
+    notifier.startWatchdog();
+    live.on('config', () => notifier.status(serving()));
     // Last resort: whatever close() waits for (or whatever handle outlives
     // it), the process ends; its daemons are killed rather than orphaned.
     const giveUp = (why: string, code: number): never => {
@@ -87,6 +121,8 @@ export const serveCommand: Command = {
     // SHUTDOWN); unref'd and never cleared, so it fires only if the process
     // is still alive then.
     live.once('closing', (deadlineMs: number) => {
+      notifier.stopping(`draining for up to ${deadlineMs} ms`);
+      notifier.close();
       const hardMs = deadlineMs + EXIT_GRACE_MS;
       setTimeout(
         () => giveUp(`shutdown did not finish within ${hardMs} ms`, EXIT_FAILED),
