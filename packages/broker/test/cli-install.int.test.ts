@@ -1,50 +1,19 @@
 // `handoff-broker install --systemd` as a real process: it writes both units
 // into a temp --dir, refuses to replace different ones without --force,
 // says what it did in JSON, and is a usage error without --systemd.
-import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SERVICE_UNIT, SOCKET_UNIT } from '../src/systemd/units.js';
 import { tempDir } from './admin-harness.js';
-
-const repo = join(import.meta.dirname, '../../..');
-const main = join(import.meta.dirname, '../src/cli/main.ts');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--conditions=@handoff/source', '--import', 'tsx', main, ...args],
-      {
-        cwd: repo,
-        // Never the real ~/.local/state.
-        env: {
-          ...process.env,
-          HANDOFF_BROKER_SOCKET: '',
-          XDG_STATE_HOME: tmp.path('state'),
-          ...env,
-        },
-        timeout: 30_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : -1) : 0,
-          stdout,
-          stderr,
-        }),
-    );
-  });
-}
+import { type CliRun, runBrokerCli } from './cli-process.js';
 
 const tmp = tempDir('cli-install');
 afterAll(() => tmp.remove());
+
+/** The CLI, never writing to the real ~/.local/state. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> =>
+  runBrokerCli(args, { XDG_STATE_HOME: tmp.path('state'), ...env });
 
 const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
 

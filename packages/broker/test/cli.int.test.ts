@@ -14,36 +14,11 @@ import { join } from 'node:path';
 import { currentDaemonProcess, type DaemonServer, serveDaemon } from '@handoff/backend-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeBroker, startAdminServer, tempDir } from './admin-harness.js';
+import { runBrokerCli } from './cli-process.js';
 
-const repo = join(import.meta.dirname, '../../..');
-const main = join(import.meta.dirname, '../src/cli/main.ts');
 const NOBODY = 65534;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--conditions=@handoff/source', '--import', 'tsx', main, ...args],
-      {
-        cwd: repo,
-        env: { ...process.env, HANDOFF_BROKER_SOCKET: '', ...env },
-        timeout: 30_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : -1) : 0,
-          stdout,
-          stderr,
-        }),
-    );
-  });
-}
+const cli = runBrokerCli;
 
 /**
  * A socket file nobody accepts on — what a broker killed with SIGKILL

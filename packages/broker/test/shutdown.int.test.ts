@@ -3,10 +3,11 @@
 // and socket files, and the clients must only ever see typed errors.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { FrameClient, FrameClientError } from '@handoff/backend-sdk';
 import { ErrorCode } from '@handoff/protocol';
+import { processesMentioning } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectServiceError, connectService } from '../src/client/connect-service.js';
 import { echoService, openFds, str, tempDir, text, tsxArgs } from './harness.js';
@@ -25,24 +26,6 @@ const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
-
-/** Every live process whose environment names `dir` (the broker's daemons, even once reparented). */
-function processesUnder(dir: string, except: number[] = []): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || except.includes(pid) || pid === process.pid) continue;
-    try {
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // A zombie is already dead; only its parent has not reaped it yet.
-      if (environ.includes(dir) && !/\) Z /.test(stat)) found.push(pid);
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return found;
-}
 
 function socketFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
@@ -67,7 +50,7 @@ async function serveOne(service: unknown) {
   cleanups.push(() => tmp.remove());
   // Registered after the dir's removal in `cleanups`, run before it: nothing outlives the test.
   cleanups.unshift(() => {
-    for (const pid of processesUnder(tmp.dir)) process.kill(pid, 'SIGKILL');
+    for (const pid of processesMentioning(tmp.dir)) process.kill(pid, 'SIGKILL');
   });
   const configFile = tmp.path('services.json');
   writeFileSync(configFile, JSON.stringify({ services: [service] }));
@@ -136,9 +119,9 @@ async function serve(configFile: string, socket: string): Promise<Serve> {
 /** Waits until `dir`'s service daemon runs (a spawn in progress). */
 async function daemonStarted(dir: string, brokerPid: number): Promise<number> {
   await expect
-    .poll(() => processesUnder(dir, [brokerPid]).length, { timeout: 30_000, interval: 50 })
+    .poll(() => processesMentioning(dir, [brokerPid]).length, { timeout: 30_000, interval: 50 })
     .toBe(1);
-  return processesUnder(dir, [brokerPid])[0]!;
+  return processesMentioning(dir, [brokerPid])[0]!;
 }
 
 /**
@@ -209,7 +192,7 @@ describe('serve under load', () => {
 
     // The load is up: the daemon serves and every loop has been through it.
     await expect.poll(() => ok, { timeout: 60_000, interval: 50 }).toBeGreaterThan(LOOPS * 4);
-    const daemons = processesUnder(tmp.dir, [brokerPid]);
+    const daemons = processesMentioning(tmp.dir, [brokerPid]);
     expect(daemons.length).toBeGreaterThanOrEqual(1);
 
     const sentAt = performance.now();
@@ -226,7 +209,7 @@ describe('serve under load', () => {
     expect(tookMs).toBeLessThan(HARD_DEADLINE_MS);
     expect(broker.logs.some((l) => l.msg === 'broker closed')).toBe(true);
     // Daemons get SIGTERM, then SIGKILL after their grace: gone by the time serve exits.
-    expect(processesUnder(tmp.dir)).toEqual([]);
+    expect(processesMentioning(tmp.dir)).toEqual([]);
     expect(socketFiles(tmp.dir)).toEqual([]);
 
     const before = ok;
@@ -274,7 +257,7 @@ describe('serve under load', () => {
     const outcome = await broker.exit(sentAt, HARD_DEADLINE_MS + 3000);
     expect(outcome, broker.stderr()).toMatchObject({ code: 0, signal: null });
     expect((outcome as { tookMs: number }).tookMs).toBeLessThan(HARD_DEADLINE_MS);
-    expect(processesUnder(tmp.dir)).toEqual([]);
+    expect(processesMentioning(tmp.dir)).toEqual([]);
     expect(socketFiles(tmp.dir)).toEqual([]);
   }, 120_000);
 
@@ -298,8 +281,8 @@ describe('serve under load', () => {
     expect(broker.stderr()).toMatch(
       /second SIGTERM; exiting anyway\. Still open: .*deaf@1\.0\.0 pid/,
     );
-    await expect.poll(() => processesUnder(tmp.dir), { timeout: 5000 }).toEqual([]);
-    expect(processesUnder(tmp.dir)).not.toContain(daemon);
+    await expect.poll(() => processesMentioning(tmp.dir), { timeout: 5000 }).toEqual([]);
+    expect(processesMentioning(tmp.dir)).not.toContain(daemon);
     expect(await waiting).toBeInstanceOf(ConnectServiceError);
   }, 120_000);
 
@@ -320,7 +303,7 @@ describe('serve under load', () => {
     expect(tookMs).toBeGreaterThanOrEqual(HARD_DEADLINE_MS - 100);
     expect(tookMs).toBeLessThan(HARD_DEADLINE_MS + 3000);
     expect(broker.stderr()).toContain(`shutdown did not finish within ${HARD_DEADLINE_MS} ms`);
-    await expect.poll(() => processesUnder(tmp.dir), { timeout: 5000 }).toEqual([]);
+    await expect.poll(() => processesMentioning(tmp.dir), { timeout: 5000 }).toEqual([]);
     // Refused at the end of the drain, not left to its own timeout.
     expect(((await waiting) as ConnectServiceError).refusal?.code).toBe(ErrorCode.SHUTTING_DOWN);
   }, 120_000);

@@ -15,13 +15,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { FrameClient } from '@handoff/backend-sdk';
 import { FdServer } from '@handoff/fdpass';
+import { processesMentioning, startDatagramReceiver } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectService } from '../src/client/connect-service.js';
 import { SystemdNotifier } from '../src/systemd/notify.js';
-import { echoService, fixtures, str, tempDir, text, tsxArgs } from './harness.js';
+import { echoService, str, tempDir, text, tsxArgs } from './harness.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const main = join(import.meta.dirname, '../src/cli/main.ts');
@@ -32,23 +32,6 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-/** Every live process whose environment names `dir`, but `except`. */
-function processesUnder(dir: string, except: number[]): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || except.includes(pid) || pid === process.pid) continue;
-    try {
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (environ.includes(dir) && !/\) Z /.test(stat)) found.push(pid);
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return found;
-}
-
 interface Manager {
   /** Datagrams received on NOTIFY_SOCKET, as text. */
   notes: string[];
@@ -57,23 +40,14 @@ interface Manager {
 
 async function notifySocket(): Promise<Manager> {
   const address = `@handoff-broker-test-${process.pid}-${randomBytes(6).toString('hex')}`;
-  const child = spawn('python3', [join(fixtures, 'notify-receiver.py'), address], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  cleanups.push(() => {
-    child.stdin?.end();
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const notes: string[] = [];
-  const lines = createInterface({ input: child.stdout! });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`notify receiver exited with ${code}`)));
-    lines.on('line', (line) => {
-      if (line === 'ready') resolve();
-      else notes.push(Buffer.from(line, 'hex').toString());
-    });
-  });
-  return { notes, address };
+  const receiver = await startDatagramReceiver(address);
+  cleanups.push(receiver.close);
+  return {
+    get notes() {
+      return receiver.received.map((datagram) => datagram.toString());
+    },
+    address,
+  };
 }
 
 interface Serve {
@@ -133,7 +107,7 @@ function setup() {
   const tmp = tempDir('systemd');
   cleanups.push(() => tmp.remove());
   cleanups.unshift(() => {
-    for (const pid of processesUnder(tmp.dir, [])) process.kill(pid, 'SIGKILL');
+    for (const pid of processesMentioning(tmp.dir, [])) process.kill(pid, 'SIGKILL');
   });
   mkdirSync(tmp.path('run'), { mode: 0o700 });
   const configFile = tmp.path('services.json');
@@ -192,7 +166,7 @@ describe('serve under systemd', () => {
       .toBeGreaterThanOrEqual(5);
     // The daemon it spawned sees neither the manager's variables nor the broker's listener.
     const brokerPid = broker.child.pid!;
-    const [daemon] = processesUnder(tmp.dir, [brokerPid]);
+    const [daemon] = processesMentioning(tmp.dir, [brokerPid]);
     expect(daemon).toBeDefined();
     const environ = readFileSync(`/proc/${daemon}/environ`, 'utf8').split('\0');
     expect(environ.filter((v) => /^(NOTIFY_SOCKET|WATCHDOG_|LISTEN_)/.test(v))).toEqual([]);

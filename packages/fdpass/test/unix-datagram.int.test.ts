@@ -1,15 +1,13 @@
 // sendUnixDatagram against a receiver that is not this library (Python's
 // socket module): exact bytes on a path and on an abstract name, errno
 // codes for nobody there, usage errors, and no fd left behind.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { startDatagramReceiver } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FdPassError, sendUnixDatagram } from '../src/index.js';
 import { makeTempDir, openFdCount } from './helpers.js';
-
-const receiverScript = new URL('./fixtures/datagram-receiver.py', import.meta.url).pathname;
 
 interface Receiver {
   child: ChildProcess;
@@ -23,22 +21,9 @@ afterEach(() => {
 });
 
 async function receiver(address: string): Promise<Receiver> {
-  const child = spawn('python3', [receiverScript, address], { stdio: ['pipe', 'pipe', 'inherit'] });
-  cleanups.push(() => {
-    child.stdin?.end();
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const received: Buffer[] = [];
-  const lines = createInterface({ input: child.stdout! });
-  const ready = new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
-    lines.on('line', (line) => {
-      if (line === 'ready') resolve();
-      else received.push(Buffer.from(line, 'hex'));
-    });
-  });
-  await ready;
-  return { child, received };
+  const started = await startDatagramReceiver(address);
+  cleanups.push(started.close);
+  return { child: started.child, received: started.received };
 }
 
 function uniqueAbstract(): string {

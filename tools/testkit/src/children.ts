@@ -66,6 +66,27 @@ export function childPids(): number[] {
   return pids.filter((pid) => !isZombie(pid));
 }
 
+/**
+ * Every live process (but `except`, and this one) whose environment mentions
+ * `text` — a test's temp dir finds the processes it started, even once they
+ * were reparented (a broker's daemons after the broker died).
+ */
+export function processesMentioning(text: string, except: readonly number[] = []): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || except.includes(pid) || pid === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      // A zombie is already dead; only its parent has not reaped it yet.
+      if (environ.includes(text) && !isZombie(pid)) found.push(pid);
+    } catch {
+      // Gone while we looked, or not ours to read.
+    }
+  }
+  return found;
+}
+
 /** Kills a process we did not spawn and waits (up to 5 s) until it is gone. */
 export async function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   try {

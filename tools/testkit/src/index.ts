@@ -6,12 +6,14 @@ export {
   isZombie,
   killPid,
   type ProcStat,
+  processesMentioning,
   type ReadyProcess,
   readProcStat,
   type SpawnReadyOptions,
   spawnReady,
   tsxArgs,
 } from './children.js';
+export { type DatagramReceiver, startDatagramReceiver } from './datagram-receiver.js';
 export { arbEvenCuts, arbFraction, arbMutatedEvenly } from './even-edits.js';
 export { openFdSet, openFds } from './fds.js';
 export { type FixtureOptions, startFixture } from './fixture-process.js';
