@@ -6,16 +6,11 @@
 import {
   type CliIo,
   type Command,
-  EXIT_FAILED,
-  EXIT_OK,
-  EXIT_USAGE,
   type OptionSpecs,
   type ParsedArgs,
   UsageError,
 } from '@handoff/backend-sdk/cli';
 import { defaultBrokerSocketPath } from '@handoff/broker/client';
-
-export { type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type ParsedArgs, UsageError };
 
 export const COMMON_OPTIONS: OptionSpecs = {
   json: { type: 'boolean' },

@@ -1,17 +1,11 @@
 // The four demo-kv commands. Each connects through the broker, sends one
 // request, and reports: the result on stdout, the route on stderr (both in
 // one JSON object with --json). Exit 1 when a GET or DEL finds no key.
+
+import { type Command, EXIT_FAILED, EXIT_OK, type ParsedArgs } from '@handoff/backend-sdk/cli';
 import { DemoKvClient } from '../client.js';
 import { MAX_TTL_MS } from '../kv-store.js';
-import {
-  brokerSocketPath,
-  type Command,
-  EXIT_FAILED,
-  EXIT_OK,
-  integerOption,
-  kvCommand,
-  type ParsedArgs,
-} from './command.js';
+import { brokerSocketPath, integerOption, kvCommand } from './command.js';
 import {
   type CliIo,
   describeFailure,

@@ -1,17 +1,15 @@
 // The CLI commands that are one admin request each (status, list, metrics,
 // healthz, shutdown): ask the broker, print its reply as it came, exit
 // with its exit code. The broker renders text and JSON (src/admin.ts).
+
+import { type Command, EXIT_FAILED, EXIT_USAGE, type ParsedArgs } from '@handoff/backend-sdk/cli';
 import { type AdminRequest, AdminVerb } from '@handoff/protocol';
 import { adminRequest } from '../client/admin-client.js';
 import {
   brokerSocketPath,
-  type Command,
-  EXIT_FAILED,
-  EXIT_USAGE,
   integerOption,
   JSON_HELP,
   jsonOption,
-  type ParsedArgs,
   SOCKET_HELP,
   socketOption,
   TIMEOUT_HELP,

@@ -1,18 +1,8 @@
 // The flags handoff-broker commands share (--socket, --json, --timeout),
 // their help lines, and reading them: where the broker socket is, integer
 // flags. The command shape, parsing and UsageError are @handoff/backend-sdk/cli's.
-import {
-  type Command,
-  EXIT_FAILED,
-  EXIT_OK,
-  EXIT_USAGE,
-  type OptionSpecs,
-  type ParsedArgs,
-  UsageError,
-} from '@handoff/backend-sdk/cli';
+import { type OptionSpecs, type ParsedArgs, UsageError } from '@handoff/backend-sdk/cli';
 import { defaultBrokerSocketPath } from '../paths.js';
-
-export { type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type ParsedArgs, UsageError };
 
 export const socketOption: OptionSpecs = { socket: { type: 'string' } };
 export const jsonOption: OptionSpecs = { json: { type: 'boolean' } };

@@ -5,19 +5,16 @@
 import { lstat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
+import { type Command, EXIT_FAILED, EXIT_OK, type ParsedArgs } from '@handoff/backend-sdk/cli';
 import { AdminVerb } from '@handoff/protocol';
 import { adminRequest } from '../client/admin-client.js';
 import { loadServiceDefinitions } from '../config/load.js';
 import { defaultConfigDir } from '../paths.js';
 import {
   brokerSocketPath,
-  type Command,
-  EXIT_FAILED,
-  EXIT_OK,
   integerOption,
   JSON_HELP,
   jsonOption,
-  type ParsedArgs,
   SOCKET_HELP,
   socketOption,
   stringOption,

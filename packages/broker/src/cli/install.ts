@@ -8,21 +8,19 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
+  type Command,
+  EXIT_FAILED,
+  EXIT_OK,
+  type ParsedArgs,
+  UsageError,
+} from '@handoff/backend-sdk/cli';
+import {
   brokerCliEntry,
   type RenderedUnit,
   renderBrokerUnits,
   SOCKET_UNIT,
 } from '../systemd/units.js';
-import {
-  type Command,
-  EXIT_FAILED,
-  EXIT_OK,
-  integerOption,
-  jsonOption,
-  type ParsedArgs,
-  stringOption,
-  UsageError,
-} from './command.js';
+import { integerOption, jsonOption, stringOption } from './command.js';
 import type { CliIo } from './output.js';
 import { EXIT_GRACE_MS } from './serve.js';
 

@@ -4,6 +4,13 @@
 // (LIST_INSTANCES); a path (anything with a `/`) is probed directly.
 import { type ExpectedIdentity, ProbeError, probeDaemon } from '@handoff/backend-sdk';
 import {
+  type Command,
+  EXIT_FAILED,
+  EXIT_OK,
+  type ParsedArgs,
+  UsageError,
+} from '@handoff/backend-sdk/cli';
+import {
   AdminReplyKind,
   AdminVerb,
   type DaemonProcess,
@@ -12,16 +19,11 @@ import {
 import { AdminClientError, adminRequest } from '../client/admin-client.js';
 import {
   brokerSocketPath,
-  type Command,
-  EXIT_FAILED,
-  EXIT_OK,
   integerOption,
   JSON_HELP,
   jsonOption,
-  type ParsedArgs,
   SOCKET_HELP,
   socketOption,
-  UsageError,
 } from './command.js';
 import {
   type CheckLine,

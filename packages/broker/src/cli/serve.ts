@@ -5,15 +5,12 @@
 // Under systemd it adopts the inherited listener and notifies the manager
 // (src/systemd/).
 import { constants } from 'node:os';
+import { type Command, EXIT_FAILED, EXIT_OK, type ParsedArgs } from '@handoff/backend-sdk/cli';
 import { defaultConfigDir } from '../paths.js';
 import type { InheritedFd } from '../systemd/listen-fds.js';
 import {
   brokerSocketPath,
-  type Command,
-  EXIT_FAILED,
-  EXIT_OK,
   integerOption,
-  type ParsedArgs,
   SOCKET_HELP,
   socketOption,
   stringOption,
