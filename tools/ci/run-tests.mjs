@@ -25,7 +25,14 @@ if (!existsSync(report)) {
 }
 const result = JSON.parse(readFileSync(report, 'utf8'));
 const passed = result.numPassedTests ?? 0;
-const failed = (result.numFailedTests ?? 0) + (result.numFailedTestSuites ?? 0);
+// A file that failed without any failing test (it did not load, or a hook
+// threw) counts once; a file whose tests failed is already in numFailedTests.
+const brokenFiles = (result.testResults ?? []).filter(
+  (file) =>
+    file.status === 'failed' &&
+    !(file.assertionResults ?? []).some((test) => test.status === 'failed'),
+).length;
+const failed = (result.numFailedTests ?? 0) + brokenFiles;
 const skipped = (result.numPendingTests ?? 0) + (result.numTodoTests ?? 0);
 if (passed === 0 && status === 0) status = 1;
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
