@@ -4,18 +4,17 @@
 // pruned when they die, stopped when idle (SIGTERM, then SIGKILL),
 // rediscovered from identity sidecars after a broker restart, and closed
 // with the broker: once closed it spawns nothing and hands out nothing.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdir, rm } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { BROKER_ENV, probeDaemon, readIdentitySidecar } from '@handoff/backend-sdk';
+import { probeDaemon, readIdentitySidecar } from '@handoff/backend-sdk';
 import { type DaemonProcess, ErrorCode } from '@handoff/protocol';
 import type { ServiceDefinition } from './config/definition.js';
+import { type DaemonOutput, type LaunchedDaemon, launchDaemon } from './daemon-spawn.js';
 import { BrokerError } from './errors.js';
 import type { BackendChannel } from './handoff/control-channel.js';
 import { type SpawnBudget, spawnBudgetKey } from './spawn-budget.js';
-import { withoutManagerEnv } from './systemd/manager-env.js';
 
 export interface Backend {
   readonly key: string;
@@ -32,6 +31,8 @@ export interface Backend {
   routed: number;
   /** Its control channel closed and no new one came yet. */
   channelLost: boolean;
+  /** What it writes to stdout and stderr, for one we spawned (see daemon-spawn.ts). */
+  output: DaemonOutput | null;
 }
 
 /** A refusal's ErrorCode by name ('RATE_LIMITED', 'BACKEND_SPAWN_FAILED', …): RouteError's `code`. */
@@ -67,8 +68,6 @@ export interface BackendRegistryOptions {
   budget: SpawnBudget;
   onSpawn?: (outcome: 'ok' | 'failed' | 'rate_limited') => void;
 }
-
-const STDERR_TAIL_BYTES = 4096;
 
 /** Same key as the spawn budget's, so one name means one thing everywhere. */
 export const backendKey = spawnBudgetKey;
@@ -261,9 +260,9 @@ export class BackendRegistry extends EventEmitter {
       await exited;
       clearTimeout(kill);
     }
-    // The pipe can outlive the daemon (a grandchild holding its stderr) and
+    // The pipes can outlive the daemon (a grandchild holding its output) and
     // would keep the broker's event loop alive.
-    backend.child?.stderr?.destroy();
+    backend.output?.close();
     this.remove(backend, reason);
   }
 
@@ -283,8 +282,7 @@ export class BackendRegistry extends EventEmitter {
     for (const key of [...this.idleTimers.keys()]) this.clearIdle(key);
     if (!stopBackends) {
       for (const key of [...this.waiters.keys()]) this.waiters.get(key)?.fail(shuttingDown(key));
-      for (const backend of this.backends.values())
-        (backend.child?.stderr as Socket | null | undefined)?.unref();
+      for (const backend of this.backends.values()) backend.output?.unref();
       return;
     }
     const stopped = this.list();
@@ -345,6 +343,7 @@ export class BackendRegistry extends EventEmitter {
       lastRoutedAt: 0,
       routed: 0,
       channelLost: false,
+      output: null,
     };
     this.backends.set(backend.key, backend);
     if (!child && pid) void waitForExit(pid).then(() => this.remove(backend, 'process exited'));
@@ -375,22 +374,9 @@ export class BackendRegistry extends EventEmitter {
     // close() may have run while the directory was made.
     if (this.closedValue) throw shuttingDown(key);
     const endpoint = this.endpointFor(definition);
-    let child: ChildProcess;
+    let launched: LaunchedDaemon;
     try {
-      child = spawn(definition.command, definition.args, {
-        cwd: definition.cwd,
-        env: {
-          // What systemd handed the broker (NOTIFY_SOCKET, LISTEN_*) is not for daemons.
-          ...withoutManagerEnv(process.env),
-          ...definition.env,
-          [BROKER_ENV.control]: this.options.controlPath,
-          [BROKER_ENV.endpoint]: endpoint,
-          [BROKER_ENV.service]: definition.name,
-          [BROKER_ENV.version]: definition.version,
-        },
-        stdio: ['ignore', 'ignore', 'pipe'],
-        detached: true, // its own process group: a daemon outlives a broker restart
-      });
+      launched = launchDaemon(definition, { endpoint, controlPath: this.options.controlPath });
     } catch (error) {
       this.options.onSpawn?.('failed');
       throw new RouteError(
@@ -400,14 +386,10 @@ export class BackendRegistry extends EventEmitter {
         { service: key },
       );
     }
-    let stderr = Buffer.alloc(0);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr = Buffer.concat([stderr, chunk]);
-      if (stderr.length > STDERR_TAIL_BYTES)
-        stderr = stderr.subarray(stderr.length - STDERR_TAIL_BYTES);
-    });
+    const { child, output } = launched;
     child.unref();
     const backend = this.record(definition, endpoint, child, child.pid ?? null);
+    backend.output = output;
     return new Promise<Backend>((resolve, reject) => {
       let settled = false;
       const settle = () => {
@@ -424,7 +406,7 @@ export class BackendRegistry extends EventEmitter {
         reject(
           new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, message, 0, {
             service: key,
-            stderr_tail: stderr.toString('utf8'),
+            stderr_tail: output.tail(),
             ...details,
           }),
         );

@@ -351,6 +351,7 @@ async function daemonChannel(kind: 'prelude' | 'plain') {
     lastRoutedAt: 0,
     routed: 0,
     channelLost: false,
+    output: null,
   };
   /** Resolves with the next offer: its frame, the fd that came with it, and the token. */
   const nextOffer = () =>

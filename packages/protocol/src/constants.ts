@@ -28,6 +28,11 @@ export const CHANNEL_CAP_CLIENT_PRELUDE = 1n << 0n;
  * instead of the reference's token message followed by the frame).
  */
 export const CHANNEL_CAP_OFFER_WITH_FD = 1n << 1n;
+/**
+ * Ours — control-channel capability: the backend keeps fds in the broker's
+ * fd store (FdStoreEntries EVENT frames, both ways; see broker_v1.proto).
+ */
+export const CHANNEL_CAP_FD_STORE = 1n << 2n;
 /** Handoff tokens are 16 random bytes. */
 export const HANDOFF_TOKEN_BYTES = 16;
 /** Identity probe nonces are 32 random bytes. */

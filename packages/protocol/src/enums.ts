@@ -42,6 +42,10 @@ export enum AdminVerb {
   DIAGNOSE = 8,
   METRICS = 9,
   SHUTDOWN = 21,
+  /** Ours: hand the broker over to a successor process (zero-downtime upgrade). */
+  UPGRADE = 1000,
+  /** Ours: replace a service's daemon without refusing a client (rolling restart). */
+  RESTART = 1001,
 }
 
 export enum AdminReplyKind {

@@ -2,6 +2,7 @@ export { BrandedError, type BrandedErrorClass } from './branded-error.js';
 export {
   CAP_HANDLE_PASSING,
   CHANNEL_CAP_CLIENT_PRELUDE,
+  CHANNEL_CAP_FD_STORE,
   CHANNEL_CAP_OFFER_WITH_FD,
   ENVELOPE_VERSION,
   FRAME_HEADER_BYTES,
@@ -45,6 +46,7 @@ export {
   AdminReply,
   AdminRequest,
   ChannelRegistration,
+  FdStoreEntries,
   DaemonProcess,
   Endpoint,
   HandoffAck,

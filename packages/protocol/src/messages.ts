@@ -202,6 +202,22 @@ export const ChannelRegistration: MessageType<ChannelRegistration> =
     u64: ['channelCapabilities'],
   });
 
+/**
+ * Ours: named fds in the fd store (the fds travel in the same seqpacket
+ * message, one per name, in order). `metadata[i]` belongs to `names[i]`;
+ * a shorter list means empty blobs for the rest.
+ */
+export interface FdStoreEntries {
+  names: string[];
+  metadata: Uint8Array[];
+}
+
+export const FdStoreEntries: MessageType<FdStoreEntries> = defineMessage<FdStoreEntries>({
+  typeName: typeName('FdStoreEntries'),
+  generated: generated('FdStoreEntries'),
+  defaults: () => ({ names: [], metadata: [] }),
+});
+
 export interface DaemonProcess {
   pid: number;
   exePath: string;
@@ -245,13 +261,22 @@ export interface AdminRequest {
   serviceName: string;
   outputPath: string;
   drainDeadlineMs: bigint;
+  /** Ours (field 1000): UPGRADE's successor and RESTART's replacement ready deadline; 0n = default. */
+  readyDeadlineMs: bigint;
 }
 
 export const AdminRequest: MessageType<AdminRequest> = defineMessage<AdminRequest>({
   typeName: typeName('AdminRequest'),
   generated: generated('AdminRequest'),
-  defaults: () => ({ verb: 0, json: false, serviceName: '', outputPath: '', drainDeadlineMs: 0n }),
-  u64: ['drainDeadlineMs'],
+  defaults: () => ({
+    verb: 0,
+    json: false,
+    serviceName: '',
+    outputPath: '',
+    drainDeadlineMs: 0n,
+    readyDeadlineMs: 0n,
+  }),
+  u64: ['drainDeadlineMs', 'readyDeadlineMs'],
 });
 
 export interface AdminReply {

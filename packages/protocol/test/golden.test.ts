@@ -14,6 +14,7 @@ import {
   DaemonProcess,
   Endpoint,
   ErrorCode,
+  FdStoreEntries,
   Frame,
   FrameKind,
   HandoffAck,
@@ -235,6 +236,27 @@ const cases: Case[] = [
       serviceName: 'demo-kv',
       outputPath: '/tmp/dump.json',
       drainDeadlineMs: U64_MAX,
+      readyDeadlineMs: 2500n,
+    },
+  },
+  {
+    name: 'AdminRequest.restart',
+    type: AdminRequest as MessageType<object>,
+    expected: {
+      verb: AdminVerb.RESTART,
+      json: false,
+      serviceName: 'demo-kv',
+      outputPath: '',
+      drainDeadlineMs: 30000n,
+      readyDeadlineMs: 0n,
+    },
+  },
+  {
+    name: 'FdStoreEntries.full',
+    type: FdStoreEntries as MessageType<object>,
+    expected: {
+      names: ['line:1', 'state', 'listener'],
+      metadata: [new Uint8Array([1, 2, 3]), bytes()],
     },
   },
   {

@@ -308,6 +308,27 @@ export namespace running_process {
                 type $Shape = running_process.broker.v1.ChannelRegistration.$Properties;
             }
 
+            interface IFdStoreEntries extends running_process.broker.v1.FdStoreEntries.$Properties {
+            }
+
+            class FdStoreEntries {
+                constructor(properties?: running_process.broker.v1.FdStoreEntries.$Properties);
+                $unknowns?: Uint8Array[];
+                names: string[];
+                metadata: Uint8Array[];
+                static encode(message: running_process.broker.v1.FdStoreEntries, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): running_process.broker.v1.FdStoreEntries & running_process.broker.v1.FdStoreEntries.$Shape;
+            }
+
+            namespace FdStoreEntries {
+                interface $Properties {
+                    names?: (string[]|null);
+                    metadata?: (Uint8Array[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = running_process.broker.v1.FdStoreEntries.$Properties;
+            }
+
             interface IDaemonProcess extends running_process.broker.v1.DaemonProcess.$Properties {
             }
 
@@ -356,6 +377,7 @@ export namespace running_process {
                 serviceName: string;
                 outputPath: string;
                 drainDeadlineMs: (number|Long);
+                readyDeadlineMs: (number|Long);
                 static encode(message: running_process.broker.v1.AdminRequest, writer?: $protobuf.Writer): $protobuf.Writer;
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): running_process.broker.v1.AdminRequest & running_process.broker.v1.AdminRequest.$Shape;
             }
@@ -367,6 +389,7 @@ export namespace running_process {
                     serviceName?: (string|null);
                     outputPath?: (string|null);
                     drainDeadlineMs?: (number|Long|null);
+                    readyDeadlineMs?: (number|Long|null);
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = running_process.broker.v1.AdminRequest.$Properties;
@@ -383,7 +406,9 @@ export namespace running_process {
                 CONFIG = 7,
                 DIAGNOSE = 8,
                 METRICS = 9,
-                SHUTDOWN = 21
+                SHUTDOWN = 21,
+                UPGRADE = 1000,
+                RESTART = 1001
             }
 
             interface IAdminReply extends running_process.broker.v1.AdminReply.$Properties {

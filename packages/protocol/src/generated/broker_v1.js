@@ -2313,6 +2313,164 @@ export const running_process = $root.running_process = (() => {
                 return ChannelRegistration;
             })();
 
+            v1.FdStoreEntries = (function() {
+
+                /**
+                 * Properties of a FdStoreEntries.
+                 * @typedef {Object} running_process.broker.v1.FdStoreEntries.$Properties
+                 * @property {Array.<string>|null} [names] FdStoreEntries names
+                 * @property {Array.<Uint8Array>|null} [metadata] FdStoreEntries metadata
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a FdStoreEntries.
+                 * @memberof running_process.broker.v1
+                 * @interface IFdStoreEntries
+                 * @augments running_process.broker.v1.FdStoreEntries.$Properties
+                 * @deprecated Use running_process.broker.v1.FdStoreEntries.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a FdStoreEntries.
+                 * @typedef {running_process.broker.v1.FdStoreEntries.$Properties} running_process.broker.v1.FdStoreEntries.$Shape
+                 */
+
+                /**
+                 * Constructs a new FdStoreEntries.
+                 * @memberof running_process.broker.v1
+                 * @classdesc Represents a FdStoreEntries.
+                 * @constructor
+                 * @param {running_process.broker.v1.FdStoreEntries.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const FdStoreEntries = function (properties) {
+                    this.names = [];
+                    this.metadata = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * FdStoreEntries names.
+                 * @member {Array.<string>} names
+                 * @memberof running_process.broker.v1.FdStoreEntries
+                 * @instance
+                 */
+                FdStoreEntries.prototype.names = $util.emptyArray;
+
+                /**
+                 * FdStoreEntries metadata.
+                 * @member {Array.<Uint8Array>} metadata
+                 * @memberof running_process.broker.v1.FdStoreEntries
+                 * @instance
+                 */
+                FdStoreEntries.prototype.metadata = $util.emptyArray;
+
+                /**
+                 * Encodes the specified FdStoreEntries message. Does not implicitly {@link running_process.broker.v1.FdStoreEntries.verify|verify} messages.
+                 * @function encode
+                 * @memberof running_process.broker.v1.FdStoreEntries
+                 * @static
+                 * @param {running_process.broker.v1.FdStoreEntries} message FdStoreEntries message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                FdStoreEntries.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.names != null && message.names.length)
+                        for (let i = 0; i < message.names.length; ++i)
+                            writer.uint32(/* id 1, wireType 2 =*/10).string(message.names[i]);
+                    if (message.metadata != null && message.metadata.length)
+                        for (let i = 0; i < message.metadata.length; ++i)
+                            writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.metadata[i]);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a FdStoreEntries message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof running_process.broker.v1.FdStoreEntries
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {running_process.broker.v1.FdStoreEntries & running_process.broker.v1.FdStoreEntries.$Shape} FdStoreEntries
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                FdStoreEntries.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.running_process.broker.v1.FdStoreEntries();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.names && message.names.length))
+                                    message.names = [];
+                                message.names.push(reader.stringVerify());
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.metadata && message.metadata.length))
+                                    message.metadata = [];
+                                message.metadata.push(reader.bytes());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                return FdStoreEntries;
+            })();
+
             v1.DaemonProcess = (function() {
 
                 /**
@@ -2643,6 +2801,7 @@ export const running_process = $root.running_process = (() => {
                  * @property {string|null} [serviceName] AdminRequest serviceName
                  * @property {string|null} [outputPath] AdminRequest outputPath
                  * @property {number|Long|null} [drainDeadlineMs] AdminRequest drainDeadlineMs
+                 * @property {number|Long|null} [readyDeadlineMs] AdminRequest readyDeadlineMs
                  * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
                  */
 
@@ -2715,6 +2874,14 @@ export const running_process = $root.running_process = (() => {
                 AdminRequest.prototype.drainDeadlineMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
                 /**
+                 * AdminRequest readyDeadlineMs.
+                 * @member {number|Long} readyDeadlineMs
+                 * @memberof running_process.broker.v1.AdminRequest
+                 * @instance
+                 */
+                AdminRequest.prototype.readyDeadlineMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
                  * Encodes the specified AdminRequest message. Does not implicitly {@link running_process.broker.v1.AdminRequest.verify|verify} messages.
                  * @function encode
                  * @memberof running_process.broker.v1.AdminRequest
@@ -2740,6 +2907,8 @@ export const running_process = $root.running_process = (() => {
                         writer.uint32(/* id 4, wireType 2 =*/34).string(message.outputPath);
                     if (message.drainDeadlineMs != null && $Object.hasOwnProperty.call(message, "drainDeadlineMs") && (typeof message.drainDeadlineMs === "object" ? message.drainDeadlineMs.low || message.drainDeadlineMs.high : message.drainDeadlineMs !== 0))
                         writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.drainDeadlineMs);
+                    if (message.readyDeadlineMs != null && $Object.hasOwnProperty.call(message, "readyDeadlineMs") && (typeof message.readyDeadlineMs === "object" ? message.readyDeadlineMs.low || message.readyDeadlineMs.high : message.readyDeadlineMs !== 0))
+                        writer.uint32(/* id 1000, wireType 0 =*/8000).uint64(message.readyDeadlineMs);
                     if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
@@ -2829,6 +2998,15 @@ export const running_process = $root.running_process = (() => {
                                     delete message.drainDeadlineMs;
                                 continue;
                             }
+                        case 1000: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.readyDeadlineMs = value;
+                                else
+                                    delete message.readyDeadlineMs;
+                                continue;
+                            }
                         }
                         reader.skipType(wireType, _depth, tag);
                         if (!reader.discardUnknown) {
@@ -2864,6 +3042,8 @@ export const running_process = $root.running_process = (() => {
              * @property {number} DIAGNOSE=8 DIAGNOSE value
              * @property {number} METRICS=9 METRICS value
              * @property {number} SHUTDOWN=21 SHUTDOWN value
+             * @property {number} UPGRADE=1000 UPGRADE value
+             * @property {number} RESTART=1001 RESTART value
              */
             v1.AdminVerb = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -2878,6 +3058,8 @@ export const running_process = $root.running_process = (() => {
                 values[valuesById[8] = "DIAGNOSE"] = 8;
                 values[valuesById[9] = "METRICS"] = 9;
                 values[valuesById[21] = "SHUTDOWN"] = 21;
+                values[valuesById[1000] = "UPGRADE"] = 1000;
+                values[valuesById[1001] = "RESTART"] = 1001;
                 return values;
             })();
 
