@@ -80,7 +80,11 @@ export function shuttingDown(key: string): RouteError {
   });
 }
 
-/** Events: 'ready' (Backend), 'gone' (Backend, reason). */
+/**
+ * Events: 'ready' (Backend: it can take clients), 'attached' (Backend,
+ * BackendChannel: a verified control channel is bound to it, first or
+ * again), 'gone' (Backend, reason).
+ */
 export class BackendRegistry extends EventEmitter {
   private readonly options: BackendRegistryOptions;
   private readonly backends = new Map<string, Backend>();
@@ -191,6 +195,7 @@ export class BackendRegistry extends EventEmitter {
       backend.channel = null;
       backend.channelLost = true;
     });
+    this.emit('attached', backend, channel);
     if (backend.state === 'starting') {
       backend.state = 'ready';
       this.waiters.get(backend.key)?.resolve(backend);
@@ -213,15 +218,32 @@ export class BackendRegistry extends EventEmitter {
           { pid: sidecar.process.pid },
           { timeoutMs: 1000 },
         );
-        const backend = this.record(definition, endpoint, null, verified.identity.pid);
-        backend.identity = verified.identity;
-        backend.state = 'ready';
-        found.push(backend);
+        found.push(this.adoptRunning(definition, endpoint, verified.identity));
       } catch {
         // Stale sidecar: nothing to rediscover.
       }
     }
     return found;
+  }
+
+  /**
+   * Records a daemon this broker did not spawn but verified (a rediscovered
+   * one, or one handed over by the broker this one upgraded): ready at once,
+   * pruned when its pid exits. Its control channel binds later through
+   * attachChannel. `since` keeps its history across an upgrade.
+   */
+  adoptRunning(
+    definition: ServiceDefinition,
+    endpoint: string,
+    identity: DaemonProcess,
+    since: { startedAt?: number; routed?: number } = {},
+  ): Backend {
+    const backend = this.record(definition, endpoint, null, identity.pid);
+    backend.identity = identity;
+    backend.state = 'ready';
+    if (since.startedAt !== undefined) backend.startedAt = since.startedAt;
+    if (since.routed !== undefined) backend.routed = since.routed;
+    return backend;
   }
 
   /**

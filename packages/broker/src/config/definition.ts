@@ -34,6 +34,26 @@ export interface ServiceDefinition {
   readonly maxClients?: number;
   readonly readyTimeoutMs: number;
   readonly stopGraceMs: number;
+  /**
+   * Replace the daemon (a rolling restart) when the SHA-256 of its
+   * executable or of `entryScript` changes on disk (default false).
+   */
+  readonly restartOnChange: boolean;
+  /** An absolute path: the script whose contents tell one build of the daemon from another. */
+  readonly entryScript?: string;
+  /**
+   * In a rolling restart, how long the replaced daemon may drain after its
+   * SIGTERM before it is killed (default 30 000 ms).
+   */
+  readonly drainMs: number;
+  /** How many fds the daemon may keep in the broker's fd store (default 16; 0 turns it off). */
+  readonly fdStoreMax: number;
+  /** Seconds a stored fd waits for a daemon to collect it before it is closed (default 60). */
+  readonly fdStoreMaxAgeSecs: number;
+  /** Size at which the daemon's log file is rotated (default 10 MiB). */
+  readonly logMaxBytes: number;
+  /** Rotated log files kept besides the current one (default 3). */
+  readonly logFiles: number;
   /** The file the definition came from (EMBEDDED_SOURCE for in-memory ones). */
   readonly source: string;
 }
@@ -82,7 +102,17 @@ const KNOWN_KEYS = new Set([
   'maxClients',
   'readyTimeoutMs',
   'stopGraceMs',
+  'restartOnChange',
+  'entryScript',
+  'drainMs',
+  'fdStoreMax',
+  'fdStoreMaxAgeSecs',
+  'logMaxBytes',
+  'logFiles',
 ]);
+
+/** SCM_MAX_FD: more could not travel back to a daemon in one message. */
+export const MAX_FD_STORE_FDS = 253;
 
 /**
  * Semver's own grammar, narrowed to @handoff/protocol's alphabet: no leading
@@ -146,6 +176,13 @@ class DefinitionReader {
   text(field: string, v: unknown): string {
     if (typeof v !== 'string') this.fail(field, `must be a string, not ${describe(v)}`);
     if (v.includes('\0')) this.fail(field, 'must not contain a NUL character');
+    return v;
+  }
+
+  boolean(key: string): boolean | undefined {
+    const v = this.get(key);
+    if (v !== undefined && typeof v !== 'boolean')
+      this.fail(this.path(key), `must be true or false, not ${describe(v)}`);
     return v;
   }
 
@@ -264,9 +301,14 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
     r.fail(r.path('cwd'), `${JSON.stringify(cwd.slice(0, 200))} must be an absolute path`);
   }
 
-  const rawHandoff = r.get('handoff');
-  if (rawHandoff !== undefined && typeof rawHandoff !== 'boolean') {
-    r.fail(r.path('handoff'), `must be true or false, not ${describe(rawHandoff)}`);
+  const rawHandoff = r.boolean('handoff');
+  const restartOnChange = r.boolean('restartOnChange') ?? false;
+  const entryScript = r.string('entryScript', false);
+  if (entryScript !== undefined && !isAbsolute(entryScript)) {
+    r.fail(
+      r.path('entryScript'),
+      `${JSON.stringify(entryScript.slice(0, 200))} must be an absolute path`,
+    );
   }
 
   const rawMin = r.get('minVersion');
@@ -292,6 +334,11 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
   const maxClients = r.integer('maxClients', 1, Number.MAX_SAFE_INTEGER);
   const readyTimeoutMs = r.integer('readyTimeoutMs', 1, MAX_TIMER_MS) ?? 10_000;
   const stopGraceMs = r.integer('stopGraceMs', 0, MAX_TIMER_MS) ?? 5_000;
+  const drainMs = r.integer('drainMs', 0, MAX_TIMER_MS) ?? 30_000;
+  const fdStoreMax = r.integer('fdStoreMax', 0, MAX_FD_STORE_FDS) ?? 16;
+  const fdStoreMaxAgeSecs = r.integer('fdStoreMaxAgeSecs', 1, MAX_IDLE_TIMEOUT_SECS) ?? 60;
+  const logMaxBytes = r.integer('logMaxBytes', 4096, Number.MAX_SAFE_INTEGER) ?? 10 * 1024 * 1024;
+  const logFiles = r.integer('logFiles', 0, 100) ?? 3;
 
   const definition: ServiceDefinition = {
     name,
@@ -307,6 +354,13 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
     ...(maxClients === undefined ? {} : { maxClients }),
     readyTimeoutMs,
     stopGraceMs,
+    restartOnChange,
+    ...(entryScript === undefined ? {} : { entryScript }),
+    drainMs,
+    fdStoreMax,
+    fdStoreMaxAgeSecs,
+    logMaxBytes,
+    logFiles,
     source,
   };
   return Object.freeze(definition);

@@ -36,10 +36,16 @@ export class BackendChannel extends EventEmitter {
   private endpointValue: ChannelRegistration | null = null;
   private closedValue = false;
 
-  constructor(socket: FdSocket) {
+  /**
+   * `registration`: for a channel that registered with another broker
+   * process and was handed to this one in an upgrade (src/upgrade/): it
+   * will not register again.
+   */
+  constructor(socket: FdSocket, registration?: ChannelRegistration) {
     super();
     this.socket = socket;
     this.peer = peerCredentials(socket);
+    if (registration !== undefined) this.endpointValue = registration;
     socket.on('message', ({ data, fds }: { data: Buffer; fds: number[] }) => {
       if (fds.length > 0) {
         // A daemon has no business sending us fds: drop them and the channel.
@@ -70,6 +76,25 @@ export class BackendChannel extends EventEmitter {
 
   get closed(): boolean {
     return this.closedValue;
+  }
+
+  /** The registration the backend sent (null until it did). */
+  get registration(): ChannelRegistration | null {
+    return this.endpointValue;
+  }
+
+  /** The socket's fd, to hand the channel to another broker process (it stays ours). */
+  get fd(): number {
+    return this.socket.fd;
+  }
+
+  /** Stops reading: what the backend sends next waits in the socket for whoever reads it. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   get inFlight(): number {

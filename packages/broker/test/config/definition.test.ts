@@ -28,10 +28,18 @@ describe('parseServiceDefinition', () => {
       handoff: true,
       readyTimeoutMs: 10_000,
       stopGraceMs: 5_000,
+      restartOnChange: false,
+      drainMs: 30_000,
+      fdStoreMax: 16,
+      fdStoreMaxAgeSecs: 60,
+      logMaxBytes: 10 * 1024 * 1024,
+      logFiles: 3,
       source: '/cfg/demo.json',
     });
     expect(Object.isFrozen(d) && Object.isFrozen(d.args) && Object.isFrozen(d.env)).toBe(true);
-    expect('cwd' in d || 'minVersion' in d || 'idleTimeoutSecs' in d).toBe(false);
+    expect('cwd' in d || 'minVersion' in d || 'idleTimeoutSecs' in d || 'entryScript' in d).toBe(
+      false,
+    );
   });
 
   it('keeps every field that is set', () => {
@@ -49,6 +57,13 @@ describe('parseServiceDefinition', () => {
       maxClients: 64,
       readyTimeoutMs: 1,
       stopGraceMs: 0,
+      restartOnChange: true,
+      entryScript: '/srv/demo/main.js',
+      drainMs: 0,
+      fdStoreMax: 0,
+      fdStoreMaxAgeSecs: 1,
+      logMaxBytes: 4096,
+      logFiles: 0,
     };
     expect(parseServiceDefinition(full, 'f.json')).toEqual({ ...full, source: 'f.json' });
   });
@@ -89,6 +104,13 @@ describe('parseServiceDefinition', () => {
     [{ ...base, readyTimeoutMs: 0 }, 'readyTimeoutMs', /integer from 1 to 2147483647/],
     [{ ...base, readyTimeoutMs: '10' }, 'readyTimeoutMs', /not "10"/],
     [{ ...base, stopGraceMs: 2 ** 31 }, 'stopGraceMs', /to 2147483647/],
+    [{ ...base, restartOnChange: 1 }, 'restartOnChange', /true or false, not a number/],
+    [{ ...base, entryScript: 'main.js' }, 'entryScript', /must be an absolute path/],
+    [{ ...base, drainMs: -1 }, 'drainMs', /integer from 0/],
+    [{ ...base, fdStoreMax: 254 }, 'fdStoreMax', /integer from 0 to 253/],
+    [{ ...base, fdStoreMaxAgeSecs: 0 }, 'fdStoreMaxAgeSecs', /integer from 1/],
+    [{ ...base, logMaxBytes: 100 }, 'logMaxBytes', /integer from 4096/],
+    [{ ...base, logFiles: 101 }, 'logFiles', /integer from 0 to 100/],
   ])('refuses %j at field %s', (value, field, message) => {
     const error = expectConfigError(() => parseServiceDefinition(value, '/cfg/x.json'));
     expect(error.code).toBe('INVALID_DEFINITION');
