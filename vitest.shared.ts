@@ -7,6 +7,8 @@ import type { TestProjectInlineConfiguration } from 'vitest/config';
 
 // Fails a test that closed, through fs, an fd that fs never opened (two owners).
 const fdOwnershipGuard = join(import.meta.dirname, 'tools/testkit/src/fd-ownership-guard.ts');
+// A state directory of the run's own (daemon logs never land in a real home).
+const isolatedState = join(import.meta.dirname, 'tools/testkit/src/isolated-state.ts');
 
 export const sourceConditions = ['@handoff/source', 'module', 'node', 'import', 'default'];
 
@@ -28,6 +30,7 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
         include: ['test/**/*.test.ts'],
         exclude: ['test/**/*.int.test.ts', '**/node_modules/**'],
         testTimeout: 20_000,
+        globalSetup: [isolatedState],
         setupFiles,
         expect,
       },
@@ -40,6 +43,7 @@ export function projectsFor(root: string): TestProjectInlineConfiguration[] {
         pool: 'forks',
         testTimeout: 120_000,
         hookTimeout: 60_000,
+        globalSetup: [isolatedState],
         setupFiles,
         expect,
       },

@@ -41,8 +41,9 @@ export function makeRepository(dir: string, options: { linked?: boolean } = {}):
     'package.json',
     'tsconfig.base.json',
     'vitest.shared.ts',
-    // vitest.shared.ts registers it for every project, the new app's too.
+    // vitest.shared.ts registers these for every project, the new app's too.
     'tools/testkit/src/fd-ownership-guard.ts',
+    'tools/testkit/src/isolated-state.ts',
     'biome.json',
     '.gitignore',
   ]) {
