@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/errno_names.cc",
+        "native/memfd.cc",
         "native/peer_cred.cc",
         "native/poll_watcher.cc",
         "native/scm_rights.cc",

@@ -3,6 +3,8 @@
 // the identity sidecar, the broker attachment for handed-off connections, an
 // idle timeout, and a graceful close. The cache is KvService's; process
 // concerns (environment, signals, exit codes) are daemon-main.ts's.
+
+import type { Socket } from 'node:net';
 import {
   BrokerAttachment,
   type CurrentDaemonOptions,
@@ -16,11 +18,17 @@ import {
   removeIdentitySidecar,
   type ServerConnectionError,
   SlotSet,
+  type StoredFdEntry,
   serveDaemon,
   writeIdentitySidecar,
 } from '@handoff/backend-sdk';
 import { type Frame, MAX_FRAME_BYTES, PayloadEncoding, utf8ByteLength } from '@handoff/protocol';
 import pino, { type Logger } from 'pino';
+import {
+  adoptFromPredecessor,
+  DEFAULT_MAX_HANDED_OVER_LINES,
+  depositForSuccessor,
+} from './fd-handover.js';
 import {
   decodeRequest,
   encodeResponse,
@@ -57,6 +65,15 @@ export interface DemoDaemonOptions {
   store?: KvStoreOptions;
   /** Structured logs; default: none. */
   logger?: Logger;
+  /**
+   * Under a broker, stopped by SIGTERM (a restart, an idle stop, the broker
+   * closing): leave the store's contents and the idle line-wire connections
+   * in the broker's fd store, and take them back when started next
+   * (default true). See fd-handover.ts.
+   */
+  fdStore?: boolean;
+  /** Idle line connections handed over at most (default 15: the state and these fit the broker's default of 16 fds). */
+  maxHandedOverLines?: number;
   /** Passed to currentDaemonProcess (e.g. the entry script whose hash the identity carries). */
   identity?: Pick<CurrentDaemonOptions, 'entryScript' | 'hashCache'>;
 }
@@ -118,8 +135,9 @@ class DemoDaemonImpl implements DemoDaemon {
   private readonly lineConnections = new SlotSet<LineConnection>();
   private server: DaemonServer | null = null;
   private attachment: BrokerAttachment | null = null;
-  /** Ids of open client connections, both wires (see wire()). */
+  /** Ids of open client connections, both wires (see wire()); adopted line connections count down from -1. */
   private readonly openConnections = new Set<number>();
+  private adoptedLines = 0;
   private handoffs = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -170,19 +188,7 @@ class DemoDaemonImpl implements DemoDaemon {
       onRequest: (frame, context) => this.onRequest(frame, context),
       maxQueuedAnswerBytes: this.maxQueuedAnswerBytes,
       legacyDetector: detectLineProtocol,
-      onLegacy: (socket, alreadyRead) => {
-        const connection = new LineConnection(socket, alreadyRead, {
-          maxLineBytes: this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-          maxQueuedAnswerBytes: this.maxQueuedAnswerBytes,
-          execute: (command) => this.service.executeNow(command),
-          onProtocolError: (error) =>
-            this.log.debug({ code: error.code }, `line wire: ${error.message}`),
-          // Our bug, not the client's: the client got ERROR INTERNAL and goes on.
-          onAnswerError: (error) => this.log.error({ err: error }, 'line wire: answer failed'),
-        });
-        const slot = this.lineConnections.add(connection);
-        void connection.closed.then(() => this.lineConnections.delete(slot, connection));
-      },
+      onLegacy: (socket, alreadyRead) => void this.serveLines(socket, alreadyRead),
     });
     try {
       await this.wire(identity);
@@ -191,6 +197,35 @@ class DemoDaemonImpl implements DemoDaemon {
       await this.server.close({ deadlineMs: 0 });
       throw error;
     }
+  }
+
+  private serveLines(socket: Socket, alreadyRead: Uint8Array): LineConnection {
+    const connection = new LineConnection(socket, alreadyRead, {
+      maxLineBytes: this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      maxQueuedAnswerBytes: this.maxQueuedAnswerBytes,
+      execute: (command) => this.service.executeNow(command),
+      onProtocolError: (error) =>
+        this.log.debug({ code: error.code }, `line wire: ${error.message}`),
+      // Our bug, not the client's: the client got ERROR INTERNAL and goes on.
+      onAnswerError: (error) => this.log.error({ err: error }, 'line wire: answer failed'),
+    });
+    const slot = this.lineConnections.add(connection);
+    void connection.closed.then(() => this.lineConnections.delete(slot, connection));
+    return connection;
+  }
+
+  /** A line connection a predecessor left in the fd store: served, and counted like any other. */
+  private adoptLine(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const id = -++this.adoptedLines;
+    this.openConnections.add(id);
+    this.disarmIdle();
+    void this.serveLines(socket, new Uint8Array(0)).closed.then(() => {
+      if (this.openConnections.delete(id) && this.openConnections.size === 0) this.armIdle();
+    });
   }
 
   /** Everything after listening: counters, logs, the sidecar, the broker, the idle timer. */
@@ -238,7 +273,11 @@ class DemoDaemonImpl implements DemoDaemon {
       controlPath,
       server: this.server!,
       serviceName: this.serviceName,
+      fdStore: this.options.fdStore !== false,
     });
+    attachment.on('fds', (entries: StoredFdEntry[]) =>
+      adoptFromPredecessor(entries, this.store, (socket) => this.adoptLine(socket), this.log),
+    );
     attachment.on('attached', () => this.log.info({ broker: controlPath }, 'attached to broker'));
     attachment.on('detached', () =>
       this.log.warn({ broker: controlPath }, 'broker went away; serving on, reattaching'),
@@ -310,6 +349,16 @@ class DemoDaemonImpl implements DemoDaemon {
   private async shutdown(reason: StopReason): Promise<void> {
     this.log.info({ reason }, 'shutting down');
     this.disarmIdle();
+    // Stopped by our broker (or anyone, by SIGTERM): what the next daemon
+    // of this service can use goes to the broker's fd store first.
+    if (reason === 'SIGTERM' && this.attachment?.attached && this.options.fdStore !== false) {
+      await depositForSuccessor(this.attachment, this.lineConnections, this.store, {
+        maxLines: this.options.maxHandedOverLines ?? DEFAULT_MAX_HANDED_OVER_LINES,
+        log: this.log,
+      }).catch((error: unknown) =>
+        this.log.warn({ err: error }, 'could not deposit with the broker; draining as usual'),
+      );
+    }
     // First stop new handoffs, and stop being discoverable: a broker that
     // restarts now must not find us through the sidecar.
     this.attachment?.close();

@@ -197,6 +197,23 @@ export class KvStore {
     });
   }
 
+  /** True when `key` has a live entry; unlike get(), counts nothing and keeps the LRU order. */
+  has(key: Uint8Array): boolean {
+    return this.live(this.keyId(key)) !== undefined;
+  }
+
+  /**
+   * The live entries, least recently used first (so loading them in order
+   * keeps the order), each with its remaining TTL (0: none). For a
+   * snapshot handed to a successor daemon (kv-snapshot.ts).
+   */
+  *liveEntries(): Generator<{ key: Uint8Array; value: Uint8Array; ttlRemainingMs: number }> {
+    for (const [id, entry] of [...this.entries]) {
+      if (!this.live(id)) continue;
+      yield { key: new Uint8Array(Buffer.from(id, 'latin1')), ...this.hit(entry) };
+    }
+  }
+
   /** Counters, with expired entries swept first so `entries` and `bytes` are live. */
   stats(): KvStoreStats {
     const now = this.now();

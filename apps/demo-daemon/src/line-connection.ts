@@ -75,6 +75,30 @@ export class LineConnection {
     this.socket.end(() => this.socket.destroy());
   }
 
+  /**
+   * For a successor daemon (through the broker's fd store): when nothing
+   * is half-done — no partial line held, no answer unsent, nothing read and
+   * not yet seen — stops reading and returns the socket, which this
+   * connection then leaves alone; null (and nothing changes) otherwise. The
+   * caller passes its fd on, then destroys the socket: that closes only our
+   * copy of the fd, and the client stays connected to whoever holds another.
+   */
+  handOver(): Socket | null {
+    const s = this.socket;
+    if (this.draining || s.destroyed || s.connecting) return null;
+    if (this.splitter.bufferedBytes > 0 || s.writableLength > 0 || s.readableLength > 0)
+      return null;
+    s.pause();
+    // pause() can leave bytes read in this same turn in the stream's buffer.
+    if (s.readableLength > 0) {
+      s.resume();
+      return null;
+    }
+    this.draining = true;
+    s.off('data', this.onData);
+    return s;
+  }
+
   /** Closes the connection now, whatever is left unwritten. */
   destroy(): void {
     this.socket.destroy();

@@ -18,6 +18,10 @@ export interface DemoKvServiceOptions {
   logLevel?: string;
   /** How long the broker waits for the daemon to be ready (default 30 s: a cold tsx start is slow). */
   readyTimeoutMs?: number;
+  /** Fds the broker keeps for the next daemon (the broker's default: 16; 0: none). */
+  fdStoreMax?: number;
+  /** Seconds the broker keeps them uncollected (the broker's default: 60). */
+  fdStoreMaxAgeSecs?: number;
 }
 
 /** The JSON shape of a broker service definition (see @handoff/broker's config/definition.ts). */
@@ -31,6 +35,8 @@ export interface DemoKvServiceDefinition {
   handoff: boolean;
   readyTimeoutMs: number;
   stopGraceMs: number;
+  fdStoreMax?: number;
+  fdStoreMaxAgeSecs?: number;
 }
 
 /**
@@ -68,5 +74,9 @@ export function demoKvServiceDefinition(
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
     // SIGKILL only after the daemon had its whole drain to finish.
     stopGraceMs: drainMs + 1000,
+    ...(options.fdStoreMax === undefined ? {} : { fdStoreMax: options.fdStoreMax }),
+    ...(options.fdStoreMaxAgeSecs === undefined
+      ? {}
+      : { fdStoreMaxAgeSecs: options.fdStoreMaxAgeSecs }),
   };
 }

@@ -4,15 +4,22 @@
 // for as long as both live. If the broker goes away the daemon keeps
 // serving, and reattaches with back-off when a broker is there again.
 import { EventEmitter } from 'node:events';
-import { FdSocket } from '@handoff/fdpass';
+import { closeFd, FdSocket } from '@handoff/fdpass';
 import {
   CHANNEL_CAP_CLIENT_PRELUDE,
+  CHANNEL_CAP_FD_STORE,
   CHANNEL_CAP_OFFER_WITH_FD,
   ChannelRegistration,
   encodeFramed,
   eventFrame,
   HANDOFF_PAYLOAD_PROTOCOL,
 } from '@handoff/protocol';
+import {
+  depositMessages,
+  FdStoreClientError,
+  type FdToStore,
+  type StoredFdEntry,
+} from './fd-store-client.js';
 import { HandoffAcceptor } from './handoff-acceptor.js';
 import type { DaemonServer } from './server/daemon-server.js';
 
@@ -22,6 +29,7 @@ export const BROKER_ENV = {
   endpoint: 'HANDOFF_ENDPOINT',
   service: 'HANDOFF_SERVICE_NAME',
   version: 'HANDOFF_SERVICE_VERSION',
+  listenFd: 'HANDOFF_LISTEN_FD',
 } as const;
 
 export interface BrokerAttachmentOptions {
@@ -30,19 +38,27 @@ export interface BrokerAttachmentOptions {
   /** Where handed-off connections are served. */
   server: Pick<DaemonServer, 'adopt' | 'endpoint'>;
   serviceName: string;
+  /**
+   * Use the broker's fd store: storeFds() deposits, 'fds' delivers what an
+   * earlier daemon of this service deposited (default false: a daemon that
+   * does not listen for 'fds' is not sent any).
+   */
+  fdStore?: boolean;
   /** Back-off bounds for reattaching (default 100 ms doubling to 5 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
 }
 
 /**
- * Events: 'attached', 'detached', 'handoff' (HandoffEvent), 'rejected'.
- * close() stops reattaching and closes the channel.
+ * Events: 'attached', 'detached', 'handoff' (HandoffEvent), 'rejected', and
+ * with `fdStore`: 'fds' (StoredFdEntry[]: the listener owns the fds; with no
+ * listener they are closed). close() stops reattaching and closes the channel.
  */
 export class BrokerAttachment extends EventEmitter {
   readonly #options: BrokerAttachmentOptions;
   readonly #controlPath: string;
   #acceptor: HandoffAcceptor | null = null;
+  #channel: FdSocket | null = null;
   #timer: NodeJS.Timeout | null = null;
   #delay: number;
   #closed = false;
@@ -77,7 +93,10 @@ export class BrokerAttachment extends EventEmitter {
           // Our acceptor writes the broker's replies to the client itself and
           // takes an offer in the same message as its fd: a handoff costs
           // one message to us and one write to the client.
-          channelCapabilities: CHANNEL_CAP_CLIENT_PRELUDE | CHANNEL_CAP_OFFER_WITH_FD,
+          channelCapabilities:
+            CHANNEL_CAP_CLIENT_PRELUDE |
+            CHANNEL_CAP_OFFER_WITH_FD |
+            (this.#options.fdStore === true ? CHANNEL_CAP_FD_STORE : 0n),
         }),
       },
     );
@@ -85,6 +104,9 @@ export class BrokerAttachment extends EventEmitter {
     const acceptor = new HandoffAcceptor(channel, {
       server: this.#options.server,
       serviceName: this.#options.serviceName,
+      ...(this.#options.fdStore === true
+        ? { onStoredFds: (entries: StoredFdEntry[]) => this.#onStoredFds(entries) }
+        : {}),
     });
     acceptor.on('handoff', (event) => this.emit('handoff', event));
     acceptor.on('rejected', (event) => this.emit('rejected', event));
@@ -92,12 +114,66 @@ export class BrokerAttachment extends EventEmitter {
     acceptor.on('close', () => {
       if (this.#acceptor !== acceptor) return;
       this.#acceptor = null;
+      this.#channel = null;
       this.emit('detached');
       this.#scheduleRetry();
     });
     this.#acceptor = acceptor;
+    this.#channel = channel;
     this.#delay = this.#options.retryMinMs ?? 100;
     this.emit('attached');
+  }
+
+  /**
+   * Deposits fds in the broker's fd store (needs `fdStore` and an attached
+   * channel), for the next daemon of this service to get back: a
+   * replacement, or a respawn after this one exits. A name already stored
+   * is replaced. The kernel copies the fds: the caller keeps (and closes)
+   * its own. Resolves once the messages left this process; rejects with
+   * FdStoreClientError (NOT_ATTACHED, BAD_FD_NAME, METADATA_TOO_LARGE,
+   * SEND_FAILED). The broker may still refuse them (over its fdStoreMax):
+   * it closes its copies and logs why.
+   */
+  async storeFds(entries: readonly FdToStore[]): Promise<void> {
+    const channel = this.#channel;
+    if (this.#options.fdStore !== true || channel === null || channel.closed)
+      throw new FdStoreClientError(
+        'NOT_ATTACHED',
+        'storeFds needs fdStore: true and an attached broker',
+      );
+    const messages = depositMessages(entries);
+    try {
+      for (const m of messages) channel.write(m.data, m.fds);
+    } catch (error) {
+      throw new FdStoreClientError(
+        'SEND_FAILED',
+        `fd store deposit failed: ${(error as Error).message}`,
+        error,
+      );
+    }
+    // Queued (the broker is slow to read): wait until the kernel has them,
+    // so a daemon may exit right after.
+    while (channel.writableLength > 0 && !channel.closed)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    if (channel.writableLength > 0)
+      throw new FdStoreClientError(
+        'SEND_FAILED',
+        'the broker channel closed before the deposit went out',
+      );
+  }
+
+  #onStoredFds(entries: StoredFdEntry[]): void {
+    if (this.listenerCount('fds') > 0) {
+      this.emit('fds', entries);
+      return;
+    }
+    for (const { fd } of entries) {
+      try {
+        closeFd(fd);
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   /** Attaches, retrying with back-off until it works or close() is called. */
@@ -121,6 +197,7 @@ export class BrokerAttachment extends EventEmitter {
     this.#timer = null;
     const acceptor = this.#acceptor;
     this.#acceptor = null;
+    this.#channel = null;
     acceptor?.close();
   }
 }

@@ -25,6 +25,7 @@ import {
   responseFrame,
 } from '@handoff/protocol';
 import { BackendSdkError } from './errors.js';
+import { isDeliveryMessage, readDelivery, type StoredFdEntry } from './fd-store-client.js';
 import { PeerPolicy } from './peer-policy.js';
 import type { DaemonServer } from './server/daemon-server.js';
 
@@ -39,6 +40,12 @@ export interface HandoffAcceptorOptions {
   maxBufferedBytes?: number;
   /** Uids allowed at the other end of the channel (SO_PEERCRED); defaults to our own. */
   allowedUids?: readonly number[];
+  /**
+   * Takes fds the broker's fd store gives back (a seqpacket channel that
+   * registered CHANNEL_CAP_FD_STORE): the callee owns them. Unset, such a
+   * message is an UNEXPECTED_FD like any other.
+   */
+  onStoredFds?: (entries: StoredFdEntry[]) => void;
 }
 
 export type HandoffAcceptorErrorCode =
@@ -53,7 +60,9 @@ export type HandoffAcceptorErrorCode =
   /** A frame that is not a handoff REQUEST. */
   | 'UNEXPECTED_FRAME'
   /** A handoff REQUEST whose HandoffOffer does not decode. */
-  | 'BAD_OFFER';
+  | 'BAD_OFFER'
+  /** An fd store delivery whose entries do not match its fds (they were closed). */
+  | 'BAD_FD_DELIVERY';
 
 /** A fault on a control channel, emitted as 'error'; the channel is closed. */
 export class HandoffAcceptorError extends BackendSdkError {
@@ -158,6 +167,19 @@ export class HandoffAcceptor extends EventEmitter {
       return;
     }
     if (fds.length > 0) {
+      const takeStored = this.#options.onStoredFds;
+      if (takeStored && this.#channel.kind === 'seqpacket' && isDeliveryMessage(data)) {
+        let entries: StoredFdEntry[];
+        try {
+          entries = readDelivery(data, fds);
+        } catch (error) {
+          closeFdsQuietly(fds);
+          this.#fault('BAD_FD_DELIVERY', (error as Error).message, error);
+          return;
+        }
+        takeStored(entries);
+        return;
+      }
       if (fds.length !== 1 || data.length < HANDOFF_TOKEN_BYTES || this.#pending) {
         closeFdsQuietly(fds);
         this.#fault(

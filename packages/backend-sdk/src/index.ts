@@ -1,3 +1,6 @@
+// The fd helpers a daemon needs to keep fds in the broker's fd store
+// (sockets and memfds), so it need not depend on @handoff/fdpass itself.
+export { closeFd, fdOf, memfdCreate, socketFromFd } from '@handoff/fdpass';
 export { BROKER_ENV, BrokerAttachment, type BrokerAttachmentOptions } from './broker-attachment.js';
 export { type CurrentDaemonOptions, currentDaemonProcess } from './daemon-identity.js';
 export {
@@ -38,6 +41,14 @@ export {
 export { DISPATCH_CHANNEL_ENV } from './dispatch/worker-channel.js';
 export type { WorkerEvent, WorkerExitEvent } from './dispatch/worker-pool.js';
 export { BackendSdkError } from './errors.js';
+export {
+  FD_STORE_NAME,
+  FdStoreClientError,
+  type FdStoreClientErrorCode,
+  type FdToStore,
+  MAX_FD_STORE_METADATA_BYTES,
+  type StoredFdEntry,
+} from './fd-store-client.js';
 export { createHashCache, type FileHashes, type HashCache } from './file-hashes.js';
 export {
   FrameClient,
@@ -94,6 +105,10 @@ export {
   ServerConnectionError,
   type ServerErrorCode,
 } from './server/errors.js';
+export {
+  InheritedListenerError,
+  type InheritedListenerErrorCode,
+} from './server/inherited-listener.js';
 export type {
   CloseOptions,
   HandlerResult,

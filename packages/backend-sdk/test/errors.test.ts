@@ -11,6 +11,7 @@ function everyError(sdk: Sdk, probeAnswer: ProbeAnswer): Record<string, Error> {
   return {
     BackendSdkError: new sdk.BackendSdkError('SOME_CODE', 'base'),
     DaemonPathError: new sdk.DaemonPathError('NO_UID', 'no uid'),
+    FdStoreClientError: new sdk.FdStoreClientError('BAD_FD_NAME', 'bad name'),
     FrameClientError: new sdk.FrameClientError('CLOSED', 'closed'),
     HandoffAcceptorError: new sdk.HandoffAcceptorError('BAD_FRAME', 'bad frame'),
     IdentitySidecarError: new sdk.IdentitySidecarError('/x.json', 'bad'),
@@ -31,6 +32,7 @@ function classesOf(
   return {
     BackendSdkError: sdk.BackendSdkError,
     DaemonPathError: sdk.DaemonPathError,
+    FdStoreClientError: sdk.FdStoreClientError,
     FrameClientError: sdk.FrameClientError,
     HandoffAcceptorError: sdk.HandoffAcceptorError,
     IdentitySidecarError: sdk.IdentitySidecarError,

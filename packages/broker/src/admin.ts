@@ -3,7 +3,18 @@
 // AdminReply out. It owns the verbs' exit codes and their JSON and text
 // renderings; the server owns the facts (AdminProvider) and the socket.
 import { AdminReply, AdminReplyKind, type AdminRequest, AdminVerb } from '@handoff/protocol';
+import type {
+  AdminProvider,
+  BackendHealthReport,
+  BrokerStatus,
+  HealthReport,
+  InstanceInfo,
+  ReadinessReport,
+  UpgradeReport,
+} from './admin-provider.js';
 import { BrokerError } from './errors.js';
+import { restartVerb } from './lifecycle/restart-verb.js';
+import { logsStatusJson, logsStatusRows } from './logs/status.js';
 import { OPENMETRICS_CONTENT_TYPE } from './metrics.js';
 
 /** Bumped only when a JSON body changes incompatibly; always the first key. */
@@ -22,97 +33,6 @@ export const EXIT_USAGE = 2;
 export const DEFAULT_DRAIN_DEADLINE_MS = 5000;
 /** A longer drain is refused: it would look like a hung broker. */
 export const MAX_DRAIN_DEADLINE_MS = 10 * 60 * 1000;
-
-export interface BrokerStatus {
-  pid: number;
-  /** The broker's package version. */
-  version: string;
-  socketPath: string;
-  uptimeSeconds: number;
-  /** Service definitions loaded. */
-  services: number;
-  activeBackends: number;
-  connectionsOpen: number;
-  /** True once SHUTDOWN (or a signal) started the drain. */
-  draining: boolean;
-  /** The broker process's memory (process.memoryUsage()), to tell a leak from allocator growth. */
-  memory: { rss: number | null; heapUsed: number; heapTotal: number; external: number };
-}
-
-export interface InstanceInfo {
-  service: string;
-  version: string;
-  /** The daemon's socket: what `handoff-broker probe <service>` probes. */
-  endpoint: string;
-  /** Null while a spawned process has not reported yet. */
-  pid: number | null;
-  state: 'starting' | 'ready' | 'stopping';
-  startedAtUnixMs: number;
-  /** Client connections routed to it so far. */
-  connectionsRouted: number;
-}
-
-export interface HealthCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
-
-export interface HealthReport {
-  healthy: boolean;
-  checks: HealthCheck[];
-}
-
-export interface ReadinessReport {
-  ready: boolean;
-  /** Why not ready ("draining", "loading service definitions"), or "" when ready. */
-  reason: string;
-}
-
-export interface BackendHealthEntry {
-  service: string;
-  version: string;
-  endpoint: string;
-  pid: number | null;
-  healthy: boolean;
-  /** The probe's failure (a ProbeError code and message), or "" when healthy. */
-  detail: string;
-  /** Probe round trip, when the probe answered. */
-  roundTripMs: number | null;
-}
-
-export interface BackendHealthReport {
-  healthy: boolean;
-  backends: BackendHealthEntry[];
-}
-
-/**
- * What the broker server exposes to the admin verbs. Every method answers
- * from current state; only backendHealth does I/O (it probes daemons).
- * Throw AdminError to answer a usage problem (exit 2); any other throw is
- * reported as a failed request (exit 1) with its message.
- */
-export interface AdminProvider {
-  status(): BrokerStatus;
-  /** Every backend the broker knows, in a stable order. */
-  instances(): InstanceInfo[];
-  health(): HealthReport;
-  ready(): ReadinessReport;
-  /** Probes every backend, or those of one service; AdminError UNKNOWN_SERVICE for a name not configured. */
-  backendHealth(serviceName?: string): Promise<BackendHealthReport>;
-  /** The effective configuration as plain JSON data (snake_case keys are the provider's choice). */
-  config(): Record<string, unknown>;
-  /** The metrics registry rendered (OpenMetrics text ending in `# EOF\n`). */
-  metricsText(): string;
-  /**
-   * Starts a graceful shutdown: stop accepting, let in-flight Hellos and
-   * handoffs finish for up to `drainDeadlineMs`, then exit. Resolves once
-   * the drain has begun — not when it ends — because the connection that
-   * carries this reply is one of those being drained; the server must
-   * write the reply before it closes admin connections.
-   */
-  shutdown(drainDeadlineMs: number): Promise<void>;
-}
 
 export type AdminErrorCode = 'UNKNOWN_SERVICE' | 'USAGE';
 
@@ -166,6 +86,12 @@ export async function handleAdminRequest(
         });
       case AdminVerb.SHUTDOWN:
         return await shutdownReply(request.drainDeadlineMs, provider, json);
+      case AdminVerb.RESTART: {
+        const r = await restartVerb(request, provider.restart);
+        return json ? jsonReply(r.exitCode, r.body) : textReply(r.exitCode, r.text);
+      }
+      case AdminVerb.UPGRADE:
+        return await upgradeReply(request.readyDeadlineMs, provider, json);
       default:
         return unservedReply(request.verb, json);
     }
@@ -198,6 +124,17 @@ function statusReply(s: BrokerStatus, json: boolean): AdminReply {
       active_backends: s.activeBackends,
       connections_open: s.connectionsOpen,
       draining: s.draining,
+      ...(s.fdStore === undefined
+        ? {}
+        : {
+            fd_store: s.fdStore.map((f) => ({
+              service: f.key,
+              stored: f.stored,
+              expired: f.expired,
+              refused: f.refused,
+            })),
+          }),
+      ...logsStatusJson(s.logs),
       memory: {
         rss_bytes: s.memory.rss,
         heap_used_bytes: s.memory.heapUsed,
@@ -216,12 +153,23 @@ function statusReply(s: BrokerStatus, json: boolean): AdminReply {
       ['backends', `${s.activeBackends} active`],
       ['connections', `${s.connectionsOpen} open`],
       ['state', s.draining ? 'draining' : 'serving'],
+      ...(s.fdStore === undefined
+        ? []
+        : [['fd store', fdStoreLine(s.fdStore)] as [string, string]]),
+      ...logsStatusRows(s.logs),
       [
         'memory',
         `rss ${s.memory.rss === null ? 'unknown' : mib(s.memory.rss)}, heap ${mib(s.memory.heapUsed)} used of ${mib(s.memory.heapTotal)}`,
       ],
     ]),
   );
+}
+
+function fdStoreLine(counts: NonNullable<BrokerStatus['fdStore']>): string {
+  if (counts.length === 0) return 'empty';
+  return counts
+    .map((c) => `${c.key} ${c.stored} stored, ${c.expired} expired, ${c.refused} refused`)
+    .join('; ');
 }
 
 function instancesReply(all: InstanceInfo[], serviceName: string, json: boolean): AdminReply {
@@ -335,6 +283,48 @@ async function shutdownReply(
   await provider.shutdown(deadlineMs);
   if (json) return jsonReply(EXIT_OK, { shutting_down: true, drain_deadline_ms: deadlineMs });
   return textReply(EXIT_OK, `shutting down: draining for up to ${deadlineMs} ms\n`);
+}
+
+/** UPGRADE: exit 0 with old pid → new pid, or exit 1 with the reason's code (UpgradeError). */
+async function upgradeReply(
+  requested: bigint,
+  provider: AdminProvider,
+  json: boolean,
+): Promise<AdminReply> {
+  if (!provider.upgrade) return unservedReply(AdminVerb.UPGRADE, json);
+  if (requested > BigInt(MAX_DRAIN_DEADLINE_MS))
+    throw new AdminError(
+      'USAGE',
+      `ready deadline ${requested} ms is over the ${MAX_DRAIN_DEADLINE_MS} ms maximum`,
+    );
+  let r: UpgradeReport;
+  try {
+    r = await provider.upgrade(Number(requested));
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const message = `upgrade failed: ${(error as Error).message}; the broker keeps serving`;
+    const failure = typeof code === 'string' ? code : 'FAILED';
+    if (json)
+      return jsonReply(EXIT_CHECK_FAILED, {
+        ok: false,
+        code: failure,
+        message,
+        error: { code: failure, message },
+      });
+    return textReply(EXIT_CHECK_FAILED, `${message}\n`);
+  }
+  const message = `upgraded: pid ${r.oldPid} → ${r.newPid}, clients waited ${r.switchMs.toFixed(1)} ms (${Math.round(r.totalMs)} ms in all)`;
+  if (json)
+    return jsonReply(EXIT_OK, {
+      ok: true,
+      code: 'UPGRADED',
+      message,
+      old_pid: r.oldPid,
+      new_pid: r.newPid,
+      switch_ms: r.switchMs,
+      total_ms: r.totalMs,
+    });
+  return textReply(EXIT_OK, `${message}\n`);
 }
 
 function unservedReply(verb: number, json: boolean): AdminReply {

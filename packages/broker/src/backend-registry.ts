@@ -2,63 +2,33 @@
 // their lives — spawned on demand (single-flight, within a spawn budget),
 // ready once they attached their control channel and answered a probe,
 // pruned when they die, stopped when idle (SIGTERM, then SIGKILL),
-// rediscovered from identity sidecars after a broker restart, and closed
-// with the broker: once closed it spawns nothing and hands out nothing.
+// rediscovered after a broker restart, replaced by a rolling restart
+// (lifecycle/rolling-restart.ts orchestrates; this file keeps the
+// replacement apart until promoted), closed with the broker.
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { probeDaemon, readIdentitySidecar } from '@handoff/backend-sdk';
+import { rm } from 'node:fs/promises';
+import { probeDaemon } from '@handoff/backend-sdk';
 import { type DaemonProcess, ErrorCode } from '@handoff/protocol';
+import type { Backend } from './backend.js';
 import type { ServiceDefinition } from './config/definition.js';
-import { type DaemonOutput, type LaunchedDaemon, launchDaemon } from './daemon-spawn.js';
-import { BrokerError } from './errors.js';
+import type { OutputOptions } from './daemon-spawn.js';
 import type { BackendChannel } from './handoff/control-channel.js';
+import { endpointSlots, startDaemon } from './lifecycle/daemon-start.js';
+import type { OwnedDaemonSocket } from './lifecycle/owned-socket.js';
+import { childExited, signal, waitForExit } from './lifecycle/process-exit.js';
+import { rediscoverBackends } from './lifecycle/rediscover.js';
+import {
+  type RestartOptions,
+  type RestartOutcome,
+  rollingRestart,
+} from './lifecycle/rolling-restart.js';
+import { awaitReadiness, type Waiter } from './lifecycle/spawn-readiness.js';
+import { RouteError, shuttingDown } from './route-error.js';
 import { type SpawnBudget, spawnBudgetKey } from './spawn-budget.js';
 
-export interface Backend {
-  readonly key: string;
-  readonly definition: ServiceDefinition;
-  readonly endpoint: string;
-  /** The process we spawned; null for one rediscovered after a restart. */
-  child: ChildProcess | null;
-  pid: number | null;
-  channel: BackendChannel | null;
-  identity: DaemonProcess | null;
-  state: 'starting' | 'ready' | 'stopping';
-  startedAt: number;
-  lastRoutedAt: number;
-  routed: number;
-  /** Its control channel closed and no new one came yet. */
-  channelLost: boolean;
-  /** What it writes to stdout and stderr, for one we spawned (see daemon-spawn.ts). */
-  output: DaemonOutput | null;
-}
-
-/** A refusal's ErrorCode by name ('RATE_LIMITED', 'BACKEND_SPAWN_FAILED', …): RouteError's `code`. */
-export type RouteErrorCode = keyof typeof ErrorCode;
-
-/** Why a route could not get a backend: carries the Refused fields. */
-export class RouteError extends BrokerError {
-  static override readonly brand: string = '@handoff/broker:RouteError';
-  override readonly name = 'RouteError';
-  declare readonly code: RouteErrorCode;
-  /** The ErrorCode the client's Refused carries (`code` is its name). */
-  readonly refusalCode: ErrorCode;
-  readonly retryAfterMs: number;
-  readonly details: Record<string, string>;
-  constructor(
-    refusalCode: ErrorCode,
-    message: string,
-    retryAfterMs = 0,
-    details: Record<string, string> = {},
-  ) {
-    super(ErrorCode[refusalCode] as RouteErrorCode, message);
-    this.refusalCode = refusalCode;
-    this.retryAfterMs = retryAfterMs;
-    this.details = details;
-  }
-}
+export type { Backend } from './backend.js';
+export { RouteError, type RouteErrorCode, shuttingDown } from './route-error.js';
 
 export interface BackendRegistryOptions {
   /** Where daemon sockets and sidecars live (a private directory). */
@@ -67,34 +37,41 @@ export interface BackendRegistryOptions {
   controlPath: string;
   budget: SpawnBudget;
   onSpawn?: (outcome: 'ok' | 'failed' | 'rate_limited') => void;
+  /** Where spawned daemons' output is written (logs/): the state dir, and who hears of write failures. */
+  output?: OutputOptions;
+  /** Bind each daemon's endpoint and pass it in, so early clients wait (default true). */
+  ownDaemonSockets?: boolean;
 }
 
 /** Same key as the spawn budget's, so one name means one thing everywhere. */
 export const backendKey = spawnBudgetKey;
 export const sidecarPath = (endpoint: string) => `${endpoint}.identity.json`;
 
-/** The refusal for anything asked of a registry that is closing. */
-export function shuttingDown(key: string): RouteError {
-  return new RouteError(ErrorCode.SHUTTING_DOWN, 'the broker is shutting down', 0, {
-    service: key,
-  });
-}
+/** What a spawn is for: the backend Hellos are routed to, or a rolling restart's replacement. */
+type Role = 'routed' | 'spare';
 
 /**
  * Events: 'ready' (Backend: it can take clients), 'attached' (Backend,
  * BackendChannel: a verified control channel is bound to it, first or
- * again), 'gone' (Backend, reason).
+ * again), 'gone' (Backend, reason), 'promoted' (new Backend, old Backend
+ * or undefined: a rolling restart routes new Hellos to the replacement).
  */
 export class BackendRegistry extends EventEmitter {
   private readonly options: BackendRegistryOptions;
+  /** The backend Hellos are routed to, per key. */
   private readonly backends = new Map<string, Backend>();
+  /** A rolling restart's replacement, per key, until it is promoted. */
+  private readonly spares = new Map<string, Backend>();
+  /** Backends a rolling restart replaced, until they have exited. */
+  private readonly retiring = new Set<Backend>();
   private readonly starting = new Map<string, Promise<Backend>>();
-  /** The spawn in progress per key: settling it also clears its ready timer. */
-  private readonly waiters = new Map<
-    string,
-    { resolve: (b: Backend) => void; fail: (e: RouteError) => void }
-  >();
-  private readonly idleTimers = new Map<string, NodeJS.Timeout>();
+  /** Each starting backend's spawn: settling it also clears its ready timer. */
+  private readonly waiters = new Map<Backend, Waiter>();
+  private readonly idleTimers = new Map<Backend, NodeJS.Timeout>();
+  /** Endpoints the broker bound for its daemons (ownDaemonSockets). */
+  private readonly ownedSockets = new Map<Backend, OwnedDaemonSocket>();
+  /** Rolling restarts in progress: a second one of a key shares the first. */
+  private readonly restarts = new Map<string, Promise<RestartOutcome>>();
   /** Stops in progress: a second stop (idle timeout, then close) waits for the first. */
   private readonly stops = new Map<Backend, Promise<void>>();
   private closedValue = false;
@@ -104,16 +81,32 @@ export class BackendRegistry extends EventEmitter {
     this.options = options;
   }
 
+  /** Every backend: routed, replacements starting, and replaced ones draining. */
   list(): Backend[] {
-    return [...this.backends.values()];
+    return [...this.backends.values(), ...this.spares.values(), ...this.retiring];
   }
 
+  /** The backend Hellos for `key` are routed to. */
   get(key: string): Backend | undefined {
     return this.backends.get(key);
   }
 
+  /** The first of the definition's two endpoint slots. */
   endpointFor(definition: ServiceDefinition): string {
-    return join(this.options.servicesDir, `${definition.name}-${definition.version}.sock`);
+    return this.slotsFor(definition)[0];
+  }
+
+  /** The two endpoints a service@version's daemon may serve (see endpointSlots). */
+  slotsFor(definition: ServiceDefinition): [string, string] {
+    return endpointSlots(this.options.servicesDir, definition);
+  }
+
+  /** A slot no known backend of the definition's key serves (the first when both are taken). */
+  private freeSlot(definition: ServiceDefinition): string {
+    const key = backendKey(definition.name, definition.version);
+    const taken = this.list().filter((b) => b.key === key);
+    const slots = this.slotsFor(definition);
+    return slots.find((s) => !taken.some((b) => b.endpoint === s)) ?? slots[0];
   }
 
   /** True once close() began: acquire refuses with SHUTTING_DOWN. */
@@ -142,7 +135,9 @@ export class BackendRegistry extends EventEmitter {
     // Single flight: every Hello for a starting backend waits on one spawn.
     let pending = this.starting.get(key);
     if (!pending) {
-      pending = this.spawnBackend(definition).finally(() => this.starting.delete(key));
+      pending = this.launch(definition, this.freeSlot(definition), 'routed').finally(() =>
+        this.starting.delete(key),
+      );
       this.starting.set(key, pending);
     }
     const backend = await pending;
@@ -162,28 +157,43 @@ export class BackendRegistry extends EventEmitter {
   }
 
   /** Binds a registered control channel to the backend serving its endpoint. */
-  async attachChannel(channel: BackendChannel): Promise<void> {
+  async attachChannel(channel: BackendChannel, known?: DaemonProcess): Promise<void> {
     const endpoint = channel.endpoint?.path;
-    const backend = [...this.backends.values()].find((b) => b.endpoint === endpoint);
+    // A replaced daemon draining on a slot its successor's successor now
+    // uses: the live one is meant.
+    const matching = this.list().filter((b) => b.endpoint === endpoint);
+    const backend = matching.find((b) => b.state !== 'stopping') ?? matching[0];
     if (!endpoint || !backend) {
       channel.close('no backend of ours serves that endpoint');
       return;
     }
-    // The daemon on the channel must be the one answering on the endpoint.
+    // The daemon on the channel must be the one answering on the endpoint (unless the
+    // broker that handed it over verified it: then the channel's kernel pid suffices).
     try {
-      const verified = await probeDaemon(endpoint, { pid: channel.peer.pid }, { timeoutMs: 2000 });
+      const verified =
+        known?.pid === channel.peer.pid
+          ? { identity: known }
+          : await probeDaemon(endpoint, { pid: channel.peer.pid }, { timeoutMs: 2000 });
       backend.identity = verified.identity;
       backend.pid = verified.identity.pid;
     } catch (error) {
-      channel.close(`probe of ${endpoint} failed: ${(error as Error).message}`);
+      const why = `probe of ${endpoint} failed: ${(error as Error).message}`;
+      channel.close(why);
+      // A replacement that fails its probe fails its restart at once, once it is gone.
+      if (this.spares.get(backend.key) === backend) {
+        const waiter = this.waiters.get(backend);
+        this.waiters.delete(backend);
+        const tail = backend.output?.tail() ?? '';
+        const failure = new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, why, 0, {
+          reason: 'probe failed',
+          stderr_tail: tail,
+        });
+        void this.stop(backend, why, 0).then(() => waiter?.fail(failure));
+      }
       return;
     }
     // Closed, or stopped, while the probe ran: nothing may use this channel.
-    if (
-      this.closedValue ||
-      backend.state === 'stopping' ||
-      this.backends.get(backend.key) !== backend
-    ) {
+    if (this.closedValue || backend.state === 'stopping' || !this.knows(backend)) {
       channel.close('backend stopping');
       return;
     }
@@ -198,32 +208,14 @@ export class BackendRegistry extends EventEmitter {
     this.emit('attached', backend, channel);
     if (backend.state === 'starting') {
       backend.state = 'ready';
-      this.waiters.get(backend.key)?.resolve(backend);
+      this.waiters.get(backend)?.resolve(backend);
       this.emit('ready', backend);
     }
   }
 
   /** Finds daemons left running by an earlier broker, from their sidecars + probes. */
-  async rediscover(definitions: ServiceDefinition[]): Promise<Backend[]> {
-    const found: Backend[] = [];
-    for (const definition of definitions) {
-      const endpoint = this.endpointFor(definition);
-      const key = backendKey(definition.name, definition.version);
-      if (this.backends.has(key)) continue;
-      const sidecar = await readIdentitySidecar(sidecarPath(endpoint)).catch(() => null);
-      if (!sidecar) continue;
-      try {
-        const verified = await probeDaemon(
-          endpoint,
-          { pid: sidecar.process.pid },
-          { timeoutMs: 1000 },
-        );
-        found.push(this.adoptRunning(definition, endpoint, verified.identity));
-      } catch {
-        // Stale sidecar: nothing to rediscover.
-      }
-    }
-    return found;
+  rediscover(definitions: ServiceDefinition[]): Promise<Backend[]> {
+    return rediscoverBackends(this, definitions);
   }
 
   /**
@@ -250,24 +242,29 @@ export class BackendRegistry extends EventEmitter {
    * Stops one backend: SIGTERM, then SIGKILL after its grace period.
    * Resolves once the process is gone; a second call waits for the first.
    */
-  stop(backend: Backend, reason: string): Promise<void> {
+  stop(backend: Backend, reason: string, graceMs = backend.definition.stopGraceMs): Promise<void> {
     if (backend.state === 'stopping') return this.stops.get(backend) ?? Promise.resolve();
     const wasStarting = backend.state === 'starting';
     backend.state = 'stopping';
-    const stopping = this.terminate(backend, reason, wasStarting).finally(() =>
+    const stopping = this.terminate(backend, reason, wasStarting, graceMs).finally(() =>
       this.stops.delete(backend),
     );
     this.stops.set(backend, stopping);
     return stopping;
   }
 
-  private async terminate(backend: Backend, reason: string, wasStarting: boolean): Promise<void> {
-    this.clearIdle(backend.key);
+  private async terminate(
+    backend: Backend,
+    reason: string,
+    wasStarting: boolean,
+    graceMs: number,
+  ): Promise<void> {
+    this.clearIdle(backend);
     // A backend stopped before it was ready: its Hellos get an answer now,
-    // not at its ready timeout. (Only a starting backend owns its key's waiter.)
+    // not at its ready timeout.
     if (wasStarting)
       this.waiters
-        .get(backend.key)
+        .get(backend)
         ?.fail(
           this.closedValue
             ? shuttingDown(backend.key)
@@ -278,7 +275,7 @@ export class BackendRegistry extends EventEmitter {
     if (pid) {
       const exited = backend.child ? childExited(backend.child) : waitForExit(pid);
       signal(pid, 'SIGTERM');
-      const kill = setTimeout(() => signal(pid, 'SIGKILL'), backend.definition.stopGraceMs);
+      const kill = setTimeout(() => signal(pid, 'SIGKILL'), graceMs);
       await exited;
       clearTimeout(kill);
     }
@@ -301,10 +298,14 @@ export class BackendRegistry extends EventEmitter {
    */
   async close(reason: string, { stopBackends }: { stopBackends: boolean }): Promise<void> {
     this.closedValue = true;
-    for (const key of [...this.idleTimers.keys()]) this.clearIdle(key);
+    for (const backend of [...this.idleTimers.keys()]) this.clearIdle(backend);
     if (!stopBackends) {
-      for (const key of [...this.waiters.keys()]) this.waiters.get(key)?.fail(shuttingDown(key));
-      for (const backend of this.backends.values()) backend.output?.unref();
+      for (const [b, waiter] of [...this.waiters]) waiter.fail(shuttingDown(b.key));
+      // The daemons keep serving their sockets for the next broker: our
+      // copies close, the files stay.
+      for (const listener of this.ownedSockets.values()) listener.release({ unlink: false });
+      this.ownedSockets.clear();
+      for (const backend of this.list()) backend.output?.unref();
       return;
     }
     const stopped = this.list();
@@ -333,17 +334,26 @@ export class BackendRegistry extends EventEmitter {
     backend.routed++;
     const idle = backend.definition.idleTimeoutSecs ?? 0;
     if (idle > 0) {
-      this.clearIdle(backend.key);
+      this.clearIdle(backend);
       const timer = setTimeout(() => void this.stop(backend, 'idle timeout'), idle * 1000);
       timer.unref();
-      this.idleTimers.set(backend.key, timer);
+      this.idleTimers.set(backend, timer);
     }
   }
 
-  private clearIdle(key: string): void {
-    const timer = this.idleTimers.get(key);
+  private clearIdle(backend: Backend): void {
+    const timer = this.idleTimers.get(backend);
     if (timer) clearTimeout(timer);
-    this.idleTimers.delete(key);
+    this.idleTimers.delete(backend);
+  }
+
+  /** True while `backend` is routed, a replacement, or draining after one. */
+  private knows(backend: Backend): boolean {
+    return (
+      this.backends.get(backend.key) === backend ||
+      this.spares.get(backend.key) === backend ||
+      this.retiring.has(backend)
+    );
   }
 
   private record(
@@ -351,6 +361,7 @@ export class BackendRegistry extends EventEmitter {
     endpoint: string,
     child: ChildProcess | null,
     pid: number | null,
+    role: Role = 'routed',
   ): Backend {
     const backend: Backend = {
       key: backendKey(definition.name, definition.version),
@@ -367,131 +378,123 @@ export class BackendRegistry extends EventEmitter {
       channelLost: false,
       output: null,
     };
-    this.backends.set(backend.key, backend);
+    (role === 'spare' ? this.spares : this.backends).set(backend.key, backend);
     if (!child && pid) void waitForExit(pid).then(() => this.remove(backend, 'process exited'));
     return backend;
   }
 
   private remove(backend: Backend, reason: string): void {
-    if (this.backends.get(backend.key) !== backend) return;
-    this.backends.delete(backend.key);
-    this.clearIdle(backend.key);
+    if (!this.knows(backend)) return;
+    if (this.backends.get(backend.key) === backend) this.backends.delete(backend.key);
+    if (this.spares.get(backend.key) === backend) this.spares.delete(backend.key);
+    this.retiring.delete(backend);
+    this.clearIdle(backend);
+    this.releaseListener(backend);
     backend.channel?.close(reason);
     this.emit('gone', backend, reason);
   }
 
-  private async spawnBackend(definition: ServiceDefinition): Promise<Backend> {
+  /**
+   * Starts a rolling restart's replacement of `definition`'s running
+   * daemon on the slot that one does not use, kept apart from routing
+   * until promote(). Resolves once it attached and passed its verified
+   * probe (or rejects with RouteError, `details.reason` saying why, and
+   * the replacement gone); ready within `readyTimeoutMs`.
+   */
+  startReplacement(definition: ServiceDefinition, readyTimeoutMs: number): Promise<Backend> {
     const key = backendKey(definition.name, definition.version);
-    const allowed = this.options.budget.tryAcquire(key);
-    if (!allowed.ok) {
-      this.options.onSpawn?.('rate_limited');
-      throw new RouteError(
-        ErrorCode.RATE_LIMITED,
-        `spawn budget for ${key} exhausted`,
-        allowed.retryAfterMs,
-        { service: key },
-      );
+    if (this.closedValue) return Promise.reject(shuttingDown(key));
+    const [a, b] = this.slotsFor(definition);
+    const slot = this.backends.get(key)?.endpoint === a ? b : a;
+    return this.launch(definition, slot, 'spare', readyTimeoutMs);
+  }
+
+  /**
+   * Routes new Hellos for the replacement's key to it; the backend it
+   * replaces (returned) is kept, as retiring, until it has exited.
+   */
+  promote(spare: Backend): Backend | undefined {
+    if (this.spares.get(spare.key) !== spare || spare.state !== 'ready')
+      throw new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, `${spare.key} replacement is gone`, 0, {
+        reason: 'stopped',
+      });
+    this.spares.delete(spare.key);
+    const old = this.backends.get(spare.key);
+    if (old) {
+      this.backends.delete(old.key);
+      this.retiring.add(old);
+      this.clearIdle(old);
     }
-    await mkdir(this.options.servicesDir, { recursive: true, mode: 0o700 });
-    // close() may have run while the directory was made.
-    if (this.closedValue) throw shuttingDown(key);
-    const endpoint = this.endpointFor(definition);
-    let launched: LaunchedDaemon;
-    try {
-      launched = launchDaemon(definition, { endpoint, controlPath: this.options.controlPath });
-    } catch (error) {
-      this.options.onSpawn?.('failed');
-      throw new RouteError(
-        ErrorCode.BACKEND_SPAWN_FAILED,
-        `cannot spawn ${definition.command}: ${(error as Error).message}`,
-        0,
-        { service: key },
-      );
-    }
+    this.backends.set(spare.key, spare);
+    this.emit('promoted', spare, old);
+    return old;
+  }
+
+  /**
+   * Stops a replaced backend: SIGTERM (an SDK daemon drains), SIGKILL
+   * after `drainMs`. Its endpoint's listener is released at once, so the
+   * next restart can bind that slot while it drains. Resolves once it exited.
+   */
+  retire(old: Backend, reason: string, drainMs: number): Promise<void> {
+    const stopped = this.stop(old, reason, drainMs);
+    this.releaseListener(old);
+    return stopped;
+  }
+
+  /**
+   * Replaces the running daemon of `target` (a definition, or the key of a
+   * running backend) without refusing a Hello: see lifecycle/rolling-restart.ts.
+   * Two restarts of one key at once share one outcome.
+   */
+  restart(
+    target: ServiceDefinition | string,
+    options: RestartOptions = {},
+  ): Promise<RestartOutcome> {
+    const key = typeof target === 'string' ? target : backendKey(target.name, target.version);
+    const running = this.restarts.get(key);
+    if (running) return running;
+    const definition = typeof target === 'string' ? undefined : target;
+    const flight = rollingRestart(this, key, definition, options);
+    this.restarts.set(key, flight);
+    const done = () => this.restarts.delete(key);
+    flight.then(done, done);
+    return flight;
+  }
+
+  private releaseListener(backend: Backend): void {
+    this.ownedSockets.get(backend)?.release({ unlink: true });
+    this.ownedSockets.delete(backend);
+  }
+
+  private async launch(
+    definition: ServiceDefinition,
+    endpoint: string,
+    role: Role,
+    readyTimeoutMs = definition.readyTimeoutMs,
+  ): Promise<Backend> {
+    const _key = backendKey(definition.name, definition.version);
+    const { launched, listener } = await startDaemon(definition, endpoint, {
+      ...this.options,
+      // An operator's restart is not a crash loop: only spawns for Hellos count.
+      budgeted: role === 'routed',
+      closed: () => this.closedValue,
+    });
     const { child, output } = launched;
     child.unref();
-    const backend = this.record(definition, endpoint, child, child.pid ?? null);
+    const backend = this.record(definition, endpoint, child, child.pid ?? null, role);
     backend.output = output;
-    return new Promise<Backend>((resolve, reject) => {
-      let settled = false;
-      const settle = () => {
-        if (settled) return false;
-        settled = true;
-        clearTimeout(timer);
-        if (this.waiters.get(key) === waiter) this.waiters.delete(key);
-        return true;
-      };
-      const fail = (message: string, details: Record<string, string>) => {
-        if (!settle()) return;
-        this.options.onSpawn?.('failed');
-        this.remove(backend, message);
-        reject(
-          new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, message, 0, {
-            service: key,
-            stderr_tail: output.tail(),
-            ...details,
-          }),
-        );
-      };
-      const timer = setTimeout(() => {
-        signal(child.pid, 'SIGKILL');
-        fail(`${key} was not ready within ${definition.readyTimeoutMs} ms`, {
-          reason: 'ready timeout',
-        });
-      }, definition.readyTimeoutMs);
-      const waiter = {
-        resolve: (b: Backend) => {
-          if (!settle()) return;
-          this.options.onSpawn?.('ok');
-          resolve(b);
-        },
-        // Stopped before ready (the broker closing): the process is stop()'s to end.
-        fail: (error: RouteError) => {
-          if (settle()) reject(error);
-        },
-      };
-      this.waiters.set(key, waiter);
-      child.once('error', (error) =>
-        fail(`cannot spawn ${definition.command}: ${error.message}`, { reason: 'spawn error' }),
-      );
-      child.once('exit', (code, sig) => {
-        if (backend.state === 'starting') {
-          fail(`${key} exited before it was ready (${sig ? `signal ${sig}` : `status ${code}`})`, {
-            exit_status: String(code ?? ''),
-            exit_signal: String(sig ?? ''),
-          });
-        } else this.remove(backend, `process exited (${sig ?? code})`);
-      });
-    });
+    if (listener) this.ownedSockets.set(backend, listener);
+    return awaitReadiness(
+      {
+        onSpawn: (outcome) => this.options.onSpawn?.(outcome),
+        remove: (b, reason) => this.remove(b, reason),
+        spawnFailed: (message, tail) => this.emit('spawn-failed', definition, message, tail),
+        waiters: this.waiters,
+      },
+      backend,
+      child,
+      output,
+      readyTimeoutMs,
+    );
   }
-}
-
-function signal(pid: number | undefined | null, name: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(pid, name);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Resolves when our child exits, at once if it already has ('exit' is not replayed). */
-function childExited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-/** Resolves when a process we did not spawn exits (a pidfd is not available from Node). */
-function waitForExit(pid: number): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      try {
-        process.kill(pid, 0);
-        setTimeout(check, 250).unref();
-      } catch {
-        resolve();
-      }
-    };
-    check();
-  });
 }

@@ -4,14 +4,19 @@
 
 import { getHeapStatistics } from 'node:v8';
 import { probeDaemon } from '@handoff/backend-sdk';
-import {
-  AdminError,
-  type AdminProvider,
-  type BackendHealthEntry,
-  type BrokerStatus,
-} from './admin.js';
+import { AdminError } from './admin.js';
+import type {
+  AdminProvider,
+  BackendHealthEntry,
+  BrokerStatus,
+  UpgradeReport,
+} from './admin-provider.js';
 import type { Backend, BackendRegistry } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
+import { restartServices } from './lifecycle/restart-services.js';
+import { trackSpawnFailures } from './logs/failure-tail.js';
+import { logFileStats } from './logs/log-file.js';
+import { logsDir } from './logs/record.js';
 import type { MetricsRegistry } from './metrics.js';
 import { brokerPackageVersion } from './package-version.js';
 
@@ -24,11 +29,18 @@ export interface BrokerState {
   definitions(): readonly ServiceDefinition[];
   configErrors(): readonly { file: string; field?: string | undefined; message: string }[];
   connectionsOpen(): number;
+  /** Stored fd counts per service key (src/fd-store.ts). */
+  fdStore?(): NonNullable<BrokerStatus['fdStore']>;
   draining(): boolean;
   shutdown(drainDeadlineMs: number): void;
+  /** Where daemon logs are written (BrokerOptions.stateDir), or null. */
+  stateDir?: string | null;
+  /** Broker.upgrade (src/upgrade/); 0 = the default ready deadline. */
+  upgrade?(readyDeadlineMs: number): Promise<UpgradeReport>;
 }
 
 export function brokerAdminProvider(state: BrokerState): AdminProvider {
+  const spawnFailures = trackSpawnFailures(state.registry);
   const instance = (b: Backend) => ({
     service: b.definition.name,
     version: b.definition.version,
@@ -47,7 +59,13 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
       services: state.definitions().length,
       activeBackends: state.registry.list().length,
       connectionsOpen: state.connectionsOpen(),
+      ...(state.fdStore ? { fdStore: state.fdStore() } : {}),
       draining: state.draining(),
+      logs: {
+        stateDir: state.stateDir ?? null,
+        files: state.stateDir ? logFileStats(logsDir(state.stateDir)) : [],
+        spawnFailures: spawnFailures(),
+      },
       memory: brokerMemory(),
     }),
     instances: () =>
@@ -137,6 +155,8 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
         .map((e) => ({ file: e.file, field: e.field ?? null, message: e.message })),
     }),
     metricsText: () => state.metrics.render(),
+    restart: restartServices(state.registry, state.definitions),
+    ...(state.upgrade ? { upgrade: state.upgrade } : {}),
     shutdown: async (drainDeadlineMs) => {
       // The reply to SHUTDOWN goes out first; the drain starts right after.
       setImmediate(() => state.shutdown(drainDeadlineMs));

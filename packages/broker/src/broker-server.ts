@@ -1,25 +1,22 @@
-// startBroker: the broker process's wiring. One private Unix socket for
-// clients (Hello routing and admin), one control socket for the daemons it
-// spawns (persistent handoff channels), service definitions reloaded on
-// change, metrics, and a bounded close. Policy lives in the modules it
-// wires: hello-router, handoff/, backend-registry, version-policy, spawn-budget.
-import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { lstatSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PeerPolicy, preparePrivateSocketPath, SlotSet } from '@handoff/backend-sdk';
 import { FdServer, type FdSocket } from '@handoff/fdpass';
-import { type DaemonProcess, ErrorCode, PROTOCOL_VERSION } from '@handoff/protocol';
+import { ErrorCode } from '@handoff/protocol';
 import pino, { type Logger } from 'pino';
 import { handleAdminRequest } from './admin.js';
 import { BackendRegistry, shuttingDown } from './backend-registry.js';
 import { brokerAdminProvider } from './broker-admin.js';
+import type { Broker, BrokerOptions } from './broker-api.js';
+import { closeClientListener, nextTurn } from './client-listener-close.js';
 import type { ServiceConfigError, ServiceDefinition } from './config/definition.js';
 import { loadServiceDefinitions } from './config/load.js';
 import { watchServiceDefinitions } from './config/watch.js';
+import { type FdStoreWiring, wireFdStore } from './fd-store-wiring.js';
 import { BackendChannel } from './handoff/control-channel.js';
 import { HandoffTokenPool } from './handoff/token-pool.js';
 import { CLIENT_SOCKET_OPTIONS, type ClientMode, serveClient } from './hello-router.js';
+import { type StaleWatch, staleWatchFor } from './lifecycle/stale-watch.js';
 import {
   type BrokerMetrics,
   createBrokerMetrics,
@@ -27,87 +24,45 @@ import {
   type MetricsRegistry,
 } from './metrics.js';
 import { defaultBrokerSocketPath } from './paths.js';
-import type { RouterContext } from './router-context.js';
+import { type RouterContext, routerDeadlines, routerObservers } from './router-context.js';
 import { SpawnBudget } from './spawn-budget.js';
 import { adoptListener } from './systemd/listen-fds.js';
+import { UpgradeError } from './upgrade/errors.js';
+import {
+  RETIRE_DRAIN_MS,
+  stillStopping,
+  type UpgradeResult,
+  Upgrader,
+} from './upgrade/handover.js';
+import {
+  listenKeepingFile,
+  type SocketFile,
+  socketFileAt,
+  unlinkOwnSocket,
+} from './upgrade/listeners.js';
+import { adoptBackends, listenerFromState, type UpgradeTakeover } from './upgrade/takeover.js';
 import { selectDefinition } from './version-policy.js';
 
-export interface BrokerOptions {
-  /** The client socket; defaults to defaultBrokerSocketPath(). */
-  socketPath?: string;
-  /**
-   * An already-listening AF_UNIX stream socket to serve clients on instead
-   * of binding socketPath (socket activation: see src/systemd/). The broker
-   * takes the fd; its socket file belongs to whoever bound it and is never
-   * unlinked. socketPath then defaults to the socket's bound path.
-   */
-  listenFd?: number;
-  /** A directory of service definition files. */
-  configDir?: string;
-  /** One service definition file. */
-  configFile?: string;
-  /** Definitions given in code (e.g. an embedded default configuration). */
-  services?: unknown[];
-  /** Peers allowed on both sockets; defaults to our own uid. */
-  allowedUids?: readonly number[];
-  /** How long a client may take to send its first frame (default 30 s). */
-  helloDeadlineMs?: number;
-  /** How long a backend may take to ack a handoff (default 5 s, the reference's). */
-  handoffDeadlineMs?: number;
-  /** The retry hint in Refused{FD_PRESSURE} when the broker runs out of fds (default 250 ms). */
-  fdPressureRetryMs?: number;
-  /** Stop spawned daemons on close (default true). */
-  stopBackendsOnClose?: boolean;
-  /** Reload definitions when their files change (default true). */
-  watchConfig?: boolean;
-  logger?: Logger;
+export function startBroker(options: BrokerOptions = {}): Promise<Broker> {
+  return launchBroker(options, null);
 }
 
 /**
- * Events: 'config' (reload result), 'closing' (drain deadline in ms: close
- * began, by a call, a signal or an admin SHUTDOWN), 'close' (closed).
+ * Starts a broker as an upgrade's successor: it takes the old broker's
+ * listeners, channels and daemons from `takeover` instead of binding
+ * (`serve` does, given HANDOFF_UPGRADE_FD; not part of the public API).
  */
-export interface Broker extends EventEmitter {
-  readonly socketPath: string;
-  readonly controlPath: string;
-  /** The daemons it knows, to inspect; routing and spawning stay the broker's own. */
-  readonly registry: BackendRegistryView;
-  readonly metrics: MetricsRegistry;
-  definitions(): readonly ServiceDefinition[];
-  /**
-   * Refuses new Hellos with Refused{SHUTTING_DOWN}, stops accepting, lets
-   * Hellos in progress finish for up to `deadlineMs` (default 5 s), then
-   * closes what is left, stops its daemons (SIGTERM, then SIGKILL after
-   * each one's stopGraceMs) and closes every control channel.
-   */
-  close(options?: { deadlineMs?: number }): Promise<void>;
-  /** What close() still waits for, for a log line when it takes too long. */
-  openWork(): { clients: number; channels: number; backends: string[] };
+export function startSuccessorBroker(
+  options: BrokerOptions,
+  takeover: UpgradeTakeover,
+): Promise<Broker> {
+  return launchBroker(options, takeover);
 }
 
-/** A daemon the broker knows, as its owner may see it (a live view: fields change). */
-export interface BackendInfo {
-  /** The service definition's name and version. */
-  readonly key: string;
-  readonly definition: ServiceDefinition;
-  readonly endpoint: string;
-  /** The process the broker spawned; null for one rediscovered after a broker restart. */
-  readonly child: ChildProcess | null;
-  readonly pid: number | null;
-  /** Its verified identity, once probed. */
-  readonly identity: DaemonProcess | null;
-  readonly state: 'starting' | 'ready' | 'stopping';
-  readonly startedAt: number;
-  readonly lastRoutedAt: number;
-  /** Clients routed to it so far. */
-  readonly routed: number;
-}
-
-export interface BackendRegistryView {
-  list(): readonly BackendInfo[];
-}
-
-export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
+async function launchBroker(
+  options: BrokerOptions,
+  takeover: UpgradeTakeover | null,
+): Promise<Broker> {
   // Adopted first: its bound path says where the broker lives (the control
   // socket goes beside it).
   const adopted =
@@ -122,7 +77,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
         });
   let broker: BrokerImpl;
   try {
-    broker = new BrokerImpl(options, adopted);
+    broker = new BrokerImpl(options, adopted, takeover);
   } catch (error) {
     adopted?.close();
     throw error;
@@ -158,11 +113,14 @@ class BrokerImpl extends EventEmitter implements Broker {
   /** Set while accepts fail for want of fds; cleared by the next normal accept. */
   private underFdPressure = false;
   private readonly channels = new Set<BackendChannel>();
+  /** Fds daemons deposited, for the next daemon of their service (src/fd-store*.ts). */
+  readonly fdStore: FdStoreWiring;
   private services: ServiceDefinition[] = [];
   private configErrors: ServiceConfigError[] = [];
   readonly metrics: MetricsRegistry = createMetricsRegistry();
   private readonly counters: BrokerMetrics;
   private watcher: { close(): void } | null = null;
+  private readonly staleWatch: StaleWatch;
   private connectionIds = 0n;
   readonly startedAt = Date.now();
   private readonly routerContext: RouterContext;
@@ -174,14 +132,26 @@ class BrokerImpl extends EventEmitter implements Broker {
   /** Connections accepted so far: close() watches it to know the backlog is empty. */
   private accepted = 0;
   /** The client socket file we bound (dev, ino), so close() unlinks only ours. */
-  private socketFile: { dev: number; ino: number } | null = null;
+  private socketFile: SocketFile | null = null;
   /** An inherited listener (listenFd), served instead of binding socketPath. */
   private readonly adopted: FdServer | null;
+  /** The client socket's file is a service manager's: never unlinked, its backlog left waiting. */
+  private listenerShared: boolean;
+  /** The control socket file we bound (or took over), removed at close while still ours. */
+  private controlFile: SocketFile | null = null;
+  private readonly upgrader: Upgrader;
+  /** Set at an upgrade's commit: this broker finishing its last Hellos. */
+  private retiring: Promise<void> | null = null;
 
-  constructor(options: BrokerOptions, adopted: FdServer | null = null) {
+  constructor(
+    options: BrokerOptions,
+    adopted: FdServer | null,
+    private readonly takeover: UpgradeTakeover | null,
+  ) {
     super();
     this.options = options;
     this.adopted = adopted;
+    this.listenerShared = adopted !== null;
     // An abstract or unnamed inherited socket has no path to put the control socket beside.
     const bound = adopted?.path.startsWith('/') ? adopted.path : undefined;
     this.socketPath = bound ?? options.socketPath ?? defaultBrokerSocketPath();
@@ -197,7 +167,18 @@ class BrokerImpl extends EventEmitter implements Broker {
       controlPath: this.controlPath,
       budget: new SpawnBudget({}),
       onSpawn: (outcome) => this.counters.spawnAttemptsTotal.inc({ outcome }),
+      ownDaemonSockets: options.ownDaemonSockets !== false,
+      output: {
+        stateDir: options.stateDir,
+        logNotice: (level, message, fields) => this.log[level](fields, message),
+      },
     });
+    this.fdStore = wireFdStore(this.registry, (level, fields, message) =>
+      this.log[level](fields, message),
+    );
+    this.staleWatch = staleWatchFor(this.registry, (level, fields, msg) =>
+      this.log[level](fields, msg),
+    );
     this.registry.on('gone', (backend, reason) => {
       this.counters.activeBackends.set(this.registry.list().length);
       this.log.info({ service: backend.key, reason }, 'backend gone');
@@ -215,9 +196,26 @@ class BrokerImpl extends EventEmitter implements Broker {
       definitions: () => this.services,
       configErrors: () => this.configErrors,
       connectionsOpen: () => this.clients.size,
+      fdStore: () => this.fdStore.counts(),
       draining: () => this.closing !== null,
+      stateDir: options.stateDir ?? null,
       shutdown: (deadlineMs) => void this.close({ deadlineMs }),
+      upgrade: (readyDeadlineMs) => this.upgrade({ readyDeadlineMs }),
     });
+    this.upgrader = new Upgrader(
+      {
+        socketPath: this.socketPath,
+        controlPath: this.controlPath,
+        registry: this.registry,
+        clientServer: () => this.clientServer,
+        controlServer: () => this.controlServer,
+        clientSocketOwned: () => !this.listenerShared,
+        channels: () => this.channels,
+        fdStore: () => this.fdStore.store.export(),
+        log: (level, fields, message) => this.log[level](fields, message),
+      },
+      options.successor,
+    );
     this.routerContext = {
       select: (name, wanted) =>
         this.refusing
@@ -228,23 +226,12 @@ class BrokerImpl extends EventEmitter implements Broker {
       acquire: (definition) =>
         this.refusing
           ? Promise.reject(shuttingDown(`${definition.name}@${definition.version}`))
-          : this.registry.acquire(definition),
+          : this.upgrader.acquire(definition),
       admin: (request) => handleAdminRequest(request, admin),
       nextConnectionId: () => ++this.connectionIds,
       tokens: new HandoffTokenPool(),
-      helloDeadlineMs: options.helloDeadlineMs ?? 30_000,
-      handoffDeadlineMs: options.handoffDeadlineMs ?? 5000,
-      fdPressureRetryMs: options.fdPressureRetryMs ?? 250,
-      daemonMinProtocol: PROTOCOL_VERSION,
-      daemonMaxProtocol: PROTOCOL_VERSION,
-      observeHello: (service, outcome, seconds) => {
-        this.counters.helloTotal.inc({ service, outcome });
-        this.counters.helloDuration.observe(seconds);
-      },
-      observeHandoff: (outcome, seconds) => {
-        this.counters.handoffTotal.inc({ outcome });
-        if (outcome !== 'reconnect') this.counters.handoffDuration.observe(seconds);
-      },
+      ...routerDeadlines(options),
+      ...routerObservers(this.counters),
       log: (level, fields, message) => this.log[level](fields, message),
     };
   }
@@ -255,13 +242,23 @@ class BrokerImpl extends EventEmitter implements Broker {
 
   async start(): Promise<void> {
     await this.reload();
-    // An adopted socket's file is its binder's: nothing to prepare (or remove) there.
-    if (this.adopted === null) await preparePrivateSocketPath(this.socketPath);
-    await preparePrivateSocketPath(this.controlPath);
-    this.controlServer = await FdServer.listen(this.controlPath, {
-      kind: 'seqpacket',
-      mode: 0o600,
-    });
+    const { takeover } = this;
+    const taken = takeover ? await takeover.receive() : null;
+    if (taken !== null) {
+      // An upgrade: the old broker's listeners, paused until it commits.
+      this.controlServer = listenerFromState(taken.control, this.controlPath, {});
+      this.listenerShared = !taken.client.owned;
+      this.socketFile = taken.client.owned ? socketFileAt(this.socketPath) : null;
+      this.controlFile = socketFileAt(this.controlPath);
+    } else {
+      // An adopted socket's file is its binder's: nothing to prepare (or remove) there.
+      if (this.adopted === null) await preparePrivateSocketPath(this.socketPath);
+      await preparePrivateSocketPath(this.controlPath);
+      // Bound so that closing never removes a file a successor owns (upgrade/listeners.ts).
+      const control = await listenKeepingFile(this.controlPath, { kind: 'seqpacket', mode: 0o600 });
+      this.controlServer = control.server;
+      this.controlFile = control.file;
+    }
     this.controlServer.on('connection', (socket: FdSocket) => this.onControl(socket));
     this.controlServer.on('error', (error: Error) =>
       this.log.warn({ err: error }, 'control socket error'),
@@ -270,8 +267,13 @@ class BrokerImpl extends EventEmitter implements Broker {
     // fails with EMFILE/ENFILE, instead of leaving clients in the backlog.
     if (this.adopted !== null) {
       this.clientServer = this.adopted;
+    } else if (taken !== null) {
+      this.clientServer = listenerFromState(taken.client, this.socketPath, {
+        reserveFd: true,
+        ...CLIENT_SOCKET_OPTIONS,
+      });
     } else {
-      this.clientServer = await FdServer.listen(this.socketPath, {
+      const client = await listenKeepingFile(this.socketPath, {
         kind: 'stream',
         mode: 0o600,
         reserveFd: true,
@@ -279,8 +281,8 @@ class BrokerImpl extends EventEmitter implements Broker {
         // CLIENT_SOCKET_OPTIONS for how one read per event keeps them.
         ...CLIENT_SOCKET_OPTIONS,
       });
-      const { dev, ino } = lstatSync(this.socketPath);
-      this.socketFile = { dev, ino };
+      this.clientServer = client.server;
+      this.socketFile = client.file;
     }
     this.clientServer.on('connection', (socket: FdSocket) => this.onClient(socket, 'normal'));
     this.clientServer.on('pressure', (socket: FdSocket, code: string) => {
@@ -292,10 +294,17 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.clientServer.on('error', (error: Error) =>
       this.log.warn({ err: error }, 'client socket error'),
     );
-    this.adopted?.resume();
-    const found = await this.registry.rediscover(this.services);
-    for (const backend of found)
-      this.log.info({ service: backend.key, pid: backend.pid }, 'rediscovered running backend');
+    if (takeover && taken !== null) {
+      await adoptBackends(taken, this.takeoverParts());
+      await takeover.ready();
+      this.controlServer?.resume();
+      this.clientServer?.resume();
+    } else {
+      this.adopted?.resume();
+      const found = await this.registry.rediscover(this.services);
+      for (const backend of found)
+        this.log.info({ service: backend.key, pid: backend.pid }, 'rediscovered running backend');
+    }
     if (this.options.watchConfig !== false && (this.options.configDir || this.options.configFile)) {
       this.watcher = watchServiceDefinitions(this.configSource(), (result) => this.apply(result));
     }
@@ -326,6 +335,7 @@ class BrokerImpl extends EventEmitter implements Broker {
       this.log.warn({ file: error.file, field: error.field }, error.message);
     this.services = result.services;
     this.configErrors = result.errors;
+    this.staleWatch.update(result.services);
     this.emit('config', result);
   }
 
@@ -366,15 +376,85 @@ class BrokerImpl extends EventEmitter implements Broker {
       channel.close('peer uid not allowed');
       return;
     }
-    this.channels.add(channel);
-    channel.once('close', () => this.channels.delete(channel));
+    this.track(channel);
     channel.once('registered', () => void this.registry.attachChannel(channel));
+  }
+
+  private track(channel: BackendChannel): void {
+    this.channels.add(channel);
+    this.fdStore.track(channel);
+    channel.once('close', () => this.channels.delete(channel));
+  }
+
+  private takeoverParts(): Parameters<typeof adoptBackends>[1] {
+    return {
+      registry: this.registry,
+      definitions: this.services,
+      track: (channel) => this.track(channel),
+      importFdStore: (state, fds) => this.fdStore.store.import(state, fds),
+      stateDir: this.options.stateDir,
+      logNotice: (level, message, fields) => this.log[level](fields, message),
+      log: (level, fields, message) => this.log[level](fields, message),
+    };
+  }
+
+  upgrade(options: { readyDeadlineMs?: number } = {}): Promise<UpgradeResult> {
+    if (this.closing !== null)
+      return Promise.reject(new UpgradeError('NOT_SERVING', 'the broker is closing'));
+    const joined = this.upgrader.running;
+    const upgrading = this.upgrader.upgrade(options.readyDeadlineMs || undefined);
+    if (joined) return upgrading;
+    this.emit('upgrading');
+    upgrading.then(
+      (result) => {
+        this.retiring = this.retire(result);
+        this.closing ??= this.retiring;
+        this.emit('upgraded', result);
+      },
+      (error: UpgradeError) => {
+        this.log.warn({ err: error }, 'upgrade failed; still serving');
+        this.emit('upgrade-failed', error);
+      },
+    );
+    return upgrading;
+  }
+
+  /**
+   * After an upgrade's commit: accept nothing more (the socket files are
+   * the successor's now), finish the Hellos in progress (by the reconnect
+   * route: the channels went to the successor), leave the daemons running.
+   */
+  private async retire(result: UpgradeResult): Promise<void> {
+    this.log.info({ successor: result.newPid, switch_ms: result.switchMs }, 'broker handed over');
+    this.watcher?.close();
+    this.staleWatch.close();
+    this.clientServer?.close();
+    this.controlServer?.close();
+    void this.registry.close('handed over to the successor', { stopBackends: false });
+    await this.drainClients(RETIRE_DRAIN_MS);
+    for (const socket of this.clients) socket.close();
+    await stillStopping(this.registry);
+    for (const channel of this.channels) channel.close('handed over to the successor');
+    this.fdStore.close();
+    this.log.info('broker closed');
+    this.emit('close');
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
     if (!this.closing) {
       this.refusing = true;
-      this.closing = this.shutdown(options.deadlineMs ?? 5000);
+      const deadlineMs = options.deadlineMs ?? 5000;
+      // An upgrade under way is called off first; if it committed all the
+      // same, the daemons are the successor's: this broker only retires.
+      const closing = this.upgrader.running
+        ? this.upgrader
+            .abort()
+            .then((handedOver) =>
+              handedOver ? (this.retiring ?? undefined) : this.shutdown(deadlineMs),
+            )
+        : this.shutdown(deadlineMs);
+      this.closing = closing;
+      return closing;
     }
     return this.closing;
   }
@@ -393,7 +473,9 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.emit('closing', deadlineMs);
     this.log.info({ drain_ms: deadlineMs }, 'broker shutting down');
     this.watcher?.close();
+    await this.staleWatch.close();
     this.controlServer?.close();
+    unlinkOwnSocket(this.controlPath, this.controlFile);
     await this.closeClientServer();
     await this.drainClients(deadlineMs);
     // Hellos still waiting on a spawn are refused now, by the registry...
@@ -404,41 +486,23 @@ class BrokerImpl extends EventEmitter implements Broker {
     await nextTurn();
     for (const socket of this.clients) socket.close();
     await stopped;
+    // A stopping daemon's last deposit was read (and counted) by now.
+    await nextTurn();
+    this.fdStore.close();
     for (const channel of this.channels) channel.close('broker shutting down');
     this.log.info('broker closed');
     this.emit('close');
   }
 
-  /**
-   * Closing a listening socket resets the connections still in its backlog
-   * (the clients see ECONNRESET mid-Hello). So the file goes first — a new
-   * connect fails at once with ENOENT — and the server keeps accepting until
-   * a whole loop turn brings nothing, each of those clients answered
-   * Refused{SHUTTING_DOWN} by the router.
-   */
   private async closeClientServer(): Promise<void> {
     const server = this.clientServer;
     if (!server || server.closed) return;
-    if (this.adopted !== null) {
-      // The socket is shared with whoever handed it over (systemd keeps its
-      // own fd): connections still in the backlog wait there for the next
-      // broker instead of being refused by this one.
-      server.close();
-      return;
-    }
-    try {
-      const st = lstatSync(this.socketPath);
-      if (st.dev === this.socketFile?.dev && st.ino === this.socketFile.ino)
-        unlinkSync(this.socketPath);
-    } catch {
-      // Already gone: nothing can connect by path either way.
-    }
-    for (let turns = 0; turns < MAX_BACKLOG_TURNS; turns++) {
-      const before = this.accepted;
-      await nextTurn();
-      if (this.accepted === before) break;
-    }
-    server.close();
+    await closeClientListener(server, {
+      shared: this.listenerShared,
+      socketPath: this.socketPath,
+      socketFile: this.socketFile,
+      accepted: () => this.accepted,
+    });
   }
 
   /** Resolves when no client connection is open, or at the deadline. */
@@ -456,13 +520,4 @@ class BrokerImpl extends EventEmitter implements Broker {
       };
     });
   }
-}
-
-/** Bounds the backlog drain; each turn accepts up to the server's accept budget. */
-const MAX_BACKLOG_TURNS = 64;
-
-/** Resolves after at least one poll phase: whatever was readable has been handled. */
-async function nextTurn(): Promise<void> {
-  await new Promise((resolve) => setImmediate(resolve));
-  await new Promise((resolve) => setImmediate(resolve));
 }

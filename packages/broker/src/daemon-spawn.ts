@@ -4,35 +4,46 @@
 // registry (backend-registry.ts) decides when to spawn and what readiness
 // means; this file owns only the process's birth and its output.
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { BROKER_ENV } from '@handoff/backend-sdk';
 import type { ServiceDefinition } from './config/definition.js';
+import { DAEMON_LISTEN_FD } from './lifecycle/owned-socket.js';
+import {
+  captureOutput,
+  type DaemonOutput,
+  type OutputFds,
+  streamsFromFds,
+} from './logs/capture.js';
+import { acquireLogFile, type LogFile, type LogNotice } from './logs/log-file.js';
+import { logFilePath } from './logs/record.js';
 import { withoutManagerEnv } from './systemd/manager-env.js';
 
-export interface LaunchOptions {
+export interface LaunchOptions extends OutputOptions {
   /** The socket the daemon serves (HANDOFF_ENDPOINT). */
   endpoint: string;
   /** The broker's control socket (HANDOFF_BROKER_CONTROL). */
   controlPath: string;
+  /**
+   * The endpoint's listening socket, bound by the broker (see
+   * lifecycle/owned-socket.ts): the child gets it as fd 3, named by
+   * HANDOFF_LISTEN_FD. Without it the daemon binds its own.
+   */
+  listenFd?: number;
 }
 
-/** A spawned daemon's output streams, while the broker holds them. */
-export interface DaemonOutput {
-  /** The last bytes it wrote to stderr, as text, for a spawn failure's report. */
-  tail(): string;
-  /** Lets the broker's event loop end while the daemon still writes. */
-  unref(): void;
-  /** Stops reading and closes the broker's ends of the pipes. */
-  close(): void;
+/** Where a daemon's output goes (stdout and stderr are always captured). */
+export interface OutputOptions {
+  /** `<stateDir>/logs/<service>-<version>.log`; absent: output is kept for tail() only. */
+  stateDir?: string | undefined;
+  /** Where a log file's write failures are reported (once per episode). */
+  logNotice?: LogNotice | undefined;
 }
+
+export type { DaemonOutput, OutputFds };
 
 export interface LaunchedDaemon {
   child: ChildProcess;
   output: DaemonOutput;
 }
-
-/** How much of a daemon's stderr a spawn failure reports. */
-const STDERR_TAIL_BYTES = 4096;
 
 /**
  * Spawns `definition`'s command in its own process group (a daemon
@@ -54,25 +65,46 @@ export function launchDaemon(
       [BROKER_ENV.endpoint]: options.endpoint,
       [BROKER_ENV.service]: definition.name,
       [BROKER_ENV.version]: definition.version,
+      ...(options.listenFd === undefined
+        ? {}
+        : { [BROKER_ENV.listenFd]: String(DAEMON_LISTEN_FD) }),
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: [
+      'ignore',
+      'pipe',
+      'pipe',
+      ...(options.listenFd === undefined ? [] : [options.listenFd]),
+    ],
     detached: true,
   });
-  const output = stderrTail(child.stderr!);
+  const output = captureOutput(
+    child.pid ?? 0,
+    { stdout: child.stdout, stderr: child.stderr },
+    openLog(definition, options),
+  );
   child.unref();
   return { child, output };
 }
 
-/** Keeps the last STDERR_TAIL_BYTES of a stream. */
-function stderrTail(stderr: Readable): DaemonOutput {
-  let kept = Buffer.alloc(0);
-  stderr.on('data', (chunk: Buffer) => {
-    kept = Buffer.concat([kept, chunk]);
-    if (kept.length > STDERR_TAIL_BYTES) kept = kept.subarray(kept.length - STDERR_TAIL_BYTES);
-  });
-  return {
-    tail: () => kept.toString('utf8'),
-    unref: () => (stderr as Readable & { unref?: () => void }).unref?.(),
-    close: () => stderr.destroy(),
-  };
+/**
+ * Upgrade, successor broker: captures the pipes a predecessor read for
+ * daemon `pid` of `definition` (fds received over fdpass; they become the
+ * returned object's, closed by its close()), into the same log file.
+ */
+export function adoptDaemonOutput(
+  definition: ServiceDefinition,
+  pid: number,
+  fds: OutputFds,
+  options: OutputOptions,
+): DaemonOutput {
+  return captureOutput(pid, streamsFromFds(fds), openLog(definition, options));
+}
+
+function openLog(definition: ServiceDefinition, options: OutputOptions): LogFile | null {
+  if (options.stateDir === undefined) return null;
+  return acquireLogFile(
+    logFilePath(options.stateDir, definition.name, definition.version),
+    { maxBytes: definition.logMaxBytes, files: definition.logFiles },
+    options.logNotice ?? (() => {}),
+  );
 }

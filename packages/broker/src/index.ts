@@ -2,6 +2,8 @@
 // what a running Broker exposes), service definitions, the JSON the admin
 // verbs answer with, and everything in @handoff/broker/client. The pieces
 // the server and the CLI are built from stay internal. Re-exports only.
+
+export { ADMIN_JSON_SCHEMA_VERSION } from './admin.js';
 export type {
   BackendHealthEntry,
   BackendHealthReport,
@@ -10,15 +12,10 @@ export type {
   HealthReport,
   InstanceInfo,
   ReadinessReport,
-} from './admin.js';
-export { ADMIN_JSON_SCHEMA_VERSION } from './admin.js';
-export {
-  type BackendInfo,
-  type BackendRegistryView,
-  type Broker,
-  type BrokerOptions,
-  startBroker,
-} from './broker-server.js';
+  UpgradeReport,
+} from './admin-provider.js';
+export type { BackendInfo, BackendRegistryView, Broker, BrokerOptions } from './broker-api.js';
+export { startBroker } from './broker-server.js';
 export {
   AdminClientError,
   type AdminClientErrorCode,
@@ -39,6 +36,18 @@ export {
 } from './config/definition.js';
 export type { ServiceConfigLoad } from './config/load.js';
 export { BrokerError } from './errors.js';
+export { FdStoreError, type FdStoreErrorCode } from './fd-store-wire.js';
+export {
+  RestartError,
+  type RestartErrorCode,
+  type RestartOptions,
+  type RestartOutcome,
+} from './lifecycle/rolling-restart.js';
+export type { SpawnFailure } from './logs/failure-tail.js';
+export type { LogFileStats } from './logs/log-file.js';
+export { LogsError, type LogsErrorCode } from './logs/reader.js';
+export type { LogRecord } from './logs/record.js';
+export type { LogsStatus } from './logs/status.js';
 export {
   type Counter,
   type Gauge,
@@ -50,8 +59,16 @@ export {
   type MetricsErrorCode,
   type MetricsRegistry,
 } from './metrics.js';
-export { defaultConfigDir } from './paths.js';
+export { defaultConfigDir, defaultStateDir } from './paths.js';
 export {
   SocketActivationError,
   type SocketActivationErrorCode,
 } from './systemd/errors.js';
+export {
+  UpgradeError,
+  type UpgradeErrorCode,
+  UpgradeStateError,
+  type UpgradeStateErrorCode,
+} from './upgrade/errors.js';
+export type { UpgradeResult } from './upgrade/handover.js';
+export type { SuccessorCommand } from './upgrade/successor.js';

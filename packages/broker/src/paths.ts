@@ -57,3 +57,18 @@ export function defaultConfigDir(
   if (config !== undefined && isAbsolute(config)) return join(config, 'handoff', 'services');
   return join(home, '.config', 'handoff', 'services');
 }
+
+/**
+ * `$XDG_STATE_HOME/handoff` (absolute only, per the XDG spec), else
+ * `<home>/.local/state/handoff` — the same directory as the systemd unit's
+ * default (src/systemd/units.ts DEFAULT_UNIT_STATE_DIR). Daemon logs go
+ * under its `logs/`.
+ */
+export function defaultStateDir(
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+): string {
+  const state = nonEmpty(env, 'XDG_STATE_HOME');
+  if (state !== undefined && isAbsolute(state)) return join(state, 'handoff');
+  return join(home, '.local', 'state', 'handoff');
+}

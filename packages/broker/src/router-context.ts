@@ -1,10 +1,17 @@
 // What the Hello router needs from the broker around it: routing decisions,
-// backends, admin answers, deadlines and where to report. broker-server.ts
-// builds one per broker; the router and the handoff code only read it.
-import type { AdminReply, AdminRequest, ErrorCode } from '@handoff/protocol';
+// backends, admin answers, deadlines and where to report, with the defaults
+// of its deadlines and its metrics hooks. broker-server.ts builds one per
+// broker; the router and the handoff code only read it.
+import {
+  type AdminReply,
+  type AdminRequest,
+  type ErrorCode,
+  PROTOCOL_VERSION,
+} from '@handoff/protocol';
 import type { Backend } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
 import type { HandoffTokenPool } from './handoff/token-pool.js';
+import type { BrokerMetrics } from './metrics.js';
 
 export interface RouteDecision {
   ok: true;
@@ -49,4 +56,42 @@ export interface RouterContext {
 /** Seconds since `started` (a process.hrtime.bigint()), as the observe hooks take them. */
 export function secondsSince(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** The router's deadlines and protocol range: the broker's options, defaulted. */
+export function routerDeadlines(options: {
+  helloDeadlineMs?: number | undefined;
+  handoffDeadlineMs?: number | undefined;
+  fdPressureRetryMs?: number | undefined;
+}): Pick<
+  RouterContext,
+  | 'helloDeadlineMs'
+  | 'handoffDeadlineMs'
+  | 'fdPressureRetryMs'
+  | 'daemonMinProtocol'
+  | 'daemonMaxProtocol'
+> {
+  return {
+    helloDeadlineMs: options.helloDeadlineMs ?? 30_000,
+    handoffDeadlineMs: options.handoffDeadlineMs ?? 5000,
+    fdPressureRetryMs: options.fdPressureRetryMs ?? 250,
+    daemonMinProtocol: PROTOCOL_VERSION,
+    daemonMaxProtocol: PROTOCOL_VERSION,
+  };
+}
+
+/** What the router observes, counted in the broker's metrics. */
+export function routerObservers(
+  counters: BrokerMetrics,
+): Pick<RouterContext, 'observeHello' | 'observeHandoff'> {
+  return {
+    observeHello: (service, outcome, seconds) => {
+      counters.helloTotal.inc({ service, outcome });
+      counters.helloDuration.observe(seconds);
+    },
+    observeHandoff: (outcome, seconds) => {
+      counters.handoffTotal.inc({ outcome });
+      if (outcome !== 'reconnect') counters.handoffDuration.observe(seconds);
+    },
+  };
 }

@@ -10,7 +10,8 @@ import {
   FrameKind,
   responseFrame,
 } from '@handoff/protocol';
-import { type AdminProvider, handleAdminRequest } from '../src/admin.js';
+import { handleAdminRequest } from '../src/admin.js';
+import type { AdminProvider } from '../src/admin-provider.js';
 
 export { tempDir } from '@handoff/testkit';
 

@@ -20,7 +20,8 @@ import {
   requestFrame,
 } from '@handoff/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Broker, startBroker } from '../src/broker-server.js';
+import type { Broker } from '../src/broker-api.js';
+import { startBroker } from '../src/broker-server.js';
 import { connectService } from '../src/client/connect-service.js';
 import { echoService, openFds, str, tempDir } from './harness.js';
 

@@ -130,6 +130,14 @@ describe('rendering', () => {
     expect(value(service, 'SystemCallArchitectures')).toBe('native');
   });
 
+  it('lets an upgrade successor notify (NotifyAccess=all) and reloads by upgrading (SIGHUP)', () => {
+    const service = renderServiceUnit(base).text;
+    expect(value(service, 'Type')).toBe('notify');
+    // The successor sends MAINPID=<its pid>: with NotifyAccess=main systemd would drop it.
+    expect(value(service, 'NotifyAccess')).toBe('all');
+    expect(value(service, 'ExecReload')).toBe('/bin/kill -HUP $MAINPID');
+  });
+
   it('refuses relative paths and newlines', () => {
     expect(() => renderServiceUnit({ ...base, socketPath: 'broker.sock' })).toThrow(
       UnitRenderError,

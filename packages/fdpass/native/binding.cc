@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "errno_names.h"
+#include "memfd.h"
 #include "peer_cred.h"
 #include "poll_watcher.h"
 #include "scm_rights.h"
@@ -755,6 +756,15 @@ Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(r.value));
 }
 
+// memfdCreate(name: string): a new close-on-exec memfd; throws on failure.
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsString()) Usage(env, "memfdCreate(name: string)");
+  SysResult r = CreateMemfd(info[0].As<Napi::String>().Utf8Value());
+  if (!r.ok()) throw SystemError(env, r);
+  return Napi::Number::New(env, static_cast<double>(r.value));
+}
+
 Napi::Value SocketInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !IsFd(info[0])) Usage(env, "socketInfo(fd)");
@@ -890,6 +900,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("queuedOutput", Napi::Function::New<FdQuery<QueuedOutput>>(env, "queuedOutput"));
   exports.Set("sendBufferSize", Napi::Function::New<FdQuery<SendBufferSize>>(env, "sendBufferSize"));
   exports.Set("sendDatagram", Napi::Function::New<SendDatagram>(env, "sendDatagram"));
+  exports.Set("memfdCreate", Napi::Function::New<MemfdCreate>(env, "memfdCreate"));
   exports.Set("socketInfo", Napi::Function::New<SocketInfo>(env, "socketInfo"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCreds>(env, "peerCredentials"));
   exports.Set("decodeSockaddr", Napi::Function::New<Decode>(env, "decodeSockaddr"));

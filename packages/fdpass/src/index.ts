@@ -9,6 +9,7 @@ export type { WriteOptions } from './fd-socket.js';
 export { FdSocket } from './fd-socket.js';
 export type { ConnectOptions, FdSocketOptions, SocketKind } from './fd-socket-options.js';
 export { defaultSocketKind } from './fd-socket-options.js';
+export { memfdCreate } from './memfd.js';
 export type { SocketFromFdOptions } from './node-interop.js';
 export {
   closeFd,

@@ -113,6 +113,8 @@ export interface NativeBinding {
   sendBufferSize(fd: number): number;
   /** One datagram to the AF_UNIX SOCK_DGRAM socket at `address` (exact sun_path bytes); bytes sent. Throws. */
   sendDatagram(address: Uint8Array, data: Uint8Array): number;
+  /** memfd_create(name, MFD_CLOEXEC): the new fd. Throws. */
+  memfdCreate(name: string): number;
   socketInfo(fd: number): NativeSocketInfo;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   decodeSockaddr(image: Uint8Array): NativeDecodedAddress;

@@ -6,11 +6,13 @@
 //        take a close-on-exec duplicate of its fd and close the server
 //        before the event loop polls it, so only our acceptor ever accepts.
 //   Unix: bound by fdpass directly; closing a net.Server would unlink the
-//        path out from under the duplicate.
+//        path out from under the duplicate. Or, when a broker bound the
+//        daemon's endpoint and passed it in (HANDOFF_LISTEN_FD), that one.
 // A failure part-way closes every listener already opened.
 import { once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
 import { closeFd, duplicateFd, FdAcceptor, fdOf } from '@handoff/fdpass';
+import { listenFdFor, takeInheritedListener } from '../server/inherited-listener.js';
 import { DispatchError } from './errors.js';
 import type { DispatchEndpoint } from './wire.js';
 
@@ -43,10 +45,16 @@ export async function openListeners(specs: readonly DispatchListen[]): Promise<O
   for (const [index, spec] of specs.entries()) {
     try {
       if ('path' in spec) {
-        const acceptor = await FdAcceptor.listen(spec.path, {
-          backlog: spec.backlog ?? DEFAULT_BACKLOG,
-          ...(spec.mode === undefined ? {} : { mode: spec.mode }),
-        });
+        // A broker may have bound this path for us (HANDOFF_LISTEN_FD): serve
+        // that listener, as serveDaemon does, rather than fail on a live socket.
+        const inherited = listenFdFor(spec.path, undefined);
+        const acceptor =
+          inherited === null
+            ? await FdAcceptor.listen(spec.path, {
+                backlog: spec.backlog ?? DEFAULT_BACKLOG,
+                ...(spec.mode === undefined ? {} : { mode: spec.mode }),
+              })
+            : adoptInherited(takeInheritedListener(inherited, spec.path));
         acceptor.pause();
         acceptors.push(acceptor);
         endpoints.push({ index, transport: 'unix', family: 'unix', path: spec.path });
@@ -75,6 +83,16 @@ export async function openListeners(specs: readonly DispatchListen[]): Promise<O
     }
   }
   return { acceptors, endpoints };
+}
+
+/** An acceptor over a checked inherited listener; the fd is closed if that fails. */
+function adoptInherited(fd: number): FdAcceptor {
+  try {
+    return FdAcceptor.fromFd(fd);
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
 }
 
 export function describeListen(spec: DispatchListen): string {

@@ -19,6 +19,7 @@ import { preparePrivateSocketPath } from '../private-socket.js';
 import { SlotSet } from '../slot-set.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { ServerConnectionError } from './errors.js';
+import { listenFdFor, takeInheritedListener } from './inherited-listener.js';
 import type { CloseOptions, ServeDaemonOptions } from './options.js';
 
 /**
@@ -102,6 +103,8 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer, ConnectionH
   }
 
   async listen(): Promise<void> {
+    const inherited = listenFdFor(this.endpoint, this.#options.listenFd);
+    if (inherited !== null) return this.#listenOn(takeInheritedListener(inherited, this.endpoint));
     await preparePrivateSocketPath(this.endpoint);
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
@@ -112,6 +115,24 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer, ConnectionH
     });
     await chmod(this.endpoint, 0o600);
     this.#socketInode = (await stat(this.endpoint, { bigint: true })).ino;
+  }
+
+  /**
+   * Serves a listener bound by someone else (a broker). Its file is still
+   * removed at close if it is the one we served: the daemon is its last
+   * user (the broker stops routing to it first), and a daemon that outlived
+   * a killed broker must not leave a dead socket file behind.
+   */
+  async #listenOn(fd: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen({ fd }, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#socketInode =
+      (await stat(this.endpoint, { bigint: true }).catch(() => null))?.ino ?? null;
   }
 
   /**

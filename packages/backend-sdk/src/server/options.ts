@@ -49,6 +49,16 @@ export type LegacyHandler = (socket: Socket, buffered: Buffer) => void;
 export interface ServeDaemonOptions {
   /** Unix socket path; its directory must be private (0700-like, ours). */
   endpoint: string;
+  /**
+   * A listening AF_UNIX stream socket already bound to `endpoint`, to serve
+   * on instead of binding one (a broker binds each daemon's socket before it
+   * spawns it, so clients that arrive while the daemon starts wait in the
+   * backlog). Default: $HANDOFF_LISTEN_FD when $HANDOFF_ENDPOINT is
+   * `endpoint`; the variable is then removed from process.env. close()
+   * removes the socket file only if it is still the one served (as for a
+   * socket of its own). A bad fd is an InheritedListenerError.
+   */
+  listenFd?: number;
   identity: DaemonIdentity;
   /** The consumer payload protocols served (ids or defined protocols). */
   payloadProtocols: Iterable<number | PayloadProtocol>;

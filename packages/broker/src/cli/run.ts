@@ -12,8 +12,11 @@ import {
 } from './admin-commands.js';
 import { doctorCommand } from './doctor.js';
 import { installCommand } from './install.js';
+import { logsCommand } from './logs.js';
 import { probeCommand } from './probe.js';
+import { restartCommand } from './restart.js';
 import { serveCommand } from './serve.js';
+import { upgradeCommand } from './upgrade.js';
 
 const PROGRAM = 'handoff-broker';
 
@@ -30,6 +33,9 @@ const cli = new CliRunner({
     doctorCommand,
     shutdownCommand,
     installCommand,
+    upgradeCommand,
+    logsCommand,
+    restartCommand,
   ],
   version: () => brokerPackageVersion() ?? 'unknown',
   footer:

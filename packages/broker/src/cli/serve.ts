@@ -5,8 +5,9 @@
 // Under systemd it adopts the inherited listener and notifies the manager
 // (src/systemd/).
 import { constants } from 'node:os';
+import { resolve } from 'node:path';
 import { type Command, EXIT_FAILED, EXIT_OK, type ParsedArgs } from '@handoff/backend-sdk/cli';
-import { defaultConfigDir } from '../paths.js';
+import { defaultConfigDir, defaultStateDir } from '../paths.js';
 import type { InheritedFd } from '../systemd/listen-fds.js';
 import {
   brokerSocketPath,
@@ -27,7 +28,8 @@ export const EXIT_GRACE_MS = 10_000;
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the broker in the foreground',
-  usage: 'serve [--config-dir DIR] [--config-file FILE] [--drain MS] [--socket PATH]',
+  usage:
+    'serve [--config-dir DIR] [--config-file FILE] [--drain MS] [--socket PATH] [--state-dir DIR]',
   help: [
     '--config-dir DIR    a directory of service definition files (reloaded on change;',
     '                    default, without --config-file: $HANDOFF_CONFIG_DIR or ~/.config/handoff/services)',
@@ -35,12 +37,15 @@ export const serveCommand: Command = {
     '--drain MS          on SIGINT/SIGTERM, how long in-flight work may drain (default 5000);',
     '                    the process exits at the latest 10 s after that, a second signal at once',
     SOCKET_HELP,
+    '--state-dir DIR     where daemon logs are written, under DIR/logs (default: $XDG_STATE_HOME/handoff',
+    '                    or ~/.local/state/handoff)',
   ],
   options: {
     ...socketOption,
     'config-dir': { type: 'string' },
     'config-file': { type: 'string' },
     drain: { type: 'string' },
+    'state-dir': { type: 'string' },
   },
   async run(args: ParsedArgs, io: CliIo): Promise<number> {
     const socketPath = brokerSocketPath(args, io.env);
@@ -49,13 +54,26 @@ export const serveCommand: Command = {
       stringOption(args, 'config-dir') ??
       (configFile === undefined ? defaultConfigDir(io.env) : undefined);
     const drainMs = integerOption(args, 'drain', 5000, 'serve');
+    const stateDir = resolve(stringOption(args, 'state-dir') ?? defaultStateDir(io.env));
     // Loaded here, not at the top: the other commands should not pay for
     // the server, its logger and the native addon.
-    const { killBackendsNow, startBroker } = await import('../broker-server.js');
+    const { killBackendsNow, startBroker, startSuccessorBroker } = await import(
+      '../broker-server.js'
+    );
     const { closeUnused, parseListenFds, pickBrokerFd, unsetListenEnv } = await import(
       '../systemd/listen-fds.js'
     );
     const { SystemdNotifier } = await import('../systemd/notify.js');
+    const upgrades = await import('../upgrade/serve-upgrade.js');
+    const { UpgradeTakeover } = await import('../upgrade/takeover.js');
+    // An upgrade's successor (src/upgrade/): it takes over instead of binding.
+    let takeover: import('../upgrade/takeover.js').UpgradeTakeover | null;
+    try {
+      takeover = UpgradeTakeover.fromEnv(io.env);
+    } catch (error) {
+      io.stderr(`handoff-broker serve: ${(error as Error).message}\n`);
+      return EXIT_FAILED;
+    }
     // Socket activation: a listener systemd (or any manager) bound for us.
     // The variables go either way, so that no daemon we spawn inherits them.
     let listenFd: number | undefined;
@@ -80,13 +98,20 @@ export const serveCommand: Command = {
     });
     let broker: Awaited<ReturnType<typeof startBroker>>;
     try {
-      broker = await startBroker({
+      const options = {
         socketPath,
+        stateDir,
+        successor: upgrades.successorCommand(io.env, notifier),
         ...(listenFd === undefined ? {} : { listenFd }),
         ...(configDir === undefined ? {} : { configDir }),
         ...(configFile === undefined ? {} : { configFile }),
-      });
+      };
+      broker = await (takeover === null
+        ? startBroker(options)
+        : startSuccessorBroker(options, takeover));
     } catch (error) {
+      // A successor that cannot take over says why, and goes: the old broker keeps serving.
+      if (takeover !== null) upgrades.abandonTakeover(takeover, error, io);
       const code = (error as { code?: unknown }).code;
       // Refusals the user can fix (unsafe directory, address in use) carry a code and a clear message.
       if (typeof code === 'string') {
@@ -99,8 +124,10 @@ export const serveCommand: Command = {
     }
     const live = broker;
     const serving = () => `serving ${live.definitions().length} services at ${live.socketPath}`;
-    notifier.ready(serving());
+    if (takeover === null) notifier.ready(serving());
+    else notifier.readyAsMain(serving());
     notifier.startWatchdog();
+    upgrades.serveUpgrades(live, notifier, serving, io);
     live.on('config', () => notifier.status(serving()));
     // Last resort: whatever close() waits for (or whatever handle outlives
     // it), the process ends; its daemons are killed rather than orphaned.

@@ -50,6 +50,13 @@ export interface ServiceDefinition {
   readonly fdStoreMax: number;
   /** Seconds a stored fd waits for a daemon to collect it before it is closed (default 60). */
   readonly fdStoreMaxAgeSecs: number;
+  /**
+   * The broker binds the daemon's endpoint and passes the listener in as fd
+   * 3 with HANDOFF_LISTEN_FD=3 (default true). Turn it off for a daemon
+   * that binds its socket itself and refuses a live one (not built on
+   * `@handoff/backend-sdk`).
+   */
+  readonly ownSocket: boolean;
   /** Size at which the daemon's log file is rotated (default 10 MiB). */
   readonly logMaxBytes: number;
   /** Rotated log files kept besides the current one (default 3). */
@@ -107,6 +114,7 @@ const KNOWN_KEYS = new Set([
   'drainMs',
   'fdStoreMax',
   'fdStoreMaxAgeSecs',
+  'ownSocket',
   'logMaxBytes',
   'logFiles',
 ]);
@@ -303,6 +311,7 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
 
   const rawHandoff = r.boolean('handoff');
   const restartOnChange = r.boolean('restartOnChange') ?? false;
+  const ownSocket = r.boolean('ownSocket') ?? true;
   const entryScript = r.string('entryScript', false);
   if (entryScript !== undefined && !isAbsolute(entryScript)) {
     r.fail(
@@ -359,6 +368,7 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
     drainMs,
     fdStoreMax,
     fdStoreMaxAgeSecs,
+    ownSocket,
     logMaxBytes,
     logFiles,
     source,

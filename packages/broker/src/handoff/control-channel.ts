@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { closeFd, type FdSocket, peerCredentials } from '@handoff/fdpass';
 import {
   CHANNEL_CAP_CLIENT_PRELUDE,
+  CHANNEL_CAP_FD_STORE,
   CHANNEL_CAP_OFFER_WITH_FD,
   ChannelRegistration,
   type Endpoint,
@@ -15,9 +16,23 @@ import {
   FrameDecoder,
   FrameKind,
   HANDOFF_PAYLOAD_PROTOCOL,
+  tryDecodeFramed,
 } from '@handoff/protocol';
+import {
+  type FdStoreEntry,
+  FdStoreError,
+  fdStoreMessages,
+  MAX_FD_STORE_MESSAGE_BYTES,
+  readDeposit,
+} from '../fd-store-wire.js';
 import { type OfferOutcome, readAck } from './ack.js';
 import { type Offer, offerFrame } from './wire.js';
+
+/**
+ * How long a closed fd-store channel still reads deposits (see close()):
+ * a stopping daemon's last one comes within its stop grace.
+ */
+const FD_STORE_LINGER_MS = 5000;
 
 interface PendingOffer {
   resolve: (outcome: OfferOutcome) => void;
@@ -25,8 +40,11 @@ interface PendingOffer {
 }
 
 /**
- * Events: 'registered' (Endpoint), 'close'. A channel that breaks the
- * protocol is closed, and every offer in flight on it fails at once.
+ * Events: 'registered' (Endpoint), 'close', and for a backend that
+ * registered CHANNEL_CAP_FD_STORE: 'deposit' (FdStoreEntry[], fds: the
+ * listener owns them) and 'deposit-refused' (FdStoreError: the fds were
+ * closed, the channel stays). A channel that breaks the protocol is closed,
+ * and every offer in flight on it fails at once.
  */
 export class BackendChannel extends EventEmitter {
   readonly peer: { pid: number; uid: number; gid: number };
@@ -35,6 +53,7 @@ export class BackendChannel extends EventEmitter {
   private readonly pending = new Map<bigint, PendingOffer>();
   private endpointValue: ChannelRegistration | null = null;
   private closedValue = false;
+  private pausedValue = false;
 
   /**
    * `registration`: for a channel that registered with another broker
@@ -47,10 +66,13 @@ export class BackendChannel extends EventEmitter {
     this.peer = peerCredentials(socket);
     if (registration !== undefined) this.endpointValue = registration;
     socket.on('message', ({ data, fds }: { data: Buffer; fds: number[] }) => {
+      if (this.closedValue) {
+        // Lingering for a last deposit (see close()): nothing else counts now.
+        if (fds.length > 0) this.onFdMessage(data, fds);
+        return;
+      }
       if (fds.length > 0) {
-        // A daemon has no business sending us fds: drop them and the channel.
-        for (const fd of fds) closeQuietly(fd);
-        this.close('daemon sent file descriptors on the control channel');
+        this.onFdMessage(data, fds);
         return;
       }
       this.onBytes(data);
@@ -90,10 +112,12 @@ export class BackendChannel extends EventEmitter {
 
   /** Stops reading: what the backend sends next waits in the socket for whoever reads it. */
   pause(): void {
+    this.pausedValue = true;
     this.socket.pause();
   }
 
   resume(): void {
+    this.pausedValue = false;
     this.socket.resume();
   }
 
@@ -140,13 +164,49 @@ export class BackendChannel extends EventEmitter {
     });
   }
 
+  /**
+   * Gives stored fds back to the backend (it registered CHANNEL_CAP_FD_STORE):
+   * FdStoreEntries EVENT frames, each in one message with its fds. The
+   * kernel duplicates the fds; the caller closes its copies. False when
+   * nothing could be sent (closed, no fd store, or the kernel refused).
+   */
+  deliver(entries: readonly FdStoreEntry[], fds: readonly number[]): boolean {
+    if (this.closedValue || !this.can(CHANNEL_CAP_FD_STORE) || entries.length !== fds.length)
+      return false;
+    try {
+      for (const message of fdStoreMessages(entries.map((e, i) => ({ ...e, fd: fds[i]! }))))
+        this.socket.write(message.data, message.fds);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   close(reason = 'closed'): void {
     if (this.closedValue) return;
     this.closedValue = true;
     for (const id of [...this.pending.keys()])
       this.settle(id, { accepted: false, reason, fate: 'unknown' });
-    this.socket.close();
+    const keeping = this.can(CHANNEL_CAP_FD_STORE) && this.listenerCount('deposit') > 0;
+    if (keeping && !this.pausedValue && !this.socket.closed) this.linger();
+    else this.socket.close();
     this.emit('close', reason);
+  }
+
+  /**
+   * A backend with the fd store deposits as it stops, and the broker may
+   * drop its channel first (its process exit was seen before the deposit
+   * was read, or the channel was closed just before the daemon was told to
+   * stop): so a closed channel still reads deposits until the daemon hangs
+   * up, for at most FD_STORE_LINGER_MS, without keeping the broker alive
+   * (when someone listens for deposits). A paused channel (being handed to another broker) is closed at once.
+   */
+  private linger(): void {
+    const socket = this.socket;
+    socket.unref();
+    const timer = setTimeout(() => socket.close(), FD_STORE_LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   private settle(id: bigint, outcome: OfferOutcome): void {
@@ -155,6 +215,54 @@ export class BackendChannel extends EventEmitter {
     this.pending.delete(id);
     clearTimeout(entry.timer);
     entry.resolve(outcome);
+  }
+
+  /**
+   * Fds come only with a deposit: one whole FdStoreEntries EVENT frame in
+   * the fds' own message, from a backend that registered the fd store.
+   * Anything else drops the fds and the channel.
+   */
+  private onFdMessage(data: Uint8Array, fds: number[]): void {
+    let frame: Frame | null = null;
+    if (this.can(CHANNEL_CAP_FD_STORE) && this.decoder.bufferedBytes === 0) {
+      try {
+        const decoded = tryDecodeFramed(data, { maxFrameBytes: MAX_FD_STORE_MESSAGE_BYTES });
+        if (decoded && decoded.consumed === data.length) frame = decoded.frame;
+      } catch {
+        frame = null;
+      }
+    }
+    if (
+      frame === null ||
+      frame.kind !== FrameKind.EVENT ||
+      frame.payloadProtocol !== HANDOFF_PAYLOAD_PROTOCOL
+    ) {
+      for (const fd of fds) closeQuietly(fd);
+      this.emit(
+        'deposit-refused',
+        new FdStoreError(
+          'FDS_WITHOUT_DEPOSIT',
+          'file descriptors on a message that is not an fd store deposit',
+        ),
+      );
+      this.close('daemon sent file descriptors on the control channel');
+      return;
+    }
+    this.onDeposit(frame.payload, fds);
+  }
+
+  private onDeposit(payload: Uint8Array, fds: number[]): void {
+    let entries: FdStoreEntry[];
+    try {
+      entries = readDeposit(payload, fds.length);
+      if (this.listenerCount('deposit') === 0)
+        throw new FdStoreError('FD_STORE_DISABLED', 'this broker keeps no fds for this channel');
+    } catch (error) {
+      for (const fd of fds) closeQuietly(fd);
+      this.emit('deposit-refused', error);
+      return;
+    }
+    this.emit('deposit', entries, fds);
   }
 
   private onBytes(bytes: Uint8Array): void {
@@ -184,6 +292,11 @@ export class BackendChannel extends EventEmitter {
       if (frame.kind === FrameKind.EVENT && this.endpointValue === null) {
         this.endpointValue = ChannelRegistration.decode(frame.payload);
         this.emit('registered', this.endpointValue);
+        return;
+      }
+      if (frame.kind === FrameKind.EVENT && this.can(CHANNEL_CAP_FD_STORE)) {
+        // A deposit without fds: valid only when it names none.
+        this.onDeposit(frame.payload, []);
         return;
       }
       if (frame.kind === FrameKind.RESPONSE) {

@@ -56,6 +56,11 @@ export class SystemdNotifier {
     return this.socket !== null;
   }
 
+  /** NOTIFY_SOCKET as it was given, for a successor broker to notify in our place (src/upgrade/). */
+  get address(): string | null {
+    return this.socket;
+  }
+
   /** The keep-alive period the manager asked for, in µs; null without one. */
   get watchdogIntervalUsec(): number | null {
     return this.socket === null ? null : this.watchdogUsec;
@@ -64,6 +69,16 @@ export class SystemdNotifier {
   /** READY=1 (startup finished, or a reload did), with an optional STATUS. */
   ready(status?: string): void {
     this.send(status === undefined ? 'READY=1' : `READY=1\nSTATUS=${oneLine(status)}`);
+  }
+
+  /**
+   * MAINPID=<pid> and READY=1: a successor broker taking over after an
+   * upgrade tells the manager it is the service's main process now (the
+   * unit needs NotifyAccess=all: we are not the pid it started).
+   */
+  readyAsMain(status?: string, pid: number = process.pid): void {
+    const statusLine = status === undefined ? '' : `\nSTATUS=${oneLine(status)}`;
+    this.send(`MAINPID=${pid}\nREADY=1${statusLine}`);
   }
 
   status(text: string): void {

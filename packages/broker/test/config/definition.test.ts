@@ -32,6 +32,7 @@ describe('parseServiceDefinition', () => {
       drainMs: 30_000,
       fdStoreMax: 16,
       fdStoreMaxAgeSecs: 60,
+      ownSocket: true,
       logMaxBytes: 10 * 1024 * 1024,
       logFiles: 3,
       source: '/cfg/demo.json',
@@ -62,6 +63,7 @@ describe('parseServiceDefinition', () => {
       drainMs: 0,
       fdStoreMax: 0,
       fdStoreMaxAgeSecs: 1,
+      ownSocket: false,
       logMaxBytes: 4096,
       logFiles: 0,
     };
@@ -109,6 +111,7 @@ describe('parseServiceDefinition', () => {
     [{ ...base, drainMs: -1 }, 'drainMs', /integer from 0/],
     [{ ...base, fdStoreMax: 254 }, 'fdStoreMax', /integer from 0 to 253/],
     [{ ...base, fdStoreMaxAgeSecs: 0 }, 'fdStoreMaxAgeSecs', /integer from 1/],
+    [{ ...base, ownSocket: 'no' }, 'ownSocket', /true or false/],
     [{ ...base, logMaxBytes: 100 }, 'logMaxBytes', /integer from 4096/],
     [{ ...base, logFiles: 101 }, 'logFiles', /integer from 0 to 100/],
   ])('refuses %j at field %s', (value, field, message) => {

@@ -1,0 +1,96 @@
+// A spawned daemon's way to ready: it must attach and pass its probe (the
+// registry resolves the waiter) before its ready deadline, and not exit or
+// fail to exec first. Failures report its last output. Deciding what to
+// spawn, and what ready means, is the registry's (backend-registry.ts).
+import type { ChildProcess } from 'node:child_process';
+import { ErrorCode } from '@handoff/protocol';
+import type { Backend } from '../backend.js';
+import type { DaemonOutput } from '../daemon-spawn.js';
+import { OUTPUT_SETTLE_MS, withOutputTail } from '../logs/failure-tail.js';
+import { RouteError } from '../route-error.js';
+import { signal } from './process-exit.js';
+
+/** How the registry settles a starting backend's spawn (attached and probed, or stopped first). */
+export interface Waiter {
+  resolve: (b: Backend) => void;
+  fail: (e: RouteError) => void;
+}
+
+export interface ReadinessHost {
+  onSpawn(outcome: 'ok' | 'failed'): void;
+  /** Forgets a backend that will not become ready. */
+  remove(backend: Backend, reason: string): void;
+  /** A spawn failed: its message and the daemon's last output. */
+  spawnFailed(message: string, tail: string): void;
+  /** Where the registry finds the waiter of a starting backend. */
+  waiters: Map<Backend, Waiter>;
+}
+
+/** Resolves with `backend` once the registry marks it ready; rejects with RouteError BACKEND_SPAWN_FAILED. */
+export function awaitReadiness(
+  host: ReadinessHost,
+  backend: Backend,
+  child: ChildProcess,
+  output: DaemonOutput,
+  readyTimeoutMs: number,
+): Promise<Backend> {
+  const { key, definition } = backend;
+  return new Promise<Backend>((resolve, reject) => {
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      if (host.waiters.get(backend) === waiter) host.waiters.delete(backend);
+      return true;
+    };
+    const fail = (message: string, details: Record<string, string>) => {
+      if (!settle()) return;
+      host.onSpawn('failed');
+      host.remove(backend, message);
+      // Its last words may still be in the pipes: wait (briefly) for their end.
+      void output.settled(OUTPUT_SETTLE_MS).then(() => {
+        const tail = output.tail();
+        // 'spawn-failed' (definition, message, tail): status keeps the last one per service.
+        host.spawnFailed(message, tail);
+        reject(
+          new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, withOutputTail(message, tail), 0, {
+            service: key,
+            stderr_tail: tail,
+            ...details,
+          }),
+        );
+      });
+    };
+    const timer = setTimeout(() => {
+      signal(child.pid, 'SIGKILL');
+      fail(`${key} was not ready within ${readyTimeoutMs} ms`, {
+        reason: 'ready timeout',
+      });
+    }, readyTimeoutMs);
+    const waiter: Waiter = {
+      resolve: (b: Backend) => {
+        if (!settle()) return;
+        host.onSpawn('ok');
+        resolve(b);
+      },
+      // Stopped before ready (the broker closing): the process is stop()'s to end.
+      fail: (error: RouteError) => {
+        if (settle()) reject(error);
+      },
+    };
+    host.waiters.set(backend, waiter);
+    child.once('error', (error) =>
+      fail(`cannot spawn ${definition.command}: ${error.message}`, { reason: 'spawn error' }),
+    );
+    child.once('exit', (code, sig) => {
+      if (backend.state === 'starting') {
+        fail(`${key} exited before it was ready (${sig ? `signal ${sig}` : `status ${code}`})`, {
+          reason: 'exited',
+          exit_status: String(code ?? ''),
+          exit_signal: String(sig ?? ''),
+        });
+      } else host.remove(backend, `process exited (${sig ?? code})`);
+    });
+  });
+}
