@@ -26,7 +26,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`# suite ${name}`);
     await suites[name]!();
   }
-  return 0;
+  // A case that could not measure (a missing feature: `"ok":false`) set it.
+  return Number(process.exitCode ?? 0);
 }
 
 process.exitCode = await main(process.argv.slice(2));

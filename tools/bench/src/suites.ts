@@ -4,6 +4,7 @@ import { brokerSuite } from './broker.bench.ts';
 import { brokerImportSuite } from './broker-import.bench.ts';
 import { dispatcherSuite } from './dispatcher.bench.ts';
 import { fdpassSuite } from './fdpass.bench.ts';
+import { lifecycleSuite } from './lifecycle.bench.ts';
 import { protocolSuite } from './protocol.bench.ts';
 
 export const suites: Record<string, () => Promise<void>> = {
@@ -13,4 +14,5 @@ export const suites: Record<string, () => Promise<void>> = {
   broker: brokerSuite,
   'broker-import': brokerImportSuite,
   dispatcher: dispatcherSuite,
+  lifecycle: () => lifecycleSuite(),
 };
