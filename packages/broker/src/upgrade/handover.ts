@@ -155,6 +155,10 @@ export class Upgrader {
         for (const { channel } of taken.detached) channel.pause();
         this.sendState(successor, taken);
         const ready = await successor.expect('ready');
+        // Only now does this broker stop accepting: the successor resumes
+        // on the commit, so clients wait in the backlog for one message.
+        this.pauseServer(taken, this.parts.clientServer());
+        taken.pausedAt = performance.now();
         successor.send({ type: 'commit' });
         this.committedValue = true;
         const now = performance.now();
@@ -180,13 +184,13 @@ export class Upgrader {
   }
 
   /**
-   * Stops accepting clients and takes the channels off their backends (no
-   * new offer starts). The control socket still accepts: a daemon spawned
-   * just before must attach for the quiesce to end.
+   * Takes the channels off their backends (no new offer starts: Hellos
+   * take the reconnect route until the commit). Clients are still
+   * accepted, and the control socket too: a daemon spawned just before
+   * must attach for the quiesce to end.
    */
   private take(): Taken {
-    const taken: Taken = { pausedAt: performance.now(), servers: [], detached: [], outputs: [] };
-    this.pauseServer(taken, this.parts.clientServer());
+    const taken: Taken = { pausedAt: Number.NaN, servers: [], detached: [], outputs: [] };
     this.detachChannels(taken);
     return taken;
   }

@@ -4,12 +4,15 @@
 // Steady state is measured in the same run: before each restart, a window
 // of the same load with nothing happening. A restart's window runs from
 // the verb until the old daemon has exited. Reported: failed requests and
-// connects, and p99 during the restarts against steady state.
+// connects, and p99 during the restarts against steady state — and against
+// the floor: the same load while a standalone daemon boots (boot-floor.ts),
+// which no restart can go below.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminVerb } from '@handoff/protocol';
 import { line, summarize } from '../measure.ts';
+import { bootAndStopDaemon } from './boot-floor.ts';
 import { ConnectLoops, oneConnect } from './connect-loops.ts';
 import { LiveSessions } from './live-sessions.ts';
 import { countErrors, emitFailure, emitResult, inWindows, latency, type Window } from './report.ts';
@@ -45,10 +48,15 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
     loops = new ConnectLoops(serve.socketPath, options.connectLoops, 20);
     const steady: Window[] = [];
     const during: Window[] = [];
+    const floor: Window[] = [];
     for (let i = 0; i < options.restarts; i++) {
       const s0 = performance.now();
       await new Promise((r) => setTimeout(r, options.steadyMs));
       steady.push({ from: s0, to: performance.now() });
+      const f0 = performance.now();
+      await bootAndStopDaemon(dir, i);
+      floor.push({ from: f0, to: performance.now() });
+      await new Promise((r) => setTimeout(r, 200));
       const before = (await serve.daemons()).filter((d) => alive(d.pid));
       if (before.length !== 1)
         throw new Error(
@@ -76,12 +84,15 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
     });
     const d = okIn(during);
     const s = okIn(steady);
+    const f = okIn(floor);
     const failedRequests = req.filter((r) => r.error !== null);
     const failedConnects = con.filter((a) => a.error !== null);
     const rd = latency(d.requests);
     const rs = latency(s.requests);
     const cd = latency(d.connects);
     const cs = latency(s.connects);
+    const rf = latency(f.requests);
+    const cf = latency(f.connects);
     const ratio = (a: number | null, b: number | null) =>
       a === null || b === null || b === 0 ? null : Number((a / b).toFixed(2));
     const requestRatio = ratio(rd.p99_ms, rs.p99_ms);
@@ -118,6 +129,14 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
       connect_during_restarts: cd,
       connect_steady: cs,
       connect_p99_ratio: connectRatio,
+      // The floor: p99 while a standalone daemon boots and stops, against steady
+      // state; and the restarts' p99 against that floor.
+      request_boot_floor: rf,
+      connect_boot_floor: cf,
+      request_floor_p99_ratio: ratio(rf.p99_ms, rs.p99_ms),
+      connect_floor_p99_ratio: ratio(cf.p99_ms, cs.p99_ms),
+      request_p99_vs_floor: ratio(rd.p99_ms, rf.p99_ms),
+      connect_p99_vs_floor: ratio(cd.p99_ms, cf.p99_ms),
       restart_ms: latency(during.map((w) => w.to - w.from)),
       target:
         'failed requests and connects = 0, p99 during restarts <= 2x steady (requests and connects)',
