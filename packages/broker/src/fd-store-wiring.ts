@@ -1,11 +1,6 @@
-// Connects the fd store to the broker's control channels and registry: a
-// channel's deposits are kept under its backend's key, and whatever is
-// stored for a key goes to the next backend of that key to attach with the
-// fd store (or at once to one already attached, when an old daemon deposits
-// while its replacement serves). The store itself is fd-store.ts.
-import { closeFd } from '@handoff/fdpass';
 import { CHANNEL_CAP_FD_STORE } from '@handoff/protocol';
 import type { Backend, BackendRegistry } from './backend-registry.js';
+import { closeQuietly } from './close-quietly.js';
 import { FdStore, type FdStoreCount } from './fd-store.js';
 import type { FdStoreEntry, FdStoreError } from './fd-store-wire.js';
 import type { BackendChannel } from './handoff/control-channel.js';
@@ -52,7 +47,7 @@ export function wireFdStore(registry: BackendRegistry, log: Log): FdStoreWiring 
       }
       return;
     }
-    for (const { fd } of stored) closeQuietly(fd);
+    closeQuietly(stored.map(({ fd }) => fd));
     log(
       'info',
       { service: backend.key, pid: backend.pid, fds: stored.length },
@@ -92,7 +87,7 @@ export function wireFdStore(registry: BackendRegistry, log: Log): FdStoreWiring 
       const backend = owners.get(channel) ?? registry.list().find((b) => b.channel === channel);
       if (backend) return keep(backend, channel, entries, fds);
       const waiting = early.get(channel) ?? [];
-      if (waiting.length >= MAX_EARLY_DEPOSITS || store.closed) return closeAll(fds);
+      if (waiting.length >= MAX_EARLY_DEPOSITS || store.closed) return closeQuietly(fds);
       waiting.push({ entries, fds });
       early.set(channel, waiting);
     });
@@ -104,7 +99,7 @@ export function wireFdStore(registry: BackendRegistry, log: Log): FdStoreWiring 
       ),
     );
     channel.once('close', () => {
-      for (const d of early.get(channel) ?? []) closeAll(d.fds);
+      for (const d of early.get(channel) ?? []) closeQuietly(d.fds);
       early.delete(channel);
     });
   };
@@ -125,21 +120,9 @@ export function wireFdStore(registry: BackendRegistry, log: Log): FdStoreWiring 
     track,
     counts: () => store.counts(),
     close: () => {
-      for (const list of early.values()) for (const d of list) closeAll(d.fds);
+      for (const list of early.values()) for (const d of list) closeQuietly(d.fds);
       early.clear();
       store.close();
     },
   };
-}
-
-function closeAll(fds: readonly number[]): void {
-  for (const fd of fds) closeQuietly(fd);
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeFd(fd);
-  } catch {
-    // Already closed.
-  }
 }

@@ -5,7 +5,7 @@
 // fdStoreMaxAgeSecs); what nobody collects in time is closed and counted.
 // Reading the wire is fd-store-wire.ts's; wiring to channels fd-store-wiring.ts's.
 import { EventEmitter } from 'node:events';
-import { closeFd } from '@handoff/fdpass';
+import { closeQuietly } from './close-quietly.js';
 import type { ServiceDefinition } from './config/definition.js';
 import {
   FD_STORE_NAME,
@@ -92,7 +92,7 @@ export class FdStore extends EventEmitter {
       this.check(key, slot, limits, entries, fds);
     } catch (error) {
       slot.refused++;
-      closeAll(fds);
+      closeQuietly(fds);
       throw error;
     }
     const now = Date.now();
@@ -173,7 +173,7 @@ export class FdStore extends EventEmitter {
       if (this.closedValue) throw new FdStoreError('FD_STORE_CLOSED', 'the fd store is closed');
       entries = readState(state, fds.length);
     } catch (error) {
-      closeAll(fds);
+      closeQuietly(fds);
       throw error;
     }
     const used = new Set<number>();
@@ -187,7 +187,7 @@ export class FdStore extends EventEmitter {
         expiresAt: e.expiresAt,
       });
     }
-    closeAll(fds.filter((_, i) => !used.has(i)));
+    closeQuietly(fds.filter((_, i) => !used.has(i)));
   }
 
   /** Closes every fd held and refuses deposits from now on. */
@@ -196,7 +196,7 @@ export class FdStore extends EventEmitter {
     for (const slot of this.slots.values()) {
       for (const held of slot.held.values()) {
         clearTimeout(held.timer);
-        closeQuietly(held.fd);
+        closeQuietly([held.fd]);
       }
       slot.held.clear();
     }
@@ -237,14 +237,14 @@ export class FdStore extends EventEmitter {
     if (old) {
       clearTimeout(old.timer);
       slot.held.delete(entry.name);
-      if (old.fd !== entry.fd) closeQuietly(old.fd);
+      if (old.fd !== entry.fd) closeQuietly([old.fd]);
     }
     const timer = setTimeout(
       () => {
         if (slot.held.get(entry.name)?.timer !== timer) return;
         slot.held.delete(entry.name);
         slot.expired++;
-        closeQuietly(entry.fd);
+        closeQuietly([entry.fd]);
         this.emit('expired', key, entry.name);
       },
       Math.max(0, entry.expiresAt - Date.now()),
@@ -288,16 +288,4 @@ function readState(state: unknown, fdCount: number): FdStoreState['entries'] {
     fdsUsed.add(fd as number);
   }
   return entries as FdStoreState['entries'];
-}
-
-function closeAll(fds: readonly number[]): void {
-  for (const fd of fds) closeQuietly(fd);
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeFd(fd);
-  } catch {
-    // Already closed: nothing else owned it.
-  }
 }

@@ -95,6 +95,12 @@ describe('handoff-broker restart', () => {
     expect(missing.stderr).toContain('SERVICE');
     const badDrain = await runBrokerCli(['restart', 'echo', '--drain', 'soon']);
     expect(badDrain.code).toBe(2);
+    // Checked before any round trip: no broker is asked.
+    const badName = await runBrokerCli(['restart', 'Bad_Name', '--socket', '/nonexistent.sock']);
+    expect(badName.code).toBe(2);
+    expect(badName.stderr).toMatch(/must match \[a-z0-9-\]/);
+    const badVersion = await runBrokerCli(['restart', 'echo', '--version', '1.x']);
+    expect(badVersion.code).toBe(2);
     const dir = tempDir('restart-cli');
     dirs.push(dir);
     const away = await runBrokerCli(['restart', 'echo', '--json', '--socket', dir.path('no.sock')]);

@@ -1,8 +1,9 @@
 // How handoff-broker talks to a terminal: PASS/WARN/FAIL lines, and
 // one-line explanations for the errors a user is expected to meet (no stack
 // traces for those). CliIo, columns and withNewline are @handoff/backend-sdk/cli's.
-import { type CliIo, columns, withNewline } from '@handoff/backend-sdk/cli';
-import { AdminClientError } from '../client/admin-client.js';
+import { type CliIo, columns, EXIT_FAILED, withNewline } from '@handoff/backend-sdk/cli';
+import type { AdminRequest } from '@handoff/protocol';
+import { AdminClientError, adminRequest } from '../client/admin-client.js';
 
 export { type CliIo, columns, withNewline };
 
@@ -35,4 +36,33 @@ export function describeAdminError(error: AdminClientError): string {
 
 export function isAdminClientError(error: unknown): error is AdminClientError {
   return error instanceof AdminClientError;
+}
+
+/**
+ * Sends one admin request that does work (UPGRADE, RESTART) and relays the
+ * broker's answer with its exit code: on stdout when it succeeded or JSON
+ * was asked for, else on stderr. A broker that cannot be asked is one line
+ * on stderr, or under JSON one document (`ok: false`, `code`, `message`).
+ */
+export async function relayAdminRequest(
+  socketPath: string,
+  request: Partial<AdminRequest>,
+  timeoutMs: number,
+  io: CliIo,
+): Promise<number> {
+  const json = request.json === true;
+  try {
+    const reply = await adminRequest(socketPath, request, { timeoutMs });
+    if (reply.exitCode === 0 || json) io.stdout(withNewline(reply.body));
+    else io.stderr(withNewline(reply.body));
+    return reply.exitCode;
+  } catch (error) {
+    if (!isAdminClientError(error)) throw error;
+    const message = describeAdminError(error);
+    if (json) {
+      const error_ = { code: error.code, message };
+      io.stdout(`${JSON.stringify({ schema_version: 1, ok: false, ...error_, error: error_ })}\n`);
+    } else io.stderr(`handoff-broker: ${message}\n`);
+    return EXIT_FAILED;
+  }
 }

@@ -2,9 +2,8 @@
 // running daemons through the broker's RESTART verb — a replacement starts,
 // is probed, takes new clients, and the old one drains. The broker renders
 // the reply; this file builds the request and speaks for an unreachable broker.
-import { type Command, EXIT_FAILED, type ParsedArgs, UsageError } from '@handoff/backend-sdk/cli';
+import { type Command, type ParsedArgs, UsageError } from '@handoff/backend-sdk/cli';
 import { AdminVerb, validateServiceName, validateVersion } from '@handoff/protocol';
-import { adminRequest } from '../client/admin-client.js';
 import {
   brokerSocketPath,
   integerOption,
@@ -15,7 +14,7 @@ import {
   stringOption,
   timeoutOption,
 } from './command.js';
-import { type CliIo, describeAdminError, isAdminClientError, withNewline } from './output.js';
+import { type CliIo, relayAdminRequest } from './output.js';
 
 /** The broker waits for the replacement; the CLI waits a little longer than it could. */
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -53,39 +52,26 @@ async function runRestart(args: ParsedArgs, io: CliIo): Promise<number> {
   const json = args.values.json === true;
   const service = args.positionals[0] ?? '';
   const version = stringOption(args, 'version');
-  try {
-    validateServiceName(service);
-    if (version !== undefined) validateVersion(version);
-  } catch (error) {
-    throw new UsageError((error as Error).message, 'restart');
-  }
+  // Verdicts, not throws: a bad name is a usage error here, not a round trip.
+  const verdicts = [
+    validateServiceName(service),
+    ...(version === undefined ? [] : [validateVersion(version, '--version')]),
+  ];
+  for (const verdict of verdicts) if (!verdict.ok) throw new UsageError(verdict.reason, 'restart');
   const drainMs = integerOption(args, 'drain', 0, 'restart');
   const readyMs = integerOption(args, 'ready-timeout', 0, 'restart');
   const timeoutMs = integerOption(args, 'timeout', DEFAULT_TIMEOUT_MS, 'restart');
   const socketPath = brokerSocketPath(args, io.env);
-  try {
-    const reply = await adminRequest(
-      socketPath,
-      {
-        verb: AdminVerb.RESTART,
-        json,
-        serviceName: version === undefined ? service : `${service}@${version}`,
-        drainDeadlineMs: BigInt(drainMs),
-        readyDeadlineMs: BigInt(readyMs),
-      },
-      { timeoutMs },
-    );
-    if (reply.exitCode === 0 || json) io.stdout(withNewline(reply.body));
-    else io.stderr(withNewline(reply.body));
-    return reply.exitCode;
-  } catch (error) {
-    if (!isAdminClientError(error)) throw error;
-    const message = describeAdminError(error);
-    if (json) {
-      io.stdout(
-        `${JSON.stringify({ schema_version: 1, ok: false, code: error.code, message, error: { code: error.code, message } })}\n`,
-      );
-    } else io.stderr(`handoff-broker: ${message}\n`);
-    return EXIT_FAILED;
-  }
+  return relayAdminRequest(
+    socketPath,
+    {
+      verb: AdminVerb.RESTART,
+      json,
+      serviceName: version === undefined ? service : `${service}@${version}`,
+      drainDeadlineMs: BigInt(drainMs),
+      readyDeadlineMs: BigInt(readyMs),
+    },
+    timeoutMs,
+    io,
+  );
 }

@@ -1,9 +1,8 @@
 // `handoff-broker upgrade`: ask the running broker to hand over to a
 // successor (admin verb UPGRADE) and wait until it did or did not. The work
 // is the broker's (src/upgrade/); this prints its answer and exits with it.
-import { type Command, EXIT_FAILED, type ParsedArgs } from '@handoff/backend-sdk/cli';
+import type { Command, ParsedArgs } from '@handoff/backend-sdk/cli';
 import { AdminVerb } from '@handoff/protocol';
-import { adminRequest } from '../client/admin-client.js';
 import { DEFAULT_UPGRADE_READY_MS } from '../upgrade/handover.js';
 import {
   brokerSocketPath,
@@ -14,7 +13,7 @@ import {
   socketOption,
   timeoutOption,
 } from './command.js';
-import { type CliIo, describeAdminError, isAdminClientError, withNewline } from './output.js';
+import { type CliIo, relayAdminRequest } from './output.js';
 
 /** Room past the ready deadline for the successor's start and the handover itself. */
 const ANSWER_MARGIN_MS = 10_000;
@@ -46,25 +45,11 @@ export const upgradeCommand: Command = {
       (readyMs || DEFAULT_UPGRADE_READY_MS) + ANSWER_MARGIN_MS,
       'upgrade',
     );
-    try {
-      const reply = await adminRequest(
-        socketPath,
-        { verb: AdminVerb.UPGRADE, json, readyDeadlineMs: BigInt(readyMs) },
-        { timeoutMs },
-      );
-      // A failure (1) or a refusal (2) is a message on stderr, unless JSON was asked for.
-      if (reply.exitCode !== 0 && !json) io.stderr(withNewline(reply.body));
-      else io.stdout(withNewline(reply.body));
-      return reply.exitCode;
-    } catch (error) {
-      if (!isAdminClientError(error)) throw error;
-      const message = describeAdminError(error);
-      if (json)
-        io.stdout(
-          `${JSON.stringify({ schema_version: 1, ok: false, code: error.code, message, error: { code: error.code, message } })}\n`,
-        );
-      else io.stderr(`handoff-broker: ${message}\n`);
-      return EXIT_FAILED;
-    }
+    return relayAdminRequest(
+      socketPath,
+      { verb: AdminVerb.UPGRADE, json, readyDeadlineMs: BigInt(readyMs) },
+      timeoutMs,
+      io,
+    );
   },
 };

@@ -5,7 +5,7 @@
 // handoff, no sleep-polling: everything is driven by socket events. The
 // bytes of an offer are wire.ts's, reading an ack is ack.ts's.
 import { EventEmitter } from 'node:events';
-import { closeFd, type FdSocket, peerCredentials } from '@handoff/fdpass';
+import { type FdSocket, peerCredentials } from '@handoff/fdpass';
 import {
   CHANNEL_CAP_CLIENT_PRELUDE,
   CHANNEL_CAP_FD_STORE,
@@ -18,6 +18,7 @@ import {
   HANDOFF_PAYLOAD_PROTOCOL,
   tryDecodeFramed,
 } from '@handoff/protocol';
+import { closeQuietly } from '../close-quietly.js';
 import {
   type FdStoreEntry,
   FdStoreError,
@@ -237,7 +238,7 @@ export class BackendChannel extends EventEmitter {
       frame.kind !== FrameKind.EVENT ||
       frame.payloadProtocol !== HANDOFF_PAYLOAD_PROTOCOL
     ) {
-      for (const fd of fds) closeQuietly(fd);
+      closeQuietly(fds);
       this.emit(
         'deposit-refused',
         new FdStoreError(
@@ -258,7 +259,7 @@ export class BackendChannel extends EventEmitter {
       if (this.listenerCount('deposit') === 0)
         throw new FdStoreError('FD_STORE_DISABLED', 'this broker keeps no fds for this channel');
     } catch (error) {
-      for (const fd of fds) closeQuietly(fd);
+      closeQuietly(fds);
       this.emit('deposit-refused', error);
       return;
     }
@@ -309,13 +310,5 @@ export class BackendChannel extends EventEmitter {
       return;
     }
     this.close(`unexpected frame kind ${frame.kind} on the control channel`);
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeFd(fd);
-  } catch {
-    // Not ours to worry about any more.
   }
 }

@@ -4,7 +4,8 @@
 // as an UpgradeError. Killing it (its whole process group) on failure and
 // letting it go after a commit are here too; what is sent is handover.ts's.
 import type { ChildProcess } from 'node:child_process';
-import { closeFd, type FdSocket } from '@handoff/fdpass';
+import type { FdSocket } from '@handoff/fdpass';
+import { closeQuietly } from '../close-quietly.js';
 import { UpgradeError, UpgradeStateError } from './errors.js';
 import { launchSuccessor, type SuccessorCommand } from './successor.js';
 import { encodeUpgradeMessage, parseUpgradeMessage, type UpgradeMessage } from './wire.js';
@@ -74,7 +75,7 @@ export class SuccessorSession {
       try {
         message = parseUpgradeMessage(data, fds.length);
       } catch (error) {
-        closeAll(fds);
+        closeQuietly(fds);
         const reason = error instanceof UpgradeStateError ? error.message : String(error);
         this.fail(new UpgradeError('SUCCESSOR_PROTOCOL', `the successor sent garbage: ${reason}`));
         return;
@@ -181,16 +182,6 @@ export class SuccessorSession {
         this.child.kill('SIGKILL');
       }
       await this.exited;
-    }
-  }
-}
-
-function closeAll(fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      closeFd(fd);
-    } catch {
-      // Not ours to worry about any more.
     }
   }
 }

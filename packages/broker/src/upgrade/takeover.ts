@@ -4,9 +4,10 @@
 // output pipes) with every fd checked and owned from the moment it
 // arrives, records the backends and binds their channels, says ready and
 // starts accepting only at the old broker's commit.
-import { closeFd, FdServer, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
+import { FdServer, FdSocket, type ReceivedMessage } from '@handoff/fdpass';
 import { ChannelRegistration, DaemonProcess } from '@handoff/protocol';
 import type { BackendRegistry } from '../backend-registry.js';
+import { closeQuietly } from '../close-quietly.js';
 import type { ServiceDefinition } from '../config/definition.js';
 import { adoptDaemonOutput } from '../daemon-spawn.js';
 import type { FdStoreState } from '../fd-store.js';
@@ -106,7 +107,7 @@ export class UpgradeTakeover {
       try {
         this.queue.push({ message: parseUpgradeMessage(data, owned.length), fds: owned });
       } catch (error) {
-        closeAll(owned);
+        closeQuietly(owned);
         this.fail(`the old broker sent garbage: ${(error as UpgradeStateError).message}`);
         return;
       }
@@ -126,7 +127,7 @@ export class UpgradeTakeover {
       for (;;) {
         const next = await this.next();
         if (next.message.type !== 'state') {
-          closeAll(next.fds);
+          closeQuietly(next.fds);
           throw new UpgradeError('TAKEOVER_FAILED', `expected state, got ${next.message.type}`);
         }
         received.push({ message: next.message, fds: next.fds });
@@ -136,7 +137,7 @@ export class UpgradeTakeover {
       }
       return assemble(received);
     } catch (error) {
-      for (const part of received) closeAll(part.fds);
+      for (const part of received) closeQuietly(part.fds);
       throw error instanceof UpgradeStateError
         ? new UpgradeError('TAKEOVER_FAILED', `bad state: ${error.message}`, { cause: error })
         : error;
@@ -147,7 +148,7 @@ export class UpgradeTakeover {
   async ready(): Promise<void> {
     this.send({ type: 'ready', pid: process.pid });
     const next = await this.next();
-    closeAll(next.fds);
+    closeQuietly(next.fds);
     if (next.message.type !== 'commit')
       throw new UpgradeError('TAKEOVER_FAILED', `expected commit, got ${next.message.type}`);
     this.committed = true;
@@ -174,7 +175,7 @@ export class UpgradeTakeover {
 
   close(): void {
     this.socket.close();
-    for (const entry of this.queue.splice(0)) closeAll(entry.fds);
+    for (const entry of this.queue.splice(0)) closeQuietly(entry.fds);
   }
 
   private send(message: UpgradeMessage): void {
@@ -269,7 +270,7 @@ function assemble(
       throw new UpgradeStateError('BAD_FIELD', 'a listener is missing');
     return { client, control, backends: [...backends.values()], fdStore };
   } catch (error) {
-    closeAll(owned);
+    closeQuietly(owned);
     throw error;
   }
 }
@@ -297,7 +298,7 @@ export async function adoptBackends(state: TakenState, parts: TakeoverParts): Pr
       (fd): fd is number => typeof fd === 'number',
     );
     if (definition === undefined || parts.registry.get(item.key) !== undefined) {
-      closeAll(fds);
+      closeQuietly(fds);
       parts.log(
         'warn',
         { service: item.key, pid: item.pid },
@@ -321,7 +322,7 @@ export async function adoptBackends(state: TakenState, parts: TakeoverParts): Pr
       try {
         channel = new BackendChannel(FdSocket.adopt(taken.channel.fd), taken.channel.registration);
       } catch (error) {
-        closeAll([taken.channel.fd]);
+        closeQuietly([taken.channel.fd]);
         parts.log(
           'warn',
           { service: item.key, err: error },
@@ -376,15 +377,5 @@ function decodeRegistration(b64: string): ChannelRegistration {
     return ChannelRegistration.decode(Buffer.from(b64, 'base64'));
   } catch {
     throw new UpgradeStateError('BAD_FIELD', 'registration: not a ChannelRegistration');
-  }
-}
-
-function closeAll(fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      closeFd(fd);
-    } catch {
-      // Already closed.
-    }
   }
 }
