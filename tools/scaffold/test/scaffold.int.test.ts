@@ -138,9 +138,11 @@ describe('npm run new-daemon', { timeout: 120_000 }, () => {
   // readers measured by RSS, ~1 min on a loaded 2-core machine).
   it('passes its own tests, unit and integration', { timeout: 360_000 }, async () => {
     const result = await exec(bin('vitest'), ['run', '--reporter=dot'], appDir);
+    // A failure's details go to stderr under the dot reporter: show them.
+    const report = `${result.stdout.slice(-2000)}\n--- stderr ---\n${result.stderr.slice(-6000)}`;
+    expect(result.code, report).toBe(0);
     expect(result.stdout).toMatch(/Test Files\s+\d+ passed \(\d+\)/);
     expect(result.stdout).toMatch(/Tests\s+\d+ passed \(\d+\)/);
-    expect(result.code, result.stdout.slice(-3000)).toBe(0);
   });
 
   it('typechecks and builds, and the built daemon runs', async () => {
