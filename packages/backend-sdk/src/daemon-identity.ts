@@ -5,19 +5,21 @@
 import { realpath } from 'node:fs/promises';
 import { DaemonProcess, type Endpoint } from '@handoff/protocol';
 import { createHashCache, type HashCache } from './file-hashes.js';
+import { defaultHashStoreDir } from './hash-store.js';
 import type { DaemonIdentity } from './probe-answer.js';
 import { bootId, processStartTimeMs } from './proc-info.js';
 
 export interface CurrentDaemonOptions {
   /** Reported to brokers; undefined when the daemon never idles out. */
   idleTimeoutSecs?: number;
-  /** Where hashes are cached; defaults to one cache per process. */
+  /** Where hashes are cached; defaults to one cache per process, persisted in `defaultHashStoreDir()`. */
   hashCache?: HashCache;
   /** The entry script to hash; defaults to process.argv[1]; null for none. */
   entryScript?: string | null;
 }
 
-const defaultCache = createHashCache();
+// Persisted: the executable is the same node binary start after start.
+const defaultCache = createHashCache({ storeDir: defaultHashStoreDir() });
 
 /** Builds this process's identity for `endpoint` (a socket path or Endpoint). */
 export async function currentDaemonProcess(

@@ -49,7 +49,13 @@ export {
   MAX_FD_STORE_METADATA_BYTES,
   type StoredFdEntry,
 } from './fd-store-client.js';
-export { createHashCache, type FileHashes, type HashCache } from './file-hashes.js';
+export {
+  createHashCache,
+  type FileHashes,
+  type HashCache,
+  type HashCacheOptions,
+} from './file-hashes.js';
+export { defaultHashStoreDir } from './hash-store.js';
 export {
   FrameClient,
   FrameClientError,
