@@ -4,14 +4,7 @@
 // out as 'fds' (or is closed with no listener), and a delivery whose names
 // do not match its fds is a typed fault with every fd closed.
 import { once } from 'node:events';
-import { fstatSync, readSync, writeSync } from 'node:fs';
-import {
-  closeFd,
-  FdServer,
-  type FdSocket,
-  memfdCreate,
-  type ReceivedMessage,
-} from '@handoff/fdpass';
+import { closeFd, FdServer, type FdSocket, type ReceivedMessage } from '@handoff/fdpass';
 import {
   CHANNEL_CAP_FD_STORE,
   ChannelRegistration,
@@ -24,7 +17,7 @@ import {
 } from '@handoff/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerAttachment, FdStoreClientError, type StoredFdEntry } from '../src/index.js';
-import { openFds, tempDir } from './harness.js';
+import { fdText, isOpenFd, memfdWith, openFds, tempDir } from './harness.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -38,25 +31,7 @@ const NO_TRACE = {
   tracestate: '',
 };
 
-function memfd(text: string): number {
-  const fd = memfdCreate('sdk-fd-store');
-  writeSync(fd, text);
-  return fd;
-}
-
-function contents(fd: number): string {
-  const buf = Buffer.alloc(64);
-  return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString();
-}
-
-function isOpen(fd: number): boolean {
-  try {
-    fstatSync(fd);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const memfd = (text: string) => memfdWith(text, 'sdk-fd-store');
 
 /** A broker's control socket, an attachment to it, and the broker's end of the channel. */
 async function attached(fdStore: boolean) {
@@ -117,9 +92,9 @@ describe('BrokerAttachment fd store', () => {
     const entries = FdStoreEntries.decode(frame!.payload);
     expect(entries.names).toEqual(['line:1', 'kv-state']);
     expect(entries.metadata.map((m) => [...m])).toEqual([[], [9]]);
-    expect(fds.map(contents)).toEqual(['alpha', 'beta']);
+    expect(fds.map((fd) => fdText(fd))).toEqual(['alpha', 'beta']);
     for (const fd of fds) closeFd(fd);
-    expect(isOpen(a) && isOpen(b)).toBe(true);
+    expect(isOpenFd(a) && isOpenFd(b)).toBe(true);
   });
 
   it('refuses bad names and oversize metadata before sending anything', async () => {
@@ -152,7 +127,7 @@ describe('BrokerAttachment fd store', () => {
     const [[entry]] = await heard;
     expect(entry!.name).toBe('kv-state');
     expect([...entry!.metadata]).toEqual([1, 2]);
-    expect(contents(entry!.fd)).toBe('stored state');
+    expect(fdText(entry!.fd)).toBe('stored state');
     closeFd(entry!.fd);
     // No listener: received, closed, the channel stays.
     attachment.removeAllListeners('fds');

@@ -3,7 +3,7 @@
 // tests import one place.
 import { createHashCache, currentDaemonProcess, type DaemonIdentity } from '../src/index.js';
 
-export { openFds, tempDir } from '@handoff/testkit';
+export { fdText, isOpenFd, memfdWith, openFds, tempDir } from '@handoff/testkit';
 
 export const hashCache = createHashCache();
 

@@ -3,9 +3,8 @@
 // close, uncollected fds expire and are counted, close() and export/import
 // leave nothing open.
 import { once } from 'node:events';
-import { fstatSync, readSync, writeSync } from 'node:fs';
-import { closeFd, duplicateFd, memfdCreate } from '@handoff/fdpass';
-import { openFds } from '@handoff/testkit';
+import { closeFd, duplicateFd } from '@handoff/fdpass';
+import { fdText, isOpenFd, memfdWith, openFds } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FdStore } from '../src/fd-store.js';
 import { FdStoreError } from '../src/fd-store-wire.js';
@@ -25,25 +24,7 @@ function newStore(): FdStore {
   return store;
 }
 
-function memfd(text: string): number {
-  const fd = memfdCreate('fd-store-test');
-  writeSync(fd, text);
-  return fd;
-}
-
-function contents(fd: number): string {
-  const buf = Buffer.alloc(256);
-  return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString();
-}
-
-function isOpen(fd: number): boolean {
-  try {
-    fstatSync(fd);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const memfd = (text: string) => memfdWith(text, 'fd-store-test');
 
 describe('FdStore', () => {
   it('collect hands over the deposited files in order, with metadata, and forgets them', () => {
@@ -63,7 +44,7 @@ describe('FdStore', () => {
     expect(store.has(KEY)).toBe(true);
     expect(store.counts()).toEqual([{ key: KEY, stored: 2, expired: 0, refused: 0 }]);
     const got = store.collect(KEY);
-    expect(got.map((g) => [g.name, contents(g.fd), [...g.metadata]])).toEqual([
+    expect(got.map((g) => [g.name, fdText(g.fd), [...g.metadata]])).toEqual([
       ['line:1', 'a', [7]],
       ['kv-state', 'b', []],
     ]);
@@ -79,9 +60,9 @@ describe('FdStore', () => {
     store.deposit(KEY, limits, [{ name: 'kv-state', metadata: none }], [old]);
     const fresh = memfd('new');
     store.deposit(KEY, limits, [{ name: 'kv-state', metadata: none }], [fresh]);
-    expect(isOpen(old)).toBe(false);
+    expect(isOpenFd(old)).toBe(false);
     const [got] = store.collect(KEY);
-    expect(contents(got!.fd)).toBe('new');
+    expect(fdText(got!.fd)).toBe('new');
     closeFd(got!.fd);
   });
 
@@ -101,11 +82,11 @@ describe('FdStore', () => {
         fds,
       ),
     ).toThrow(expect.objectContaining({ code: 'FD_STORE_FULL' }));
-    expect(fds.map(isOpen)).toEqual([false, false]);
+    expect(fds.map(isOpenFd)).toEqual([false, false]);
     expect(store.counts()).toEqual([{ key: KEY, stored: 1, expired: 0, refused: 1 }]);
     // Replacing a stored name does not count against the limit.
     store.deposit(KEY, { ...limits, fdStoreMax: 1 }, [{ name: 'a', metadata: none }], [memfd('x')]);
-    expect(isOpen(kept)).toBe(false);
+    expect(isOpenFd(kept)).toBe(false);
   });
 
   it('refuses everything when fdStoreMax is 0, and a count mismatch, closing the fds', () => {
@@ -114,12 +95,12 @@ describe('FdStore', () => {
     expect(() =>
       store.deposit(KEY, { ...limits, fdStoreMax: 0 }, [{ name: 'a', metadata: none }], [fd]),
     ).toThrow(FdStoreError);
-    expect(isOpen(fd)).toBe(false);
+    expect(isOpenFd(fd)).toBe(false);
     const two = [memfd('1'), memfd('2')];
     expect(() => store.deposit(KEY, limits, [{ name: 'a', metadata: none }], two)).toThrow(
       expect.objectContaining({ code: 'FD_COUNT_MISMATCH' }),
     );
-    expect(two.map(isOpen)).toEqual([false, false]);
+    expect(two.map(isOpenFd)).toEqual([false, false]);
   });
 
   it('closes and counts an fd nobody collected within fdStoreMaxAgeSecs', async () => {
@@ -150,7 +131,7 @@ describe('FdStore', () => {
     expect(() => store.deposit(KEY, limits, [{ name: 'a', metadata: none }], [late])).toThrow(
       expect.objectContaining({ code: 'FD_STORE_CLOSED' }),
     );
-    expect(isOpen(late)).toBe(false);
+    expect(isOpenFd(late)).toBe(false);
   });
 
   it('export() lends a JSON-safe snapshot that import() takes whole in another store', async () => {
@@ -173,7 +154,7 @@ describe('FdStore', () => {
     const successor = newStore();
     successor.import(wire, copies);
     const got = successor.collect(KEY);
-    expect(got.map((g) => [g.name, contents(g.fd), [...g.metadata]])).toEqual([
+    expect(got.map((g) => [g.name, fdText(g.fd), [...g.metadata]])).toEqual([
       ['line:3', 'line', [1, 2, 3]],
       ['kv-state', 'state', []],
     ]);
@@ -207,7 +188,7 @@ describe('FdStore', () => {
     ]) {
       const fds = [memfd('x')];
       expect(() => store.import(bad, fds)).toThrow(expect.objectContaining({ code: 'BAD_STATE' }));
-      expect(isOpen(fds[0]!)).toBe(false);
+      expect(isOpenFd(fds[0]!)).toBe(false);
     }
   });
 });

@@ -31,6 +31,7 @@ export {
   waitUntil,
   writeCorpus,
 } from './fuzz-harness.js';
+export { fdText, isOpenFd, memfdWith } from './memfds.js';
 export {
   arbCuts,
   arbMutated,
