@@ -14,6 +14,7 @@ import {
   eventFrame,
   HANDOFF_PAYLOAD_PROTOCOL,
 } from '@handoff/protocol';
+import { installCrashReports, STATE_DIR_ENV } from './crash-report.js';
 import {
   depositMessages,
   FdStoreClientError,
@@ -30,6 +31,8 @@ export const BROKER_ENV = {
   service: 'HANDOFF_SERVICE_NAME',
   version: 'HANDOFF_SERVICE_VERSION',
   listenFd: 'HANDOFF_LISTEN_FD',
+  /** The broker's state directory: where the daemon's crash reports go (crash-report.ts). */
+  stateDir: STATE_DIR_ENV,
 } as const;
 
 export interface BrokerAttachmentOptions {
@@ -47,6 +50,11 @@ export interface BrokerAttachmentOptions {
   /** Back-off bounds for reattaching (default 100 ms doubling to 5 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /**
+   * Write a crash report (crash-report.ts) if an uncaught exception ends
+   * this process: under `$HANDOFF_STATE_DIR/crash` (default true).
+   */
+  crashReports?: boolean;
 }
 
 /**
@@ -71,6 +79,7 @@ export class BrokerAttachment extends EventEmitter {
     this.#options = options;
     this.#controlPath = controlPath;
     this.#delay = options.retryMinMs ?? 100;
+    if (options.crashReports !== false) installCrashReports({ program: options.serviceName });
   }
 
   get attached(): boolean {

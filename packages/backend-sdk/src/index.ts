@@ -2,6 +2,17 @@
 // (sockets and memfds), so it need not depend on @handoff/fdpass itself.
 export { closeFd, fdOf, memfdCreate, socketFromFd } from '@handoff/fdpass';
 export { BROKER_ENV, BrokerAttachment, type BrokerAttachmentOptions } from './broker-attachment.js';
+export {
+  type CrashReport,
+  type CrashReportEntry,
+  type CrashReportOptions,
+  crashReportsDir,
+  crashStateDir,
+  installCrashReports,
+  readCrashReports,
+  STATE_DIR_ENV,
+  writeCrashReport,
+} from './crash-report.js';
 export { type CurrentDaemonOptions, currentDaemonProcess } from './daemon-identity.js';
 export {
   DaemonPathError,
@@ -55,7 +66,6 @@ export {
   type HashCache,
   type HashCacheOptions,
 } from './file-hashes.js';
-export { defaultHashStoreDir } from './hash-store.js';
 export {
   FrameClient,
   FrameClientError,
@@ -73,6 +83,7 @@ export {
   type HandoffRejection,
   listenForHandoffs,
 } from './handoff-acceptor.js';
+export { defaultHashStoreDir } from './hash-store.js';
 export {
   IdentitySidecarError,
   readIdentitySidecar,

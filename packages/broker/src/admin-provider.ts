@@ -1,8 +1,11 @@
 // What the admin dispatcher (admin.ts) asks of the broker: the provider of
 // its facts and the shapes of those facts (status, instances, health, an
 // upgrade's result). Types only; broker-admin.ts implements the provider.
+import type { DiagnosticsProvider } from './admin-diagnostics.js';
+import type { ConfigReloadStatus } from './config/reload-state.js';
 import type { RestartProvider } from './lifecycle/restart-verb.js';
 import type { LogsStatus } from './logs/status.js';
+import type { ServiceState } from './service-presence.js';
 
 export interface BrokerStatus {
   pid: number;
@@ -22,6 +25,10 @@ export interface BrokerStatus {
   logs?: LogsStatus;
   /** The broker process's memory (process.memoryUsage()), to tell a leak from allocator growth. */
   memory: { rss: number | null; heapUsed: number; heapTotal: number; external: number };
+  /** Each service: defined, running, or both (src/service-presence.ts). */
+  serviceStates?: ServiceState[];
+  /** The configuration's last load or reload; a failed reload kept the last good definitions. */
+  configReload?: ConfigReloadStatus;
 }
 
 export interface InstanceInfo {
@@ -81,9 +88,11 @@ export interface AdminProvider {
   status(): BrokerStatus;
   /** Every backend the broker knows, in a stable order. */
   instances(): InstanceInfo[];
+  /** The names of the loaded service definitions, so "unknown" differs from "not running". Absent: cannot tell. */
+  definedServices?(): string[];
   health(): HealthReport;
   ready(): ReadinessReport;
-  /** Probes every backend, or those of one service; AdminError UNKNOWN_SERVICE for a name not configured. */
+  /** Probes every backend, or those of one service; AdminError SERVICE_UNKNOWN for a name not configured. */
   backendHealth(serviceName?: string): Promise<BackendHealthReport>;
   /** The effective configuration as plain JSON data (snake_case keys are the provider's choice). */
   config(): Record<string, unknown>;
@@ -105,6 +114,8 @@ export interface AdminProvider {
   upgrade?(readyDeadlineMs: number): Promise<UpgradeReport>;
   /** RESTART: rolling restarts of a service's running daemons (lifecycle/restart-verb.ts). Absent: not served. */
   restart?: RestartProvider;
+  /** DUMP and DIAGNOSE (admin-diagnostics.ts). Absent: not served. */
+  diagnostics?: DiagnosticsProvider;
 }
 
 /** A finished upgrade, as UPGRADE answers it. */

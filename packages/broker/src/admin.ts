@@ -3,6 +3,7 @@
 // AdminReply out. It owns the verbs' exit codes and their JSON and text
 // renderings; the server owns the facts (AdminProvider) and the socket.
 import { AdminReply, AdminReplyKind, type AdminRequest, AdminVerb } from '@handoff/protocol';
+import { diagnoseAnswer, dumpAnswer } from './admin-diagnostics.js';
 import type {
   AdminProvider,
   BackendHealthReport,
@@ -12,10 +13,12 @@ import type {
   ReadinessReport,
   UpgradeReport,
 } from './admin-provider.js';
+import { reloadStatusJson, reloadStatusRows } from './config/reload-state.js';
 import { BrokerError } from './errors.js';
 import { restartVerb } from './lifecycle/restart-verb.js';
 import { logsStatusJson, logsStatusRows } from './logs/status.js';
 import { OPENMETRICS_CONTENT_TYPE } from './metrics.js';
+import { presenceReplyFields, serviceStatesJson, serviceStatesRows } from './service-presence.js';
 
 /** Bumped only when a JSON body changes incompatibly; always the first key. */
 export const ADMIN_JSON_SCHEMA_VERSION = 1;
@@ -34,7 +37,7 @@ export const DEFAULT_DRAIN_DEADLINE_MS = 5000;
 /** A longer drain is refused: it would look like a hung broker. */
 export const MAX_DRAIN_DEADLINE_MS = 10 * 60 * 1000;
 
-export type AdminErrorCode = 'UNKNOWN_SERVICE' | 'USAGE';
+export type AdminErrorCode = 'SERVICE_UNKNOWN' | 'USAGE';
 
 /** Thrown by a provider (or the dispatcher) for a request that cannot be served as asked. */
 export class AdminError extends BrokerError {
@@ -46,7 +49,7 @@ export class AdminError extends BrokerError {
   }
 }
 
-/** DUMP and DIAGNOSE are in the v1 schema but not served by this broker yet. */
+/** DUMP and DIAGNOSE are served only by a provider with `diagnostics`. */
 const NOT_SUPPORTED_YET = new Set<number>([AdminVerb.DUMP, AdminVerb.DIAGNOSE]);
 
 const KNOWN_VERBS = Object.values(AdminVerb).filter(
@@ -64,7 +67,12 @@ export async function handleAdminRequest(
       case AdminVerb.STATUS:
         return statusReply(provider.status(), json);
       case AdminVerb.LIST_INSTANCES:
-        return instancesReply(provider.instances(), request.serviceName, json);
+        return instancesReply(
+          provider.instances(),
+          request.serviceName,
+          json,
+          provider.definedServices?.(),
+        );
       case AdminVerb.HEALTHZ:
         return healthReply(provider.health(), json);
       case AdminVerb.READYZ:
@@ -88,6 +96,15 @@ export async function handleAdminRequest(
         return await shutdownReply(request.drainDeadlineMs, provider, json);
       case AdminVerb.RESTART: {
         const r = await restartVerb(request, provider.restart);
+        return json ? jsonReply(r.exitCode, r.body) : textReply(r.exitCode, r.text);
+      }
+      case AdminVerb.DUMP:
+      case AdminVerb.DIAGNOSE: {
+        if (!provider.diagnostics) return unservedReply(request.verb, json);
+        const r =
+          request.verb === AdminVerb.DUMP
+            ? dumpAnswer(provider.diagnostics.dump())
+            : await diagnoseAnswer(provider.diagnostics, request.serviceName);
         return json ? jsonReply(r.exitCode, r.body) : textReply(r.exitCode, r.text);
       }
       case AdminVerb.UPGRADE:
@@ -135,6 +152,8 @@ function statusReply(s: BrokerStatus, json: boolean): AdminReply {
             })),
           }),
       ...logsStatusJson(s.logs),
+      ...serviceStatesJson(s.serviceStates),
+      ...reloadStatusJson(s.configReload),
       memory: {
         rss_bytes: s.memory.rss,
         heap_used_bytes: s.memory.heapUsed,
@@ -157,6 +176,8 @@ function statusReply(s: BrokerStatus, json: boolean): AdminReply {
         ? []
         : [['fd store', fdStoreLine(s.fdStore)] as [string, string]]),
       ...logsStatusRows(s.logs),
+      ...serviceStatesRows(s.serviceStates),
+      ...reloadStatusRows(s.configReload),
       [
         'memory',
         `rss ${s.memory.rss === null ? 'unknown' : mib(s.memory.rss)}, heap ${mib(s.memory.heapUsed)} used of ${mib(s.memory.heapTotal)}`,
@@ -172,8 +193,24 @@ function fdStoreLine(counts: NonNullable<BrokerStatus['fdStore']>): string {
     .join('; ');
 }
 
-function instancesReply(all: InstanceInfo[], serviceName: string, json: boolean): AdminReply {
+function instancesReply(
+  all: InstanceInfo[],
+  serviceName: string,
+  json: boolean,
+  defined?: readonly string[],
+): AdminReply {
   const instances = serviceName ? all.filter((i) => i.service === serviceName) : all;
+  // Unknown ≠ defined but not running (service-presence.ts); a provider that cannot tell says neither.
+  const presence =
+    serviceName && instances.length === 0 && defined
+      ? presenceReplyFields(serviceName, defined)
+      : null;
+  if (presence) {
+    const exit = presence.ok ? EXIT_OK : EXIT_CHECK_FAILED;
+    return json
+      ? jsonReply(exit, { ...presence, instances: [] })
+      : textReply(exit, `${presence.message}\n`);
+  }
   if (json) {
     return jsonReply(EXIT_OK, {
       instances: instances.map((i) => ({

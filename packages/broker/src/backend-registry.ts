@@ -15,6 +15,7 @@ import type { ServiceDefinition } from './config/definition.js';
 import type { OutputOptions } from './daemon-spawn.js';
 import type { BackendChannel } from './handoff/control-channel.js';
 import { endpointSlots, startDaemon } from './lifecycle/daemon-start.js';
+import { IdleTimers } from './lifecycle/idle-stop.js';
 import type { OwnedDaemonSocket } from './lifecycle/owned-socket.js';
 import { childExited, signal, waitForExit } from './lifecycle/process-exit.js';
 import { rediscoverBackends } from './lifecycle/rediscover.js';
@@ -36,7 +37,8 @@ export interface BackendRegistryOptions {
   /** The broker's control socket, passed to daemons in their environment. */
   controlPath: string;
   budget: SpawnBudget;
-  onSpawn?: (outcome: 'ok' | 'failed' | 'rate_limited') => void;
+  /** `service`: the definition's name (metrics count spawns per service). */
+  onSpawn?: (outcome: 'ok' | 'failed' | 'rate_limited', service: string) => void;
   /** Where spawned daemons' output is written (logs/): the state dir, and who hears of write failures. */
   output?: OutputOptions;
   /** Bind each daemon's endpoint and pass it in, so early clients wait (default true). */
@@ -67,7 +69,7 @@ export class BackendRegistry extends EventEmitter {
   private readonly starting = new Map<string, Promise<Backend>>();
   /** Each starting backend's spawn: settling it also clears its ready timer. */
   private readonly waiters = new Map<Backend, Waiter>();
-  private readonly idleTimers = new Map<Backend, NodeJS.Timeout>();
+  private readonly idle = new IdleTimers((backend) => void this.stop(backend, 'idle timeout'));
   /** Endpoints the broker bound for its daemons (ownDaemonSockets). */
   private readonly ownedSockets = new Map<Backend, OwnedDaemonSocket>();
   /** Rolling restarts in progress: a second one of a key shares the first. */
@@ -169,6 +171,7 @@ export class BackendRegistry extends EventEmitter {
     }
     // The daemon on the channel must be the one answering on the endpoint (unless the
     // broker that handed it over verified it: then the channel's kernel pid suffices).
+    this.waiters.get(backend)?.attached?.();
     try {
       const verified =
         known?.pid === channel.peer.pid
@@ -179,6 +182,8 @@ export class BackendRegistry extends EventEmitter {
     } catch (error) {
       const why = `probe of ${endpoint} failed: ${(error as Error).message}`;
       channel.close(why);
+      this.emit('probe-failed', backend, why);
+      this.waiters.get(backend)?.probeFailed?.(why);
       // A replacement that fails its probe fails its restart at once, once it is gone.
       if (this.spares.get(backend.key) === backend) {
         const waiter = this.waiters.get(backend);
@@ -259,7 +264,7 @@ export class BackendRegistry extends EventEmitter {
     wasStarting: boolean,
     graceMs: number,
   ): Promise<void> {
-    this.clearIdle(backend);
+    this.idle.clear(backend);
     // A backend stopped before it was ready: its Hellos get an answer now,
     // not at its ready timeout.
     if (wasStarting)
@@ -298,7 +303,7 @@ export class BackendRegistry extends EventEmitter {
    */
   async close(reason: string, { stopBackends }: { stopBackends: boolean }): Promise<void> {
     this.closedValue = true;
-    for (const backend of [...this.idleTimers.keys()]) this.clearIdle(backend);
+    this.idle.clearAll();
     if (!stopBackends) {
       for (const [b, waiter] of [...this.waiters]) waiter.fail(shuttingDown(b.key));
       // The daemons keep serving their sockets for the next broker: our
@@ -332,19 +337,7 @@ export class BackendRegistry extends EventEmitter {
   private touch(backend: Backend): void {
     backend.lastRoutedAt = Date.now();
     backend.routed++;
-    const idle = backend.definition.idleTimeoutSecs ?? 0;
-    if (idle > 0) {
-      this.clearIdle(backend);
-      const timer = setTimeout(() => void this.stop(backend, 'idle timeout'), idle * 1000);
-      timer.unref();
-      this.idleTimers.set(backend, timer);
-    }
-  }
-
-  private clearIdle(backend: Backend): void {
-    const timer = this.idleTimers.get(backend);
-    if (timer) clearTimeout(timer);
-    this.idleTimers.delete(backend);
+    this.idle.arm(backend);
   }
 
   /** True while `backend` is routed, a replacement, or draining after one. */
@@ -388,7 +381,7 @@ export class BackendRegistry extends EventEmitter {
     if (this.backends.get(backend.key) === backend) this.backends.delete(backend.key);
     if (this.spares.get(backend.key) === backend) this.spares.delete(backend.key);
     this.retiring.delete(backend);
-    this.clearIdle(backend);
+    this.idle.clear(backend);
     this.releaseListener(backend);
     backend.channel?.close(reason);
     this.emit('gone', backend, reason);
@@ -423,7 +416,7 @@ export class BackendRegistry extends EventEmitter {
     if (old) {
       this.backends.delete(old.key);
       this.retiring.add(old);
-      this.clearIdle(old);
+      this.idle.clear(old);
     }
     this.backends.set(spare.key, spare);
     this.emit('promoted', spare, old);
@@ -478,15 +471,17 @@ export class BackendRegistry extends EventEmitter {
       // An operator's restart is not a crash loop: only spawns for Hellos count.
       budgeted: role === 'routed',
       closed: () => this.closedValue,
+      onSpawn: (outcome) => this.options.onSpawn?.(outcome, definition.name),
     });
     const { child, output } = launched;
     child.unref();
     const backend = this.record(definition, endpoint, child, child.pid ?? null, role);
     backend.output = output;
     if (listener) this.ownedSockets.set(backend, listener);
+    this.emit('spawned', backend);
     return awaitReadiness(
       {
-        onSpawn: (outcome) => this.options.onSpawn?.(outcome),
+        onSpawn: (outcome) => this.options.onSpawn?.(outcome, definition.name),
         remove: (b, reason) => this.remove(b, reason),
         spawnFailed: (message, tail) => this.emit('spawn-failed', definition, message, tail),
         waiters: this.waiters,

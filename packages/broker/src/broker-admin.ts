@@ -13,12 +13,15 @@ import type {
 } from './admin-provider.js';
 import type { Backend, BackendRegistry } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
+import { type ConfigReloadStatus, reloadStatusJson } from './config/reload-state.js';
+import { type DiagnosticsState, diagnosticsProvider } from './diagnostics-facts.js';
 import { restartServices } from './lifecycle/restart-services.js';
 import { trackSpawnFailures } from './logs/failure-tail.js';
 import { logFileStats } from './logs/log-file.js';
 import { logsDir } from './logs/record.js';
 import type { MetricsRegistry } from './metrics.js';
 import { brokerPackageVersion } from './package-version.js';
+import { serviceStates } from './service-presence.js';
 
 export interface BrokerState {
   socketPath: string;
@@ -28,6 +31,8 @@ export interface BrokerState {
   metrics: MetricsRegistry;
   definitions(): readonly ServiceDefinition[];
   configErrors(): readonly { file: string; field?: string | undefined; message: string }[];
+  /** The last reload's outcome: a failed one kept the last good definitions (config/reload-state.ts). */
+  configReload?(): ConfigReloadStatus;
   connectionsOpen(): number;
   /** Stored fd counts per service key (src/fd-store.ts). */
   fdStore?(): NonNullable<BrokerStatus['fdStore']>;
@@ -37,6 +42,8 @@ export interface BrokerState {
   stateDir?: string | null;
   /** Broker.upgrade (src/upgrade/); 0 = the default ready deadline. */
   upgrade?(readyDeadlineMs: number): Promise<UpgradeReport>;
+  /** What DUMP and DIAGNOSE need beyond the above (diagnostics-facts.ts). Absent: not served. */
+  diagnostics?: Pick<DiagnosticsState, 'options' | 'budget' | 'journal' | 'channels'>;
 }
 
 export function brokerAdminProvider(state: BrokerState): AdminProvider {
@@ -67,7 +74,13 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
         spawnFailures: spawnFailures(),
       },
       memory: brokerMemory(),
+      serviceStates: serviceStates(
+        state.definitions().map((d) => d.name),
+        state.registry.list().map((b) => b.definition.name),
+      ),
+      ...(state.configReload ? { configReload: state.configReload() } : {}),
     }),
+    definedServices: () => [...new Set(state.definitions().map((d) => d.name))],
     instances: () =>
       state.registry
         .list()
@@ -101,7 +114,7 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
     backendHealth: async (serviceName) => {
       if (serviceName && !state.definitions().some((d) => d.name === serviceName)) {
         throw new AdminError(
-          'UNKNOWN_SERVICE',
+          'SERVICE_UNKNOWN',
           `no service named ${JSON.stringify(serviceName)} is configured`,
         );
       }
@@ -153,10 +166,20 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
       errors: state
         .configErrors()
         .map((e) => ({ file: e.file, field: e.field ?? null, message: e.message })),
+      ...reloadStatusJson(state.configReload?.()),
     }),
     metricsText: () => state.metrics.render(),
     restart: restartServices(state.registry, state.definitions),
     ...(state.upgrade ? { upgrade: state.upgrade } : {}),
+    ...(state.diagnostics
+      ? {
+          diagnostics: diagnosticsProvider({
+            ...state,
+            ...state.diagnostics,
+            fdStore: state.fdStore ?? (() => []),
+          }),
+        }
+      : {}),
     shutdown: async (drainDeadlineMs) => {
       // The reply to SHUTDOWN goes out first; the drain starts right after.
       setImmediate(() => state.shutdown(drainDeadlineMs));

@@ -5,9 +5,13 @@ import type { ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { DaemonProcess } from '@handoff/protocol';
 import type { Logger } from 'pino';
+import type { ConfigOrigin } from './admin-diagnostics.js';
 import type { ServiceDefinition } from './config/definition.js';
+import type { EventJournal } from './events/journal.js';
+import type { HelloRateLimitOptions } from './hello-rate-limit.js';
 import type { RestartOptions, RestartOutcome } from './lifecycle/rolling-restart.js';
 import type { MetricsRegistry } from './metrics.js';
+import type { RpCompatOptions } from './rp-compat/rp-compat.js';
 import type { UpgradeResult } from './upgrade/handover.js';
 import type { SuccessorCommand } from './upgrade/successor.js';
 
@@ -35,12 +39,29 @@ export interface BrokerOptions {
   handoffDeadlineMs?: number;
   /** The retry hint in Refused{FD_PRESSURE} when the broker runs out of fds (default 250 ms). */
   fdPressureRetryMs?: number;
+  /**
+   * Hellos per verified peer uid (a token bucket: default 200/s, burst 400,
+   * 1024 uids tracked); over it, Refused{RATE_LIMITED, retry_after_ms}.
+   * `false` turns the limit off. Admin requests are never limited.
+   */
+  helloRateLimit?: HelloRateLimitOptions | false;
+  /**
+   * Run even as root (euid 0). Without it a root broker refuses to start
+   * (RootRefusalError RUNNING_AS_ROOT) unless HANDOFF_ALLOW_ROOT=1 is set;
+   * an explicit `false` refuses whatever the environment says.
+   */
+  allowRoot?: boolean;
   /** Stop spawned daemons on close (default true). */
   stopBackendsOnClose?: boolean;
   /** Reload definitions when their files change (default true). */
   watchConfig?: boolean;
   /** Bind each daemon's endpoint and pass it in, so early clients wait (default true; lifecycle/owned-socket.ts). */
   ownDaemonSockets?: boolean;
+  /**
+   * The broker's own log (a pino Logger). Default: createBrokerLogger() —
+   * stderr, pretty on a TTY and JSON otherwise ($HANDOFF_LOG_FORMAT,
+   * $HANDOFF_LOG_LEVEL). Pass `pino({ level: 'silent' })` to silence it.
+   */
   logger?: Logger;
   /**
    * Where spawned daemons' stdout and stderr are written
@@ -49,8 +70,22 @@ export interface BrokerOptions {
    * tail a spawn failure reports).
    */
   stateDir?: string;
+  /**
+   * Also serve running-process clients (src/rp-compat/): listen at RP's
+   * shared v1 broker address and load `.servicedef` files beside our
+   * definitions. `true` takes both from process.env.
+   */
+  rpCompat?: RpCompatOptions | true;
   /** How upgrade() starts the successor; default: this process's own command line (src/upgrade/). */
   successor?: SuccessorCommand;
+  /**
+   * The lifecycle event journal to record to (src/events/; the caller
+   * closes it). Default: one of the broker's own at `<stateDir>/events.jsonl`
+   * (1 MiB × 2 files), in memory only without a stateDir.
+   */
+  journal?: EventJournal;
+  /** How a front end (`serve`) chose its settings, for DUMP (flag, env, default). */
+  configOrigins?: Readonly<Record<string, ConfigOrigin>>;
 }
 
 /**

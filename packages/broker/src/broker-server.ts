@@ -1,22 +1,27 @@
 import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
-import { PeerPolicy, preparePrivateSocketPath, SlotSet } from '@handoff/backend-sdk';
-import { FdServer, type FdSocket } from '@handoff/fdpass';
+import { PeerPolicy, preparePrivateSocketPath } from '@handoff/backend-sdk';
+import type { FdServer, FdSocket } from '@handoff/fdpass';
 import { ErrorCode } from '@handoff/protocol';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { handleAdminRequest } from './admin.js';
 import { BackendRegistry, shuttingDown } from './backend-registry.js';
 import { brokerAdminProvider } from './broker-admin.js';
 import type { Broker, BrokerOptions } from './broker-api.js';
+import { ClientConnections } from './client-connections.js';
 import { closeClientListener, nextTurn } from './client-listener-close.js';
 import type { ServiceConfigError, ServiceDefinition } from './config/definition.js';
 import { loadServiceDefinitions } from './config/load.js';
+import { ConfigReloadKeeper, keptMessage } from './config/reload-state.js';
 import { watchServiceDefinitions } from './config/watch.js';
+import { EventJournal } from './events/journal.js';
+import { journalBroker, journalRegistry, journalRouterObservers } from './events/observe.js';
 import { type FdStoreWiring, wireFdStore } from './fd-store-wiring.js';
 import { BackendChannel } from './handoff/control-channel.js';
 import { HandoffTokenPool } from './handoff/token-pool.js';
 import { CLIENT_SOCKET_OPTIONS, type ClientMode, serveClient } from './hello-router.js';
 import { type StaleWatch, staleWatchFor } from './lifecycle/stale-watch.js';
+import { createBrokerLogger } from './log-output.js';
 import {
   type BrokerMetrics,
   createBrokerMetrics,
@@ -24,9 +29,15 @@ import {
   type MetricsRegistry,
 } from './metrics.js';
 import { defaultBrokerSocketPath } from './paths.js';
-import { type RouterContext, routerDeadlines, routerObservers } from './router-context.js';
+import { observeRegistry } from './registry-observers.js';
+import {
+  type RouterContext,
+  routerDeadlines,
+  routerObservers,
+  routerRateLimit,
+} from './router-context.js';
+import { RpCompat } from './rp-compat/rp-compat.js';
 import { SpawnBudget } from './spawn-budget.js';
-import { adoptListener } from './systemd/listen-fds.js';
 import { UpgradeError } from './upgrade/errors.js';
 import {
   RETIRE_DRAIN_MS,
@@ -43,63 +54,11 @@ import {
 import { adoptBackends, listenerFromState, type UpgradeTakeover } from './upgrade/takeover.js';
 import { selectDefinition } from './version-policy.js';
 
-export function startBroker(options: BrokerOptions = {}): Promise<Broker> {
-  return launchBroker(options, null);
-}
-
 /**
- * Starts a broker as an upgrade's successor: it takes the old broker's
- * listeners, channels and daemons from `takeover` instead of binding
- * (`serve` does, given HANDOFF_UPGRADE_FD; not part of the public API).
+ * One running broker: its sockets, definitions, daemons, fd store, upgrade
+ * and shutdown. Started (and its options checked) by broker-launch.ts.
  */
-export function startSuccessorBroker(
-  options: BrokerOptions,
-  takeover: UpgradeTakeover,
-): Promise<Broker> {
-  return launchBroker(options, takeover);
-}
-
-async function launchBroker(
-  options: BrokerOptions,
-  takeover: UpgradeTakeover | null,
-): Promise<Broker> {
-  // Adopted first: its bound path says where the broker lives (the control
-  // socket goes beside it).
-  const adopted =
-    options.listenFd === undefined
-      ? null
-      : adoptListener({ fd: options.listenFd, name: '' }, (fd) => {
-          const server = FdServer.fromFd(fd, { reserveFd: true, ...CLIENT_SOCKET_OPTIONS });
-          // Clients already queued (systemd accepts on our behalf until we
-          // start) wait in the backlog until start() is ready to serve them.
-          server.pause();
-          return server;
-        });
-  let broker: BrokerImpl;
-  try {
-    broker = new BrokerImpl(options, adopted, takeover);
-  } catch (error) {
-    adopted?.close();
-    throw error;
-  }
-  try {
-    await broker.start();
-  } catch (error) {
-    adopted?.close();
-    throw error;
-  }
-  return broker;
-}
-
-/**
- * SIGKILLs every daemon the broker spawned, at once: the CLI's last resort
- * when a shutdown overruns, so that no daemon outlives its broker.
- */
-export function killBackendsNow(broker: Broker): void {
-  if (broker instanceof BrokerImpl) broker.registry.killAll();
-}
-
-class BrokerImpl extends EventEmitter implements Broker {
+export class BrokerImpl extends EventEmitter implements Broker {
   readonly socketPath: string;
   readonly controlPath: string;
   readonly registry: BackendRegistry;
@@ -108,8 +67,8 @@ class BrokerImpl extends EventEmitter implements Broker {
   private readonly peers: PeerPolicy;
   private clientServer: FdServer | null = null;
   private controlServer: FdServer | null = null;
-  /** Open client connections (a SlotSet, not a Set: clients come and go all the time). */
-  private readonly clients = new SlotSet<FdSocket>();
+  /** Open client connections: counted, drained and cut by one owner. */
+  private readonly clients: ClientConnections;
   /** Set while accepts fail for want of fds; cleared by the next normal accept. */
   private underFdPressure = false;
   private readonly channels = new Set<BackendChannel>();
@@ -117,7 +76,12 @@ class BrokerImpl extends EventEmitter implements Broker {
   readonly fdStore: FdStoreWiring;
   private services: ServiceDefinition[] = [];
   private configErrors: ServiceConfigError[] = [];
+  /** A reload with problems keeps the last good definitions (config/reload-state.ts). */
+  private readonly configReload = new ConfigReloadKeeper();
   readonly metrics: MetricsRegistry = createMetricsRegistry();
+  /** Lifecycle events (src/events/): the options' journal, else one of our own. */
+  readonly journal: EventJournal;
+  private readonly budget = new SpawnBudget({});
   private readonly counters: BrokerMetrics;
   private watcher: { close(): void } | null = null;
   private readonly staleWatch: StaleWatch;
@@ -127,8 +91,6 @@ class BrokerImpl extends EventEmitter implements Broker {
   private closing: Promise<void> | null = null;
   /** Set first thing in close(), before anything it calls can look. */
   private refusing = false;
-  /** Called by each client close while close() drains. */
-  private onClientClosed: (() => void) | null = null;
   /** Connections accepted so far: close() watches it to know the backlog is empty. */
   private accepted = 0;
   /** The client socket file we bound (dev, ino), so close() unlinks only ours. */
@@ -142,6 +104,8 @@ class BrokerImpl extends EventEmitter implements Broker {
   private readonly upgrader: Upgrader;
   /** Set at an upgrade's commit: this broker finishing its last Hellos. */
   private retiring: Promise<void> | null = null;
+  /** BrokerOptions.rpCompat: the running-process listener and `.servicedef` files (src/rp-compat/). */
+  private readonly rp: RpCompat | null;
 
   constructor(
     options: BrokerOptions,
@@ -151,22 +115,31 @@ class BrokerImpl extends EventEmitter implements Broker {
     super();
     this.options = options;
     this.adopted = adopted;
+    this.rp = options.rpCompat
+      ? new RpCompat(options.rpCompat, {
+          serve: (socket, mode) => this.onClient(socket, mode),
+          log: (level, fields, message) => this.log[level](fields, message),
+          reload: options.watchConfig === false ? undefined : () => void this.reload(),
+        })
+      : null;
     this.listenerShared = adopted !== null;
     // An abstract or unnamed inherited socket has no path to put the control socket beside.
     const bound = adopted?.path.startsWith('/') ? adopted.path : undefined;
     this.socketPath = bound ?? options.socketPath ?? defaultBrokerSocketPath();
     const dir = dirname(this.socketPath);
     this.controlPath = join(dir, 'control.sock');
-    this.log =
-      options.logger ??
-      pino({ name: 'handoff-broker', level: process.env.HANDOFF_LOG_LEVEL ?? 'info' });
+    this.log = options.logger ?? createBrokerLogger();
+    this.journal =
+      options.journal ??
+      new EventJournal({ stateDir: options.stateDir, onTrouble: (l, m, f) => this.log[l](f, m) });
     this.peers = new PeerPolicy(options.allowedUids);
     this.counters = createBrokerMetrics(this.metrics);
+    this.clients = new ClientConnections((open) => this.counters.connectionsOpen.set(open));
     this.registry = new BackendRegistry({
       servicesDir: join(dir, 'services'),
       controlPath: this.controlPath,
-      budget: new SpawnBudget({}),
-      onSpawn: (outcome) => this.counters.spawnAttemptsTotal.inc({ outcome }),
+      budget: this.budget,
+      onSpawn: (outcome, service) => this.counters.spawnAttemptsTotal.inc({ service, outcome }),
       ownDaemonSockets: options.ownDaemonSockets !== false,
       output: {
         stateDir: options.stateDir,
@@ -179,14 +152,9 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.staleWatch = staleWatchFor(this.registry, (level, fields, msg) =>
       this.log[level](fields, msg),
     );
-    this.registry.on('gone', (backend, reason) => {
-      this.counters.activeBackends.set(this.registry.list().length);
-      this.log.info({ service: backend.key, reason }, 'backend gone');
-    });
-    this.registry.on('ready', (backend) => {
-      this.counters.activeBackends.set(this.registry.list().length);
-      this.log.info({ service: backend.key, pid: backend.pid }, 'backend ready');
-    });
+    observeRegistry(this.registry, this.counters, this.log);
+    journalRegistry(this.journal, this.registry);
+    journalBroker(this.journal, this, { closeJournal: options.journal === undefined });
     const admin = brokerAdminProvider({
       socketPath: this.socketPath,
       controlPath: this.controlPath,
@@ -195,12 +163,19 @@ class BrokerImpl extends EventEmitter implements Broker {
       metrics: this.metrics,
       definitions: () => this.services,
       configErrors: () => this.configErrors,
+      configReload: () => this.configReload.status(),
       connectionsOpen: () => this.clients.size,
       fdStore: () => this.fdStore.counts(),
       draining: () => this.closing !== null,
       stateDir: options.stateDir ?? null,
       shutdown: (deadlineMs) => void this.close({ deadlineMs }),
       upgrade: (readyDeadlineMs) => this.upgrade({ readyDeadlineMs }),
+      diagnostics: {
+        options,
+        budget: this.budget,
+        journal: this.journal,
+        channels: () => this.channels,
+      },
     });
     this.upgrader = new Upgrader(
       {
@@ -231,7 +206,8 @@ class BrokerImpl extends EventEmitter implements Broker {
       nextConnectionId: () => ++this.connectionIds,
       tokens: new HandoffTokenPool(),
       ...routerDeadlines(options),
-      ...routerObservers(this.counters),
+      ...routerRateLimit(options.helloRateLimit),
+      ...journalRouterObservers(this.journal, routerObservers(this.counters)),
       log: (level, fields, message) => this.log[level](fields, message),
     };
   }
@@ -243,6 +219,7 @@ class BrokerImpl extends EventEmitter implements Broker {
   async start(): Promise<void> {
     await this.reload();
     const { takeover } = this;
+    await this.rp?.prepare(takeover !== null);
     const taken = takeover ? await takeover.receive() : null;
     if (taken !== null) {
       // An upgrade: the old broker's listeners, paused until it commits.
@@ -303,8 +280,12 @@ class BrokerImpl extends EventEmitter implements Broker {
       this.adopted?.resume();
       const found = await this.registry.rediscover(this.services);
       for (const backend of found)
-        this.log.info({ service: backend.key, pid: backend.pid }, 'rediscovered running backend');
+        this.log.info(
+          { service: backend.key, daemon_pid: backend.pid },
+          'rediscovered running backend',
+        );
     }
+    await this.rp?.listen(taken !== null);
     if (this.options.watchConfig !== false && (this.options.configDir || this.options.configFile)) {
       this.watcher = watchServiceDefinitions(this.configSource(), (result) => this.apply(result));
     }
@@ -316,6 +297,7 @@ class BrokerImpl extends EventEmitter implements Broker {
       },
       'broker listening',
     );
+    this.journal.record({ kind: 'broker_started', pid: process.pid, message: this.socketPath });
   }
 
   private configSource() {
@@ -331,12 +313,19 @@ class BrokerImpl extends EventEmitter implements Broker {
   }
 
   private apply(result: Awaited<ReturnType<typeof loadServiceDefinitions>>): void {
+    result = this.rp?.merge(result) ?? result;
     for (const error of result.errors)
       this.log.warn({ file: error.file, field: error.field }, error.message);
-    this.services = result.services;
+    const { services, failure } = this.configReload.accept(result);
+    if (failure !== null)
+      this.log.warn(
+        { file: failure.file, line: failure.line, column: failure.column, kept: services.length },
+        keptMessage(failure),
+      );
+    this.services = services;
     this.configErrors = result.errors;
-    this.staleWatch.update(result.services);
-    this.emit('config', result);
+    this.staleWatch.update(services);
+    this.emit('config', { services, errors: result.errors });
   }
 
   private onClient(socket: FdSocket, mode: ClientMode): void {
@@ -354,13 +343,7 @@ class BrokerImpl extends EventEmitter implements Broker {
       return;
     }
     const { peer } = verdict;
-    const slot = this.clients.add(socket);
-    this.counters.connectionsOpen.set(this.clients.size);
-    socket.once('close', () => {
-      this.clients.delete(slot, socket);
-      this.counters.connectionsOpen.set(this.clients.size);
-      this.onClientClosed?.();
-    });
+    this.clients.add(socket);
     serveClient(socket, peer, this.routerContext, mode);
   }
 
@@ -431,8 +414,9 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.clientServer?.close();
     this.controlServer?.close();
     void this.registry.close('handed over to the successor', { stopBackends: false });
-    await this.drainClients(RETIRE_DRAIN_MS);
-    for (const socket of this.clients) socket.close();
+    await this.rp?.handedOver();
+    await this.clients.drain(RETIRE_DRAIN_MS);
+    this.clients.closeAll();
     await stillStopping(this.registry);
     for (const channel of this.channels) channel.close('handed over to the successor');
     this.fdStore.close();
@@ -477,14 +461,15 @@ class BrokerImpl extends EventEmitter implements Broker {
     this.controlServer?.close();
     unlinkOwnSocket(this.controlPath, this.controlFile);
     await this.closeClientServer();
-    await this.drainClients(deadlineMs);
+    await this.rp?.close();
+    await this.clients.drain(deadlineMs);
     // Hellos still waiting on a spawn are refused now, by the registry...
     const stopped = this.registry.close('broker shutting down', {
       stopBackends: this.options.stopBackendsOnClose !== false,
     });
     // ...and their Refused written before whatever is left is cut.
     await nextTurn();
-    for (const socket of this.clients) socket.close();
+    this.clients.closeAll();
     await stopped;
     // A stopping daemon's last deposit was read (and counted) by now.
     await nextTurn();
@@ -502,22 +487,6 @@ class BrokerImpl extends EventEmitter implements Broker {
       socketPath: this.socketPath,
       socketFile: this.socketFile,
       accepted: () => this.accepted,
-    });
-  }
-
-  /** Resolves when no client connection is open, or at the deadline. */
-  private drainClients(deadlineMs: number): Promise<void> {
-    if (this.clients.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.onClientClosed = null;
-        resolve();
-      };
-      const timer = setTimeout(done, deadlineMs);
-      this.onClientClosed = () => {
-        if (this.clients.size === 0) done();
-      };
     });
   }
 }

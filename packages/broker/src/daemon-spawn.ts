@@ -65,6 +65,8 @@ export function launchDaemon(
       [BROKER_ENV.endpoint]: options.endpoint,
       [BROKER_ENV.service]: definition.name,
       [BROKER_ENV.version]: definition.version,
+      // Where the daemon's crash reports go (@handoff/backend-sdk crash-report.ts).
+      ...(options.stateDir === undefined ? {} : { [BROKER_ENV.stateDir]: options.stateDir }),
       ...(options.listenFd === undefined
         ? {}
         : { [BROKER_ENV.listenFd]: String(DAEMON_LISTEN_FD) }),

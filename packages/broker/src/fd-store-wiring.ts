@@ -50,7 +50,7 @@ export function wireFdStore(registry: BackendRegistry, log: Log): FdStoreWiring 
     closeQuietly(stored.map(({ fd }) => fd));
     log(
       'info',
-      { service: backend.key, pid: backend.pid, fds: stored.length },
+      { service: backend.key, daemon_pid: backend.pid, fds: stored.length },
       'stored fds delivered',
     );
   };
@@ -94,7 +94,7 @@ export function wireFdStore(registry: BackendRegistry, log: Log): FdStoreWiring 
     channel.on('deposit-refused', (error: FdStoreError) =>
       log(
         'warn',
-        { pid: channel.peer.pid, code: error.code },
+        { daemon_pid: channel.peer.pid, code: error.code },
         `fd store deposit refused: ${error.message}`,
       ),
     );

@@ -244,6 +244,24 @@ function refuse(
   closeWhenFlushed(socket);
 }
 
+function refuseRateLimited(
+  socket: FdSocket,
+  frame: Frame,
+  retryAfterMs: number,
+  started: bigint,
+  ctx: RouterContext,
+): void {
+  ctx.observeHello('', 'rate_limited', secondsSince(started), ErrorCode.RATE_LIMITED);
+  refuse(
+    socket,
+    frame,
+    ErrorCode.RATE_LIMITED,
+    `too many Hellos from this uid; retry in ${retryAfterMs} ms`,
+    ctx,
+    { retryAfterMs },
+  );
+}
+
 /** Validates the Hello, picks a definition and a backend, and sends the client on its way. */
 async function route(
   socket: FdSocket,
@@ -253,11 +271,17 @@ async function route(
   started: bigint,
   ctx: RouterContext,
 ): Promise<void> {
+  // Before any decoding: a uid flooding the broker costs it as little as possible.
+  const retryAfterMs = ctx.admitHello(peer.uid);
+  if (retryAfterMs !== null) {
+    refuseRateLimited(socket, frame, retryAfterMs, started, ctx);
+    return;
+  }
   const hello = validHello(socket, peer, frame, started, ctx);
   if (!hello) return;
   const decision = ctx.select(hello.serviceName, hello.wantedVersion);
   if (!decision.ok) {
-    ctx.observeHello(hello.serviceName, 'refused', secondsSince(started));
+    ctx.observeHello(hello.serviceName, 'refused', secondsSince(started), decision.code);
     refuse(socket, frame, decision.code, decision.reason, ctx, {
       retryAfterMs: decision.retryAfterMs,
     });
@@ -318,7 +342,12 @@ function validHello(
   }
   const verdict = validateHello(hello, { peerPid: peer.pid });
   if (!verdict.ok) {
-    ctx.observeHello(hello.serviceName.slice(0, 64), 'refused', secondsSince(started));
+    ctx.observeHello(
+      hello.serviceName.slice(0, 64),
+      'refused',
+      secondsSince(started),
+      verdict.code,
+    );
     refuse(socket, frame, verdict.code, verdict.reason, ctx);
     return null;
   }
@@ -352,6 +381,7 @@ async function acquireOrRefuse(
           ? 'refused'
           : 'spawn_failed',
       secondsSince(started),
+      e.refusalCode,
     );
     refuse(socket, frame, e.refusalCode, e.message, ctx, {
       retryAfterMs: e.retryAfterMs,

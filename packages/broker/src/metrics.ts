@@ -2,6 +2,7 @@
 // process, or two copies of this package, never share series) and its
 // OpenMetrics 1.0 text rendering; then the broker's own metric set. It owns
 // names, labels and rendering — not serving them (the METRICS admin verb does).
+// test/metrics-names.test.ts pins every family's name, type and labels.
 import { readdirSync, readFileSync } from 'node:fs';
 import { BrokerError } from './errors.js';
 
@@ -382,14 +383,16 @@ export const HANDOFF_DURATION_BUCKETS: readonly number[] = [...HELLO_DURATION_BU
 export interface BrokerMetrics {
   /** Labels: service, outcome (`negotiated`, or the Refused code in lower case). */
   readonly helloTotal: Counter;
-  /** Receiving a Hello to writing its reply, in seconds. */
+  /** Receiving a Hello to writing its reply, in seconds. Labels: service (`""` before it is known). */
   readonly helloDuration: Histogram;
+  /** Labels: service, code (the Refused code's name: refusal-label.ts). */
+  readonly helloRefusedTotal: Counter;
   /** Labels: outcome (`accepted`, `rejected`, `fallback`, …). */
   readonly handoffTotal: Counter;
   /** Offer sent to ack received, in seconds. */
   readonly handoffDuration: Histogram;
   readonly activeBackends: Gauge;
-  /** Labels: outcome (`ok`, `failed`, `rate_limited`). */
+  /** Labels: service, outcome (`ok`, `failed`, `rate_limited`). */
   readonly spawnAttemptsTotal: Counter;
   readonly connectionsOpen: Gauge;
 }
@@ -417,9 +420,14 @@ export function createBrokerMetrics(
     ]),
     helloDuration: registry.histogram(
       'hello_duration_seconds',
-      'Time from a Hello frame received to its reply written.',
-      [],
+      'Time from a Hello frame received to its reply written, by service.',
+      ['service'],
       HELLO_DURATION_BUCKETS,
+    ),
+    helloRefusedTotal: registry.counter(
+      'hello_refused_total',
+      'Hellos answered with Refused, by service and refusal code.',
+      ['service', 'code'],
     ),
     handoffTotal: registry.counter('handoff_total', 'Connection handoffs, by outcome.', [
       'outcome',
@@ -433,8 +441,8 @@ export function createBrokerMetrics(
     activeBackends: registry.gauge('active_backends', 'Backends currently known to the broker.'),
     spawnAttemptsTotal: registry.counter(
       'spawn_attempts_total',
-      'Backend spawn attempts, by outcome.',
-      ['outcome'],
+      'Backend spawn attempts, by service and outcome.',
+      ['service', 'outcome'],
     ),
     connectionsOpen: registry.gauge(
       'connections_open',

@@ -11,7 +11,9 @@ import {
 import type { Backend } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
 import type { HandoffTokenPool } from './handoff/token-pool.js';
+import { HelloRateLimiter, type HelloRateLimitOptions } from './hello-rate-limit.js';
 import type { BrokerMetrics } from './metrics.js';
+import { refusalLabelFor } from './refusal-label.js';
 
 export interface RouteDecision {
   ok: true;
@@ -45,10 +47,13 @@ export interface RouterContext {
   handoffDeadlineMs: number;
   /** The retry hint sent with Refused{FD_PRESSURE}. */
   fdPressureRetryMs: number;
+  /** The per-uid Hello rate limit (src/hello-rate-limit.ts): null to go ahead, else retry_after_ms. */
+  admitHello(uid: number): number | null;
   daemonMinProtocol: number;
   daemonMaxProtocol: number;
   /** Observations for metrics and logs. */
-  observeHello(service: string, outcome: HelloOutcome, seconds: number): void;
+  /** `code`: the Refused code the client was told, when refused (metrics count refusals by it). */
+  observeHello(service: string, outcome: HelloOutcome, seconds: number, code?: ErrorCode): void;
   observeHandoff(outcome: 'accepted' | 'fallback' | 'reconnect', seconds: number): void;
   log(level: 'info' | 'warn' | 'debug', fields: Record<string, unknown>, message: string): void;
 }
@@ -80,14 +85,25 @@ export function routerDeadlines(options: {
   };
 }
 
+/** The per-uid Hello rate limit from the broker's options; `false` turns it off. */
+export function routerRateLimit(
+  options: HelloRateLimitOptions | false | undefined,
+): Pick<RouterContext, 'admitHello'> {
+  if (options === false) return { admitHello: () => null };
+  const limiter = new HelloRateLimiter(options);
+  return { admitHello: (uid) => limiter.admit(uid) };
+}
+
 /** What the router observes, counted in the broker's metrics. */
 export function routerObservers(
   counters: BrokerMetrics,
 ): Pick<RouterContext, 'observeHello' | 'observeHandoff'> {
   return {
-    observeHello: (service, outcome, seconds) => {
+    observeHello: (service, outcome, seconds, code) => {
       counters.helloTotal.inc({ service, outcome });
-      counters.helloDuration.observe(seconds);
+      counters.helloDuration.observe(seconds, { service });
+      const refused = refusalLabelFor(outcome, code);
+      if (refused !== undefined) counters.helloRefusedTotal.inc({ service, code: refused });
     },
     observeHandoff: (outcome, seconds) => {
       counters.handoffTotal.inc({ outcome });

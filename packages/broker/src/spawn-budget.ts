@@ -70,6 +70,15 @@ export class SpawnBudget {
     this.grants.delete(key);
   }
 
+  /** The limits, and the attempts each key used in its current window (DUMP, DIAGNOSE). */
+  usage(): { attempts: number; windowMs: number; used: { key: string; used: number }[] } {
+    const now = this.now();
+    const used = [...this.grants]
+      .map(([key, times]) => ({ key, used: this.live(times, now).length }))
+      .filter((u) => u.used > 0);
+    return { attempts: this.attempts, windowMs: this.windowMs, used };
+  }
+
   /** Keys currently remembered; bounded by the keys used within about two windows. */
   get size(): number {
     return this.grants.size;

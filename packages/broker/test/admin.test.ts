@@ -131,13 +131,13 @@ describe('handleAdminRequest', () => {
   it('a provider AdminError is a usage answer (exit 2), any other throw a failure (exit 1)', async () => {
     const broker = fakeBroker();
     broker.backendHealth = async (name) => {
-      throw new AdminError('UNKNOWN_SERVICE', `no service named ${name}`);
+      throw new AdminError('SERVICE_UNKNOWN', `no service named ${name}`);
     };
     const unknown = await json({ verb: AdminVerb.BACKEND_HEALTH, serviceName: 'zzz' }, broker);
     expect(unknown.reply.exitCode).toBe(2);
     expect(unknown.body).toEqual({
       schema_version: 1,
-      error: { code: 'UNKNOWN_SERVICE', message: 'no service named zzz' },
+      error: { code: 'SERVICE_UNKNOWN', message: 'no service named zzz' },
     });
     broker.status = () => {
       throw new Error('registry unavailable');

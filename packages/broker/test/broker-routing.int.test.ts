@@ -173,9 +173,11 @@ describe('admin and metrics on the broker socket', () => {
     expect(metrics.body).toContain('hello_total{service="echo",outcome="handoff"} 1');
     expect(metrics.body).toContain('hello_total{service="nope",outcome="refused"} 1');
     expect(metrics.body).toContain('handoff_total{outcome="accepted"} 1');
-    expect(metrics.body).toContain('spawn_attempts_total{outcome="ok"} 1');
+    expect(metrics.body).toContain('spawn_attempts_total{service="echo",outcome="ok"} 1');
+    expect(metrics.body).toContain('hello_refused_total{service="nope",code="SERVICE_UNKNOWN"} 1');
     expect(metrics.body).toMatch(/active_backends 1\n/);
-    expect(metrics.body).toMatch(/hello_duration_seconds_count 2\n/);
+    expect(metrics.body).toMatch(/hello_duration_seconds_count\{service="echo"\} 1\n/);
+    expect(metrics.body).toMatch(/hello_duration_seconds_count\{service="nope"\} 1\n/);
     expect(metrics.body.endsWith('# EOF\n')).toBe(true);
     const status = JSON.parse(
       (await adminRequest(b.socketPath, { verb: AdminVerb.STATUS, json: true })).body,

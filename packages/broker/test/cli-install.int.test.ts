@@ -11,9 +11,13 @@ import { type CliRun, runBrokerCli } from './cli-process.js';
 const tmp = tempDir('cli-install');
 afterAll(() => tmp.remove());
 
-/** The CLI, never writing to the real ~/.local/state. */
+/** The CLI, never writing to the real ~/.local/state or ~/.config. */
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> =>
-  runBrokerCli(args, { XDG_STATE_HOME: tmp.path('state'), ...env });
+  runBrokerCli(args, {
+    XDG_STATE_HOME: tmp.path('state'),
+    HANDOFF_CONFIG_DIR: tmp.path('config', 'services'),
+    ...env,
+  });
 
 const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
 
@@ -34,6 +38,8 @@ describe('install --systemd', () => {
     expect(run.stdout).toContain(
       'systemctl --user daemon-reload && systemctl --user enable --now handoff-broker.socket',
     );
+    // The definitions directory the unit's `serve` reads exists (serve refuses a missing one).
+    expect(statSync(tmp.path('config', 'services')).mode & 0o777).toBe(0o700);
   });
 
   it('leaves different files alone without --force (exit 1), and replaces them with it', async () => {

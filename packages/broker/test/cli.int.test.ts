@@ -109,6 +109,7 @@ describe('admin commands', () => {
     const json = await cli(['shutdown', '--json', '--socket', socket]);
     expect(JSON.parse(json.stdout)).toEqual({
       schema_version: 1,
+      ok: true,
       shutting_down: true,
       drain_deadline_ms: 5000,
     });

@@ -245,6 +245,7 @@ function adminContext(): RouterContext {
     helloDeadlineMs: 1000,
     handoffDeadlineMs: 500,
     fdPressureRetryMs: 250,
+    admitHello: () => null,
     daemonMinProtocol: 1,
     daemonMaxProtocol: 1,
     observeHello: () => {},

@@ -21,7 +21,7 @@ import {
 } from '@handoff/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../src/broker-api.js';
-import { startBroker } from '../src/broker-server.js';
+import { startBroker } from '../src/broker-launch.js';
 import { connectService } from '../src/client/connect-service.js';
 import { echoService, openFds, str, tempDir } from './harness.js';
 

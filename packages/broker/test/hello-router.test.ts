@@ -79,6 +79,7 @@ function context(overrides: Partial<RouterContext> = {}): RouterContext & { seen
     helloDeadlineMs: 2000,
     handoffDeadlineMs: 500,
     fdPressureRetryMs: 250,
+    admitHello: () => null,
     daemonMinProtocol: 1,
     daemonMaxProtocol: 1,
     observeHello: (service, outcome) => void seen.hellos.push([service, outcome]),

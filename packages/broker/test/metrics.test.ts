@@ -285,16 +285,17 @@ describe('createBrokerMetrics', () => {
     const m = createBrokerMetrics(r, { now: () => clock });
     clock = 4500;
     m.helloTotal.inc({ service: 'demo-kv', outcome: 'negotiated' });
-    m.helloDuration.observe(0.00012);
+    m.helloDuration.observe(0.00012, { service: 'demo-kv' });
     m.handoffTotal.inc({ outcome: 'accepted' });
     m.handoffDuration.observe(0.0004);
     m.activeBackends.set(2);
-    m.spawnAttemptsTotal.inc({ outcome: 'ok' });
+    m.spawnAttemptsTotal.inc({ service: 'demo-kv', outcome: 'ok' });
     m.connectionsOpen.inc();
     const { types, samples } = parseExposition(r.render());
     expect([...types]).toEqual([
       ['hello', 'counter'],
       ['hello_duration_seconds', 'histogram'],
+      ['hello_refused', 'counter'],
       ['handoff', 'counter'],
       ['handoff_duration_seconds', 'histogram'],
       ['active_backends', 'gauge'],

@@ -89,7 +89,7 @@ describe('handoff-broker restart', () => {
     expect(JSON.parse(idle.stdout)).toMatchObject({ ok: false, code: 'NOT_RUNNING' });
     const unknown = await runBrokerCli(['restart', 'nope', '--json', '--socket', b.socketPath]);
     expect(unknown.code).toBe(2);
-    expect(JSON.parse(unknown.stdout).error.code).toBe('UNKNOWN_SERVICE');
+    expect(JSON.parse(unknown.stdout).error.code).toBe('SERVICE_UNKNOWN');
     const missing = await runBrokerCli(['restart', '--socket', b.socketPath]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('SERVICE');

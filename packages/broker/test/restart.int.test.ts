@@ -10,7 +10,7 @@ import { alive, processesMentioning } from '@handoff/testkit';
 import { describe, expect, it, vi } from 'vitest';
 import type { Backend, BackendRegistry } from '../src/backend-registry.js';
 import type { Broker } from '../src/broker-api.js';
-import { startBroker } from '../src/broker-server.js';
+import { startBroker } from '../src/broker-launch.js';
 import { connectService } from '../src/client/connect-service.js';
 import { liveBrokers, P } from './broker-session.js';
 import { echoService, str, tempDir, text } from './harness.js';

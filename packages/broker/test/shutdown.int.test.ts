@@ -84,9 +84,10 @@ async function serve(configFile: string, socket: string): Promise<Serve> {
   const logs: Record<string, unknown>[] = [];
   let err = '';
   let partial = '';
-  child.stderr!.on('data', (d) => (err += d));
   const listening = new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
+    // The broker logs JSON lines on stderr (not a terminal), among its other words.
+    child.stderr!.on('data', (d) => {
+      err += d;
       partial += d;
       const lines = partial.split('\n');
       partial = lines.pop()!;
@@ -143,6 +144,8 @@ async function oneRequest(socketPath: string, i: number): Promise<void> {
     version: '1.0.0',
     brokerPath: socketPath,
     timeoutMs: CLIENT_TIMEOUT_MS,
+    // What the dying broker answers, not the client's back-off past it.
+    retry: false,
   });
   const client = new FrameClient(socket);
   try {
@@ -244,6 +247,7 @@ describe('serve under load', () => {
       version: '1.0.0',
       brokerPath: socketPath,
       timeoutMs: 60_000,
+      retry: false,
     }).then(
       () => 'connected',
       (error: unknown) => error,
@@ -268,6 +272,7 @@ describe('serve under load', () => {
       version: '1.0.0',
       brokerPath: socketPath,
       timeoutMs: 60_000,
+      retry: false,
     }).catch((error: unknown) => error);
     const daemon = await daemonStarted(tmp.dir, broker.child.pid!);
     broker.child.kill('SIGTERM');
@@ -293,6 +298,7 @@ describe('serve under load', () => {
       version: '1.0.0',
       brokerPath: socketPath,
       timeoutMs: 60_000,
+      retry: false,
     }).catch((error: unknown) => error);
     await daemonStarted(tmp.dir, broker.child.pid!);
     const sentAt = performance.now();

@@ -8,7 +8,7 @@ import { openFds, processesMentioning } from '@handoff/testkit';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../src/broker-api.js';
-import { startBroker } from '../src/broker-server.js';
+import { startBroker } from '../src/broker-launch.js';
 import { UpgradeError } from '../src/upgrade/errors.js';
 import { echoService, tempDir, tsxArgs } from './harness.js';
 import { brokerPid, daemonPids, echoOnce, gone, main } from './upgrade-harness.js';

@@ -93,13 +93,14 @@ export function upgradeSetup(
       child.stderr!.on('data', (d) => (err += d));
       const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
       await new Promise<void>((resolve, reject) => {
+        // The broker's log is on stderr.
         const onData = () => {
-          if (out.includes('"broker listening"')) {
-            child.stdout!.off('data', onData);
+          if (err.includes('"broker listening"')) {
+            child.stderr!.off('data', onData);
             resolve();
           }
         };
-        child.stdout!.on('data', onData);
+        child.stderr!.on('data', onData);
         void exited.then(([code]) => reject(new Error(`serve exited with ${code}: ${err}`)));
       });
       return { child, stdout: () => out, stderr: () => err, exited };

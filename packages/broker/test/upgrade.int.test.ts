@@ -184,7 +184,7 @@ describe('handoff-broker upgrade', () => {
     const [exitCode] = await first.exited;
     expect(exitCode, first.stderr()).toBe(0);
     // The handover did begin while the daemon was still starting.
-    const log = first.stdout();
+    const log = first.stderr();
     expect(log.indexOf('upgrade: successor loaded')).toBeGreaterThan(-1);
     expect(log.indexOf('upgrade: successor loaded')).toBeLessThan(log.indexOf('"backend ready"'));
   });

@@ -1,7 +1,9 @@
 // Every TypeScript block in the public packages' READMEs (those not marked
 // `<!-- fragment -->`, see src/readme-examples.ts) compiles under a strict
 // NodeNext project and runs to exit 0 on its own, in a bare environment:
-// no XDG_RUNTIME_DIR, no HANDOFF_* variables, a fresh HOME and TMPDIR.
+// no XDG_RUNTIME_DIR, no HANDOFF_* variables, a fresh HOME and TMPDIR —
+// except HANDOFF_ALLOW_ROOT when the run is root (CI), or every broker an
+// example starts would refuse to (a user runs them as themselves).
 // The blocks are written inside the repo so `@handoff/*` resolve through
 // the workspace's node_modules, to the sources (no build needed).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -120,6 +122,7 @@ function runExample(file: string, home: string, runId: string): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!SCRUBBED.test(key)) env[key] = value;
   Object.assign(env, { HOME: home, TMPDIR: home, [MARKER]: runId });
+  if (process.getuid?.() === 0) env.HANDOFF_ALLOW_ROOT = '1';
   return new Promise((done) => {
     const child: ChildProcess = spawn(
       process.execPath,

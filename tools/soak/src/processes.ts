@@ -91,6 +91,8 @@ export class SoakProcesses {
         'tsx',
         BROKER_MAIN,
         'serve',
+        // A throwaway broker in a temp dir; the soak runs as root in CI.
+        '--allow-root',
         '--socket',
         brokerSocket,
         '--config-file',

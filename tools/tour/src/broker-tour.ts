@@ -5,9 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameClient, probeDaemon } from '@handoff/backend-sdk';
-import { adminRequest, connectService, startBroker } from '@handoff/broker';
+import { adminRequest, connectService, createBrokerLogger, startBroker } from '@handoff/broker';
 import { AdminVerb } from '@handoff/protocol';
-import pino from 'pino';
 import type { Narrator } from './narrate.ts';
 
 export async function brokerTour(say: Narrator): Promise<void> {
@@ -16,6 +15,8 @@ export async function brokerTour(say: Narrator): Promise<void> {
   const socketPath = join(dir, 'run', 'broker.sock');
   const broker = await startBroker({
     socketPath,
+    // A throwaway broker in a temp dir; the tour runs as root in CI and containers.
+    allowRoot: process.geteuid?.() === 0,
     services: [
       {
         name: 'greeter',
@@ -30,7 +31,7 @@ export async function brokerTour(say: Narrator): Promise<void> {
       },
     ],
     watchConfig: false,
-    logger: pino({ level: 'warn' }),
+    logger: createBrokerLogger({ level: 'warn' }),
   });
   try {
     say.step(`broker listening on ${socketPath}`);

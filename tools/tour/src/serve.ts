@@ -4,16 +4,25 @@
 // Ctrl-C (or `handoff-broker shutdown`) stops everything.
 //   HANDOFF_BROKER_SOCKET  where to listen (default: the per-user path)
 
-import { defaultBrokerSocketPath, startBroker } from '@handoff/broker';
+import { createBrokerLogger, defaultBrokerSocketPath, startBroker } from '@handoff/broker';
 import { demoKvServiceDefinition } from '@handoff/demo-daemon';
-import pino from 'pino';
 
 const socketPath = defaultBrokerSocketPath();
-const log = pino({ name: 'handoff-broker', level: process.env.HANDOFF_LOG_LEVEL ?? 'info' });
+// The broker's log goes to stderr — pretty on a terminal, JSON otherwise ($HANDOFF_LOG_FORMAT) —
+// so the banner on stdout stays readable.
+const log = createBrokerLogger();
+// The broker refuses root unless told (a root broker spawns root daemons).
+// `npm start` is a demo that CI and containers run as root: it opts in, and says so.
+const asRoot = process.geteuid?.() === 0;
+if (asRoot)
+  process.stderr.write(
+    'npm start: running as root, so the broker runs with allowRoot (its daemons run as root too)\n',
+  );
 let broker: Awaited<ReturnType<typeof startBroker>>;
 try {
   broker = await startBroker({
     socketPath,
+    allowRoot: asRoot,
     // The daemon exits by itself after five idle minutes; the next client respawns it.
     services: [demoKvServiceDefinition({ idleTimeoutSecs: 300 })],
     logger: log,

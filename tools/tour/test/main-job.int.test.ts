@@ -39,7 +39,7 @@ describe('npm run demo', () => {
     expect(result.probe.json.ok).toBe(true);
     expect(probes[0]!.checks.map((c) => c.verdict)).toEqual(Array(8).fill('PASS'));
     expect(probes[0]!.checks.map((c) => c.name)).toContain('start time');
-    expect(result.metrics).toMatch(/spawn_attempts_total\{outcome="ok"\} 1/);
+    expect(result.metrics).toMatch(/spawn_attempts_total\{service="[^"]+",outcome="ok"\} 1/);
     expect(result.brokerExitCode).toBe(0);
     expect(alive(result.daemonPid)).toBe(false);
     expect(existsSync(result.socketPath)).toBe(false);
@@ -62,13 +62,18 @@ describe('npm start', () => {
           join(import.meta.dirname, '..', 'src', 'serve.ts'),
         ],
         {
-          env: { ...process.env, HANDOFF_BROKER_SOCKET: socketPath, HANDOFF_LOG_LEVEL: 'warn' },
+          // Info level: the broker logs as it works, and none of it may reach the banner (issue 16).
+          env: { ...process.env, HANDOFF_BROKER_SOCKET: socketPath, HANDOFF_LOG_LEVEL: 'info' },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
       let out = '';
+      let err = '';
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
+      });
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
       });
       await expect.poll(() => out, { timeout: 30_000 }).toContain(`listening on ${socketPath}`);
       expect(out).toContain('npm run -s demo-kv -- get greeting');
@@ -89,6 +94,9 @@ describe('npm start', () => {
       const [code] = (await once(child, 'exit')) as [number | null];
       expect(code).toBe(0);
       expect(out).toContain('broker stopped.');
+      // The broker's log went to stderr (JSON: not a terminal), never into the banner.
+      expect(err).toContain('"msg":"backend ready"');
+      expect(out).not.toMatch(/^\{/m);
       expect(alive(daemonPid)).toBe(false);
       expect(existsSync(socketPath)).toBe(false);
     } finally {

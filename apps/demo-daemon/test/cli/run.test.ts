@@ -66,13 +66,16 @@ describe('demo-kv', () => {
 
   it('explains an unreachable broker in one line (exit 1)', async () => {
     const socket = nowhere.path('broker.sock');
-    const text = await run(['get', 'k', '--socket', socket]);
+    // connectService retries a missing broker until the timeout (it may be starting).
+    const text = await run(['get', 'k', '--socket', socket, '--timeout', '500']);
     expect(text.code).toBe(1);
     expect(text.stdout).toBe('');
     expect(text.stderr).toBe(
       `demo-kv: cannot reach the broker at ${socket} (cannot connect to ${socket}: ENOENT) — is \`handoff-broker serve\` running?\n`,
     );
-    const json = await run(['stats', '--json'], { HANDOFF_BROKER_SOCKET: socket });
+    const json = await run(['stats', '--json', '--timeout', '500'], {
+      HANDOFF_BROKER_SOCKET: socket,
+    });
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({
       schema_version: 1,

@@ -27,6 +27,19 @@ export class UsageError extends BackendSdkError {
   }
 }
 
+/**
+ * One option's help: its flags (`--timeout MS`) and what it does; further
+ * strings are continuation lines, aligned under the first.
+ */
+export type OptionHelp = readonly [flags: string, text: string, ...more: string[]];
+
+/**
+ * A help line: an OptionHelp, or (as before) a string. A string is read as
+ * flags, two or more spaces, text — and an indented string as a
+ * continuation — so hand-padded lines are re-aligned with the rest.
+ */
+export type HelpLine = string | OptionHelp;
+
 /** Options in node:util parseArgs's form. */
 export type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
 
@@ -42,8 +55,8 @@ export interface Command {
   readonly usage: string;
   /** Its own options; the program's common ones and -h/--help are added. */
   readonly options: OptionSpecs;
-  /** Help lines for its own options, already aligned; common ones and -h follow. */
-  readonly help: readonly string[];
+  /** Help for its own options (the runner aligns them); common ones and -h follow. */
+  readonly help: readonly HelpLine[];
   /** Fewest positionals accepted (default 0). */
   readonly minPositionals?: number;
   /** Most positionals accepted (default 0). */
@@ -54,6 +67,7 @@ export interface Command {
 }
 
 export const HELP_OPTION: OptionSpecs = { help: { type: 'boolean', short: 'h' } };
+/** -h's help line as a string (kept for programs that print their own usage). */
 export const HELP_LINE = '-h, --help      show this help';
 
 /**

@@ -7,11 +7,21 @@ export {
   EXIT_USAGE,
   HELP_LINE,
   HELP_OPTION,
+  type HelpLine,
+  type OptionHelp,
   type OptionSpecs,
   type ParsedArgs,
   parseCommandArgs,
   UsageError,
   type UsageErrorCode,
 } from './command.js';
-export { type CliIo, columns, withNewline } from './output.js';
-export { type CliProgram, CliRunner } from './runner.js';
+export { HELP_ENTRY, renderHelp, undocumentedOptions } from './help.js';
+export {
+  CLI_JSON_SCHEMA_VERSION,
+  type CliIo,
+  columns,
+  jsonFailure,
+  wantsJson,
+  withNewline,
+} from './output.js';
+export { type CliProgram, CliRunner, UNEXPECTED_CODE } from './runner.js';

@@ -11,12 +11,16 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
-/** Left-aligned columns two spaces apart; the last column is never padded. */
+/**
+ * Left-aligned columns two spaces apart; a row's last cell is never padded,
+ * nor does it widen its column (so a short row's long text does not push
+ * the others' columns apart).
+ */
 export function columns(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+      if (i < row.length - 1) widths[i] = Math.max(widths[i] ?? 0, cell.length);
     });
   }
   return rows
@@ -33,4 +37,38 @@ export function columns(rows: readonly (readonly string[])[]): string {
 /** Ensures a body printed as-is ends its last line. */
 export function withNewline(text: string): string {
   return text === '' || text.endsWith('\n') ? text : `${text}\n`;
+}
+
+/** Bumped only when a JSON document changes incompatibly; always its first key. */
+export const CLI_JSON_SCHEMA_VERSION = 1;
+
+/**
+ * Whether the command line asks for JSON: `--json` before any `--`, looked
+ * for in the raw argv so that a line that does not parse still gets its
+ * failure as JSON.
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * A failure as the one JSON document a --json command line prints on
+ * stdout: `{schema_version, ok: false, code, message, …extra}`, with
+ * `error: {code, message}` repeated for readers of the older shape.
+ */
+export function jsonFailure(
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): string {
+  const doc = {
+    schema_version: CLI_JSON_SCHEMA_VERSION,
+    ok: false,
+    code,
+    message,
+    ...extra,
+    error: { code, message },
+  };
+  return `${JSON.stringify(doc)}\n`;
 }

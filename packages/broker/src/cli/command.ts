@@ -1,17 +1,30 @@
 // The flags handoff-broker commands share (--socket, --json, --timeout),
 // their help lines, and reading them: where the broker socket is, integer
 // flags. The command shape, parsing and UsageError are @handoff/backend-sdk/cli's.
-import { type OptionSpecs, type ParsedArgs, UsageError } from '@handoff/backend-sdk/cli';
+import {
+  type OptionHelp,
+  type OptionSpecs,
+  type ParsedArgs,
+  UsageError,
+} from '@handoff/backend-sdk/cli';
 import { defaultBrokerSocketPath } from '../paths.js';
 
 export const socketOption: OptionSpecs = { socket: { type: 'string' } };
 export const jsonOption: OptionSpecs = { json: { type: 'boolean' } };
 export const timeoutOption: OptionSpecs = { timeout: { type: 'string' } };
 
-export const SOCKET_HELP =
-  '--socket PATH   the broker socket (default: $HANDOFF_BROKER_SOCKET, else the per-user default)';
-export const JSON_HELP = '--json          print JSON (schema_version 1) instead of text';
-export const TIMEOUT_HELP = '--timeout MS    how long to wait for the broker (default 5000)';
+export const SOCKET_HELP: OptionHelp = [
+  '--socket PATH',
+  'the broker socket (default: $HANDOFF_BROKER_SOCKET, else the per-user default)',
+];
+export const JSON_HELP: OptionHelp = [
+  '--json',
+  'print one JSON document (schema_version 1, ok; code and message on failure)',
+];
+export const TIMEOUT_HELP: OptionHelp = [
+  '--timeout MS',
+  'how long to wait for the broker (default 5000)',
+];
 
 /** --socket, else $HANDOFF_BROKER_SOCKET, else the per-user default. */
 export function brokerSocketPath(args: ParsedArgs, env: NodeJS.ProcessEnv): string {

@@ -21,6 +21,8 @@ import {
   TIMEOUT_HELP,
   timeoutOption,
 } from './command.js';
+import { brokerDefinitionChecks } from './doctor-config.js';
+import { crashReportChecks, doctorStateDir } from './doctor-crashes.js';
 import {
   type CheckLine,
   type CliIo,
@@ -51,6 +53,13 @@ export interface DoctorOptions {
   timeoutMs?: number;
   /** Whose directory it should be (default: our uid). */
   uid?: number;
+  /**
+   * Report what the running broker loaded (admin CONFIG) rather than read
+   * files; files are read only when no broker answers (doctor-config.ts).
+   */
+  askBroker?: boolean;
+  /** Where to list crash reports from (doctor-crashes.ts); absent: not listed. */
+  stateDir?: string | undefined;
 }
 
 export async function runDoctor(options: DoctorOptions): Promise<CheckLine[]> {
@@ -59,6 +68,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckLine[]> {
     await checkSocketFile(options.socketPath),
     await checkHealth(options.socketPath, options.timeoutMs ?? 5000),
     ...(await checkServiceDefinitions(options)),
+    ...(options.stateDir === undefined ? [] : crashReportChecks(options.stateDir)),
   ];
 }
 
@@ -174,6 +184,10 @@ async function checkHealth(socketPath: string, timeoutMs: number): Promise<Check
 
 async function checkServiceDefinitions(options: DoctorOptions): Promise<CheckLine[]> {
   const name = 'service definitions';
+  if (options.askBroker) {
+    const loaded = await brokerDefinitionChecks(options.socketPath, options.timeoutMs ?? 5000);
+    if (loaded !== null) return loaded;
+  }
   const source = {
     ...(options.configDir === undefined ? {} : { dir: options.configDir }),
     ...(options.configFile === undefined ? {} : { file: options.configFile }),
@@ -195,7 +209,8 @@ async function checkServiceDefinitions(options: DoctorOptions): Promise<CheckLin
       ),
     );
   }
-  const where = [options.configDir, options.configFile].filter(Boolean).join(', ') || 'nowhere';
+  const files = [options.configDir, options.configFile].filter(Boolean).join(', ') || 'nowhere';
+  const where = options.askBroker ? `${files}; no broker answered, so the files were read` : files;
   if (result.services.length === 0)
     return [warn(name, `no services defined (${where}); every Hello will be refused`)];
   return [pass(name, `${result.services.length} loaded from ${where}`)];
@@ -204,11 +219,14 @@ async function checkServiceDefinitions(options: DoctorOptions): Promise<CheckLin
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'check the socket directory, the broker and the service definitions',
-  usage: 'doctor [--config-dir DIR] [--config-file FILE] [--json] [--socket PATH]',
+  usage:
+    'doctor [--config-dir DIR] [--config-file FILE] [--state-dir DIR] [--json] [--socket PATH] [--timeout MS]',
   help: [
-    '--config-dir DIR    a directory of service definition files to check',
-    '                    (default, without --config-file: $HANDOFF_CONFIG_DIR or ~/.config/handoff/services)',
+    '--config-dir DIR    a directory of service definition files to check (without it or',
+    '                    --config-file: what the running broker loaded, else $HANDOFF_CONFIG_DIR',
+    '                    or ~/.config/handoff/services when no broker answers)',
     '--config-file FILE  one service definition file to check',
+    "--state-dir DIR     where to look for crash reports (default: the running broker's, else the default)",
     JSON_HELP,
     SOCKET_HELP,
     TIMEOUT_HELP,
@@ -219,6 +237,7 @@ export const doctorCommand: Command = {
     ...timeoutOption,
     'config-dir': { type: 'string' },
     'config-file': { type: 'string' },
+    'state-dir': { type: 'string' },
   },
   async run(args: ParsedArgs, io: CliIo): Promise<number> {
     const configFile = stringOption(args, 'config-file');
@@ -230,13 +249,27 @@ export const doctorCommand: Command = {
       socketPath: brokerSocketPath(args, io.env),
       loadServices: loadServiceDefinitions,
       timeoutMs: integerOption(args, 'timeout', 5000, 'doctor'),
+      // Without flags, what the running broker loaded is what matters.
+      askBroker: configFile === undefined && stringOption(args, 'config-dir') === undefined,
+      stateDir: await doctorStateDir(
+        stringOption(args, 'state-dir'),
+        brokerSocketPath(args, io.env),
+        io.env,
+        integerOption(args, 'timeout', 5000, 'doctor'),
+      ),
       ...(configDir === undefined ? {} : { configDir }),
       ...(configFile === undefined ? {} : { configFile }),
     });
     const ok = !checks.some((c) => c.verdict === 'FAIL');
     if (args.values.json === true)
-      io.stdout(`${JSON.stringify({ schema_version: 1, ok, checks })}\n`);
+      io.stdout(`${JSON.stringify({ schema_version: 1, ok, ...doctorVerdict(checks), checks })}\n`);
     else io.stdout(checkLines(checks));
     return ok ? EXIT_OK : EXIT_FAILED;
   },
 };
+
+/** Under --json, a failing doctor's code and message: its first FAIL (CLI contract). */
+function doctorVerdict(checks: readonly CheckLine[]): { code?: string; message?: string } {
+  const failed = checks.find((c) => c.verdict === 'FAIL');
+  return failed ? { code: 'CHECK_FAILED', message: `${failed.name}: ${failed.detail}` } : {};
+}

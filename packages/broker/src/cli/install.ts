@@ -11,9 +11,11 @@ import {
   type Command,
   EXIT_FAILED,
   EXIT_OK,
+  jsonFailure,
   type ParsedArgs,
   UsageError,
 } from '@handoff/backend-sdk/cli';
+import { defaultConfigDir } from '../paths.js';
 import {
   brokerCliEntry,
   type RenderedUnit,
@@ -87,15 +89,22 @@ export const installCommand: Command = {
   usage:
     'install --systemd [--dir DIR] [--socket PATH] [--config-dir DIR] [--config-file FILE] [--drain MS] [--force] [--json]',
   help: [
-    '--systemd           write handoff-broker.socket and handoff-broker.service (required)',
-    '--dir DIR           where (default: $XDG_CONFIG_HOME/systemd/user or ~/.config/systemd/user)',
-    '--socket PATH       the socket to listen on (default: $HANDOFF_BROKER_SOCKET, else',
-    '                    %t/handoff/broker.sock, i.e. $XDG_RUNTIME_DIR/handoff/broker.sock)',
-    '--config-dir DIR    passed to `serve` (default: its own)',
-    '--config-file FILE  passed to `serve`',
-    '--drain MS          passed to `serve` (default 5000); the stop timeout follows it',
-    '--force             replace unit files that differ from these',
-    '--json              print one JSON object (schema_version 1): ok, files, next',
+    ['--systemd', 'write handoff-broker.socket and handoff-broker.service (required)'],
+    ['--dir DIR', 'where (default: $XDG_CONFIG_HOME/systemd/user or ~/.config/systemd/user)'],
+    [
+      '--socket PATH',
+      'the socket to listen on (default: $HANDOFF_BROKER_SOCKET, else',
+      '%t/handoff/broker.sock, i.e. $XDG_RUNTIME_DIR/handoff/broker.sock)',
+    ],
+    ['--config-dir DIR', 'passed to `serve` (default: its own)'],
+    ['--config-file FILE', 'passed to `serve`'],
+    ['--drain MS', 'passed to `serve` (default 5000); the stop timeout follows it'],
+    ['--force', 'replace unit files that differ from these'],
+    [
+      '--json',
+      'print one JSON document (schema_version 1): ok, files, next; on failure ok: false,',
+      'code, message',
+    ],
   ],
   options: {
     ...jsonOption,
@@ -111,11 +120,8 @@ export const installCommand: Command = {
     if (args.values.systemd !== true)
       throw new UsageError('--systemd is required (the only kind of install there is)', 'install');
     const json = args.values.json === true;
-    const fail = (message: string): number => {
-      if (json)
-        io.stdout(
-          `${JSON.stringify({ schema_version: 1, ok: false, error: message, files: [], next: [] })}\n`,
-        );
+    const fail = (code: string, message: string): number => {
+      if (json) io.stdout(jsonFailure(code, message, { files: [], next: [] }));
       io.stderr(`handoff-broker install: ${message}\n`);
       return EXIT_FAILED;
     };
@@ -149,7 +155,7 @@ export const installCommand: Command = {
       });
     } catch (error) {
       if (error instanceof UsageError) throw error;
-      return fail((error as Error).message);
+      return fail('UNITS', (error as Error).message);
     }
 
     await mkdir(dir, { recursive: true });
@@ -168,12 +174,20 @@ export const installCommand: Command = {
     const differing = plan.filter((p) => p.outcome === 'replaced').map((p) => p.path);
     if (differing.length > 0 && args.values.force !== true)
       return fail(
+        'UNITS_DIFFER',
         `${differing.join(' and ')} already exist${differing.length === 1 ? 's' : ''} with different contents; ` +
           'pass --force to replace (or remove them)',
       );
     for (const p of plan) if (p.outcome !== 'unchanged') await writeAtomically(p.path, p.text);
     // Under ProtectSystem=strict the service cannot create it inside a read-only home.
     await mkdir(state.path, { recursive: true, mode: 0o700 });
+    // `serve` refuses to start on a missing definitions directory (CONFIG_DIR_MISSING):
+    // the one the unit will read exists, empty until services are added.
+    if (args.values['config-file'] === undefined)
+      await mkdir(absolute('config-dir') ?? defaultConfigDir(io.env), {
+        recursive: true,
+        mode: 0o700,
+      });
 
     const files = plan.map((p) => ({ path: p.path, status: p.outcome }));
     if (json) {

@@ -9,33 +9,30 @@ import {
   type ParsedArgs,
   UsageError,
 } from '@handoff/backend-sdk/cli';
-import { AdminVerb } from '@handoff/protocol';
-import { adminRequest } from '../client/admin-client.js';
 import { type FollowPositions, followRecords, LogsError, readLastRecords } from '../logs/reader.js';
 import type { LogRecord } from '../logs/record.js';
-import { defaultStateDir } from '../paths.js';
-import {
-  brokerSocketPath,
-  integerOption,
-  jsonOption,
-  SOCKET_HELP,
-  socketOption,
-  stringOption,
-} from './command.js';
+import { integerOption, jsonOption, SOCKET_HELP, socketOption, stringOption } from './command.js';
 import type { CliIo } from './output.js';
+import { resolveStateDir } from './state-dir.js';
 
 export const logsCommand: Command = {
   name: 'logs',
   summary: "print a service's daemon output (stdout and stderr), -f to follow",
   usage: 'logs SERVICE [--version V] [-n N] [-f] [--json] [--state-dir DIR] [--socket PATH]',
   help: [
-    '--version V     only version V of the service (default: every version, merged by time)',
-    '-n N            how many of the last lines to print (default 50)',
-    '-f, --follow    then print new lines as they are written, across rotations, until SIGINT',
-    '--json          print one JSON document {schema_version, ok, service, lines}; with -f,',
-    '                one JSON record per line instead',
-    "--state-dir DIR the broker state directory (default: the running broker's, else",
-    '                $XDG_STATE_HOME/handoff or ~/.local/state/handoff)',
+    ['--version V', 'only version V of the service (default: every version, merged by time)'],
+    ['-n N', 'how many of the last lines to print (default 50)'],
+    ['-f, --follow', 'then print new lines as they are written, across rotations, until SIGINT'],
+    [
+      '--json',
+      'print one JSON document {schema_version, ok, service, lines} (on failure ok: false,',
+      'code, message); with -f, one JSON record per line instead',
+    ],
+    [
+      '--state-dir DIR',
+      "the broker state directory (default: the running broker's, else",
+      '$XDG_STATE_HOME/handoff or ~/.local/state/handoff)',
+    ],
     SOCKET_HELP,
   ],
   options: {
@@ -96,22 +93,4 @@ export const logsCommand: Command = {
 /** `2026-12-03T07:01:19.123Z 4242 stderr the line` (a split piece ends in `…`). */
 export function textLine(r: LogRecord): string {
   return `${new Date(r.t).toISOString()} ${r.pid} ${r.stream} ${r.line}${r.split ? '…' : ''}\n`;
-}
-
-/** --state-dir, else the running broker's (STATUS state_dir), else the default. */
-async function resolveStateDir(args: ParsedArgs, io: CliIo): Promise<string> {
-  const flag = stringOption(args, 'state-dir');
-  if (flag !== undefined && flag !== '') return flag;
-  try {
-    const reply = await adminRequest(
-      brokerSocketPath(args, io.env),
-      { verb: AdminVerb.STATUS, json: true },
-      { timeoutMs: 1000 },
-    );
-    const dir = (JSON.parse(reply.body) as { state_dir?: unknown }).state_dir;
-    if (typeof dir === 'string' && dir !== '') return dir;
-  } catch {
-    // No broker running (or an older one): the default.
-  }
-  return defaultStateDir(io.env);
 }

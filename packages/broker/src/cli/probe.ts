@@ -7,6 +7,7 @@ import {
   type Command,
   EXIT_FAILED,
   EXIT_OK,
+  jsonFailure,
   type ParsedArgs,
   UsageError,
 } from '@handoff/backend-sdk/cli';
@@ -17,6 +18,7 @@ import {
   validateServiceName,
 } from '@handoff/protocol';
 import { AdminClientError, adminRequest } from '../client/admin-client.js';
+import { NOT_RUNNING } from '../service-presence.js';
 import {
   brokerSocketPath,
   integerOption,
@@ -30,8 +32,8 @@ import {
   type CliIo,
   checkLines,
   columns,
-  describeAdminError,
   isAdminClientError,
+  reportAdminError,
 } from './output.js';
 
 /**
@@ -122,19 +124,36 @@ interface BrokerInstance {
   pid: number | null;
 }
 
-/** The endpoints the broker knows for `service`, from its LIST_INSTANCES JSON. */
-async function endpointsOf(service: string, socketPath: string): Promise<BrokerInstance[]> {
-  const reply = await adminRequest(socketPath, {
-    verb: AdminVerb.LIST_INSTANCES,
-    json: true,
-    serviceName: service,
-  });
+/**
+ * The endpoints the broker knows for `service`, from its LIST_INSTANCES
+ * JSON, and — when it has none — why: the broker's code (SERVICE_UNKNOWN,
+ * NOT_RUNNING) and words, or null from a broker that cannot tell.
+ */
+async function endpointsOf(
+  service: string,
+  socketPath: string,
+  timeoutMs: number,
+): Promise<{ instances: BrokerInstance[]; why: { code: string; message: string } | null }> {
+  const reply = await adminRequest(
+    socketPath,
+    { verb: AdminVerb.LIST_INSTANCES, json: true, serviceName: service },
+    { timeoutMs },
+  );
   if (reply.kind !== AdminReplyKind.JSON) {
     const message = `the broker answered LIST_INSTANCES with kind ${reply.kind}, not JSON`;
     throw new AdminClientError('PROTOCOL', socketPath, message);
   }
-  const body = JSON.parse(reply.body) as { instances?: BrokerInstance[] };
-  return (body.instances ?? []).filter((i) => i.service === service);
+  const body = JSON.parse(reply.body) as {
+    instances?: BrokerInstance[];
+    code?: string;
+    message?: string;
+  };
+  const instances = (body.instances ?? []).filter((i) => i.service === service);
+  const why =
+    typeof body.code === 'string' && typeof body.message === 'string'
+      ? { code: body.code, message: body.message }
+      : null;
+  return { instances, why };
 }
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -189,11 +208,18 @@ export const probeCommand: Command = {
   summary: 'verify a daemon’s identity (exit 1 when a check fails)',
   usage: 'probe <SERVICE|ENDPOINT> [--uid N] [--pid N] [--timeout MS] [--json] [--socket PATH]',
   help: [
-    'SERVICE         ask the broker for the endpoints of this service and probe each',
-    'ENDPOINT        a daemon socket path (anything containing "/") — probed directly',
-    '--uid N         the uid the daemon must run as (default: ours)',
-    '--pid N         the pid the daemon must have',
-    '--timeout MS    deadline for each probe (default 500, as the reference)',
+    [
+      'SERVICE',
+      'ask the broker for the endpoints of this service and probe each; exit 1 with',
+      'SERVICE_UNKNOWN (no such definition) or NOT_RUNNING (defined, starts on demand)',
+    ],
+    ['ENDPOINT', 'a daemon socket path (anything containing "/") — probed directly'],
+    ['--uid N', 'the uid the daemon must run as (default: ours)'],
+    ['--pid N', 'the pid the daemon must have'],
+    [
+      '--timeout MS',
+      'deadline for each probe (default 500, as the reference); asking the broker, at least 5000',
+    ],
     JSON_HELP,
     SOCKET_HELP,
   ],
@@ -225,15 +251,22 @@ export const probeCommand: Command = {
           'probe',
         );
       const socketPath = brokerSocketPath(args, io.env);
+      let found: Awaited<ReturnType<typeof endpointsOf>>;
       try {
-        targets = await endpointsOf(target, socketPath);
+        found = await endpointsOf(target, socketPath, Math.max(timeoutMs, 5000));
       } catch (error) {
         if (!isAdminClientError(error)) throw error;
-        io.stderr(`handoff-broker: ${describeAdminError(error)}\n`);
-        return EXIT_FAILED;
+        return reportAdminError(io, json, error);
       }
+      targets = found.instances;
       if (targets.length === 0) {
-        io.stderr(`handoff-broker: the broker has no running instance of ${target}\n`);
+        // Nothing to probe: unknown, or defined and not started yet — both exit 1.
+        const why = found.why ?? {
+          code: NOT_RUNNING,
+          message: `the broker has no running instance of ${target}`,
+        };
+        if (json) io.stdout(jsonFailure(why.code, why.message, { target, probes: [] }));
+        io.stderr(`handoff-broker: ${why.message}\n`);
         return EXIT_FAILED;
       }
     }
@@ -247,8 +280,10 @@ export const probeCommand: Command = {
     }
     const ok = reports.every((r) => r.ok);
     if (json) {
+      const failed = reports.find((r) => !r.ok)?.error;
+      const verdict = failed ? { code: failed.code, message: failed.message } : {};
       io.stdout(
-        `${JSON.stringify({ schema_version: 1, target, ok, probes: reports.map(reportJson) })}\n`,
+        `${JSON.stringify({ schema_version: 1, ok, ...verdict, target, probes: reports.map(reportJson) })}\n`,
       );
     } else {
       io.stdout(reports.map(reportText).join('\n'));

@@ -1,6 +1,6 @@
 // `handoff-broker serve`: run the broker in the foreground until SIGINT,
 // SIGTERM or an admin SHUTDOWN. The server itself is startBroker
-// (src/broker-server.ts); this turns flags into its options and makes sure
+// (src/broker-launch.ts, src/broker-server.ts); this turns flags into its options and makes sure
 // the process ends: a hard deadline after the drain, and a second signal.
 // Under systemd it adopts the inherited listener and notifies the manager
 // (src/systemd/).
@@ -8,6 +8,7 @@ import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { type Command, EXIT_FAILED, EXIT_OK, type ParsedArgs } from '@handoff/backend-sdk/cli';
 import { defaultConfigDir, defaultStateDir } from '../paths.js';
+import { RP_COMPAT_HELP, rpCompatFromArgs, rpCompatOptions } from '../rp-compat/serve-option.js';
 import type { InheritedFd } from '../systemd/listen-fds.js';
 import {
   brokerSocketPath,
@@ -17,6 +18,16 @@ import {
   stringOption,
 } from './command.js';
 import type { CliIo } from './output.js';
+import { CONFIG_GATE_HELP, configGateOptions, gateServeConfig } from './serve-config.js';
+import { serveDiagnostics } from './serve-diagnostics.js';
+import {
+  LOG_FORMAT_HELP,
+  logFormatOptions,
+  serveFailed,
+  serveLogger,
+  serveStarted,
+} from './serve-log.js';
+import { RAILS_HELP, railsFromArgs, railsOptions, rootRefusal } from './serve-rails.js';
 
 /**
  * How long past its drain deadline a closing broker may take before the
@@ -29,7 +40,11 @@ export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the broker in the foreground',
   usage:
-    'serve [--config-dir DIR] [--config-file FILE] [--drain MS] [--socket PATH] [--state-dir DIR]',
+    'serve [--config-dir DIR] [--config-file FILE] [--drain MS] [--socket PATH] [--state-dir DIR]' +
+    ' [--allow-root] [--hello-rate N] [--hello-burst N]' +
+    ' [--allow-empty] [--json]' +
+    ' [--log-format F]' +
+    ' [--rp-compat]',
   help: [
     '--config-dir DIR    a directory of service definition files (reloaded on change;',
     '                    default, without --config-file: $HANDOFF_CONFIG_DIR or ~/.config/handoff/services)',
@@ -39,6 +54,10 @@ export const serveCommand: Command = {
     SOCKET_HELP,
     '--state-dir DIR     where daemon logs are written, under DIR/logs (default: $XDG_STATE_HOME/handoff',
     '                    or ~/.local/state/handoff)',
+    ...RAILS_HELP,
+    ...CONFIG_GATE_HELP,
+    ...RP_COMPAT_HELP,
+    ...LOG_FORMAT_HELP,
   ],
   options: {
     ...socketOption,
@@ -46,6 +65,10 @@ export const serveCommand: Command = {
     'config-file': { type: 'string' },
     drain: { type: 'string' },
     'state-dir': { type: 'string' },
+    ...railsOptions,
+    ...configGateOptions,
+    ...rpCompatOptions,
+    ...logFormatOptions,
   },
   async run(args: ParsedArgs, io: CliIo): Promise<number> {
     const socketPath = brokerSocketPath(args, io.env);
@@ -55,10 +78,25 @@ export const serveCommand: Command = {
       (configFile === undefined ? defaultConfigDir(io.env) : undefined);
     const drainMs = integerOption(args, 'drain', 5000, 'serve');
     const stateDir = resolve(stringOption(args, 'state-dir') ?? defaultStateDir(io.env));
+    const diagnostics = serveDiagnostics(args, io, stateDir);
+    const rails = railsFromArgs(args, io);
+    const json = args.values.json === true;
+    const logger = serveLogger(args, io);
+    // Root is refused before anything else is looked at (src/root-refusal.ts).
+    const asRoot = rootRefusal(rails, io.env);
+    if (asRoot !== null) {
+      serveFailed(
+        io,
+        json,
+        asRoot.code,
+        `cannot start the broker at ${socketPath}: ${asRoot.message}`,
+      );
+      return EXIT_FAILED;
+    }
     // Loaded here, not at the top: the other commands should not pay for
     // the server, its logger and the native addon.
     const { killBackendsNow, startBroker, startSuccessorBroker } = await import(
-      '../broker-server.js'
+      '../broker-launch.js'
     );
     const { closeUnused, parseListenFds, pickBrokerFd, unsetListenEnv } = await import(
       '../systemd/listen-fds.js'
@@ -71,7 +109,7 @@ export const serveCommand: Command = {
     try {
       takeover = UpgradeTakeover.fromEnv(io.env);
     } catch (error) {
-      io.stderr(`handoff-broker serve: ${(error as Error).message}\n`);
+      serveFailed(io, json, codeOf(error, 'UPGRADE_TAKEOVER'), (error as Error).message);
       return EXIT_FAILED;
     }
     // Socket activation: a listener systemd (or any manager) bound for us.
@@ -87,7 +125,8 @@ export const serveCommand: Command = {
       }
     } catch (error) {
       unsetListenEnv(io.env);
-      io.stderr(`handoff-broker: socket activation: ${(error as Error).message}\n`);
+      const why = `socket activation: ${(error as Error).message}`;
+      serveFailed(io, json, codeOf(error, 'SOCKET_ACTIVATION'), why);
       return EXIT_FAILED;
     }
     const notifier = SystemdNotifier.fromEnv(io.env, {
@@ -96,12 +135,32 @@ export const serveCommand: Command = {
           `handoff-broker serve: cannot notify the service manager (NOTIFY_SOCKET): ${error.message}\n`,
         ),
     });
+    // A missing or broken configuration stops the start here (src/cli/serve-config.ts);
+    // a successor's refusal fails the upgrade, and the old broker keeps serving.
+    const refused = await gateServeConfig(
+      {
+        dir: configDir,
+        file: configFile,
+        dirIsDefault: configDir !== undefined && stringOption(args, 'config-dir') === undefined,
+        allowEmpty: args.values['allow-empty'] === true,
+        json,
+      },
+      io,
+    );
+    if (refused !== null) {
+      if (takeover !== null) upgrades.abandonTakeover(takeover, refused, io);
+      return EXIT_FAILED;
+    }
     let broker: Awaited<ReturnType<typeof startBroker>>;
     try {
       const options = {
         socketPath,
         stateDir,
+        ...diagnostics.options,
         successor: upgrades.successorCommand(io.env, notifier),
+        logger,
+        ...rails,
+        ...rpCompatFromArgs(args, io.env),
         ...(listenFd === undefined ? {} : { listenFd }),
         ...(configDir === undefined ? {} : { configDir }),
         ...(configFile === undefined ? {} : { configFile }),
@@ -115,14 +174,15 @@ export const serveCommand: Command = {
       const code = (error as { code?: unknown }).code;
       // Refusals the user can fix (unsafe directory, address in use) carry a code and a clear message.
       if (typeof code === 'string') {
-        io.stderr(
-          `handoff-broker: cannot start the broker at ${socketPath}: ${(error as Error).message}\n`,
-        );
+        const why = `cannot start the broker at ${socketPath}: ${(error as Error).message}`;
+        serveFailed(io, json, code, why);
         return EXIT_FAILED;
       }
       throw error;
     }
     const live = broker;
+    diagnostics.serving(live);
+    serveStarted(io, json, { socketPath: live.socketPath, services: live.definitions().length });
     const serving = () => `serving ${live.definitions().length} services at ${live.socketPath}`;
     if (takeover === null) notifier.ready(serving());
     else notifier.readyAsMain(serving());
@@ -173,3 +233,9 @@ export const serveCommand: Command = {
     return EXIT_OK;
   },
 };
+
+/** An error's own code, else `fallback`. */
+function codeOf(error: unknown, fallback: string): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : fallback;
+}

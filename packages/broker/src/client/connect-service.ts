@@ -5,28 +5,24 @@
 // own socket when the broker says so or a handoff fell through. Every fault
 // on the way (refused, reset, EOF, garbage, timeout) is a rejected promise
 // with a ConnectServiceError; the returned socket is the caller's alone.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   CAP_HANDLE_PASSING,
   CONTROL_PAYLOAD_PROTOCOL,
-  decodeFrameHeader,
   ErrorCode,
   encodeFramed,
-  FRAME_HEADER_BYTES,
-  type Frame,
-  FrameKind,
-  HANDOFF_PAYLOAD_PROTOCOL,
   HandoffAck,
   Hello,
   HelloReply,
   type Negotiated,
   PROTOCOL_VERSION,
   requestFrame,
-  tryDecodeFramed,
 } from '@handoff/protocol';
-import { BrokerError } from '../errors.js';
 import { brokerPackageVersion } from '../package-version.js';
 import { defaultBrokerSocketPath } from '../paths.js';
+import { ConnectServiceError } from './connect-service-error.js';
+import { Conversation } from './conversation.js';
+import { ConnectBackoff, type ConnectRetryOptions, pause } from './retry.js';
 
 export interface ConnectServiceOptions {
   /** The version wanted (x.y.z); required by the broker's policy. */
@@ -50,7 +46,22 @@ export interface ConnectServiceOptions {
   /** W3C trace context for the Hello; the broker carries a valid one to the daemon. */
   traceparent?: string;
   tracestate?: string;
+  /**
+   * Back-off for failures worth another try, within `timeoutMs` (src/client/retry.ts):
+   * no broker listening yet (ENOENT, ECONNREFUSED, EAGAIN), a connection
+   * closed before the reply, Refused{RATE_LIMITED, SHUTTING_DOWN,
+   * FD_PRESSURE} (never before its retry_after_ms). Default: on, 25 ms base,
+   * factor 2, full jitter, at most 1 s per wait. `false`: one attempt (and
+   * one immediate re-ask when a handoff fell through to a dead daemon).
+   */
+  retry?: false | ConnectRetryOptions;
 }
+
+export {
+  ConnectServiceError,
+  type ConnectServiceErrorCode,
+} from './connect-service-error.js';
+export type { ConnectRetryOptions } from './retry.js';
 
 export interface ServiceConnection {
   /**
@@ -61,47 +72,6 @@ export interface ServiceConnection {
   socket: Socket;
   route: 'handoff' | 'reconnect';
   negotiated: Negotiated;
-}
-
-export type ConnectServiceErrorCode =
-  /** The broker answered with Refused (see `refusal`). */
-  | 'REFUSED'
-  /** A socket (the broker's, or backend_pipe on the reconnect route) could not be connected; see `errno`. */
-  | 'CONNECT'
-  /** The deadline (`timeoutMs`) passed. */
-  | 'TIMEOUT'
-  /** The caller's AbortSignal fired. */
-  | 'ABORTED'
-  /** The broker sent bytes that are not a valid reply (bad framing, over the frame cap, undecodable). */
-  | 'PROTOCOL'
-  /** The connection ended or failed (EOF, ECONNRESET, EPIPE: see `errno`) before it was usable. */
-  | 'CLOSED';
-
-export class ConnectServiceError extends BrokerError {
-  static override readonly brand: string = '@handoff/broker:ConnectServiceError';
-  override readonly name = 'ConnectServiceError';
-  declare readonly code: ConnectServiceErrorCode;
-  /** For REFUSED: the broker's code, retry hint and details. */
-  readonly refusal:
-    | { code: ErrorCode; retryAfterMs: number; details: Record<string, string> }
-    | undefined;
-  /** The errno name (ENOENT, ECONNREFUSED, ECONNRESET, EPIPE, …) when a syscall failed. */
-  readonly errno: string | undefined;
-  /**
-   * @internal Set when asking the broker again may succeed: reconnecting to
-   * backend_pipe failed, or the connection closed before the reply or relay.
-   */
-  retryable = false;
-  constructor(
-    code: ConnectServiceErrorCode,
-    message: string,
-    refusal?: ConnectServiceError['refusal'],
-    options: { errno?: string | undefined; cause?: unknown } = {},
-  ) {
-    super(code, message, { cause: options.cause });
-    this.refusal = refusal;
-    this.errno = options.errno;
-  }
 }
 
 export async function connectService(
@@ -130,19 +100,64 @@ export async function connectService(
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) onOuterAbort();
   try {
-    try {
-      return await attempt(serviceName, brokerPath, options, abort.signal);
-    } catch (error) {
-      // A handoff fell through and the daemon's own socket is dead too (it
-      // died mid-handoff), or the broker let go of us before replying: ask
-      // the broker once more, which prunes the dead backend and starts a
-      // fresh one.
-      if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
-      return await attempt(serviceName, brokerPath, options, abort.signal);
+    if (options.retry === false) {
+      try {
+        return await attempt(serviceName, brokerPath, options, abort.signal);
+      } catch (error) {
+        // A handoff fell through and the daemon's own socket is dead too (it
+        // died mid-handoff), or the broker let go of us before replying: ask
+        // the broker once more, which prunes the dead backend and starts a
+        // fresh one.
+        if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
+        return await attempt(serviceName, brokerPath, options, abort.signal).catch((again) => {
+          if (again instanceof ConnectServiceError) again.attempts = 2;
+          throw again;
+        });
+      }
     }
+    return await withBackoff(
+      new ConnectBackoff(options.retry),
+      performance.now() + timeoutMs,
+      abort.signal,
+      () => attempt(serviceName, brokerPath, options, abort.signal),
+    );
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+/**
+ * The last attempt starts at least this long before the deadline, so that
+ * giving up reports what went wrong (CONNECT ENOENT, say) rather than a
+ * TIMEOUT that cut an attempt short.
+ */
+const LAST_ATTEMPT_MARGIN_MS = 50;
+
+/**
+ * Runs `once` until it succeeds, fails for good, or the next wait would
+ * end too close to `deadline`; the error thrown is the last attempt's, with
+ * the number of attempts on it.
+ */
+async function withBackoff(
+  backoff: ConnectBackoff,
+  deadline: number,
+  signal: AbortSignal,
+  once: () => Promise<ServiceConnection>,
+): Promise<ServiceConnection> {
+  for (;;) {
+    backoff.attempts++;
+    try {
+      return await once();
+    } catch (error) {
+      if (!(error instanceof ConnectServiceError)) throw error;
+      error.attempts = backoff.attempts;
+      const remaining = deadline - performance.now() - LAST_ATTEMPT_MARGIN_MS;
+      const delay = backoff.delayAfter(error, remaining);
+      if (delay === null) throw error;
+      backoff.onRetry?.({ attempt: backoff.attempts, delayMs: delay, error });
+      await pause(delay, signal);
+    }
   }
 }
 
@@ -282,206 +297,5 @@ async function retryableIfClosed<T>(pending: Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
     throw error;
-  }
-}
-
-interface RawFrame {
-  frame: Frame;
-  /** The frame's bytes as they came, header included. */
-  raw: Buffer;
-}
-
-/**
- * One socket while connectService uses it. It listens for every event the
- * socket can emit from the moment it is created, so a fault (refused,
- * reset, EOF, abort) is recorded and surfaces at whichever await is
- * pending, never as an 'error' with no listener. Frames already received
- * are read before a fault is reported: a reply followed by a reset is
- * still a reply. It owns the socket until handBack() or dispose().
- */
-class Conversation {
-  readonly socket: Socket;
-  /** Bytes received and not yet cut into frames. */
-  private chunks: Buffer[] = [];
-  private size = 0;
-  /** Frames that arrived before the relay, for the caller. */
-  private kept: Buffer[] = [];
-  private waiter: (() => void) | null = null;
-  private failure: Error | null = null;
-  private isConnected = false;
-  private reading = false;
-
-  constructor(
-    private readonly path: string,
-    private readonly signal: AbortSignal,
-  ) {
-    this.socket = connect({ path });
-    this.socket.on('connect', this.onConnect);
-    this.socket.on('error', this.onError);
-    this.socket.on('close', this.onClose);
-    signal.addEventListener('abort', this.onAbort, { once: true });
-    if (signal.aborted) this.onAbort();
-  }
-
-  private readonly wake = () => this.waiter?.();
-  private readonly onConnect = () => {
-    this.isConnected = true;
-    this.wake();
-  };
-  private readonly onData = (chunk: Buffer) => {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    this.wake();
-  };
-  private readonly onError = (error: NodeJS.ErrnoException) => {
-    const errno = error.code;
-    this.failure ??= this.isConnected
-      ? new ConnectServiceError(
-          'CLOSED',
-          `the connection to ${this.path} failed during connectService (${errno ?? error.message})`,
-          undefined,
-          { errno, cause: error },
-        )
-      : new ConnectServiceError(
-          'CONNECT',
-          `cannot connect to ${this.path}: ${errno ?? error.message}`,
-          undefined,
-          { errno, cause: error },
-        );
-    this.wake();
-  };
-  private readonly onClose = () => {
-    this.failure ??= new ConnectServiceError(
-      'CLOSED',
-      `the connection to ${this.path} closed during connectService`,
-    );
-    this.wake();
-  };
-  private readonly onAbort = () => {
-    this.failure ??= this.signal.reason as Error;
-    this.socket.destroy();
-    this.wake();
-  };
-
-  private wait(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.waiter = () => {
-        this.waiter = null;
-        resolve();
-      };
-    });
-  }
-
-  async connected(): Promise<void> {
-    for (;;) {
-      if (this.failure) throw this.failure;
-      if (this.isConnected) return;
-      await this.wait();
-    }
-  }
-
-  async next(): Promise<RawFrame> {
-    if (!this.reading) {
-      this.reading = true;
-      this.socket.on('data', this.onData);
-    }
-    for (;;) {
-      const frame = this.take();
-      if (frame) return frame;
-      if (this.failure) throw this.failure;
-      await this.wait();
-    }
-  }
-
-  async untilRelay(connectionId: bigint): Promise<Frame> {
-    for (;;) {
-      const { frame, raw } = await this.next();
-      if (
-        frame.kind === FrameKind.EVENT &&
-        frame.payloadProtocol === HANDOFF_PAYLOAD_PROTOCOL &&
-        frame.requestId === connectionId
-      )
-        return frame;
-      this.kept.push(raw);
-    }
-  }
-
-  /**
-   * Cuts the next whole frame off the received bytes. The header is checked
-   * as soon as it is in (a bad version byte or a length over the 16 MiB cap
-   * fails at once), and the body is copied once, when complete.
-   */
-  private take(): RawFrame | null {
-    if (this.size === 0) return null;
-    try {
-      const head =
-        this.chunks[0]!.length >= FRAME_HEADER_BYTES || this.chunks.length === 1
-          ? this.chunks[0]!
-          : Buffer.concat(this.chunks, Math.min(this.size, FRAME_HEADER_BYTES));
-      const header = decodeFrameHeader(head.subarray(0, FRAME_HEADER_BYTES));
-      if (!header) return null;
-      const end = FRAME_HEADER_BYTES + header.bodyLength;
-      if (this.size < end) return null;
-      const all =
-        this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-      const raw = all.subarray(0, end);
-      const rest = all.subarray(end);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.size = rest.length;
-      const decoded = tryDecodeFramed(raw);
-      if (!decoded) throw new Error('frame incomplete after its header said it was whole');
-      return { frame: decoded.frame, raw };
-    } catch (error) {
-      throw new ConnectServiceError(
-        'PROTOCOL',
-        `bad frame from ${this.path}: ${(error as Error).message}`,
-        undefined,
-        { cause: error },
-      );
-    }
-  }
-
-  /**
-   * Gives the socket to the caller: no listener of ours is left on it (the
-   * caller's 'error' listener must be the one to hear its faults), and
-   * every byte not consumed here is put back, in order, for the caller to
-   * read first. Errors are emitted from later ticks, after the caller's
-   * await has resumed, so none can fire between this and the caller's
-   * listener.
-   */
-  handBack(): Socket {
-    if (this.failure) {
-      const failure = this.failure;
-      if (failure instanceof ConnectServiceError && failure.code === 'CLOSED')
-        failure.retryable = true;
-      this.dispose();
-      throw failure;
-    }
-    this.detach();
-    if (this.reading) {
-      this.socket.off('data', this.onData);
-      this.socket.pause();
-      const rest = Buffer.concat([...this.kept, ...this.chunks]);
-      if (rest.length > 0) this.socket.unshift(rest);
-    }
-    this.socket.off('error', this.onError);
-    return this.socket;
-  }
-
-  /**
-   * Closes the socket. The 'error' listener stays: an error already queued
-   * for a socket nobody holds any more has nowhere else to go.
-   */
-  dispose(): void {
-    this.detach();
-    this.socket.off('data', this.onData);
-    this.socket.destroy();
-  }
-
-  private detach(): void {
-    this.socket.off('connect', this.onConnect);
-    this.socket.off('close', this.onClose);
-    this.signal.removeEventListener('abort', this.onAbort);
-    this.waiter = null;
   }
 }

@@ -11,6 +11,7 @@ export {
   adminRequest,
 } from './admin-client.js';
 export {
+  type ConnectRetryOptions,
   ConnectServiceError,
   type ConnectServiceErrorCode,
   type ConnectServiceOptions,

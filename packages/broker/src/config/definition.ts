@@ -11,6 +11,9 @@ export const MAX_TIMER_MS = 2_147_483_647;
 /** Likewise for idle timeouts, so the server can arm one timer for them. */
 const MAX_IDLE_TIMEOUT_SECS = Math.floor(MAX_TIMER_MS / 1000);
 
+/** How long a spawned daemon has to attach and pass its probe, unless its definition says. */
+export const DEFAULT_READY_TIMEOUT_MS = 8_000;
+
 /** Label used as `file` for definitions passed in memory. */
 export const EMBEDDED_SOURCE = '<embedded>';
 
@@ -81,17 +84,33 @@ export class ServiceConfigError extends BrokerError {
   readonly field?: string;
   /** For DUPLICATE_SERVICE: the file that defined the service first (and keeps it). */
   readonly firstFile?: string;
+  /** For INVALID_JSON: where the syntax error is, 1-based (json-position.ts). */
+  readonly line?: number;
+  readonly column?: number;
+  /** For UNREADABLE: the errno name when a syscall failed (ENOENT: the file does not exist). */
+  readonly errno?: string;
   constructor(
     code: ServiceConfigErrorCode,
     file: string,
     message: string,
-    details: { field?: string | undefined; firstFile?: string; cause?: unknown } = {},
+    details: {
+      field?: string | undefined;
+      firstFile?: string;
+      cause?: unknown;
+      line?: number;
+      column?: number;
+      errno?: string | undefined;
+    } = {},
   ) {
-    const where = details.field === undefined ? file : `${file}: ${details.field}`;
+    const at = details.line === undefined ? file : `${file}:${details.line}:${details.column ?? 1}`;
+    const where = details.field === undefined ? at : `${at}: ${details.field}`;
     super(code, `${where}: ${message}`, { cause: details.cause });
     this.file = file;
     if (details.field !== undefined) this.field = details.field;
     if (details.firstFile !== undefined) this.firstFile = details.firstFile;
+    if (details.line !== undefined) this.line = details.line;
+    if (details.column !== undefined) this.column = details.column;
+    if (details.errno !== undefined) this.errno = details.errno;
   }
 }
 
@@ -341,7 +360,9 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
 
   const idleTimeoutSecs = r.integer('idleTimeoutSecs', 0, MAX_IDLE_TIMEOUT_SECS);
   const maxClients = r.integer('maxClients', 1, Number.MAX_SAFE_INTEGER);
-  const readyTimeoutMs = r.integer('readyTimeoutMs', 1, MAX_TIMER_MS) ?? 10_000;
+  // Under connectService's 10 s default, so that a client waiting on a spawn
+  // that fails hears why (Refused{BACKEND_SPAWN_FAILED}), not its own timeout.
+  const readyTimeoutMs = r.integer('readyTimeoutMs', 1, MAX_TIMER_MS) ?? DEFAULT_READY_TIMEOUT_MS;
   const stopGraceMs = r.integer('stopGraceMs', 0, MAX_TIMER_MS) ?? 5_000;
   const drainMs = r.integer('drainMs', 0, MAX_TIMER_MS) ?? 30_000;
   const fdStoreMax = r.integer('fdStoreMax', 0, MAX_FD_STORE_FDS) ?? 16;

@@ -19,6 +19,9 @@ import {
   ServiceConfigError,
   type ServiceDefinition,
 } from './definition.js';
+import { jsonErrorPosition } from './json-position.js';
+
+const DEV_NULL = '/dev/null';
 
 /** Config files are small; anything bigger is refused before it is read. */
 export const MAX_SERVICE_CONFIG_BYTES = 1024 * 1024;
@@ -26,7 +29,7 @@ export const MAX_SERVICE_CONFIG_BYTES = 1024 * 1024;
 export interface ServiceConfigSources {
   /** A directory of `*.json` files; a missing directory holds no services. */
   dir?: string;
-  /** One config file named explicitly; missing is an error. */
+  /** One config file named explicitly; missing is an error (`/dev/null`: no services). */
   file?: string;
   /** Definitions supplied in memory (e.g. by an embedding program). */
   embedded?: readonly unknown[];
@@ -91,6 +94,7 @@ export function unreadable(
   const e = error as NodeJS.ErrnoException;
   return new ServiceConfigError('UNREADABLE', file, `${what}: ${e?.code ?? e?.message ?? e}`, {
     cause: error,
+    errno: e?.code,
   });
 }
 
@@ -153,10 +157,14 @@ async function loadFile(
   missingIsError: boolean,
   out: ServiceConfigLoad,
 ): Promise<void> {
+  // The conventional "no configuration" (as `ssh -F /dev/null`): no services, no error.
+  if (resolve(file) === DEV_NULL) return;
   const read = await readConfigFile(file);
   if ('missing' in read) {
     if (missingIsError) {
-      out.errors.push(new ServiceConfigError('UNREADABLE', file, 'does not exist'));
+      out.errors.push(
+        new ServiceConfigError('UNREADABLE', file, 'does not exist', { errno: 'ENOENT' }),
+      );
     }
     return;
   }
@@ -171,6 +179,7 @@ async function loadFile(
     out.errors.push(
       new ServiceConfigError('INVALID_JSON', file, `is not JSON: ${(error as Error).message}`, {
         cause: error,
+        ...jsonErrorPosition(read.text, error),
       }),
     );
     return;

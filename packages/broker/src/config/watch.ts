@@ -4,7 +4,7 @@
 // the server's.
 import { type FSWatcher, type Stats, statSync, watch } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MAX_TIMER_MS, type ServiceConfigError } from './definition.js';
+import { MAX_TIMER_MS, ServiceConfigError } from './definition.js';
 import {
   isConfigFileName,
   loadServiceDefinitions,
@@ -55,6 +55,26 @@ function statOrUndefined(path: string): Stats | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A load treats a missing directory as holding no services; a reload calls
+ * it a problem, so that a directory removed or swapped out under a running
+ * broker keeps its last good definitions (reload-state.ts) instead of
+ * dropping them all.
+ */
+function vanished(dir: string | undefined): ServiceConfigError[] {
+  if (dir === undefined || statOrUndefined(dir)?.isDirectory() === true) return [];
+  return [
+    new ServiceConfigError(
+      'UNREADABLE',
+      dir,
+      'does not exist (any more): the config directory is gone',
+      {
+        errno: 'ENOENT',
+      },
+    ),
+  ];
 }
 
 /**
@@ -227,7 +247,10 @@ export function watchServiceDefinitions(
         // raises an event, and anything before it is in the load.
         const watchErrors = watches.map((w) => w.ensure()).filter((e) => e !== undefined);
         const loaded = await loadServiceDefinitions(sources);
-        result = { services: loaded.services, errors: [...watchErrors, ...loaded.errors] };
+        result = {
+          services: loaded.services,
+          errors: [...watchErrors, ...vanished(sources.dir), ...loaded.errors],
+        };
       } finally {
         loading = false;
       }

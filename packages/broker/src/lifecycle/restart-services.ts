@@ -29,7 +29,7 @@ export function restartServices(
       .filter((b) => version === undefined || b.definition.version === version);
     if (configured.length === 0 && running.length === 0)
       throw new AdminError(
-        'UNKNOWN_SERVICE',
+        'SERVICE_UNKNOWN',
         `no service named ${JSON.stringify(version ? `${serviceName}@${version}` : serviceName)} is configured`,
       );
     const key = version ? `${serviceName}@${version}` : serviceName;

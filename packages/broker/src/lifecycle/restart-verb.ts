@@ -21,7 +21,7 @@ export interface RestartReport {
  * Restarts the running daemons of `serviceName` (every running version, or
  * the one of `version`), one after the other; rejects with RestartError at
  * the first that fails (`done` lists those before it), or with an error
- * the dispatcher answers as usage (AdminError UNKNOWN_SERVICE).
+ * the dispatcher answers as usage (AdminError SERVICE_UNKNOWN).
  */
 export type RestartProvider = (
   target: { serviceName: string; version: string | undefined },

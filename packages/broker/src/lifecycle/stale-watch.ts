@@ -160,7 +160,11 @@ export function staleWatchFor(
   log: Log,
 ): StaleWatch {
   registry.on('promoted', (backend: Backend, old: Backend | undefined) =>
-    log('info', { service: backend.key, pid: backend.pid, old_pid: old?.pid }, 'backend replaced'),
+    log(
+      'info',
+      { service: backend.key, daemon_pid: backend.pid, old_daemon_pid: old?.pid },
+      'backend replaced',
+    ),
   );
   return new StaleWatch({
     running: (key) => registry.get(key)?.state === 'ready',

@@ -301,7 +301,7 @@ export async function adoptBackends(state: TakenState, parts: TakeoverParts): Pr
       closeQuietly(fds);
       parts.log(
         'warn',
-        { service: item.key, pid: item.pid },
+        { service: item.key, daemon_pid: item.pid },
         'upgrade: backend not adopted (no such definition here)',
       );
       continue;

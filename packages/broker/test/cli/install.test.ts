@@ -18,8 +18,12 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
     stderr: (text) => {
       stderr += text;
     },
-    // Never the real ~/.local/state.
-    env: { XDG_STATE_HOME: tmp.path('state'), ...env },
+    // Never the real ~/.local/state or ~/.config.
+    env: {
+      XDG_STATE_HOME: tmp.path('state'),
+      HANDOFF_CONFIG_DIR: tmp.path('config', 'services'),
+      ...env,
+    },
   });
   return { code, stdout, stderr };
 }

@@ -62,13 +62,14 @@ describe('serve --state-dir, then logs', () => {
     });
     let out = '';
     await new Promise<void>((resolve, reject) => {
-      serve.stdout.on('data', (d) => {
+      // The broker's log is on stderr.
+      serve.stderr.on('data', (d) => {
         out += d;
         if (out.includes('"broker listening"')) resolve();
       });
       serve.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
     });
-    serve.stderr.resume();
+    serve.stdout.resume();
     const { socket: conn } = await connectService('chatty', {
       version: '1.0.0',
       brokerPath: socket,

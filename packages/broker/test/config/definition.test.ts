@@ -26,7 +26,7 @@ describe('parseServiceDefinition', () => {
       args: [],
       env: {},
       handoff: true,
-      readyTimeoutMs: 10_000,
+      readyTimeoutMs: 8_000,
       stopGraceMs: 5_000,
       restartOnChange: false,
       drainMs: 30_000,

@@ -151,6 +151,22 @@ describe('watchServiceDefinitions', () => {
     await vi.waitFor(() => expect(names()).toEqual(['demo@3.0.0', 'other@1.2.3']));
   });
 
+  it('reports a directory removed under it as a problem, so the broker keeps what it had', async () => {
+    const dir = join(freshDir(), 'services');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'demo.json'), json(base));
+    const { reloads } = record({ dir });
+    rmSync(dir, { recursive: true });
+    await vi.waitFor(() =>
+      expect(reloads.at(-1)?.errors.map((e) => [e.code, e.file, e.errno])).toEqual([
+        ['UNREADABLE', dir, 'ENOENT'],
+      ]),
+    );
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'demo.json'), json(base));
+    await vi.waitFor(() => expect(reloads.at(-1)?.errors).toEqual([]));
+  });
+
   it('survives the ancestor it waits on being removed before the directory appears', async () => {
     const parent = freshDir();
     const dir = join(parent, 'a', 'services');

@@ -12,6 +12,10 @@ const broker = await startBroker({
   watchConfig: false,
   ownDaemonSockets: own === 'true',
   logger: pino({ level: 'warn' }),
+  // A throwaway broker in a temp dir; benchmarks run as root on CI machines.
+  allowRoot: true,
+  // The benches measure the broker's own throughput, not its per-uid Hello limit.
+  helloRateLimit: false,
 });
 process.on('SIGTERM', () => void broker.close({ deadlineMs: 1000 }).then(() => process.exit(0)));
 process.stdout.write('ready\n');

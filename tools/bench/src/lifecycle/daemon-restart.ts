@@ -78,6 +78,16 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
 
     const req = sessions.requests;
     const con = loops.attempts;
+    if (process.env.BENCH_TRACE_FILE)
+      (await import('node:fs')).writeFileSync(
+        process.env.BENCH_TRACE_FILE,
+        JSON.stringify({ origin: performance.timeOrigin, req, con, steady, during, floor }),
+      );
+    if (process.env.BENCH_TRACE_FILE)
+      (await import('node:fs')).cpSync(dir, `${process.env.BENCH_TRACE_FILE}.dir`, {
+        recursive: true,
+        filter: (f) => !f.endsWith('.sock'),
+      });
     const okIn = (w: Window[]) => ({
       requests: req.filter((r) => r.error === null && inWindows(r.at, w)).map((r) => r.ms),
       connects: con.filter((a) => a.error === null && inWindows(a.at, w)).map((a) => a.totalMs),

@@ -37,7 +37,7 @@ export function writeDemoKvDefinition(file: string, options: DemoKvDefinitionOpt
       '--drain-ms',
       String(drainMs),
     ],
-    env: { HANDOFF_LOG_LEVEL: 'warn', ...options.env },
+    env: { HANDOFF_LOG_LEVEL: process.env.BENCH_BROKER_LOG_LEVEL ?? 'warn', ...options.env },
     handoff: true,
     readyTimeoutMs: 30_000,
     stopGraceMs: drainMs + 1000,
@@ -97,6 +97,11 @@ export class ServeProcess {
           ...nodeFlags(),
           brokerCli(),
           'serve',
+          // A throwaway broker in a temp dir; benchmarks run as root on CI machines.
+          '--allow-root',
+          // The benches measure the broker's own throughput, not its per-uid Hello limit.
+          '--hello-rate',
+          '0',
           '--socket',
           this.socketPath,
           '--config-file',
@@ -108,7 +113,7 @@ export class ServeProcess {
           stdio: ['ignore', log, log],
           env: {
             ...process.env,
-            HANDOFF_LOG_LEVEL: 'warn',
+            HANDOFF_LOG_LEVEL: process.env.BENCH_BROKER_LOG_LEVEL ?? 'warn',
             XDG_STATE_HOME: join(this.dir, 'state'),
             XDG_RUNTIME_DIR: join(this.dir, 'run'),
           },

@@ -1,0 +1,214 @@
+// One socket while connectService uses it (see Conversation): connecting,
+// cutting the broker's replies into frames, and handing the socket back to
+// the caller with every unread byte, or disposing of it.
+import { connect, type Socket } from 'node:net';
+import {
+  decodeFrameHeader,
+  FRAME_HEADER_BYTES,
+  type Frame,
+  FrameKind,
+  HANDOFF_PAYLOAD_PROTOCOL,
+  tryDecodeFramed,
+} from '@handoff/protocol';
+import { ConnectServiceError } from './connect-service-error.js';
+
+export interface RawFrame {
+  frame: Frame;
+  /** The frame's bytes as they came, header included. */
+  raw: Buffer;
+}
+
+/**
+ * One socket while connectService uses it. It listens for every event the
+ * socket can emit from the moment it is created, so a fault (refused,
+ * reset, EOF, abort) is recorded and surfaces at whichever await is
+ * pending, never as an 'error' with no listener. Frames already received
+ * are read before a fault is reported: a reply followed by a reset is
+ * still a reply. It owns the socket until handBack() or dispose().
+ */
+export class Conversation {
+  readonly socket: Socket;
+  /** Bytes received and not yet cut into frames. */
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Frames that arrived before the relay, for the caller. */
+  private kept: Buffer[] = [];
+  private waiter: (() => void) | null = null;
+  private failure: Error | null = null;
+  private isConnected = false;
+  private reading = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly signal: AbortSignal,
+  ) {
+    this.socket = connect({ path });
+    this.socket.on('connect', this.onConnect);
+    this.socket.on('error', this.onError);
+    this.socket.on('close', this.onClose);
+    signal.addEventListener('abort', this.onAbort, { once: true });
+    if (signal.aborted) this.onAbort();
+  }
+
+  private readonly wake = () => this.waiter?.();
+  private readonly onConnect = () => {
+    this.isConnected = true;
+    this.wake();
+  };
+  private readonly onData = (chunk: Buffer) => {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    this.wake();
+  };
+  private readonly onError = (error: NodeJS.ErrnoException) => {
+    const errno = error.code;
+    this.failure ??= this.isConnected
+      ? new ConnectServiceError(
+          'CLOSED',
+          `the connection to ${this.path} failed during connectService (${errno ?? error.message})`,
+          undefined,
+          { errno, cause: error },
+        )
+      : new ConnectServiceError(
+          'CONNECT',
+          `cannot connect to ${this.path}: ${errno ?? error.message}`,
+          undefined,
+          { errno, cause: error },
+        );
+    this.wake();
+  };
+  private readonly onClose = () => {
+    this.failure ??= new ConnectServiceError(
+      'CLOSED',
+      `the connection to ${this.path} closed during connectService`,
+    );
+    this.wake();
+  };
+  private readonly onAbort = () => {
+    this.failure ??= this.signal.reason as Error;
+    this.socket.destroy();
+    this.wake();
+  };
+
+  private wait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiter = () => {
+        this.waiter = null;
+        resolve();
+      };
+    });
+  }
+
+  async connected(): Promise<void> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.isConnected) return;
+      await this.wait();
+    }
+  }
+
+  async next(): Promise<RawFrame> {
+    if (!this.reading) {
+      this.reading = true;
+      this.socket.on('data', this.onData);
+    }
+    for (;;) {
+      const frame = this.take();
+      if (frame) return frame;
+      if (this.failure) throw this.failure;
+      await this.wait();
+    }
+  }
+
+  async untilRelay(connectionId: bigint): Promise<Frame> {
+    for (;;) {
+      const { frame, raw } = await this.next();
+      if (
+        frame.kind === FrameKind.EVENT &&
+        frame.payloadProtocol === HANDOFF_PAYLOAD_PROTOCOL &&
+        frame.requestId === connectionId
+      )
+        return frame;
+      this.kept.push(raw);
+    }
+  }
+
+  /**
+   * Cuts the next whole frame off the received bytes. The header is checked
+   * as soon as it is in (a bad version byte or a length over the 16 MiB cap
+   * fails at once), and the body is copied once, when complete.
+   */
+  private take(): RawFrame | null {
+    if (this.size === 0) return null;
+    try {
+      const head =
+        this.chunks[0]!.length >= FRAME_HEADER_BYTES || this.chunks.length === 1
+          ? this.chunks[0]!
+          : Buffer.concat(this.chunks, Math.min(this.size, FRAME_HEADER_BYTES));
+      const header = decodeFrameHeader(head.subarray(0, FRAME_HEADER_BYTES));
+      if (!header) return null;
+      const end = FRAME_HEADER_BYTES + header.bodyLength;
+      if (this.size < end) return null;
+      const all =
+        this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+      const raw = all.subarray(0, end);
+      const rest = all.subarray(end);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.size = rest.length;
+      const decoded = tryDecodeFramed(raw);
+      if (!decoded) throw new Error('frame incomplete after its header said it was whole');
+      return { frame: decoded.frame, raw };
+    } catch (error) {
+      throw new ConnectServiceError(
+        'PROTOCOL',
+        `bad frame from ${this.path}: ${(error as Error).message}`,
+        undefined,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Gives the socket to the caller: no listener of ours is left on it (the
+   * caller's 'error' listener must be the one to hear its faults), and
+   * every byte not consumed here is put back, in order, for the caller to
+   * read first. Errors are emitted from later ticks, after the caller's
+   * await has resumed, so none can fire between this and the caller's
+   * listener.
+   */
+  handBack(): Socket {
+    if (this.failure) {
+      const failure = this.failure;
+      if (failure instanceof ConnectServiceError && failure.code === 'CLOSED')
+        failure.retryable = true;
+      this.dispose();
+      throw failure;
+    }
+    this.detach();
+    if (this.reading) {
+      this.socket.off('data', this.onData);
+      this.socket.pause();
+      const rest = Buffer.concat([...this.kept, ...this.chunks]);
+      if (rest.length > 0) this.socket.unshift(rest);
+    }
+    this.socket.off('error', this.onError);
+    return this.socket;
+  }
+
+  /**
+   * Closes the socket. The 'error' listener stays: an error already queued
+   * for a socket nobody holds any more has nowhere else to go.
+   */
+  dispose(): void {
+    this.detach();
+    this.socket.off('data', this.onData);
+    this.socket.destroy();
+  }
+
+  private detach(): void {
+    this.socket.off('connect', this.onConnect);
+    this.socket.off('close', this.onClose);
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.waiter = null;
+  }
+}

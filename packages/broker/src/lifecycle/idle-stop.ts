@@ -1,0 +1,30 @@
+// Stopping a daemon nobody has been routed to for its definition's
+// idleTimeoutSecs: one timer per backend, re-armed by each routed client,
+// unref'd so it never keeps the broker alive on its own.
+import type { Backend } from '../backend.js';
+
+export class IdleTimers {
+  private readonly timers = new Map<Backend, NodeJS.Timeout>();
+
+  constructor(private readonly stop: (backend: Backend) => void) {}
+
+  /** (Re)starts `backend`'s countdown; a definition without idleTimeoutSecs never idles out. */
+  arm(backend: Backend): void {
+    const idle = backend.definition.idleTimeoutSecs ?? 0;
+    if (idle <= 0) return;
+    this.clear(backend);
+    const timer = setTimeout(() => this.stop(backend), idle * 1000);
+    timer.unref();
+    this.timers.set(backend, timer);
+  }
+
+  clear(backend: Backend): void {
+    const timer = this.timers.get(backend);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(backend);
+  }
+
+  clearAll(): void {
+    for (const backend of [...this.timers.keys()]) this.clear(backend);
+  }
+}
