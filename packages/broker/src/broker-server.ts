@@ -154,7 +154,7 @@ export class BrokerImpl extends EventEmitter implements Broker {
     );
     observeRegistry(this.registry, this.counters, this.log);
     journalRegistry(this.journal, this.registry);
-    journalBroker(this.journal, this, { closeJournal: options.journal === undefined });
+    journalBroker(this.journal, this);
     const admin = brokerAdminProvider({
       socketPath: this.socketPath,
       controlPath: this.controlPath,
@@ -420,6 +420,7 @@ export class BrokerImpl extends EventEmitter implements Broker {
     await stillStopping(this.registry);
     for (const channel of this.channels) channel.close('handed over to the successor');
     this.fdStore.close();
+    await this.closeOwnJournal();
     this.log.info('broker closed');
     this.emit('close');
   }
@@ -475,8 +476,14 @@ export class BrokerImpl extends EventEmitter implements Broker {
     await nextTurn();
     this.fdStore.close();
     for (const channel of this.channels) channel.close('broker shutting down');
+    await this.closeOwnJournal();
     this.log.info('broker closed');
     this.emit('close');
+  }
+
+  /** A journal the broker made is closed (its last events written) before close() resolves; an embedder's stays theirs. */
+  private async closeOwnJournal(): Promise<void> {
+    if (this.options.journal === undefined) await this.journal.close();
   }
 
   private async closeClientServer(): Promise<void> {

@@ -49,11 +49,7 @@ export function journalRegistry(journal: EventJournal, registry: EventEmitter): 
 }
 
 /** Config reloads (ok or failed), upgrades, the start and end of serving. */
-export function journalBroker(
-  journal: EventJournal,
-  broker: EventEmitter,
-  { closeJournal }: { closeJournal: boolean },
-): void {
+export function journalBroker(journal: EventJournal, broker: EventEmitter): void {
   broker.on(
     'config',
     (result: { services: readonly unknown[]; errors: readonly ConfigProblem[] }) => {
@@ -94,7 +90,6 @@ export function journalBroker(
       message: `draining for up to ${deadlineMs} ms`,
     }),
   );
-  if (closeJournal) broker.on('close', () => void journal.close());
 }
 
 interface ConfigProblem {

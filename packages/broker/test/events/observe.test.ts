@@ -16,7 +16,7 @@ describe('journalBroker', () => {
   it('records an upgrade started, committed and failed, and the drain', () => {
     const journal = new EventJournal();
     const broker = new EventEmitter();
-    journalBroker(journal, broker, { closeJournal: false });
+    journalBroker(journal, broker);
     broker.emit('upgrading');
     broker.emit('upgraded', { oldPid: 10, newPid: 20, switchMs: 1, totalMs: 2 });
     broker.emit(
