@@ -26,8 +26,12 @@ export interface DemoKvConnectOptions {
   signal?: AbortSignal;
 }
 
-/** How the connection reached the daemon. */
-export type DemoKvRoute = 'handoff' | 'reconnect' | 'direct';
+/**
+ * How the connection reached the daemon: through the broker (handoff or
+ * reconnect), through connectService's endpoint cache (cache), or straight
+ * to a daemon's socket by the caller (direct).
+ */
+export type DemoKvRoute = 'handoff' | 'reconnect' | 'cache' | 'direct';
 
 export type DemoKvErrorCode = KvErrorCode | 'BAD_RESPONSE';
 

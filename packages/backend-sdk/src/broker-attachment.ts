@@ -22,6 +22,7 @@ import {
   type StoredFdEntry,
 } from './fd-store-client.js';
 import { HandoffAcceptor } from './handoff-acceptor.js';
+import { collectGarbageNow } from './heap-settle.js';
 import type { DaemonServer } from './server/daemon-server.js';
 
 /** Environment a broker sets for the daemons it spawns. */
@@ -55,6 +56,13 @@ export interface BrokerAttachmentOptions {
    * this process: under `$HANDOFF_STATE_DIR/crash` (default true).
    */
   crashReports?: boolean;
+  /**
+   * Collect the boot's garbage (one full GC, typically 5–15 ms) when start()
+   * is called, before the first attach: the first major GC of a fresh process
+   * then falls in its boot rather than on the first clients the broker
+   * routes to it, a rolling restart's among them (heap-settle.ts). Default true.
+   */
+  settleHeap?: boolean;
 }
 
 /**
@@ -70,6 +78,7 @@ export class BrokerAttachment extends EventEmitter {
   #timer: NodeJS.Timeout | null = null;
   #delay: number;
   #closed = false;
+  #settled = false;
 
   constructor(options: BrokerAttachmentOptions) {
     super();
@@ -187,6 +196,10 @@ export class BrokerAttachment extends EventEmitter {
 
   /** Attaches, retrying with back-off until it works or close() is called. */
   start(): void {
+    if (this.#options.settleHeap !== false && !this.#settled) {
+      this.#settled = true;
+      collectGarbageNow();
+    }
     this.attach().catch(() => this.#scheduleRetry());
   }
 

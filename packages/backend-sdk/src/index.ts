@@ -84,6 +84,7 @@ export {
   listenForHandoffs,
 } from './handoff-acceptor.js';
 export { defaultHashStoreDir } from './hash-store.js';
+export { collectGarbageNow, type HeapSettleResult } from './heap-settle.js';
 export {
   IdentitySidecarError,
   readIdentitySidecar,

@@ -116,6 +116,8 @@ export interface AdminProvider {
   restart?: RestartProvider;
   /** DUMP and DIAGNOSE (admin-diagnostics.ts). Absent: not served. */
   diagnostics?: DiagnosticsProvider;
+  /** CACHE_SESSION_VERB (cache-sessions.ts): counts one endpoint-cache session; false if not counted. Absent: not served. */
+  cacheSession?(service: string): boolean;
 }
 
 /** A finished upgrade, as UPGRADE answers it. */

@@ -13,6 +13,7 @@ import type {
   ReadinessReport,
   UpgradeReport,
 } from './admin-provider.js';
+import { CACHE_SESSION_VERB, cacheSessionReply } from './cache-sessions.js';
 import { reloadStatusJson, reloadStatusRows } from './config/reload-state.js';
 import { BrokerError } from './errors.js';
 import { restartVerb } from './lifecycle/restart-verb.js';
@@ -109,6 +110,9 @@ export async function handleAdminRequest(
       }
       case AdminVerb.UPGRADE:
         return await upgradeReply(request.readyDeadlineMs, provider, json);
+      case CACHE_SESSION_VERB:
+        if (!provider.cacheSession) return unservedReply(request.verb, json);
+        return cacheSessionReply(request.serviceName, provider.cacheSession);
       default:
         return unservedReply(request.verb, json);
     }

@@ -25,6 +25,7 @@ import {
   rollingRestart,
 } from './lifecycle/rolling-restart.js';
 import { awaitReadiness, type Waiter } from './lifecycle/spawn-readiness.js';
+import { withSidecars } from './rediscover-candidates.js';
 import { RouteError, shuttingDown } from './route-error.js';
 import { type SpawnBudget, spawnBudgetKey } from './spawn-budget.js';
 
@@ -219,8 +220,12 @@ export class BackendRegistry extends EventEmitter {
   }
 
   /** Finds daemons left running by an earlier broker, from their sidecars + probes. */
-  rediscover(definitions: ServiceDefinition[]): Promise<Backend[]> {
-    return rediscoverBackends(this, definitions);
+  async rediscover(definitions: ServiceDefinition[]): Promise<Backend[]> {
+    const slots = (d: ServiceDefinition) => this.slotsFor(d);
+    return rediscoverBackends(
+      this,
+      await withSidecars(this.options.servicesDir, definitions, slots),
+    );
   }
 
   /**

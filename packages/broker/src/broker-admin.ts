@@ -12,6 +12,7 @@ import type {
   UpgradeReport,
 } from './admin-provider.js';
 import type { Backend, BackendRegistry } from './backend-registry.js';
+import { cacheSessionCounter } from './cache-sessions.js';
 import type { ServiceDefinition } from './config/definition.js';
 import { type ConfigReloadStatus, reloadStatusJson } from './config/reload-state.js';
 import { type DiagnosticsState, diagnosticsProvider } from './diagnostics-facts.js';
@@ -44,6 +45,8 @@ export interface BrokerState {
   upgrade?(readyDeadlineMs: number): Promise<UpgradeReport>;
   /** What DUMP and DIAGNOSE need beyond the above (diagnostics-facts.ts). Absent: not served. */
   diagnostics?: Pick<DiagnosticsState, 'options' | 'budget' | 'journal' | 'channels'>;
+  /** Counts one endpoint-cache session (cache-sessions.ts). Absent: CACHE_SESSION_VERB not served. */
+  countCacheSession?(service: string): void;
 }
 
 export function brokerAdminProvider(state: BrokerState): AdminProvider {
@@ -169,6 +172,9 @@ export function brokerAdminProvider(state: BrokerState): AdminProvider {
       ...reloadStatusJson(state.configReload?.()),
     }),
     metricsText: () => state.metrics.render(),
+    ...(state.countCacheSession
+      ? { cacheSession: cacheSessionCounter(state.definitions, state.countCacheSession) }
+      : {}),
     restart: restartServices(state.registry, state.definitions),
     ...(state.upgrade ? { upgrade: state.upgrade } : {}),
     ...(state.diagnostics

@@ -165,6 +165,7 @@ export class BrokerImpl extends EventEmitter implements Broker {
       configErrors: () => this.configErrors,
       configReload: () => this.configReload.status(),
       connectionsOpen: () => this.clients.size,
+      countCacheSession: (service) => this.counters.endpointCacheSessionsTotal.inc({ service }),
       fdStore: () => this.fdStore.counts(),
       draining: () => this.closing !== null,
       stateDir: options.stateDir ?? null,

@@ -99,9 +99,16 @@ export function serveClient(
     );
   }, deadlineMs);
   const finish = () => {
+    settle();
+    socket.off('message', onMessage);
+  };
+  // Done with the first frame, still listening: a Hello routed to the
+  // reconnect route keeps its read watch until the socket closes (stopping
+  // it first would cost an epoll_ctl before the reply), and onMessage
+  // drops whatever else arrives (see route).
+  const settle = () => {
     done = true;
     clearTimeout(deadline);
-    socket.off('message', onMessage);
   };
   socket.on('error', () => socket.close());
   socket.on('close', finish);
@@ -110,6 +117,12 @@ export function serveClient(
   let received: Buffer = Buffer.alloc(0);
   let admin: AdminSession | null = null;
   const onMessage = ({ data, fds }: { data: Buffer; fds: number[] }) => {
+    if (done) {
+      // Past the Hello on the reconnect route: the socket closes once the
+      // reply is flushed, and nothing more is read from it.
+      if (fds.length > 0) closeFds(fds);
+      return;
+    }
     if (fds.length > 0) {
       // Clients have no business sending us descriptors.
       closeFds(fds);
@@ -159,16 +172,20 @@ export function serveClient(
       if (decoder.error) admin.stop();
       return;
     }
-    finish();
     if (underPressure) {
+      finish();
       refuseUnderPressure(socket, first, started, ctx);
       return;
     }
-    // Bytes past the first frame belong to the session with the daemon; the
-    // kernel keeps whatever comes next until the daemon reads it.
-    socket.pause();
+    settle();
     const rest = received.subarray(5 + received.readUInt32LE(1));
-    void route(socket, peer, first, rest, started, ctx);
+    void route(socket, peer, first, rest, started, ctx, stopReading);
+  };
+  // Bytes past the first frame belong to the session with the daemon; the
+  // kernel keeps whatever comes next until the daemon reads it.
+  const stopReading = () => {
+    socket.off('message', onMessage);
+    socket.pause();
   };
   socket.on('message', onMessage);
   socket.on('end', () => {
@@ -270,6 +287,7 @@ async function route(
   rest: Buffer,
   started: bigint,
   ctx: RouterContext,
+  stopReading: () => void,
 ): Promise<void> {
   // Before any decoding: a uid flooding the broker costs it as little as possible.
   const retryAfterMs = ctx.admitHello(peer.uid);
@@ -287,13 +305,16 @@ async function route(
     });
     return;
   }
+  // A client that may be handed off must leave what it sends next in the
+  // kernel, for the daemon; one bound for the reconnect route is closed
+  // after its Negotiated, so its read watch can stay until then.
+  const mayHandoff =
+    (hello.clientCapabilities & CAP_HANDLE_PASSING) !== 0n && decision.definition.handoff;
+  if (mayHandoff) stopReading();
   const backend = await acquireOrRefuse(socket, frame, hello, decision.definition, started, ctx);
   if (!backend || socket.closed) return;
   const canHandoff =
-    (hello.clientCapabilities & CAP_HANDLE_PASSING) !== 0n &&
-    backend.definition.handoff &&
-    backend.channel !== null &&
-    !backend.channel.closed;
+    mayHandoff && backend.definition.handoff && backend.channel !== null && !backend.channel.closed;
   const client = routedClient(
     {
       socket,

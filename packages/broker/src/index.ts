@@ -36,8 +36,10 @@ export {
   ConnectServiceError,
   type ConnectServiceErrorCode,
   type ConnectServiceOptions,
+  clearEndpointCache,
   connectService,
   defaultBrokerSocketPath,
+  ENDPOINT_CACHE_ENV,
   type ServiceConnection,
 } from './client/index.js';
 export { ConfigError, type ConfigErrorCode } from './config/config-error.js';

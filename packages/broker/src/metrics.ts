@@ -395,6 +395,8 @@ export interface BrokerMetrics {
   /** Labels: service, outcome (`ok`, `failed`, `rate_limited`). */
   readonly spawnAttemptsTotal: Counter;
   readonly connectionsOpen: Gauge;
+  /** Sessions that skipped the broker through a client's endpoint cache, as clients report them (cache-sessions.ts). Labels: service. */
+  readonly endpointCacheSessionsTotal: Counter;
 }
 
 export interface BrokerMetricsOptions {
@@ -447,6 +449,11 @@ export function createBrokerMetrics(
     connectionsOpen: registry.gauge(
       'connections_open',
       'Client connections the broker currently holds.',
+    ),
+    endpointCacheSessionsTotal: registry.counter(
+      'endpoint_cache_sessions_total',
+      'Sessions that went straight to a daemon through a client endpoint cache, by service (reported by clients).',
+      ['service'],
     ),
   };
   registry.gauge(

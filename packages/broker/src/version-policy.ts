@@ -27,6 +27,7 @@
 // identifier list wins a tie.
 import { ErrorCode } from '@handoff/protocol';
 import type { ServiceDefinition } from './config/definition.js';
+import { definitionsNamed } from './config/definition-index.js';
 
 export const DEFAULT_BLOCKED_RETRY_AFTER_MS = 30_000;
 
@@ -164,7 +165,7 @@ export function selectDefinition(
   wantedVersion: string,
   options: SelectOptions = {},
 ): VersionSelection {
-  const named = definitions.filter((d) => d.name === name);
+  const named = definitionsNamed(definitions, name);
   if (named.length === 0) {
     return {
       ok: false,

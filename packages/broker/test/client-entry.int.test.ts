@@ -96,7 +96,9 @@ const clientExports = [
   'AdminClientError',
   'BrokerError',
   'ConnectServiceError',
+  'ENDPOINT_CACHE_ENV',
   'adminRequest',
+  'clearEndpointCache',
   'connectService',
   'defaultBrokerSocketPath',
 ];

@@ -12,6 +12,7 @@ export const BROKER_METRICS_GOLDEN: readonly string[] = [
   'active_backends gauge active_backends{}',
   'spawn_attempts counter spawn_attempts_total{service,outcome}',
   'connections_open gauge connections_open{}',
+  'endpoint_cache_sessions counter endpoint_cache_sessions_total{service}',
   'fd_usage_ratio gauge fd_usage_ratio{}',
   'uptime_seconds gauge uptime_seconds{}',
 ];

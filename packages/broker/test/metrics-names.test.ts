@@ -21,6 +21,7 @@ describe('broker metric names (golden)', () => {
     m.activeBackends.set(1);
     m.spawnAttemptsTotal.inc({ service: 'demo-kv', outcome: 'ok' });
     m.connectionsOpen.set(1);
+    m.endpointCacheSessionsTotal.inc({ service: 'demo-kv' });
     const parsed = parseOpenMetrics(r.render());
     expect(describeFamilies(parsed.families.values())).toEqual(BROKER_METRICS_GOLDEN);
   });

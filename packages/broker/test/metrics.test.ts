@@ -301,6 +301,7 @@ describe('createBrokerMetrics', () => {
       ['active_backends', 'gauge'],
       ['spawn_attempts', 'counter'],
       ['connections_open', 'gauge'],
+      ['endpoint_cache_sessions', 'counter'],
       ['fd_usage_ratio', 'gauge'],
       ['uptime_seconds', 'gauge'],
     ]);

@@ -8,7 +8,7 @@ import type { FrameKind, PayloadEncoding } from './enums.js';
 import { FrameSyntaxError } from './errors.js';
 import { defineMessage, type MessageType } from './message-type.js';
 import { empty, generated, typeName } from './schema.js';
-import { utf8ByteLength, writeUtf8 } from './utf8.js';
+import { utf8ByteLength, writeAscii, writeUtf8 } from './utf8.js';
 import { allocate } from './wire-io.js';
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -112,8 +112,17 @@ function writeVarint64(lo: number, hi: number, out: Uint8Array, at: number): num
   return pos;
 }
 
-/** Encodes `frame` with its framing header; `max` caps the body. */
-export function encodeFramedFrame(frame: Partial<Frame>, max: number): Uint8Array | number {
+/**
+ * Encodes `frame` with its framing header; `max` caps the body. Strings are
+ * first sized as ASCII (UTF-16 length, never more than the UTF-8 length) and
+ * written by one loop that checks as it copies, with no separate scan; a
+ * non-ASCII string, or a body over `max`, re-runs with `exact` sizes.
+ */
+export function encodeFramedFrame(
+  frame: Partial<Frame>,
+  max: number,
+  exact = false,
+): Uint8Array | number {
   const envelope = frame.envelopeVersion ?? 0;
   const kind = frame.kind ?? 0;
   const protocol = frame.payloadProtocol ?? 0;
@@ -126,8 +135,8 @@ export function encodeFramedFrame(frame: Partial<Frame>, max: number): Uint8Arra
   const deadlineLo = u64Low(frame.deadlineUnixMs);
   const deadlineHi = u64High(frame.deadlineUnixMs);
   const payloadLength = payload ? payload.length : 0;
-  const traceparentLength = traceparent.length === 0 ? 0 : utf8ByteLength(traceparent);
-  const tracestateLength = tracestate.length === 0 ? 0 : utf8ByteLength(tracestate);
+  const traceparentLength = exact ? utf8ByteLength(traceparent) : traceparent.length;
+  const tracestateLength = exact ? utf8ByteLength(tracestate) : tracestate.length;
 
   let size = 0;
   if (envelope !== 0) size += 1 + varint32Size(envelope >>> 0);
@@ -139,7 +148,7 @@ export function encodeFramedFrame(frame: Partial<Frame>, max: number): Uint8Arra
   if (deadlineLo !== 0 || deadlineHi !== 0) size += 1 + varint64Size(deadlineLo, deadlineHi);
   if (traceparentLength !== 0) size += 1 + varint32Size(traceparentLength) + traceparentLength;
   if (tracestateLength !== 0) size += 1 + varint32Size(tracestateLength) + tracestateLength;
-  if (size > max) return size;
+  if (size > max) return exact ? size : encodeFramedFrame(frame, max, true);
 
   const out = allocate(FRAME_HEADER_BYTES + size);
   out[0] = FRAMING_VERSION;
@@ -182,12 +191,14 @@ export function encodeFramedFrame(frame: Partial<Frame>, max: number): Uint8Arra
   if (traceparentLength !== 0) {
     out[at++] = 0x42;
     at = writeVarint32(traceparentLength, out, at);
-    at = writeUtf8(traceparent, out, at);
+    at = exact ? writeUtf8(traceparent, out, at) : writeAscii(traceparent, out, at);
+    if (at < 0) return encodeFramedFrame(frame, max, true);
   }
   if (tracestateLength !== 0) {
     out[at++] = 0x4a;
     at = writeVarint32(tracestateLength, out, at);
-    writeUtf8(tracestate, out, at);
+    at = exact ? writeUtf8(tracestate, out, at) : writeAscii(tracestate, out, at);
+    if (at < 0) return encodeFramedFrame(frame, max, true);
   }
   return out;
 }

@@ -71,6 +71,31 @@ describe('hand-written Frame encoder', () => {
     expect(encodeFramedFrame({ payload: new Uint8Array(10) }, 5)).toBe(12);
     expect(encodeFramedFrame({}, MAX_FRAME_BYTES)).toBeInstanceOf(Uint8Array);
   });
+
+  // Strings are sized as ASCII first: a non-ASCII one must re-run with UTF-8
+  // sizes, in either field, and the cap must be judged on the UTF-8 size.
+  it('re-sizes a non-ASCII string found while writing, in either string field', () => {
+    const cases: Partial<Frame>[] = [
+      { traceparent: 'ascii-then-é', tracestate: 'plain' },
+      { traceparent: 'plain', tracestate: `${'k=v,'.repeat(40)}ü` },
+      { traceparent: '😀', tracestate: '\u0080' },
+    ];
+    for (const frame of cases) {
+      const full = Frame.create(frame);
+      const wire = encodeFramed(full);
+      expect(hex(wire.subarray(5))).toBe(hex(viaGenerated(full)));
+      expect(Frame.decode(wire.subarray(5))).toStrictEqual(full);
+    }
+  });
+
+  it('judges the cap on the UTF-8 size, not the UTF-16 length', () => {
+    // 10 units, 30 bytes: fits a 15-byte cap as ASCII, not as UTF-8.
+    const frame = { traceparent: '€'.repeat(10) };
+    expect(encodeFramedFrame(frame, 15)).toBe(32);
+    expect(encodeFramedFrame(frame, 32)).toBeInstanceOf(Uint8Array);
+    // Over the cap even as ASCII: the size reported is still the exact one.
+    expect(encodeFramedFrame({ traceparent: '€'.repeat(20) }, 5)).toBe(62);
+  });
 });
 
 describe('hand-written Frame decoder', () => {

@@ -35,7 +35,8 @@ const WORKERS = 2;
  * and 7.7 k/s). A throughput comparison is of capacities.
  */
 const CONCURRENCY = 256;
-const ROUNDS = 12;
+/** BENCH_DISPATCHER_ROUNDS=N: fewer rounds for a quick look (the targets are for 12). */
+const ROUNDS = Number(process.env.BENCH_DISPATCHER_ROUNDS ?? 12);
 const WARMUP_SECONDS = 0.25;
 const ROUND_SECONDS = 1;
 /** Untimed load per server and case before the rounds: JIT, pools, TCP state. */
@@ -56,33 +57,67 @@ const CASES = [
   },
 ] as const;
 
+/** BENCH_DISPATCHER_CASES=new_connections,keepalive (the bench name's last part): some cases only. */
+function selectedCases(): (typeof CASES)[number][] {
+  const wanted = process.env.BENCH_DISPATCHER_CASES?.split(',').filter((s) => s !== '');
+  if (wanted === undefined || wanted.length === 0) return [...CASES];
+  const known = CASES.map((c) => c.bench.split('.').at(-1));
+  const unknown = wanted.filter((w) => !known.includes(w));
+  if (unknown.length > 0) {
+    throw new Error(
+      `BENCH_DISPATCHER_CASES: unknown case(s) ${unknown.join(', ')} (known: ${known.join(', ')})`,
+    );
+  }
+  return CASES.filter((c) => wanted.includes(c.bench.split('.').at(-1) as string));
+}
+
 interface Server {
   child: ChildProcess;
   port: number;
 }
 
+type Who = 'ours' | 'cluster' | 'ceiling';
+
+/**
+ * BENCH_DISPATCHER_CEILING=0 leaves out the ceiling: node:cluster with
+ * SCHED_NONE, whose workers accept on the shared socket themselves — no
+ * process in between, so no dispatcher with these workers can beat it. Its
+ * rate over SCHED_RR's (`ceiling_ratio`) is the most any dispatcher could
+ * score in that run. Measured in the new_connections case only (with
+ * keep-alive, nothing sits in the data path anyway).
+ */
+const CEILING = process.env.BENCH_DISPATCHER_CEILING !== '0';
+
 export async function dispatcherSuite(): Promise<void> {
   await buildLoadGenerator();
   const ours = await startServer('ours-master.mjs');
   const cluster = await startServer('cluster-server.mjs');
+  const ceiling = CEILING ? await startServer('cluster-server.mjs', ['none']) : null;
+  const servers: Record<Who, Server | null> = { ours, cluster, ceiling };
   try {
-    for (const c of CASES) {
+    for (const c of selectedCases()) {
+      const withCeiling = ceiling !== null && c.mode === 'close';
       console.error(
-        `# dispatcher ${c.mode}: ${ROUNDS} rounds of ${ROUND_SECONDS} s each, alternating`,
+        `# dispatcher ${c.mode}: ${ROUNDS} rounds of ${ROUND_SECONDS} s each, alternating${withCeiling ? ' (with the SCHED_NONE ceiling)' : ''}`,
       );
-      const rates = { ours: [] as number[], cluster: [] as number[] };
-      const cpu = { ours: 0, cluster: 0 };
-      const served = { ours: 0, cluster: 0 };
-      const errors = { ours: 0, cluster: 0 };
+      const rates: Record<Who, number[]> = { ours: [], cluster: [], ceiling: [] };
+      const cpu: Record<Who, number> = { ours: 0, cluster: 0, ceiling: 0 };
+      const served: Record<Who, number> = { ours: 0, cluster: 0, ceiling: 0 };
+      const errors: Record<Who, number> = { ours: 0, cluster: 0, ceiling: 0 };
       const paired: number[] = [];
-      for (const server of [ours, cluster]) {
+      const ceilingPaired: number[] = [];
+      const oursVsCeiling: number[] = [];
+      const sides: Who[] = withCeiling ? ['ours', 'cluster', 'ceiling'] : ['ours', 'cluster'];
+      for (const who of sides) {
+        const server = servers[who] as Server;
         await runLoad(server.port, c.mode as LoadMode, CONCURRENCY, 0, SERVER_WARMUP_SECONDS);
       }
       for (let r = 0; r < ROUNDS; r++) {
-        const order = r % 2 === 0 ? (['ours', 'cluster'] as const) : (['cluster', 'ours'] as const);
-        const round: Record<string, number> = {};
+        // ours and cluster always back to back (and cluster and the ceiling): their ratio is paired.
+        const order = r % 2 === 0 ? sides : [...sides].reverse();
+        const round: Partial<Record<Who, number>> = {};
         for (const who of order) {
-          const server = who === 'ours' ? ours : cluster;
+          const server = servers[who] as Server;
           const pid = server.child.pid as number;
           const cpu0 = treeCpuSeconds(pid);
           const result: LoadResult = await runLoad(
@@ -106,6 +141,10 @@ export async function dispatcherSuite(): Promise<void> {
           );
         }
         paired.push((round.ours ?? 0) / (round.cluster ?? 1));
+        if (withCeiling) {
+          ceilingPaired.push((round.ceiling ?? 0) / (round.cluster ?? 1));
+          oursVsCeiling.push((round.ours ?? 0) / (round.ceiling ?? 1));
+        }
       }
       const o = summarize(rates.ours);
       const b = summarize(rates.cluster);
@@ -115,15 +154,19 @@ export async function dispatcherSuite(): Promise<void> {
       const us = (s: number, n: number) => Number(((s * 1e6) / Math.max(n, 1)).toFixed(1));
       const cpuOurs = us(cpu.ours, served.ours);
       const cpuBase = us(cpu.cluster, served.cluster);
+      const two = (x: number) => Number(x.toFixed(2));
+      const ceilingRatio = withCeiling ? two(summarize(ceilingPaired).opsPerSec) : undefined;
       emit({
         ...result,
         unit: c.mode === 'close' ? 'connections_per_s' : 'requests_per_s',
         baseline_spread: Number(b.spread.toFixed(2)),
         ratio_of_medians: medians.ratio,
-        paired_ratios: paired.map((p) => Number(p.toFixed(2))),
+        paired_ratios: paired.map(two),
         server_cpu_us_per_op: cpuOurs,
         baseline_server_cpu_us_per_op: cpuBase,
         cpu_ratio: Number((cpuBase / cpuOurs).toFixed(2)),
+        // The most any dispatcher with these workers could score in this run (SCHED_NONE ÷ SCHED_RR).
+        ...(ceilingRatio === undefined ? {} : { ceiling_ratio: ceilingRatio }),
         errors: errors.ours,
         baseline_errors: errors.cluster,
         workers: WORKERS,
@@ -133,9 +176,33 @@ export async function dispatcherSuite(): Promise<void> {
         target_ratio: c.target,
         meets_target: result.ratio >= c.target && errors.ours === 0,
       });
+      if (withCeiling) {
+        const e = summarize(rates.ceiling);
+        const vs = line(c.bench, o, 'node.cluster.sched_none.new_connections', e);
+        const cpuCeiling = us(cpu.ceiling, served.ceiling);
+        emit({
+          ...vs,
+          ratio: two(summarize(oursVsCeiling).opsPerSec),
+          ratio_of:
+            'ours ÷ SCHED_NONE (workers accept themselves: the ceiling), median of paired rounds',
+          unit: 'connections_per_s',
+          baseline_spread: Number(e.spread.toFixed(2)),
+          ratio_of_medians: vs.ratio,
+          paired_ratios: oursVsCeiling.map(two),
+          ceiling_ratio: ceilingRatio,
+          ceiling_paired_ratios: ceilingPaired.map(two),
+          server_cpu_us_per_op: cpuOurs,
+          baseline_server_cpu_us_per_op: cpuCeiling,
+          errors: errors.ours,
+          baseline_errors: errors.ceiling,
+          rounds: ROUNDS,
+        });
+      }
     }
   } finally {
-    await Promise.all([stopServer(ours), stopServer(cluster)]);
+    await Promise.all(
+      [ours, cluster, ceiling].map((s) => (s === null ? undefined : stopServer(s))),
+    );
   }
 }
 
@@ -149,11 +216,11 @@ async function freePort(): Promise<number> {
 }
 
 /** Children are plain JS over the built dist of the packages, as users run them. */
-async function startServer(script: string): Promise<Server> {
+async function startServer(script: string, extra: string[] = []): Promise<Server> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [join(import.meta.dirname, 'dispatcher', script), String(port), String(WORKERS)],
+    [join(import.meta.dirname, 'dispatcher', script), String(port), String(WORKERS), ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = once(child, 'exit').then(([code]) => {

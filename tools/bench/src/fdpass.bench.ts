@@ -14,8 +14,9 @@ import { emit, line, summarize, type Throughput } from './measure.ts';
 const ROUNDS = 7;
 // Messages per timed round: about 0.25 s of C and 1 s of the slowest
 // implementation, long enough that one scheduler hiccup is not the round.
+// 1 fd/message: issue 17 asks for 0.9x the C pair (was 0.6).
 const CASES = [
-  { fdsPerMessage: 1, messages: 1 << 17, vsC: 0.6 },
+  { fdsPerMessage: 1, messages: 1 << 17, vsC: 0.9 },
   { fdsPerMessage: 16, messages: 1 << 15, vsC: 0.5 },
 ] as const;
 const TARGET_VS_PYTHON = 1.2;

@@ -1,33 +1,9 @@
-// `npm run bench -- [suite...]`: runs the named suites (all when none is
-// named) and prints one JSON line per case on stdout; progress goes to
-// stderr so the output stays machine-readable.
+// `npm run bench -- [--runs N] [suite...]`: runs the named suites (all when
+// none is named) and prints one JSON line per case on stdout; progress goes
+// to stderr so the output stays machine-readable. With --runs N the suites
+// run N times over, every line carries `"run": i`, and one summary line per
+// case follows the last run (bench-main.ts, runs.ts).
+import { benchMain } from './bench-main.ts';
 import { suites } from './suites.ts';
 
-const usage = `Usage: npm run bench -- [--list] [suite ...]
-Suites: ${Object.keys(suites).join(', ')}
-Each case prints {"bench","ops_per_s","ns_per_op","baseline","ratio",...} on one line.`;
-
-async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(usage);
-    return 0;
-  }
-  if (argv.includes('--list')) {
-    for (const name of Object.keys(suites)) console.log(name);
-    return 0;
-  }
-  const names = argv.length > 0 ? argv : Object.keys(suites);
-  const unknown = names.filter((n) => !(n in suites));
-  if (unknown.length > 0) {
-    console.error(`unknown suite(s): ${unknown.join(', ')}\n${usage}`);
-    return 2;
-  }
-  for (const name of names) {
-    console.error(`# suite ${name}`);
-    await suites[name]!();
-  }
-  // A case that could not measure (a missing feature: `"ok":false`) set it.
-  return Number(process.exitCode ?? 0);
-}
-
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await benchMain(process.argv.slice(2), suites);

@@ -111,6 +111,25 @@ export function line(
   };
 }
 
+/** Under `--runs N` (main.ts): the run being measured (1-based), and every line it emitted. */
+let currentRun: number | undefined;
+const recorded: BenchLine[] = [];
+
+/**
+ * Tags every line emitted from now on with `"run": run` and records it for
+ * the summary (`takeRecordedLines`); `undefined` stops both.
+ */
+export function setRun(run: number | undefined): void {
+  currentRun = run;
+}
+
+/** The lines emitted while a run was set, in order; the record starts empty again. */
+export function takeRecordedLines(): BenchLine[] {
+  return recorded.splice(0);
+}
+
 export function emit(result: BenchLine): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const out = currentRun === undefined ? result : { ...result, run: currentRun };
+  if (currentRun !== undefined) recorded.push(out);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
 }

@@ -15,4 +15,5 @@ export const suites: Record<string, () => Promise<void>> = {
   'broker-import': brokerImportSuite,
   dispatcher: dispatcherSuite,
   lifecycle: () => lifecycleSuite(),
+  capacity: async () => (await import('./broker/capacity-suite.ts')).capacitySuite(),
 };

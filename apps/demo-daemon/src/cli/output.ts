@@ -34,7 +34,9 @@ export function routeNote(route: DemoKvRoute): string {
   const how =
     route === 'handoff'
       ? 'handoff (the broker passed this connection to the daemon)'
-      : 'reconnect (to the daemon’s own socket)';
+      : route === 'cache'
+        ? 'endpoint cache (straight to the daemon the broker routed to before)'
+        : 'reconnect (to the daemon’s own socket)';
   return `demo-kv: connected by ${how}\n`;
 }
 

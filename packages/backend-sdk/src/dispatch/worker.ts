@@ -9,7 +9,7 @@
 // bookkeeping live in worker-pool.ts / scheduler.ts. A handler that throws
 // or rejects loses only its own connection.
 import { EventEmitter } from 'node:events';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   closeFd,
   closeFds,
@@ -19,6 +19,7 @@ import {
 } from '@handoff/fdpass';
 import { endAfterFlush } from '../end-after-flush.js';
 import { SlotSet } from '../slot-set.js';
+import { adoptSocket } from './adopt-socket.js';
 import { DispatchError } from './errors.js';
 import { type DispatchLogger, errorCode, stderrDispatchLogger } from './log.js';
 import {
@@ -338,12 +339,7 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
             `listener ${dispatchRecordListener(data, i)} unknown`,
           );
         }
-        socket = new Socket({
-          fd,
-          readable: true,
-          writable: true,
-          allowHalfOpen: this.#allowHalfOpen,
-        });
+        socket = adoptSocket(fd, endpoint.transport, this.#allowHalfOpen);
       } catch (err) {
         try {
           closeFd(fd);

@@ -20,8 +20,15 @@ import {
 } from '@handoff/protocol';
 import { brokerPackageVersion } from '../package-version.js';
 import { defaultBrokerSocketPath } from '../paths.js';
+import { noteCacheSession } from './cache-session-report.js';
 import { ConnectServiceError } from './connect-service-error.js';
 import { Conversation } from './conversation.js';
+import {
+  connectCached,
+  endpointCacheEnabled,
+  endpointCacheKey,
+  rememberEndpoint,
+} from './endpoint-cache.js';
 import { ConnectBackoff, type ConnectRetryOptions, pause } from './retry.js';
 
 export interface ConnectServiceOptions {
@@ -55,6 +62,16 @@ export interface ConnectServiceOptions {
    * one immediate re-ask when a handoff fell through to a dead daemon).
    */
   retry?: false | ConnectRetryOptions;
+  /**
+   * The endpoint cache (src/client/endpoint-cache.ts): after a brokered
+   * connect, later calls for the same broker, service and version connect
+   * straight to the daemon, once the kernel confirms it is still the process
+   * the broker vouched for (SO_PEERCRED pid and /proc start time), and fall
+   * back to the broker otherwise. Default off: `true` for this call,
+   * HANDOFF_ENDPOINT_CACHE=on for the whole process (=off forbids it, even
+   * to calls that pass `true`).
+   */
+  endpointCache?: boolean;
 }
 
 export {
@@ -70,7 +87,9 @@ export interface ServiceConnection {
    * sent early are waiting in it): call `resume()` or read it.
    */
   socket: Socket;
-  route: 'handoff' | 'reconnect';
+  /** 'cache': straight to the daemon, the broker skipped (see `endpointCache`). */
+  route: 'handoff' | 'reconnect' | 'cache';
+  /** On the 'cache' route: what the broker negotiated on the connect that filled the entry. */
   negotiated: Negotiated;
 }
 
@@ -79,7 +98,28 @@ export async function connectService(
   options: ConnectServiceOptions,
 ): Promise<ServiceConnection> {
   const brokerPath = options.brokerPath ?? defaultBrokerSocketPath();
+  const cacheKey = endpointCacheEnabled(options.endpointCache)
+    ? endpointCacheKey(brokerPath, serviceName, options.version)
+    : null;
+  if (cacheKey !== null && options.signal?.aborted !== true) {
+    // The hit path first, without the deadline machinery below: it cannot
+    // wait (see connectCached). A miss costs nothing but a Map lookup.
+    const cached = await connectCached(
+      cacheKey,
+      options.initialData,
+      options.signal,
+      () =>
+        new ConnectServiceError('ABORTED', 'connectService aborted', undefined, {
+          cause: options.signal?.reason,
+        }),
+    );
+    if (cached !== null) {
+      noteCacheSession(brokerPath, serviceName);
+      return cached;
+    }
+  }
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = performance.now() + timeoutMs;
   const abort = new AbortController();
   const timer = setTimeout(
     () =>
@@ -100,31 +140,50 @@ export async function connectService(
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) onOuterAbort();
   try {
-    if (options.retry === false) {
-      try {
-        return await attempt(serviceName, brokerPath, options, abort.signal);
-      } catch (error) {
-        // A handoff fell through and the daemon's own socket is dead too (it
-        // died mid-handoff), or the broker let go of us before replying: ask
-        // the broker once more, which prunes the dead backend and starts a
-        // fresh one.
-        if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
-        return await attempt(serviceName, brokerPath, options, abort.signal).catch((again) => {
-          if (again instanceof ConnectServiceError) again.attempts = 2;
-          throw again;
-        });
-      }
+    if (cacheKey !== null) {
+      const brokered = await brokeredConnect(
+        serviceName,
+        brokerPath,
+        options,
+        abort.signal,
+        deadline,
+      );
+      rememberEndpoint(cacheKey, brokerPath, serviceName, brokered.negotiated);
+      return brokered;
     }
-    return await withBackoff(
-      new ConnectBackoff(options.retry),
-      performance.now() + timeoutMs,
-      abort.signal,
-      () => attempt(serviceName, brokerPath, options, abort.signal),
-    );
+    return await brokeredConnect(serviceName, brokerPath, options, abort.signal, deadline);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onOuterAbort);
   }
+}
+
+/** Through the broker: a Hello, then the handoff or the reconnect route, with retries. */
+async function brokeredConnect(
+  serviceName: string,
+  brokerPath: string,
+  options: ConnectServiceOptions,
+  signal: AbortSignal,
+  deadline: number,
+): Promise<ServiceConnection> {
+  if (options.retry === false) {
+    try {
+      return await attempt(serviceName, brokerPath, options, signal);
+    } catch (error) {
+      // A handoff fell through and the daemon's own socket is dead too (it
+      // died mid-handoff), or the broker let go of us before replying: ask
+      // the broker once more, which prunes the dead backend and starts a
+      // fresh one.
+      if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
+      return await attempt(serviceName, brokerPath, options, signal).catch((again) => {
+        if (again instanceof ConnectServiceError) again.attempts = 2;
+        throw again;
+      });
+    }
+  }
+  return await withBackoff(new ConnectBackoff(options.retry), deadline, signal, () =>
+    attempt(serviceName, brokerPath, options, signal),
+  );
 }
 
 /**
@@ -169,7 +228,8 @@ async function attempt(
 ): Promise<ServiceConnection> {
   const broker = new Conversation(brokerPath, signal);
   try {
-    await broker.connected();
+    // The Hello is encoded and queued while the connect completes (net.Socket
+    // writes it on 'connect'), not after a turn spent waiting for it.
     const hello = Hello.encode({
       clientMinProtocol: PROTOCOL_VERSION,
       clientMaxProtocol: PROTOCOL_VERSION,
@@ -194,6 +254,7 @@ async function attempt(
     const eager = initial.subarray(0, EAGER_INITIAL_BYTES);
     const held = initial.subarray(eager.length);
     broker.socket.write(eager.length > 0 ? Buffer.concat([helloFrame, eager]) : helloFrame);
+    await broker.connected();
     // Closed or reset before any reply: also how the broker lets go of a
     // client whose handoff a dying daemon never acknowledged. Asking again
     // reaches a respawned one.

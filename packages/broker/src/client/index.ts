@@ -18,3 +18,4 @@ export {
   connectService,
   type ServiceConnection,
 } from './connect-service.js';
+export { clearEndpointCache, ENDPOINT_CACHE_ENV } from './endpoint-cache.js';

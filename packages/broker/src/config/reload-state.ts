@@ -4,6 +4,7 @@
 // line, error, when — until a clean reload clears it. `status` shows it
 // (reloadStatusJson/Rows); the broker logs it at warn (keptMessage).
 import { EMBEDDED_SOURCE, type ServiceConfigError, type ServiceDefinition } from './definition.js';
+import { definitionsNamed } from './definition-index.js';
 import type { ServiceConfigLoad } from './load.js';
 
 export interface ConfigReloadFailure {
@@ -51,6 +52,8 @@ export class ConfigReloadKeeper {
     const problems = fileProblems(result.errors);
     const first = problems[0];
     if (this.good === null || first === undefined) {
+      // Index the names now rather than on the first Hello after the load.
+      definitionsNamed(result.services, '');
       this.good = { services: result.services, atUnixMs: now };
       this.failure = null;
       return { services: result.services, failure: null };

@@ -1,12 +1,15 @@
 // The baseline, in its own process tree: node:cluster with round-robin
 // scheduling (the primary accepts and sends each connection to a worker
 // over the IPC channel), the same worker count and the same handler.
-//   cluster-server.mjs <port> <workers>    prints "ready" once every worker listens
+// With `none`, SCHED_NONE: the workers share the listening socket and accept
+// themselves — no process between the kernel and the worker, the ceiling
+// of any dispatcher with these workers (the suite's `ceiling` line).
+//   cluster-server.mjs <port> <workers> [rr|none]   prints "ready" once every worker listens
 import cluster from 'node:cluster';
 import { createHelloServer } from './hello-handler.mjs';
 
-cluster.schedulingPolicy = cluster.SCHED_RR;
-const [port, workers] = process.argv.slice(2).map(Number);
+cluster.schedulingPolicy = process.argv[4] === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
+const [port, workers] = process.argv.slice(2, 4).map(Number);
 
 if (cluster.isPrimary) {
   cluster.setupPrimary({ execArgv: [] });

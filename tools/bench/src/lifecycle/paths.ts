@@ -12,9 +12,15 @@ const fromSource = process.env.BENCH_FROM_SOURCE === '1';
 const packageDir = (name: string) =>
   dirname(fileURLToPath(import.meta.resolve(`${name}/package.json`)));
 
-/** Node flags for every process the suite starts (none, unless BENCH_FROM_SOURCE=1). */
-export const nodeFlags = (): string[] =>
-  fromSource ? ['--conditions=@handoff/source', '--import', 'tsx'] : [];
+/**
+ * Node flags for every process the suite starts: the source conditions with
+ * BENCH_FROM_SOURCE=1, then $BENCH_NODE_FLAGS (space-separated, e.g.
+ * `--trace-gc`; NODE_OPTIONS refuses some, such as --cpu-prof).
+ */
+export const nodeFlags = (): string[] => [
+  ...(fromSource ? ['--conditions=@handoff/source', '--import', 'tsx'] : []),
+  ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
+];
 
 /** `handoff-broker`, the compiled CLI users run. */
 export const brokerCli = (): string =>

@@ -1,0 +1,121 @@
+// The client side of broker.handoff.throughput, in its own process so that
+// ours and the baseline share the same client code and the same CPU budget:
+// N loops, each a fresh connection → one framed request → one framed
+// response → close, repeated; prints one JSON result line on stdout.
+//   capacity-client.mjs <handoff|bare> <socket> <loops> <warmupMs> <measureMs>
+// handoff: connectService('echo', { initialData: request }) through the broker
+// bare:    net.connect straight to <socket>, write the same request
+import { connect } from 'node:net';
+import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
+
+// The endpoint cache would skip the broker on repeat connects: this case
+// measures handoffs (set before the client module is loaded).
+process.env.HANDOFF_ENDPOINT_CACHE = 'off';
+const { connectService } = await import('@handoff/broker/client');
+
+const [mode, path, loopsArg, warmupArg, measureArg] = process.argv.slice(2);
+const loops = Number(loopsArg);
+const warmupMs = Number(warmupArg);
+const measureMs = Number(measureArg);
+const request = encodeFramed(
+  requestFrame({ payloadProtocol: 0xf001, requestId: 1n, payload: new Uint8Array(32) }),
+);
+
+/** Resolves once one whole frame has arrived on `socket`. */
+function readFrame(socket) {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      if (tryDecodeFramed(buffered)) {
+        socket.off('data', onData);
+        socket.off('close', onClose);
+        socket.off('error', onClose);
+        resolve();
+      }
+    };
+    const onClose = (err) =>
+      reject(err instanceof Error ? err : new Error('closed before a response'));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.on('error', onClose);
+    socket.resume();
+  });
+}
+
+async function once() {
+  if (mode === 'handoff') {
+    const { socket } = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: path,
+      timeoutMs: 10_000,
+      initialData: request,
+    });
+    try {
+      await readFrame(socket);
+    } finally {
+      socket.destroy();
+    }
+    return;
+  }
+  const socket = connect({ path });
+  try {
+    socket.write(request);
+    await readFrame(socket);
+  } finally {
+    socket.destroy();
+  }
+}
+
+let phase = 'warmup';
+let done = 0;
+const latencies = [];
+const errors = {};
+let stop = false;
+async function loop() {
+  while (!stop) {
+    const t0 = performance.now();
+    try {
+      await once();
+      if (phase === 'measure') {
+        done++;
+        latencies.push(performance.now() - t0);
+      }
+    } catch (error) {
+      if (phase === 'measure') {
+        const code = error?.code ?? error?.name ?? 'Error';
+        errors[code] = (errors[code] ?? 0) + 1;
+      }
+    }
+  }
+}
+const running = Array.from({ length: loops }, loop);
+await new Promise((r) => setTimeout(r, warmupMs));
+phase = 'measure';
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+await new Promise((r) => setTimeout(r, measureMs));
+const elapsedMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+phase = 'drain';
+stop = true;
+await Promise.all(running);
+latencies.sort((a, b) => a - b);
+const pct = (p) =>
+  latencies.length === 0
+    ? null
+    : latencies[
+        Math.min(latencies.length - 1, Math.max(0, Math.ceil((p / 100) * latencies.length) - 1))
+      ];
+process.stdout.write(
+  `${JSON.stringify({
+    done,
+    elapsed_ms: elapsedMs,
+    per_s: (done * 1000) / elapsedMs,
+    errors,
+    client_cpu_us: cpu.user + cpu.system,
+    latencies,
+    p50_ms: pct(50),
+    p99_ms: pct(99),
+  })}\n`,
+);

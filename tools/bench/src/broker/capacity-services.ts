@@ -1,0 +1,256 @@
+// How the broker scales with the number of defined services: Hello p50 on
+// the reconnect route with 1, 100, 1,000 and 10,000 definitions (brokers
+// side by side, Hellos interleaved across them), startup time, and RSS per
+// defined service (0 … 10,000 definitions, no daemon running, after GC).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { connectService } from '@handoff/broker';
+import { CONTROL_PAYLOAD_PROTOCOL, encodeFramed, Hello, requestFrame } from '@handoff/protocol';
+import { emit, line, percentile, summarize } from '../measure.ts';
+import { treeCpuUs } from './capacity-throughput.ts';
+
+const here = import.meta.dirname;
+/** Definitions per config file: 10,000 of them would pass the 1 MiB file cap. */
+const PER_FILE = 500;
+
+export interface CapacityBroker {
+  count: number;
+  socketPath: string;
+  child: ChildProcess;
+  startMs: number;
+  spawnToReadyMs: number;
+  /** The next JSON line the broker prints. */
+  next(): Promise<Record<string, unknown>>;
+}
+
+/** Writes `count` definitions into `dir`: `echo-plain` (the one Hellos ask for) and `svc-<i>`. */
+export function writeDefinitions(dir: string, count: number, handoff = false): void {
+  mkdirSync(dir, { recursive: true });
+  const daemon = join(here, 'echo-daemon.mjs');
+  const defs = Array.from({ length: count }, (_, i) => ({
+    name: i === 0 ? 'echo-plain' : `svc-${String(i).padStart(5, '0')}`,
+    version: '1.0.0',
+    command: process.execPath,
+    args: [daemon],
+    handoff,
+    readyTimeoutMs: 30_000,
+  }));
+  for (let f = 0; f * PER_FILE < count; f++) {
+    const services = defs.slice(f * PER_FILE, (f + 1) * PER_FILE);
+    writeFileSync(
+      join(dir, `services-${String(f).padStart(3, '0')}.json`),
+      JSON.stringify({ services }),
+    );
+  }
+}
+
+export async function startCapacityBroker(
+  root: string,
+  count: number,
+  extraArgs: string[] = [],
+  /** A config dir already written; by default one of `count` echo definitions is. */
+  written?: string,
+): Promise<CapacityBroker> {
+  const configDir = written ?? join(root, `config-${count}`);
+  if (written === undefined) writeDefinitions(configDir, count);
+  const socketPath = join(root, `b-${basename(configDir)}`, 'broker.sock');
+  const t0 = performance.now();
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', ...extraArgs, join(here, 'capacity-broker.mjs'), socketPath, configDir],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`broker with ${count} definitions exited`);
+    return JSON.parse(value as string) as Record<string, unknown>;
+  };
+  const ready = await next();
+  const spawnToReadyMs = performance.now() - t0;
+  if (ready.services !== count)
+    throw new Error(`broker loaded ${String(ready.services)} of ${count} definitions`);
+  return { count, socketPath, child, startMs: ready.start_ms as number, spawnToReadyMs, next };
+}
+
+export async function memoryOf(broker: CapacityBroker): Promise<{ rss: number; heap: number }> {
+  broker.child.stdin!.write('rss\n');
+  const reply = await broker.next();
+  return { rss: reply.rss_kib as number, heap: reply.heap_used_kib as number };
+}
+
+export async function stopBrokers(brokers: readonly CapacityBroker[]): Promise<void> {
+  await Promise.all(
+    brokers.map(async (b) => {
+      if (b.child.exitCode !== null || b.child.signalCode !== null) return;
+      const exited = once(b.child, 'exit');
+      b.child.kill('SIGTERM');
+      await exited;
+    }),
+  );
+}
+
+/** Least-squares slope and intercept of y over x. */
+export function fit(points: readonly { x: number; y: number }[]): {
+  slope: number;
+  intercept: number;
+} {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  const sxy = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
+  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
+  const slope = sxx === 0 ? 0 : sxy / sxx;
+  return { slope, intercept: my - slope * mx };
+}
+
+const helloFrame = encodeFramed(
+  requestFrame({
+    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
+    requestId: 1n,
+    payload: Hello.encode({
+      clientMinProtocol: 1,
+      clientMaxProtocol: 1,
+      serviceName: 'echo-plain',
+      wantedVersion: '1.0.0',
+    }),
+  }),
+);
+
+/** ms from writing the Hello on a fresh connection to the first reply byte. */
+async function firstReply(path: string): Promise<number> {
+  const socket = connect({ path });
+  await once(socket, 'connect');
+  const t0 = performance.now();
+  socket.write(helloFrame);
+  await once(socket, 'data');
+  const elapsed = performance.now() - t0;
+  socket.destroy();
+  return elapsed;
+}
+
+const us = (ms: number) => Number((ms * 1000).toFixed(1));
+const perSecond = (ms: number) => summarize([1000 / ms]);
+
+/**
+ * Runs the three measurements over brokers with `counts` definitions
+ * (the first must be 0, for RSS only; Hellos go to the others).
+ */
+export async function servicesCase(
+  root: string,
+  counts: readonly number[],
+  hellos: number,
+): Promise<boolean> {
+  const brokers: CapacityBroker[] = [];
+  let met = true;
+  try {
+    for (const count of counts) {
+      console.error(`# capacity: broker with ${count} definitions`);
+      brokers.push(await startCapacityBroker(root, count));
+    }
+    // RSS before any daemon runs: definitions only.
+    const rss: { x: number; y: number }[] = [];
+    const heap: { x: number; y: number }[] = [];
+    for (const b of brokers) {
+      const m = await memoryOf(b);
+      rss.push({ x: b.count, y: m.rss });
+      heap.push({ x: b.count, y: m.heap });
+    }
+    const { slope, intercept } = fit(rss);
+    emit({
+      ...line(
+        'broker.rss.per_defined_service',
+        summarize([0]),
+        'broker.rss.no_definitions',
+        summarize([0]),
+      ),
+      kib_per_service: Number(slope.toFixed(3)),
+      intercept_kib: Math.round(intercept),
+      heap_kib_per_service: Number(fit(heap).slope.toFixed(3)),
+      points: rss.map((p, i) => ({ definitions: p.x, rss_kib: p.y, heap_used_kib: heap[i]!.y })),
+      method:
+        'one broker process per count, same config-dir loading, no daemon spawned; VmRSS after two gc() (--expose-gc); least-squares slope',
+    });
+    const withHellos = brokers.filter((b) => b.count > 0);
+    for (const b of withHellos)
+      (
+        await connectService('echo-plain', {
+          version: '1.0.0',
+          brokerPath: b.socketPath,
+          timeoutMs: 60_000,
+        })
+      ).socket.destroy();
+    console.error(`# capacity: ${hellos} Hellos per broker, interleaved`);
+    for (let i = 0; i < 300; i++) for (const b of withHellos) await firstReply(b.socketPath);
+    const samples = new Map<number, number[]>(withHellos.map((b) => [b.count, []]));
+    const cpu0 = new Map(withHellos.map((b) => [b.count, treeCpuUs([b.child.pid!])]));
+    // The order rotates every round, so no broker is always first after the client's pause.
+    for (let i = 0; i < hellos; i++)
+      for (let j = 0; j < withHellos.length; j++) {
+        const b = withHellos[(i + j) % withHellos.length]!;
+        samples.get(b.count)!.push(await firstReply(b.socketPath));
+      }
+    // Broker CPU per Hello (from /proc/<pid>/stat): less distorted by neighbours than latency.
+    const cpuPerHello = new Map(
+      withHellos.map((b) => [b.count, (treeCpuUs([b.child.pid!]) - cpu0.get(b.count)!) / hellos]),
+    );
+    const smallest = withHellos[0]!;
+    const base = samples.get(smallest.count)!;
+    const baseP50 = percentile(base, 50);
+    for (const b of withHellos.slice(1)) {
+      const s = samples.get(b.count)!;
+      const p50 = percentile(s, 50);
+      const p50Ratio = p50 / baseP50;
+      const meets = b.count < 10_000 || p50Ratio <= 1.1;
+      if (b.count === 10_000) met &&= meets;
+      emit({
+        ...line(
+          `broker.hello_to_reply.defined_${b.count}`,
+          perSecond(p50),
+          `broker.hello_to_reply.defined_${smallest.count}`,
+          perSecond(baseP50),
+        ),
+        definitions: b.count,
+        p50_us: us(p50),
+        p99_us: us(percentile(s, 99)),
+        baseline_p50_us: us(baseP50),
+        baseline_p99_us: us(percentile(base, 99)),
+        p50_vs_baseline: Number(p50Ratio.toFixed(3)),
+        broker_cpu_us_per_hello: Number(cpuPerHello.get(b.count)!.toFixed(1)),
+        baseline_broker_cpu_us_per_hello: Number(cpuPerHello.get(smallest.count)!.toFixed(1)),
+        samples: hellos,
+        route: 'reconnect',
+        ...(b.count === 10_000
+          ? { target: 'p50 <= 1.1x the 1-definition broker', meets_target: meets }
+          : {}),
+      });
+    }
+    const startup = brokers.map((b) => ({
+      definitions: b.count,
+      start_broker_ms: Number(b.startMs.toFixed(1)),
+      spawn_to_ready_ms: Number(b.spawnToReadyMs.toFixed(1)),
+    }));
+    const first = brokers[0]!;
+    const last = brokers.at(-1)!;
+    emit({
+      ...line(
+        `broker.startup.defined_${last.count}`,
+        perSecond(last.startMs),
+        `broker.startup.defined_${first.count}`,
+        perSecond(first.startMs),
+      ),
+      start_broker_ms: Number(last.startMs.toFixed(1)),
+      baseline_start_broker_ms: Number(first.startMs.toFixed(1)),
+      points: startup,
+      method:
+        'startBroker() call to resolve inside the broker process (config dir load included); spawn_to_ready adds node start',
+    });
+  } finally {
+    await stopBrokers(brokers);
+  }
+  return met;
+}

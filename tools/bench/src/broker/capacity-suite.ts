@@ -1,0 +1,73 @@
+// `npm run bench -- capacity`: the broker's capacity and scaling (issue 17,
+// Deliver 4) — handoff throughput under concurrency, Hello latency and
+// startup against the number of defined services, RSS per defined service
+// and per attached daemon. Knobs: BENCH_CAPACITY_CASES=throughput,services,daemons
+// BENCH_CAPACITY_LOOPS=64,256 BENCH_CAPACITY_ROUNDS=3 BENCH_CAPACITY_HELLOS=2000
+// BENCH_CAPACITY_DAEMONS=0,100,1000.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectService } from '@handoff/broker';
+import { daemonsCase } from './capacity-daemons.ts';
+import { servicesCase } from './capacity-services.ts';
+import { throughputCase } from './capacity-throughput.ts';
+
+const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+const numbers = (text: string) => text.split(',').filter(Boolean).map(Number);
+
+function child(script: string, arg: string): ChildProcess {
+  return spawn(process.execPath, [join(import.meta.dirname, script), arg], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+async function stop(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = once(c, 'exit');
+      c.kill('SIGTERM');
+      await exited;
+    }),
+  );
+}
+
+export async function capacitySuite(): Promise<void> {
+  const cases = env('BENCH_CAPACITY_CASES', 'throughput,services,daemons').split(',');
+  const root = mkdtempSync(join(tmpdir(), 'handoff-bench-capacity-'));
+  try {
+    if (cases.includes('throughput')) {
+      const brokerPath = join(root, 'run', 'broker.sock');
+      const barePath = join(root, 'bare.sock');
+      const broker = child('broker-process.mjs', brokerPath);
+      const bare = child('capacity-accept-server.mjs', barePath);
+      try {
+        await once(broker.stdout!, 'data');
+        await once(bare.stdout!, 'data');
+        (
+          await connectService('echo', { version: '1.0.0', brokerPath, timeoutMs: 60_000 })
+        ).socket.destroy();
+        await throughputCase(brokerPath, broker, barePath, bare, {
+          loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
+          rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
+          warmupMs: 500,
+          measureMs: 1500,
+        });
+      } finally {
+        await stop([broker, bare]);
+      }
+    }
+    if (cases.includes('services'))
+      await servicesCase(
+        root,
+        [0, 1, 100, 1000, 10_000],
+        Number(env('BENCH_CAPACITY_HELLOS', '2000')),
+      );
+    if (cases.includes('daemons'))
+      await daemonsCase(root, numbers(env('BENCH_CAPACITY_DAEMONS', '0,100,1000')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}

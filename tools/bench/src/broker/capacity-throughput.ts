@@ -1,0 +1,180 @@
+// broker.handoff.throughput: handoffs per second with 64 and 256 concurrent
+// client loops (connectService with the first request → first response →
+// close), against a bare Node accept-and-write server driven by the same
+// client process script (capacity-client.mjs). Rounds alternate ours/baseline.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { emit, line, percentile, summarize } from '../measure.ts';
+
+const here = import.meta.dirname;
+const TARGET = 0.7;
+
+interface ClientResult {
+  done: number;
+  elapsed_ms: number;
+  per_s: number;
+  errors: Record<string, number>;
+  client_cpu_us: number;
+  latencies: number[];
+}
+
+/** user+system CPU µs of `pid` and its children still alive (from /proc). */
+export function treeCpuUs(pids: readonly number[]): number {
+  const tick = 1e6 / 100; // USER_HZ = 100 on Linux
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * tick;
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+/** Direct children of `pid` (the broker's daemons). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function runClient(
+  mode: 'handoff' | 'bare',
+  path: string,
+  loops: number,
+  serverPids: () => number[],
+  warmupMs: number,
+  measureMs: number,
+): Promise<ClientResult & { server_cpu_us: number }> {
+  const client = spawn(
+    process.execPath,
+    [
+      join(here, 'capacity-client.mjs'),
+      mode,
+      path,
+      String(loops),
+      String(warmupMs),
+      String(measureMs),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  client.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  // Server CPU over the client's measuring window (from its start, roughly:
+  // sampled after the warm-up on our side too).
+  await new Promise((r) => setTimeout(r, 150 + warmupMs));
+  const cpu0 = treeCpuUs(serverPids());
+  const [code] = (await once(client, 'exit')) as [number | null];
+  const cpu1 = treeCpuUs(serverPids());
+  if (code !== 0) throw new Error(`capacity-client.mjs ${mode} exited with ${code}`);
+  return { ...(JSON.parse(out) as ClientResult), server_cpu_us: cpu1 - cpu0 };
+}
+
+export async function throughputCase(
+  brokerPath: string,
+  broker: ChildProcess,
+  barePath: string,
+  bare: ChildProcess,
+  options: { loops: readonly number[]; rounds: number; warmupMs: number; measureMs: number },
+): Promise<boolean> {
+  let allMet = true;
+  const ourPids = () => [broker.pid!, ...childrenOf(broker.pid!)];
+  const barePids = () => [bare.pid!];
+  for (const loops of options.loops) {
+    console.error(`# capacity: throughput, ${loops} loops, ${options.rounds} round pairs`);
+    const ours: ClientResult[] = [];
+    const base: ClientResult[] = [];
+    const oursCpu: number[] = [];
+    const baseCpu: number[] = [];
+    const pairs: number[] = [];
+    for (let r = 0; r < options.rounds; r++) {
+      const a = async () => {
+        const o = await runClient(
+          'handoff',
+          brokerPath,
+          loops,
+          ourPids,
+          options.warmupMs,
+          options.measureMs,
+        );
+        ours.push(o);
+        oursCpu.push(o.server_cpu_us / Math.max(1, o.done));
+      };
+      const b = async () => {
+        const o = await runClient(
+          'bare',
+          barePath,
+          loops,
+          barePids,
+          options.warmupMs,
+          options.measureMs,
+        );
+        base.push(o);
+        baseCpu.push(o.server_cpu_us / Math.max(1, o.done));
+      };
+      if (r % 2 === 0) {
+        await a();
+        await b();
+      } else {
+        await b();
+        await a();
+      }
+      pairs.push(ours.at(-1)!.per_s / base.at(-1)!.per_s);
+    }
+    const lat = (rs: ClientResult[]) => rs.flatMap((x) => x.latencies);
+    const errs = (rs: ClientResult[]) => {
+      const e: Record<string, number> = {};
+      for (const x of rs) for (const [k, v] of Object.entries(x.errors)) e[k] = (e[k] ?? 0) + v;
+      return e;
+    };
+    const count = (e: Record<string, number>) => Object.values(e).reduce((s, v) => s + v, 0);
+    const ratio = Number(summarize(pairs).opsPerSec.toFixed(2));
+    const ourErrors = errs(ours);
+    const baseErrors = errs(base);
+    const o = summarize(ours.map((x) => x.per_s));
+    const b = summarize(base.map((x) => x.per_s));
+    const ms = (v: number) => Number(v.toFixed(3));
+    const med = (v: number[]) => Number(summarize(v).opsPerSec.toFixed(1));
+    const meets = ratio >= TARGET && count(ourErrors) === 0;
+    allMet &&= meets;
+    emit({
+      ...line('broker.handoff.throughput', o, 'node.accept_and_write', b),
+      ratio,
+      ratio_of: `median of ${options.rounds} alternating round pairs`,
+      ratio_of_medians: Number((o.opsPerSec / b.opsPerSec).toFixed(2)),
+      paired_ratios: pairs.map((p) => Number(p.toFixed(2))),
+      unit: 'connections_per_s (connect → Hello → handoff → first response → close)',
+      loops,
+      measure_ms: options.measureMs,
+      handoffs: ours.reduce((s, x) => s + x.done, 0),
+      errors: count(ourErrors),
+      errors_by_code: ourErrors,
+      baseline_errors: count(baseErrors),
+      baseline_errors_by_code: baseErrors,
+      p50_ms: ms(percentile(lat(ours), 50)),
+      p99_ms: ms(percentile(lat(ours), 99)),
+      baseline_p50_ms: ms(percentile(lat(base), 50)),
+      baseline_p99_ms: ms(percentile(lat(base), 99)),
+      server_cpu_us_per_op: med(oursCpu),
+      baseline_server_cpu_us_per_op: med(baseCpu),
+      client_cpu_us_per_op: med(ours.map((x) => x.client_cpu_us / Math.max(1, x.done))),
+      baseline_client_cpu_us_per_op: med(base.map((x) => x.client_cpu_us / Math.max(1, x.done))),
+      target_ratio: TARGET,
+      meets_target: meets,
+    });
+  }
+  return allMet;
+}

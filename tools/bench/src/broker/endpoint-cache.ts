@@ -1,0 +1,161 @@
+// `npm run bench -- broker` (case `cache`): the endpoint cache (issue 17,
+// Deliver 3). Repeat connects to the first response through connectService
+// with `endpointCache: true` (straight to the daemon after a kernel check of
+// its pid and start time) against a bare net.connect to the daemon's socket
+// with the same first request: the same run, interleaved, plus the client
+// CPU each costs. Target: p50 ≤ 1.1× direct.
+import { connect, type Socket } from 'node:net';
+import { connectService } from '@handoff/broker';
+import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
+import { emit, line, percentile, summarize, type Throughput } from '../measure.ts';
+
+const P = 0xf001;
+const TARGET_RATIO = 1.1;
+const us = (ms: number) => Number((ms * 1000).toFixed(1));
+const perSecond = (ms: number): Throughput => summarize([1000 / ms]);
+
+export async function endpointCacheBench(brokerPath: string, service = 'echo'): Promise<void> {
+  const rounds = Number(process.env.BENCH_CACHE_ROUNDS ?? 2000);
+  const request = encodeFramed(
+    requestFrame({ payloadProtocol: P, requestId: 1n, payload: new Uint8Array(32) }),
+  );
+  const options = { version: '1.0.0', brokerPath, timeoutMs: 10_000, initialData: request };
+  // The first connect goes through the broker and fills the entry; the
+  // identity lookup runs behind it. Connect until the cache route is taken.
+  let pipe = '';
+  for (let i = 0; i < 200; i++) {
+    const { socket, route, negotiated } = await connectService(service, {
+      ...options,
+      endpointCache: true,
+    });
+    await readFrame(socket);
+    socket.destroy();
+    pipe = negotiated.backendPipe;
+    if (route === 'cache') break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  let misses = 0;
+  const viaCache = async () => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const { socket, route } = await connectService(service, { ...options, endpointCache: true });
+    await readFrame(socket);
+    const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    socket.destroy();
+    if (route !== 'cache') misses++;
+    return { elapsed, cpu: cpu.user + cpu.system };
+  };
+  const direct = async () => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const socket = connect({ path: pipe });
+    socket.write(request);
+    await readFrame(socket);
+    const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    socket.destroy();
+    return { elapsed, cpu: cpu.user + cpu.system };
+  };
+  // The floor of "check who answered, then write": the same bare connect,
+  // but the request written only once 'connect' has fired, as the cache must.
+  const connectThenWrite = async () => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const socket = connect({ path: pipe });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(request);
+    await readFrame(socket);
+    const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    socket.destroy();
+    return { elapsed, cpu: cpu.user + cpu.system };
+  };
+  for (let i = 0; i < 300; i++) {
+    await viaCache();
+    await direct();
+    await connectThenWrite();
+  }
+  misses = 0;
+  const ours: number[] = [];
+  const base: number[] = [];
+  const floor: number[] = [];
+  let oursCpu = 0;
+  let baseCpu = 0;
+  let floorCpu = 0;
+  // Interleaved, rotating which goes first, so noise hits all three alike.
+  const order = [viaCache, direct, connectThenWrite];
+  for (let i = 0; i < rounds; i++) {
+    for (let k = 0; k < order.length; k++) {
+      const run = order[(i + k) % order.length]!;
+      const r = await run();
+      if (run === viaCache) {
+        ours.push(r.elapsed);
+        oursCpu += r.cpu;
+      } else if (run === direct) {
+        base.push(r.elapsed);
+        baseCpu += r.cpu;
+      } else {
+        floor.push(r.elapsed);
+        floorCpu += r.cpu;
+      }
+    }
+  }
+  const ratio = percentile(ours, 50) / percentile(base, 50);
+  emit({
+    ...line(
+      'broker.connect_to_first_response.cache',
+      perSecond(percentile(ours, 50)),
+      'daemon.connect_to_first_response.direct',
+      perSecond(percentile(base, 50)),
+    ),
+    p50_us: us(percentile(ours, 50)),
+    p99_us: us(percentile(ours, 99)),
+    baseline_p50_us: us(percentile(base, 50)),
+    baseline_p99_us: us(percentile(base, 99)),
+    p50_vs_direct: Number(ratio.toFixed(3)),
+    p99_vs_direct: Number((percentile(ours, 99) / percentile(base, 99)).toFixed(3)),
+    client_cpu_us_per_connect: Number((oursCpu / rounds).toFixed(1)),
+    baseline_client_cpu_us_per_connect: Number((baseCpu / rounds).toFixed(1)),
+    cache_misses: misses,
+    samples: rounds,
+    first_request: 'with_connect',
+    target_p50_vs_direct: TARGET_RATIO,
+    meets_target: ratio <= TARGET_RATIO && misses === 0,
+  });
+  emit({
+    ...line(
+      'broker.connect_to_first_response.cache',
+      perSecond(percentile(ours, 50)),
+      'daemon.connect_then_write.direct',
+      perSecond(percentile(floor, 50)),
+    ),
+    p50_us: us(percentile(ours, 50)),
+    baseline_p50_us: us(percentile(floor, 50)),
+    baseline_p99_us: us(percentile(floor, 99)),
+    p50_vs_floor: Number((percentile(ours, 50) / percentile(floor, 50)).toFixed(3)),
+    floor_p50_vs_direct: Number((percentile(floor, 50) / percentile(base, 50)).toFixed(3)),
+    baseline_client_cpu_us_per_connect: Number((floorCpu / rounds).toFixed(1)),
+    samples: rounds,
+    target: 'none: the floor of checking the peer before writing, on record',
+  });
+}
+
+/** Resolves once one whole frame has arrived on `socket`. */
+function readFrame(socket: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      if (tryDecodeFramed(buffered)) {
+        socket.off('data', onData);
+        socket.off('close', onClose);
+        resolve();
+      }
+    };
+    const onClose = () => reject(new Error('closed before a response'));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.resume();
+  });
+}
