@@ -10,20 +10,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
 import { connectService } from '@handoff/broker';
-import {
-  CONTROL_PAYLOAD_PROTOCOL,
-  encodeFramed,
-  Hello,
-  requestFrame,
-  tryDecodeFramed,
-} from '@handoff/protocol';
+import { encodeFramed, requestFrame } from '@handoff/protocol';
 import { startCFirstReply } from './broker/c-first-reply.ts';
 import { endpointCacheBench } from './broker/endpoint-cache.ts';
+import { firstReply, helloFrameFor, readFrame } from './broker/frames.ts';
 import { emit, line, percentile, summarize, type Throughput } from './measure.ts';
 
 const P = 0xf001;
@@ -70,30 +65,7 @@ export async function brokerSuite(): Promise<void> {
   }
 }
 
-const helloFrame = encodeFramed(
-  requestFrame({
-    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
-    requestId: 1n,
-    payload: Hello.encode({
-      clientMinProtocol: 1,
-      clientMaxProtocol: 1,
-      serviceName: 'echo-plain',
-      wantedVersion: '1.0.0',
-    }),
-  }),
-);
-
-/** ms from writing `bytes` on a connected socket to the first reply byte. */
-async function firstReply(path: string, bytes: Uint8Array): Promise<number> {
-  const socket = connect({ path });
-  await once(socket, 'connect');
-  const t0 = performance.now();
-  socket.write(bytes);
-  await once(socket, 'data');
-  const elapsed = performance.now() - t0;
-  socket.destroy();
-  return elapsed;
-}
+const helloFrame = helloFrameFor('echo-plain');
 
 // Targets (issue 17): p50 at least 0.9x the echo's speed, p99 at most 1.1x
 // the echo's p99. The C server's line puts the floor on record.
@@ -244,25 +216,6 @@ async function connectBench(brokerPath: string): Promise<void> {
         percentile(samples.handoff, 99) < percentile(samples.reconnect, 99),
     },
   );
-}
-
-/** Resolves once one whole frame has arrived on `socket`. */
-function readFrame(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      if (tryDecodeFramed(buffered)) {
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        resolve();
-      }
-    };
-    const onClose = () => reject(new Error('closed before a response'));
-    socket.on('data', onData);
-    socket.on('close', onClose);
-    socket.resume();
-  });
 }
 
 async function bulkBench(brokerPath: string): Promise<void> {

@@ -5,13 +5,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectService } from '@handoff/broker';
-import { CONTROL_PAYLOAD_PROTOCOL, encodeFramed, Hello, requestFrame } from '@handoff/protocol';
 import { emit, line, percentile, summarize } from '../measure.ts';
 import { treeCpuUs } from './capacity-throughput.ts';
+import { firstReply, helloFrameFor } from './frames.ts';
 
 const here = import.meta.dirname;
 /** Definitions per config file: 10,000 of them would pass the 1 MiB file cap. */
@@ -108,30 +107,7 @@ export function fit(points: readonly { x: number; y: number }[]): {
   return { slope, intercept: my - slope * mx };
 }
 
-const helloFrame = encodeFramed(
-  requestFrame({
-    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
-    requestId: 1n,
-    payload: Hello.encode({
-      clientMinProtocol: 1,
-      clientMaxProtocol: 1,
-      serviceName: 'echo-plain',
-      wantedVersion: '1.0.0',
-    }),
-  }),
-);
-
-/** ms from writing the Hello on a fresh connection to the first reply byte. */
-async function firstReply(path: string): Promise<number> {
-  const socket = connect({ path });
-  await once(socket, 'connect');
-  const t0 = performance.now();
-  socket.write(helloFrame);
-  await once(socket, 'data');
-  const elapsed = performance.now() - t0;
-  socket.destroy();
-  return elapsed;
-}
+const helloFrame = helloFrameFor('echo-plain');
 
 const us = (ms: number) => Number((ms * 1000).toFixed(1));
 const perSecond = (ms: number) => summarize([1000 / ms]);
@@ -185,14 +161,15 @@ export async function servicesCase(
         })
       ).socket.destroy();
     console.error(`# capacity: ${hellos} Hellos per broker, interleaved`);
-    for (let i = 0; i < 300; i++) for (const b of withHellos) await firstReply(b.socketPath);
+    for (let i = 0; i < 300; i++)
+      for (const b of withHellos) await firstReply(b.socketPath, helloFrame);
     const samples = new Map<number, number[]>(withHellos.map((b) => [b.count, []]));
     const cpu0 = new Map(withHellos.map((b) => [b.count, treeCpuUs([b.child.pid!])]));
     // The order rotates every round, so no broker is always first after the client's pause.
     for (let i = 0; i < hellos; i++)
       for (let j = 0; j < withHellos.length; j++) {
         const b = withHellos[(i + j) % withHellos.length]!;
-        samples.get(b.count)!.push(await firstReply(b.socketPath));
+        samples.get(b.count)!.push(await firstReply(b.socketPath, helloFrame));
       }
     // Broker CPU per Hello (from /proc/<pid>/stat): less distorted by neighbours than latency.
     const cpuPerHello = new Map(

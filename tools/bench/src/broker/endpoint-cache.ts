@@ -4,10 +4,11 @@
 // its pid and start time) against a bare net.connect to the daemon's socket
 // with the same first request: the same run, interleaved, plus the client
 // CPU each costs. Target: p50 ≤ 1.1× direct.
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { connectService } from '@handoff/broker';
-import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
+import { encodeFramed, requestFrame } from '@handoff/protocol';
 import { emit, line, percentile, summarize, type Throughput } from '../measure.ts';
+import { readFrame } from './frames.ts';
 
 const P = 0xf001;
 const TARGET_RATIO = 1.1;
@@ -138,24 +139,5 @@ export async function endpointCacheBench(brokerPath: string, service = 'echo'): 
     baseline_client_cpu_us_per_connect: Number((floorCpu / rounds).toFixed(1)),
     samples: rounds,
     target: 'none: the floor of checking the peer before writing, on record',
-  });
-}
-
-/** Resolves once one whole frame has arrived on `socket`. */
-function readFrame(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      if (tryDecodeFramed(buffered)) {
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        resolve();
-      }
-    };
-    const onClose = () => reject(new Error('closed before a response'));
-    socket.on('data', onData);
-    socket.on('close', onClose);
-    socket.resume();
   });
 }

@@ -4,14 +4,12 @@
 // (the throughput of a shared 2-core machine moves with its neighbours;
 // CPU per request much less).
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { benchRoot } from '../fdpass/paths.ts';
+import { buildCProgram, cBinaryPath } from '../c-programs.ts';
 
 const run = promisify(execFile);
-const source = join(benchRoot, 'c', 'httpload.c');
-const binary = join(benchRoot, 'bin', 'httpload');
+const binary = cBinaryPath('httpload');
 
 export type LoadMode = 'close' | 'keepalive';
 
@@ -25,15 +23,7 @@ export interface LoadResult {
 }
 
 /** Compiles the generator into tools/bench/bin unless it is up to date. */
-export async function buildLoadGenerator(): Promise<string> {
-  const binTime = statSync(binary, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (binTime > statSync(source).mtimeMs) return binary;
-  mkdirSync(join(benchRoot, 'bin'), { recursive: true });
-  const cc = process.env.CC ?? 'cc';
-  console.error(`# compiling ${source} with ${cc} -O2`);
-  await run(cc, ['-O2', '-Wall', '-o', binary, source]);
-  return binary;
-}
+export const buildLoadGenerator = (): Promise<string> => buildCProgram('httpload');
 
 /** One closed-loop run: `concurrency` connections against 127.0.0.1:port. */
 export async function runLoad(

@@ -2,15 +2,14 @@
 // baselines: builds c/fdbench.c on demand and runs either program for one
 // timed round. Both print {"fds","messages","fds_per_message","seconds"}.
 import { execFile } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { buildCProgram, cBinaryPath } from '../c-programs.ts';
 import { benchRoot } from './paths.ts';
 
 const run = promisify(execFile);
 
-const cSource = join(benchRoot, 'c', 'fdbench.c');
-const cBinary = join(benchRoot, 'bin', 'fdbench');
+const cBinary = cBinaryPath('fdbench');
 const pyScript = join(benchRoot, 'py', 'fdbench.py');
 
 export interface NativeRound {
@@ -19,15 +18,7 @@ export interface NativeRound {
 }
 
 /** Compiles the C baseline into tools/bench/bin unless it is up to date. */
-export async function buildCBaseline(): Promise<string> {
-  const binTime = statSync(cBinary, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (binTime > statSync(cSource).mtimeMs) return cBinary;
-  mkdirSync(join(benchRoot, 'bin'), { recursive: true });
-  const cc = process.env.CC ?? 'cc';
-  console.error(`# compiling ${cSource} with ${cc} -O2`);
-  await run(cc, ['-O2', '-Wall', '-o', cBinary, cSource]);
-  return cBinary;
-}
+export const buildCBaseline = (): Promise<string> => buildCProgram('fdbench');
 
 export function runCRound(messages: number, fdsPerMessage: number): Promise<NativeRound> {
   return runRound(cBinary, [String(messages), String(fdsPerMessage), '1']);
