@@ -2,7 +2,7 @@
 // service name (the broker starts the daemon if it is not running and hands
 // this connection over to it), then send a framed request and read the answer.
 import { FrameClient } from '@handoff/backend-sdk';
-import { connectService } from '@handoff/broker';
+import { connectService, type ServiceConnection } from '@handoff/broker';
 import { PAYLOAD_PROTOCOL, SERVICE_NAME, SERVICE_VERSION } from './service.js';
 
 export interface AskOptions {
@@ -16,7 +16,7 @@ export interface AskOptions {
 export async function ask(
   text: string,
   options: AskOptions = {},
-): Promise<{ answer: string; route: 'handoff' | 'reconnect' }> {
+): Promise<{ answer: string; route: ServiceConnection['route'] }> {
   const { socket, route } = await connectService(SERVICE_NAME, {
     version: SERVICE_VERSION,
     timeoutMs: options.timeoutMs ?? 30_000,
