@@ -12,7 +12,6 @@ import {
   ChannelRegistration,
   ErrorCode,
   encodeFramed,
-  eventFrame,
   type Frame,
   FrameDecoder,
   FrameKind,
@@ -33,6 +32,7 @@ import type { Offer } from '../src/handoff/wire.js';
 import { CLIENT_SOCKET_OPTIONS, serveClient } from '../src/hello-router.js';
 import type { RouterContext } from '../src/router-context.js';
 import { fakeBroker } from './admin-harness.js';
+import { registrationMessage } from './channel-registration.js';
 import {
   captureClientTraffic,
   captureControlChannel,
@@ -139,14 +139,7 @@ async function feedChannel(message: Uint8Array, registerFirst: boolean) {
   try {
     if (registerFirst) {
       const registered = once(channel, 'registered');
-      daemonEnd.write(
-        encodeFramed(
-          eventFrame(
-            { payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL, requestId: 0n, ...NO_TRACE },
-            { payload: ChannelRegistration.encode({ namespaceId: 'echo' }) },
-          ),
-        ),
-      );
+      daemonEnd.write(registrationMessage({ namespaceId: 'echo' }));
       await registered;
     }
     const pending = channel.offer(served.fd, offer(7n), 10_000);

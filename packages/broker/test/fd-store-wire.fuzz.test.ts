@@ -8,9 +8,7 @@ import { once } from 'node:events';
 import { closeFd, FdSocket, memfdCreate, type ReceivedMessage } from '@handoff/fdpass';
 import {
   CHANNEL_CAP_FD_STORE,
-  ChannelRegistration,
   encodeFramed,
-  eventFrame,
   FdStoreEntries,
   FrameKind,
   HANDOFF_PAYLOAD_PROTOCOL,
@@ -29,6 +27,7 @@ import {
   readDeposit,
 } from '../src/fd-store-wire.js';
 import { BackendChannel } from '../src/handoff/control-channel.js';
+import { registrationMessage } from './channel-registration.js';
 
 const NO_TRACE = {
   payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
@@ -127,15 +126,11 @@ async function feed(message: Uint8Array, fdCount: number) {
   try {
     const registered = once(channel, 'registered');
     daemonEnd.write(
-      encodeFramed(
-        eventFrame(NO_TRACE, {
-          payload: ChannelRegistration.encode({
-            namespaceId: 'echo',
-            path: '/x',
-            channelCapabilities: CHANNEL_CAP_FD_STORE,
-          }),
-        }),
-      ),
+      registrationMessage({
+        namespaceId: 'echo',
+        path: '/x',
+        channelCapabilities: CHANNEL_CAP_FD_STORE,
+      }),
     );
     await registered;
     const fds = Array.from({ length: fdCount }, () => memfdCreate('fuzz'));
@@ -210,15 +205,11 @@ describe('BackendChannel deposits (real seqpacket pairs, real fds)', () => {
     const channel = new BackendChannel(brokerEnd);
     const registered = once(channel, 'registered');
     daemonEnd.write(
-      encodeFramed(
-        eventFrame(NO_TRACE, {
-          payload: ChannelRegistration.encode({
-            namespaceId: 'echo',
-            path: '/x',
-            channelCapabilities: CHANNEL_CAP_FD_STORE,
-          }),
-        }),
-      ),
+      registrationMessage({
+        namespaceId: 'echo',
+        path: '/x',
+        channelCapabilities: CHANNEL_CAP_FD_STORE,
+      }),
     );
     await registered;
     const deposited = once(channel, 'deposit') as Promise<[unknown[], number[]]>;

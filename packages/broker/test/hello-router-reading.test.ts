@@ -9,13 +9,10 @@ import {
   CAP_HANDLE_PASSING,
   CHANNEL_CAP_CLIENT_PRELUDE,
   CHANNEL_CAP_OFFER_WITH_FD,
-  ChannelRegistration,
   CONTROL_PAYLOAD_PROTOCOL,
   encodeFramed,
-  eventFrame,
   type Frame,
   FrameDecoder,
-  HANDOFF_PAYLOAD_PROTOCOL,
   HandoffAck,
   HandoffOffer,
   Hello,
@@ -30,6 +27,7 @@ import { BackendChannel } from '../src/handoff/control-channel.js';
 import { HandoffTokenPool } from '../src/handoff/token-pool.js';
 import { serveClient } from '../src/hello-router.js';
 import type { RouterContext } from '../src/router-context.js';
+import { registrationMessage } from './channel-registration.js';
 
 const open: FdSocket[] = [];
 afterEach(() => {
@@ -154,23 +152,11 @@ describe('reading past the Hello', () => {
     track(daemonEnd);
     const channel = new BackendChannel(brokerEnd);
     daemonEnd.write(
-      encodeFramed(
-        eventFrame(
-          {
-            payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
-            requestId: 0n,
-            traceparent: '',
-            tracestate: '',
-          },
-          {
-            payload: ChannelRegistration.encode({
-              namespaceId: 'echo',
-              path: '/run/echo.sock',
-              channelCapabilities: CHANNEL_CAP_CLIENT_PRELUDE | CHANNEL_CAP_OFFER_WITH_FD,
-            }),
-          },
-        ),
-      ),
+      registrationMessage({
+        namespaceId: 'echo',
+        path: '/run/echo.sock',
+        channelCapabilities: CHANNEL_CAP_CLIENT_PRELUDE | CHANNEL_CAP_OFFER_WITH_FD,
+      }),
     );
     await new Promise((resolve) => channel.once('registered', resolve));
     const c = client(ctx);

@@ -14,11 +14,9 @@ import {
   CAP_HANDLE_PASSING,
   CHANNEL_CAP_CLIENT_PRELUDE,
   CHANNEL_CAP_OFFER_WITH_FD,
-  ChannelRegistration,
   CONTROL_PAYLOAD_PROTOCOL,
   ErrorCode,
   encodeFramed,
-  eventFrame,
   type Frame,
   FrameDecoder,
   FrameKind,
@@ -38,6 +36,7 @@ import { BackendChannel } from '../src/handoff/control-channel.js';
 import { HandoffTokenPool } from '../src/handoff/token-pool.js';
 import { type ClientMode, serveClient } from '../src/hello-router.js';
 import type { RouterContext } from '../src/router-context.js';
+import { registrationMessage } from './channel-registration.js';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const definition = parseServiceDefinition(
@@ -319,24 +318,12 @@ async function daemonChannel(kind: 'prelude' | 'plain') {
   const channel = new BackendChannel(brokerEnd);
   const registered = once(channel, 'registered');
   daemonEnd.write(
-    encodeFramed(
-      eventFrame(
-        {
-          payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
-          requestId: 0n,
-          traceparent: '',
-          tracestate: '',
-        },
-        {
-          payload: ChannelRegistration.encode({
-            namespaceId: 'echo',
-            path: '/run/echo.sock',
-            channelCapabilities:
-              kind === 'prelude' ? CHANNEL_CAP_CLIENT_PRELUDE | CHANNEL_CAP_OFFER_WITH_FD : 0n,
-          }),
-        },
-      ),
-    ),
+    registrationMessage({
+      namespaceId: 'echo',
+      path: '/run/echo.sock',
+      channelCapabilities:
+        kind === 'prelude' ? CHANNEL_CAP_CLIENT_PRELUDE | CHANNEL_CAP_OFFER_WITH_FD : 0n,
+    }),
   );
   await registered;
   const backend: Backend = {
