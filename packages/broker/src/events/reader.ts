@@ -2,9 +2,16 @@
 // oldest first (events.jsonl.N … .1, then events.jsonl), filtered by time
 // and service, the last N; and following new events across rotations until
 // stopped. Lines that are not events (torn, garbled, hostile) are skipped.
-import { type FileHandle, open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { BrokerError } from '../errors.js';
+import {
+  type FilePosition,
+  FollowedFile,
+  followUntilAborted,
+  readAllLines,
+  readRestOf,
+} from '../jsonl-follow.js';
 import { decodeEvent, eventsFilePath, type JournalEvent } from './event.js';
 
 export type EventsErrorCode = 'NO_EVENTS' | 'READ_FAILED' | 'BAD_SINCE';
@@ -74,10 +81,7 @@ export async function journalFiles(stateDir: string): Promise<string[]> {
 }
 
 /** Where reading stopped: following starts there. */
-export interface JournalPosition {
-  ino: number;
-  size: number;
-}
+export type JournalPosition = FilePosition;
 
 /**
  * The last `count` events passing `filter`, oldest first, and where the
@@ -131,105 +135,27 @@ export async function followEvents(
   from: JournalPosition | null,
   pollMs = 200,
 ): Promise<void> {
-  const path = eventsFilePath(stateDir);
-  let handle: FileHandle | null = null;
-  let ino = -1;
-  let offset = 0;
-  let partial = Buffer.alloc(0);
-  const emit = (data: Buffer) => {
-    const all = Buffer.concat([partial, data]);
-    const last = all.lastIndexOf(10);
-    partial = Buffer.from(all.subarray(last + 1));
-    if (last === -1) return;
-    for (const line of all.subarray(0, last).toString('utf8').split('\n')) {
-      const event = decodeEvent(line);
-      if (event && matches(event, filter)) onEvent(event);
-    }
+  const onLine = (line: string) => {
+    const event = decodeEvent(line);
+    if (event && matches(event, filter)) onEvent(event);
   };
-  const readNew = async () => {
-    if (!handle) return;
-    const { size } = await handle.stat();
-    if (size < offset) offset = 0; // truncated (files: 1)
-    while (offset < size) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, size - offset));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset);
-      if (bytesRead === 0) break;
-      offset += bytesRead;
-      emit(chunk.subarray(0, bytesRead));
-    }
+  const file = new FollowedFile(eventsFilePath(stateDir), onLine);
+  const readRotatedSince = async (ino: number) => {
+    for (const rotated of (await rotatedAfter(stateDir, ino)).newer)
+      await readAllLines(rotated, onLine);
   };
-  const reopen = async (at: JournalPosition | null) => {
-    await handle?.close();
-    handle = null;
-    partial = Buffer.alloc(0);
-    try {
-      const h = await open(path, 'r');
-      const info = await h.stat();
-      handle = h;
-      ino = info.ino;
-      offset = at !== null && at.ino === info.ino ? at.size : 0;
-    } catch {
-      // Not there yet: the next poll tries again.
-    }
-  };
-  await reopen(from);
-  if (from !== null && (handle === null || ino !== from.ino)) {
-    // Rotated since the read: the rest of the file that was read, then any between.
-    const { same, newer } = await rotatedAfter(stateDir, from.ino);
-    if (same !== null) await readRotatedRest(same, from, emit);
-    for (const file of newer) await readWhole(file, emit);
-  }
-  let running: Promise<void> | null = null;
-  const check = async () => {
-    if (!handle) await reopen(null);
-    await readNew();
-    const now = await stat(path).catch(() => null);
-    if (now && now.ino !== ino) {
-      await readNew(); // the writer adds nothing to a file it renamed away
-      // Rotated more than once since the last poll: the files between.
-      for (const file of (await rotatedAfter(stateDir, ino)).newer) await readWhole(file, emit);
-      await reopen(null);
-      await readNew();
-    }
-  };
-  const timer = setInterval(() => {
-    running ??= check()
-      .catch(() => {})
-      .finally(() => {
-        running = null;
-      });
-  }, pollMs);
   try {
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await file.open(from ?? 'start');
+    if (from !== null && (!file.isOpen || file.ino !== from.ino)) {
+      // Rotated since the read: the rest of the file that was read, then any between.
+      const { same } = await rotatedAfter(stateDir, from.ino);
+      if (same !== null) await readRestOf(same, from, onLine);
+      await readRotatedSince(from.ino);
+    }
+    // Rotated more than once between two looks: the files between, too.
+    await followUntilAborted(signal, pollMs, () => file.poll(() => readRotatedSince(file.ino)));
   } finally {
-    clearInterval(timer);
-    while (running) await running;
-    await (handle as FileHandle | null)?.close();
-  }
-}
-
-async function readRotatedRest(
-  path: string,
-  from: JournalPosition,
-  emit: (data: Buffer) => void,
-): Promise<void> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch {
-    return;
-  }
-  try {
-    const info = await handle.stat();
-    if (info.ino !== from.ino || info.size <= from.size) return;
-    const data = Buffer.alloc(info.size - from.size);
-    await handle.read(data, 0, data.length, from.size);
-    emit(data);
-  } finally {
-    await handle.close();
+    await file.close();
   }
 }
 
@@ -254,12 +180,4 @@ async function rotatedAfter(
   );
   const at = inodes.indexOf(ino);
   return { same: at === -1 ? null : rotated[at]!, newer: rotated.slice(at + 1) };
-}
-
-async function readWhole(path: string, emit: (data: Buffer) => void): Promise<void> {
-  try {
-    emit(await readFile(path));
-  } catch {
-    // Rotated out meanwhile: nothing more can be had of it.
-  }
 }

@@ -2,9 +2,14 @@
 // belong to it (every version, or one; rotated ones `.N` oldest first), the
 // last N records across them, and following new records as they are
 // written — across rotations and truncations — until stopped.
-import { type FSWatcher, watch } from 'node:fs';
-import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir } from 'node:fs/promises';
 import { BrokerError } from '../errors.js';
+import {
+  type FilePosition,
+  FollowedFile,
+  followUntilAborted,
+  readRestOf,
+} from '../jsonl-follow.js';
 import { decodeRecord, type LogRecord, logsDir } from './record.js';
 
 export type LogsErrorCode = 'NO_LOGS' | 'READ_FAILED';
@@ -89,7 +94,7 @@ export async function readLastRecords(
 }
 
 /** Where a read of the last records stopped, per current file: following starts there. */
-export type FollowPositions = Map<string, { ino: number; size: number }>;
+export type FollowPositions = Map<string, FilePosition>;
 
 /** The last `count` records of `files` (oldest file first), reading newest first. */
 async function lastOfFiles(
@@ -153,15 +158,6 @@ async function lastOfFile(
   }
 }
 
-/** One followed file: its open handle, how far it was read, a partial last line. */
-interface Followed {
-  path: string;
-  handle: FileHandle | null;
-  ino: number;
-  offset: number;
-  partial: Buffer;
-}
-
 /**
  * Calls `onRecord` for each record appended to `service`'s current files
  * from now on (new versions' files included when no version is given),
@@ -177,157 +173,32 @@ export async function followRecords(
   positions: FollowPositions = new Map(),
   pollMs = 250,
 ): Promise<void> {
-  const followed = new Map<string, Followed>();
-  // Start where the last records were read (what is there was printed):
-  // the same file from that offset, or a file that replaced it from its start.
-  for (const v of await findLogFiles(stateDir, service, version)) {
-    const f: Followed = {
-      path: v.current,
-      handle: null,
-      ino: 0,
-      offset: 0,
-      partial: Buffer.alloc(0),
-    };
-    const at = positions.get(v.current);
-    await reopen(f, at === undefined);
-    if (f.handle && at !== undefined) {
-      if (f.ino === at.ino) f.offset = at.size;
-      else {
-        // Rotated since the read: first the rest of the file that was read
-        // (now `.1`, if it is still that one), then all of the new one.
-        f.offset = 0;
-        await readRotatedRest(`${v.current}.1`, at, onRecord);
-      }
-    }
-    followed.set(v.current, f);
-  }
-  let running: Promise<void> | null = null;
-  let again = false;
-  const check = async () => {
+  const onLine = (line: string) => {
+    const record = decodeRecord(line);
+    if (record) onRecord(record);
+  };
+  const followed = new Map<string, FollowedFile>();
+  try {
+    // Start where the last records were read (what is there was printed):
+    // the same file from that offset, or a file that replaced it from its start.
     for (const v of await findLogFiles(stateDir, service, version)) {
-      if (!followed.has(v.current))
-        followed.set(v.current, {
-          path: v.current,
-          handle: null,
-          ino: 0,
-          offset: 0,
-          partial: Buffer.alloc(0),
-        });
+      const file = new FollowedFile(v.current, onLine);
+      followed.set(v.current, file);
+      const at = positions.get(v.current);
+      // Rotated since the read: first the rest of the file that was read
+      // (now `.1`, if it is still that one), then all of the new one.
+      if ((await file.open(at ?? 'end')) && at !== undefined && file.ino !== at.ino)
+        await readRestOf(`${v.current}.1`, at, onLine);
     }
-    for (const f of followed.values()) await poll(f, onRecord);
-  };
-  // One check at a time; a trigger during one runs another after it.
-  const trigger = () => {
-    if (signal.aborted) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = check()
-      .catch(() => {})
-      .finally(() => {
-        running = null;
-        if (again) {
-          again = false;
-          trigger();
-        }
-      });
-  };
-  let watcher: FSWatcher | null = null;
-  try {
-    watcher = watch(logsDir(stateDir), () => trigger());
-    watcher.on('error', () => {});
-  } catch {
-    // No directory yet (or no inotify): the poll below still sees changes.
-  }
-  const timer = setInterval(trigger, pollMs);
-  try {
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    const check = async () => {
+      for (const v of await findLogFiles(stateDir, service, version)) {
+        if (!followed.has(v.current)) followed.set(v.current, new FollowedFile(v.current, onLine));
+      }
+      for (const file of followed.values()) await file.poll();
+    };
+    await followUntilAborted(signal, pollMs, check, logsDir(stateDir));
   } finally {
-    clearInterval(timer);
-    watcher?.close();
-    while (running) await running;
-    for (const f of followed.values()) await f.handle?.close();
-  }
-}
-
-/** The records `path` got after `at.size`, if it is the file (inode) that was read. */
-async function readRotatedRest(
-  path: string,
-  at: { ino: number; size: number },
-  onRecord: (record: LogRecord) => void,
-): Promise<void> {
-  const f: Followed = { path, handle: null, ino: 0, offset: 0, partial: Buffer.alloc(0) };
-  await reopen(f, false);
-  try {
-    if (!f.handle || f.ino !== at.ino) return;
-    f.offset = at.size;
-    await readNew(f, onRecord);
-  } finally {
-    await f.handle?.close();
-  }
-}
-
-/** Opens `f.path` afresh; `atEnd` starts after what it holds. */
-async function reopen(f: Followed, atEnd: boolean): Promise<void> {
-  await f.handle?.close();
-  f.handle = null;
-  f.partial = Buffer.alloc(0);
-  f.offset = 0;
-  try {
-    const handle = await open(f.path, 'r');
-    const info = await handle.stat();
-    f.handle = handle;
-    f.ino = info.ino;
-    f.offset = atEnd ? info.size : 0;
-  } catch {
-    // Not there (yet): the next poll tries again.
-  }
-}
-
-/** Reads what was appended; on rotation, the rest of the old file, then the new one from its start. */
-async function poll(f: Followed, onRecord: (record: LogRecord) => void): Promise<void> {
-  if (!f.handle) {
-    await reopen(f, false);
-    if (!f.handle) return;
-  }
-  await readNew(f, onRecord);
-  const now = await stat(f.path).catch(() => null);
-  if (now && now.ino !== f.ino) {
-    // Rotated: the writer appends nothing to the old file after renaming
-    // it, so reading it once more now gets all of it.
-    await readNew(f, onRecord);
-    await reopen(f, false);
-    await readNew(f, onRecord);
-  }
-}
-
-async function readNew(f: Followed, onRecord: (record: LogRecord) => void): Promise<void> {
-  const handle = f.handle!;
-  const { size } = await handle.stat();
-  // Truncated (logFiles 0): start over.
-  if (size < f.offset) {
-    f.offset = 0;
-    f.partial = Buffer.alloc(0);
-  }
-  while (f.offset < size) {
-    const length = Math.min(CHUNK, size - f.offset);
-    const chunk = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(chunk, 0, length, f.offset);
-    if (bytesRead === 0) break;
-    f.offset += bytesRead;
-    // Split on newline bytes, so a character cut by the chunk is not decoded in halves.
-    const data = Buffer.concat([f.partial, chunk.subarray(0, bytesRead)]);
-    const last = data.lastIndexOf(10);
-    f.partial = Buffer.from(data.subarray(last + 1));
-    if (last === -1) continue;
-    for (const line of data.subarray(0, last).toString('utf8').split('\n')) {
-      const record = decodeRecord(line);
-      if (record) onRecord(record);
-    }
+    for (const file of followed.values()) await file.close();
   }
 }
 
