@@ -408,7 +408,8 @@ export namespace running_process {
                 METRICS = 9,
                 SHUTDOWN = 21,
                 UPGRADE = 1000,
-                RESTART = 1001
+                RESTART = 1001,
+                CACHE_SESSION = 1002
             }
 
             interface IAdminReply extends running_process.broker.v1.AdminReply.$Properties {

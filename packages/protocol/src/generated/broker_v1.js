@@ -3044,6 +3044,7 @@ export const running_process = $root.running_process = (() => {
              * @property {number} SHUTDOWN=21 SHUTDOWN value
              * @property {number} UPGRADE=1000 UPGRADE value
              * @property {number} RESTART=1001 RESTART value
+             * @property {number} CACHE_SESSION=1002 CACHE_SESSION value
              */
             v1.AdminVerb = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -3060,6 +3061,7 @@ export const running_process = $root.running_process = (() => {
                 values[valuesById[21] = "SHUTDOWN"] = 21;
                 values[valuesById[1000] = "UPGRADE"] = 1000;
                 values[valuesById[1001] = "RESTART"] = 1001;
+                values[valuesById[1002] = "CACHE_SESSION"] = 1002;
                 return values;
             })();
 
