@@ -202,5 +202,8 @@ describe('the Hello rate limit', () => {
     const bad = await runBrokerCli(['serve', '--hello-rate', 'fast']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--hello-rate takes a non-negative integer, not "fast"');
+    const noBurst = await runBrokerCli(['serve', '--hello-burst', '0']);
+    expect(noBurst.code).toBe(2);
+    expect(noBurst.stderr).toContain('--hello-burst takes an integer of at least 1, not "0"');
   });
 });

@@ -2,6 +2,7 @@
 // without it, src/root-refusal.ts) and the per-uid Hello rate limit
 // (--hello-rate, --hello-burst; src/hello-rate-limit.ts), read into BrokerOptions.
 import type { OptionSpecs, ParsedArgs } from '@handoff/backend-sdk/cli';
+import { UsageError } from '@handoff/backend-sdk/cli';
 import type { BrokerOptions } from '../broker-api.js';
 import { HELLO_RATE_DEFAULTS } from '../hello-rate-limit.js';
 import { type RootRefusalError, refuseRoot } from '../root-refusal.js';
@@ -19,7 +20,7 @@ export const RAILS_HELP = [
   '                   for every peer it admits); HANDOFF_ALLOW_ROOT=1 does the same',
   `--hello-rate N     Hellos per second each peer uid may send (default ${HELLO_RATE_DEFAULTS.perSecond};`,
   '                   0 turns the limit off); over it: Refused{RATE_LIMITED, retry_after_ms}',
-  `--hello-burst N    Hellos a peer uid may send at once (default ${HELLO_RATE_DEFAULTS.burst})`,
+  `--hello-burst N    Hellos a peer uid may send at once, at least 1 (default ${HELLO_RATE_DEFAULTS.burst})`,
 ];
 
 export function railsFromArgs(
@@ -28,6 +29,10 @@ export function railsFromArgs(
 ): Pick<BrokerOptions, 'allowRoot' | 'helloRateLimit'> {
   const rate = integerOption(args, 'hello-rate', HELLO_RATE_DEFAULTS.perSecond, 'serve');
   const burst = integerOption(args, 'hello-burst', HELLO_RATE_DEFAULTS.burst, 'serve');
+  // A burst of 0 would refuse every Hello while the rate says otherwise:
+  // refused as a usage error rather than quietly read as 1.
+  if (burst === 0)
+    throw new UsageError('--hello-burst takes an integer of at least 1, not "0"', 'serve');
   const allowRoot = args.values['allow-root'] === true;
   if (allowRoot && process.geteuid?.() === 0)
     io.stderr(
@@ -35,7 +40,7 @@ export function railsFromArgs(
     );
   return {
     ...(allowRoot ? { allowRoot: true } : {}),
-    helloRateLimit: rate === 0 ? false : { perSecond: rate, burst: Math.max(1, burst) },
+    helloRateLimit: rate === 0 ? false : { perSecond: rate, burst },
   };
 }
 
