@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { type BigIntStats, createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createBLAKE3 } from 'hash-wasm';
 import { HashStore } from './hash-store.js';
 
 export interface FileHashes {
@@ -22,7 +21,12 @@ export interface HashCache {
 
 const CHUNK = 1 << 20;
 
+// hash-wasm is loaded on the first hash, not with the module: it costs a
+// daemon's boot ~50 ms of CPU, and a boot whose hashes come from the
+// persistent store never needs it (that is every restart of an unchanged
+// daemon, the boot a rolling restart waits for).
 async function hashFile(path: string): Promise<FileHashes> {
+  const { createBLAKE3 } = await import('hash-wasm');
   const blake3 = await createBLAKE3();
   blake3.init();
   const sha256 = createHash('sha256');

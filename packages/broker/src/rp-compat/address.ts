@@ -4,7 +4,6 @@
 import { readFileSync } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { createBLAKE3 } from 'hash-wasm';
 import { RpAddressError } from './errors.js';
 
 /** sun_path holds 108 bytes including the terminating NUL. */
@@ -37,6 +36,9 @@ export function rpMachineId(read: FileReader = readIfPresent): string {
 
 /** `<h>`: the lowercase hex of the first 8 bytes of BLAKE3("<uid>:<machine-id>"). */
 export async function rpAddressHash(uid: number, machineId: string): Promise<string> {
+  // Loaded here, not with the module: only --rp-compat needs it, and it
+  // costs every broker start (an upgrade's successor included) ~50 ms of CPU.
+  const { createBLAKE3 } = await import('hash-wasm');
   const hasher = await createBLAKE3();
   hasher.init();
   hasher.update(`${uid}:${machineId}`);
