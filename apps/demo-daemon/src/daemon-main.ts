@@ -25,6 +25,8 @@ Environment:
   ${BROKER_ENV.control}   a broker's control socket: attach, so it can hand clients over
   ${BROKER_ENV.service}     the service name to register under (default demo-kv)
   HANDOFF_LOG_LEVEL        pino level of the JSON logs on stderr (default info)
+  HANDOFF_LINE_CUTOVER     off: on a broker's SIGTERM, hand only idle line clients
+                           to the next daemon, without the live cut-over (default on)
 
 Exit codes: 0 stopped cleanly (signal or idle timeout), 1 could not start, 2 usage error.
 `;
@@ -124,6 +126,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ...(brokerControlPath ? { brokerControlPath } : {}),
       idleTimeoutSecs: settings.idleTimeoutSecs,
       drainDeadlineMs: settings.drainMs,
+      lineCutover: env.HANDOFF_LINE_CUTOVER !== 'off',
       logger: log,
     });
   } catch (error) {

@@ -26,7 +26,9 @@ import { type Frame, MAX_FRAME_BYTES, PayloadEncoding, utf8ByteLength } from '@h
 import pino, { type Logger } from 'pino';
 import {
   adoptFromPredecessor,
+  DEFAULT_CUTOVER_WAIT_MS,
   DEFAULT_MAX_HANDED_OVER_LINES,
+  type Deposit,
   depositForSuccessor,
 } from './fd-handover.js';
 import {
@@ -67,12 +69,19 @@ export interface DemoDaemonOptions {
   logger?: Logger;
   /**
    * Under a broker, stopped by SIGTERM (a restart, an idle stop, the broker
-   * closing): leave the store's contents and the idle line-wire connections
-   * in the broker's fd store, and take them back when started next
-   * (default true). See fd-handover.ts.
+   * closing): leave the store's contents and the line-wire connections in
+   * the broker's fd store, and take them back when started next (default
+   * true). The lines are served on until a successor holds them, then cut
+   * over at a line boundary. See fd-handover.ts and line-cutover.ts.
    */
   fdStore?: boolean;
-  /** Idle line connections handed over at most (default 15: the state and these fit the broker's default of 16 fds). */
+  /**
+   * Cut line connections over live (line-cutover.ts): served until the
+   * successor holds them (default true). false: only idle ones are
+   * deposited, and a client waits out the whole hand-over.
+   */
+  lineCutover?: boolean;
+  /** Line connections handed over at most (default 14: the state, the cut-over pair and these fit the broker's default of 16 fds). */
   maxHandedOverLines?: number;
   /** Passed to currentDaemonProcess (e.g. the entry script whose hash the identity carries). */
   identity?: Pick<CurrentDaemonOptions, 'entryScript' | 'hashCache'>;
@@ -214,8 +223,11 @@ class DemoDaemonImpl implements DemoDaemon {
     return connection;
   }
 
-  /** A line connection a predecessor left in the fd store: served, and counted like any other. */
-  private adoptLine(socket: Socket): void {
+  /**
+   * A line connection a predecessor left in the fd store, with the bytes it
+   * read and did not answer: served, and counted like any other.
+   */
+  private adoptLine(socket: Socket, rest: Uint8Array): void {
     if (this.closing) {
       socket.destroy();
       return;
@@ -223,7 +235,7 @@ class DemoDaemonImpl implements DemoDaemon {
     const id = -++this.adoptedLines;
     this.openConnections.add(id);
     this.disarmIdle();
-    void this.serveLines(socket, new Uint8Array(0)).closed.then(() => {
+    void this.serveLines(socket, rest).closed.then(() => {
       if (this.openConnections.delete(id) && this.openConnections.size === 0) this.armIdle();
     });
   }
@@ -276,7 +288,12 @@ class DemoDaemonImpl implements DemoDaemon {
       fdStore: this.options.fdStore !== false,
     });
     attachment.on('fds', (entries: StoredFdEntry[]) =>
-      adoptFromPredecessor(entries, this.store, (socket) => this.adoptLine(socket), this.log),
+      adoptFromPredecessor(
+        entries,
+        this.store,
+        (socket, rest) => this.adoptLine(socket, rest),
+        this.log,
+      ),
     );
     attachment.on('attached', () => this.log.info({ broker: controlPath }, 'attached to broker'));
     attachment.on('detached', () =>
@@ -351,20 +368,27 @@ class DemoDaemonImpl implements DemoDaemon {
     this.disarmIdle();
     // Stopped by our broker (or anyone, by SIGTERM): what the next daemon
     // of this service can use goes to the broker's fd store first.
+    // The lines deposited are served on until the successor holds them
+    // (the cut-over ends them here); the rest drain below.
+    const deadlineMs = this.options.drainDeadlineMs ?? 5000;
+    let deposit: Deposit | null = null;
     if (reason === 'SIGTERM' && this.attachment?.attached && this.options.fdStore !== false) {
-      await depositForSuccessor(this.attachment, this.lineConnections, this.store, {
+      deposit = await depositForSuccessor(this.attachment, this.lineConnections, this.store, {
         maxLines: this.options.maxHandedOverLines ?? DEFAULT_MAX_HANDED_OVER_LINES,
         log: this.log,
-      }).catch((error: unknown) =>
-        this.log.warn({ err: error }, 'could not deposit with the broker; draining as usual'),
-      );
+        cutoverWaitMs: Math.min(DEFAULT_CUTOVER_WAIT_MS, Math.floor(deadlineMs / 2)),
+        cutover: this.options.lineCutover !== false,
+      }).catch((error: unknown) => {
+        this.log.warn({ err: error }, 'could not deposit with the broker; draining as usual');
+        return null;
+      });
     }
     // First stop new handoffs, and stop being discoverable: a broker that
     // restarts now must not find us through the sidecar.
     this.attachment?.close();
     await this.removeOwnSidecar();
-    const deadlineMs = this.options.drainDeadlineMs ?? 5000;
-    for (const connection of this.lineConnections) connection.drain();
+    for (const connection of this.lineConnections)
+      if (!deposit?.lines.has(connection)) connection.drain();
     let timer: NodeJS.Timeout | undefined;
     const lineDeadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, deadlineMs);
@@ -375,6 +399,8 @@ class DemoDaemonImpl implements DemoDaemon {
       Promise.race([Promise.all(this.lineConnections.values().map((c) => c.closed)), lineDeadline]),
     ]);
     clearTimeout(timer);
+    // Settled by now unless the deadline passed first; it closes the pair itself.
+    await deposit?.cutover;
     for (const connection of this.lineConnections) connection.destroy();
     this.store.close();
     this.log.info({ reason }, 'stopped');

@@ -1,13 +1,14 @@
 // What the demo daemon leaves its successor through the broker's fd store,
-// and takes back from its predecessor: idle line-wire connections (as
-// `line:<n>`: the client stays connected, the next daemon answers it) and
-// the store's contents (a memfd `kv-state`, format in kv-snapshot.ts).
-// Busy line connections and every framed connection drain as before.
+// and takes back from its predecessor: line-wire connections (as
+// `line:<n>`: the client stays connected, the next daemon answers it, after
+// a live cut-over: line-cutover.ts) and the store's contents (a memfd
+// `kv-state`, format in kv-snapshot.ts). Framed connections drain as before.
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import {
   type BrokerAttachment,
   closeFd,
+  FdSocket,
   type FdToStore,
   fdOf,
   memfdCreate,
@@ -18,84 +19,146 @@ import type { Logger } from 'pino';
 import { encodeKvSnapshot, loadKvSnapshot, maxSnapshotBytes } from './kv-snapshot.js';
 import type { KvStore } from './kv-store.js';
 import type { LineConnection } from './line-connection.js';
+import { CUTOVER_FD_NAME, type CutoverResult, cutOver, receiveCutover } from './line-cutover.js';
 
 export const KV_STATE_FD_NAME = 'kv-state';
 const LINE_PREFIX = 'line:';
 
 /**
  * The broker keeps 16 fds per service unless its definition says otherwise
- * (fdStoreMax): the state and 15 connections fit; the rest drain.
+ * (fdStoreMax): the state, the cut-over pair and 14 connections fit; the
+ * rest drain.
  */
-export const DEFAULT_MAX_HANDED_OVER_LINES = 15;
+export const DEFAULT_MAX_HANDED_OVER_LINES = 14;
+
+/** How long a stopping daemon serves on while it waits for a successor to hold its lines. */
+export const DEFAULT_CUTOVER_WAIT_MS = 1000;
+
+export interface DepositOptions {
+  maxLines: number;
+  log: Logger;
+  /** See CutoverOptions.waitMs (default DEFAULT_CUTOVER_WAIT_MS). */
+  cutoverWaitMs?: number;
+  /** See CutoverOptions.flushMs (default: cutoverWaitMs). */
+  flushMs?: number;
+  /**
+   * false: no live cut-over; only idle lines are deposited, let go of at
+   * once, and busy ones drain (the behaviour before line-cutover.ts).
+   */
+  cutover?: boolean;
+}
+
+export interface Deposit {
+  /** The line connections in the deposit: the cut-over ends them here; do not drain them. */
+  lines: ReadonlySet<LineConnection>;
+  /** Settles once they are cut over (line-cutover.ts). */
+  cutover: Promise<CutoverResult | null>;
+}
 
 /**
- * Deposits the state and the idle line connections. Synchronous up to the
- * send, so no byte a client sends meanwhile is read by this daemon: it
- * waits in the kernel for the next one. Resolves once the deposit left.
+ * Deposits the state and the line connections that are not draining, with
+ * one end of a cut-over pair, and goes on serving those lines until the
+ * successor holds them (line-cutover.ts): a rolling restart then costs the
+ * live sessions one hop. Resolves once the deposit left.
  */
 export async function depositForSuccessor(
   attachment: BrokerAttachment,
   lines: Iterable<LineConnection>,
   store: KvStore,
-  options: { maxLines: number; log: Logger },
-): Promise<void> {
+  options: DepositOptions,
+): Promise<Deposit> {
   const state = memfdCreate(KV_STATE_FD_NAME);
-  const sockets: Socket[] = [];
+  const handed = new Map<string, LineConnection>();
+  let pair: [FdSocket, FdSocket] | null = null;
+  /** Without a cut-over: the sockets handed over, whose fds the deposit copied. */
+  const released: Socket[] = [];
   let sent: Promise<void>;
   try {
     writeAll(state, encodeKvSnapshot(store));
-    const entries: FdToStore[] = [];
-    for (const line of lines) {
-      if (sockets.length >= options.maxLines) break;
-      const socket = line.handOver();
-      if (!socket) continue;
-      sockets.push(socket);
-      entries.push({ name: `${LINE_PREFIX}${sockets.length}`, fd: fdOf(socket) });
-    }
     // The state alone first: a broker that refuses the connections (over
     // its limit) still keeps it.
     sent = attachment.storeFds([{ name: KV_STATE_FD_NAME, fd: state }]);
-    if (entries.length > 0) {
+    if (options.cutover === false) {
+      // Idle lines only, let go of at once: the successor reads them as
+      // soon as it has them (the chain's whole length a client may wait).
+      const entries: FdToStore[] = [];
+      for (const line of lines) {
+        if (entries.length >= options.maxLines) break;
+        const socket = line.handOver();
+        if (!socket) continue;
+        released.push(socket);
+        handed.set(`${LINE_PREFIX}${entries.length + 1}`, line);
+        entries.push({ name: `${LINE_PREFIX}${entries.length + 1}`, fd: fdOf(socket) });
+      }
+      if (entries.length > 0)
+        sent = Promise.all([sent, attachment.storeFds(entries)]).then(() => {});
+    } else {
+      for (const line of lines) {
+        if (handed.size >= options.maxLines) break;
+        if (line.servable) handed.set(`${LINE_PREFIX}${handed.size + 1}`, line);
+      }
+    }
+    if (handed.size > 0 && options.cutover !== false) {
+      pair = FdSocket.pair('seqpacket');
+      const entries: FdToStore[] = [{ name: CUTOVER_FD_NAME, fd: pair[1].fd }];
+      for (const [name, line] of handed) entries.push({ name, fd: line.fd });
       const more = attachment.storeFds(entries);
       sent = Promise.all([sent, more]).then(() => {});
     }
+  } catch (error) {
+    pair?.[0].close();
+    throw error;
   } finally {
-    // The kernel (or the channel's queue) holds its own copies by now: ours
-    // close without ending anything for the clients.
+    // The kernel (or the channel's queue) holds its own copies by now.
     closeFd(state);
-    for (const socket of sockets) socket.destroy();
+    pair?.[1].close();
+    for (const socket of released) socket.destroy();
   }
-  await sent;
-  options.log.info(
-    { lines: sockets.length },
-    'deposited state and idle line connections with the broker',
-  );
+  try {
+    await sent;
+  } catch (error) {
+    pair?.[0].close();
+    throw error;
+  }
+  options.log.info({ lines: handed.size }, 'deposited state and line connections with the broker');
+  const waitMs = options.cutoverWaitMs ?? DEFAULT_CUTOVER_WAIT_MS;
+  return {
+    lines: new Set(handed.values()),
+    cutover:
+      pair === null
+        ? Promise.resolve(null)
+        : cutOver(pair[0], handed, {
+            waitMs,
+            flushMs: options.flushMs ?? waitMs,
+            log: options.log,
+          }).catch((error: unknown) => {
+            options.log.error({ err: error }, 'line cut-over failed');
+            return null;
+          }),
+  };
 }
 
 /**
  * Takes a predecessor's deposit: `line:*` fds become line connections (via
- * `adoptLine`), `kv-state` is loaded (keys this daemon already has win).
- * Every fd is consumed: adopted or closed.
+ * `adoptLine`; with a `cutover` pair in the same delivery, only once the
+ * predecessor let go of them), `kv-state` is loaded (keys this daemon
+ * already has win). Every fd is consumed: adopted or closed.
  */
 export function adoptFromPredecessor(
   entries: readonly StoredFdEntry[],
   store: KvStore,
-  adoptLine: (socket: Socket) => void,
+  adoptLine: (socket: Socket, rest: Uint8Array) => void,
   log: Logger,
 ): void {
-  let lines = 0;
+  const lines: { name: string; fd: number }[] = [];
+  let pairFd: number | null = null;
   for (const { name, fd } of entries) {
     if (name.startsWith(LINE_PREFIX)) {
-      let socket: Socket;
-      try {
-        socket = socketFromFd(fd);
-      } catch (error) {
-        log.warn({ err: error, name }, 'a stored line connection is not a stream socket; closed');
-        closeFd(fd);
-        continue;
-      }
-      adoptLine(socket);
-      lines++;
+      lines.push({ name, fd });
+      continue;
+    }
+    if (name === CUTOVER_FD_NAME && pairFd === null) {
+      pairFd = fd;
       continue;
     }
     try {
@@ -109,7 +172,23 @@ export function adoptFromPredecessor(
       closeFd(fd);
     }
   }
-  if (lines > 0) log.info({ lines }, 'adopted line connections from the predecessor');
+  if (pairFd !== null) {
+    receiveCutover(pairFd, lines, adoptLine, log);
+    return;
+  }
+  for (const { name, fd } of lines) {
+    let socket: Socket;
+    try {
+      socket = socketFromFd(fd);
+    } catch (error) {
+      log.warn({ err: error, name }, 'a stored line connection is not a stream socket; closed');
+      closeFd(fd);
+      continue;
+    }
+    adoptLine(socket, new Uint8Array(0));
+  }
+  if (lines.length > 0)
+    log.info({ lines: lines.length }, 'adopted line connections from the predecessor');
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

@@ -4,6 +4,7 @@
 // yet answered wait in its splitter and the rest in the kernel. On drain()
 // it finishes what it has and ends the connection.
 import type { Socket } from 'node:net';
+import { fdOf } from '@handoff/backend-sdk';
 import type { KvCommand, KvReply } from './kv-service.js';
 import {
   formatErrorLine,
@@ -63,6 +64,16 @@ export class LineConnection {
     this.answerLines();
   }
 
+  /** Still answering: neither draining, handed over nor closed. */
+  get servable(): boolean {
+    return !this.draining && !this.socket.destroyed && !this.socket.connecting;
+  }
+
+  /** The socket's fd, borrowed (for a deposit: the kernel copies it). */
+  get fd(): number {
+    return fdOf(this.socket);
+  }
+
   /** Answers no more lines; closes the connection once the answers already queued are written. */
   drain(): void {
     if (this.draining) return;
@@ -97,6 +108,26 @@ export class LineConnection {
     this.draining = true;
     s.off('data', this.onData);
     return s;
+  }
+
+  /**
+   * For a cut-over to a successor that already holds this socket's fd
+   * (line-cutover.ts): stops answering at once and returns the socket with
+   * the bytes read and not answered (whole lines held back by the
+   * high-water mark, a partial line); null when the connection is draining
+   * or closed. The stream may still hold (and go on reading into its buffer)
+   * bytes it did not emit, and answers already written may be queued
+   * (`socket.writableLength`): the caller waits for the answers, then takes
+   * the unread bytes (`takeUnread`) and destroys the socket in one turn.
+   * This connection leaves the socket alone from now on.
+   */
+  release(): { socket: Socket; rest: Uint8Array } | null {
+    const s = this.socket;
+    if (this.draining || s.destroyed || s.connecting) return null;
+    this.draining = true;
+    s.off('data', this.onData);
+    s.pause();
+    return { socket: s, rest: this.splitter.takeRest() };
   }
 
   /** Closes the connection now, whatever is left unwritten. */

@@ -83,6 +83,27 @@ export class LineSplitter {
     return total - this.at;
   }
 
+  /**
+   * Every byte pushed and not yet taken as a line, in order (a copy), and
+   * empties the splitter: what a connection hands a successor daemon at a
+   * cut-over (line-cutover.ts).
+   */
+  takeRest(): Uint8Array {
+    const rest = new Uint8Array(this.bufferedBytes);
+    let offset = 0;
+    for (const [i, chunk] of this.chunks.entries()) {
+      const part = i === 0 ? chunk.subarray(this.at) : chunk;
+      rest.set(part, offset);
+      offset += part.length;
+    }
+    this.chunks.length = 0;
+    this.at = 0;
+    this.scanChunk = 0;
+    this.scanOffset = 0;
+    this.lineBytes = 0;
+    return rest;
+  }
+
   /** Adds bytes; they are not looked at until next(). */
   push(chunk: Uint8Array): void {
     if (chunk.length > 0 && !this.failure) this.chunks.push(chunk);

@@ -28,10 +28,14 @@ afterEach(async () => {
 });
 afterAll(() => tmp.remove());
 
-async function broker(options: DemoKvServiceOptions = {}): Promise<Broker> {
+async function broker(
+  options: DemoKvServiceOptions = {},
+  env: Record<string, string> = {},
+): Promise<Broker> {
+  const definition = demoKvServiceDefinition({ drainMs: 3000, ...options });
   const b = await startBroker({
     socketPath: tmp.path(`broker${++n}/broker.sock`),
-    services: [demoKvServiceDefinition({ drainMs: 3000, ...options })],
+    services: [{ ...definition, env: { ...definition.env, ...env } }],
     watchConfig: false,
     logger: pino({ level: 'silent' }),
   });
@@ -49,6 +53,15 @@ async function cli(b: Broker, argv: string[]) {
     env: {},
   });
   return { code, stdout };
+}
+
+async function restart(b: Broker): Promise<void> {
+  const reply = await adminRequest(
+    b.socketPath,
+    { verb: AdminVerb.RESTART, serviceName: 'demo-kv', json: true },
+    { timeoutMs: 60_000 },
+  );
+  expect(JSON.parse(reply.body)).toMatchObject({ ok: true });
 }
 
 function onlyBackend(b: Broker) {
@@ -109,6 +122,72 @@ describe('demo-kv and the fd store', () => {
     expect(await idle.ask('GET fresh')).toBe('VALUE replacement');
     expect(await idle.ask('GET kept')).toBe('VALUE across-restart');
     expect(await cli(b, ['get', 'kept'])).toEqual({ code: 0, stdout: 'across-restart\n' });
+  });
+
+  it('`restart demo-kv` with pipelined requests in flight: each is answered once, in order, across the cut-over', async () => {
+    const b = await broker();
+    expect((await cli(b, ['set', 'a', '1'])).code).toBe(0);
+    expect((await cli(b, ['set', 'b', '2'])).code).toBe(0);
+    const first = onlyBackend(b);
+    const client = await line(first.endpoint);
+    let running = true;
+    let rounds = 0;
+    const wrong: string[] = [];
+    const loop = (async () => {
+      while (running) {
+        client.send('GET a\nGET b\n');
+        const answers = [await client.line(), await client.line()];
+        if (answers[0] !== 'VALUE 1' || answers[1] !== 'VALUE 2') {
+          wrong.push(answers.join('|'));
+          if (answers.includes(null)) return;
+        }
+        rounds++;
+      }
+    })();
+    const reply = await adminRequest(
+      b.socketPath,
+      { verb: AdminVerb.RESTART, serviceName: 'demo-kv', json: true },
+      { timeoutMs: 60_000 },
+    );
+    expect(JSON.parse(reply.body)).toMatchObject({ ok: true });
+    await vi.waitFor(() => expect(alive(first.pid!)).toBe(false), { timeout: 20_000 });
+    // Answered by the replacement now, on the same connection.
+    const after = rounds;
+    await vi.waitFor(() => expect(rounds).toBeGreaterThan(after + 10), { timeout: 10_000 });
+    running = false;
+    await loop;
+    expect(wrong).toEqual([]);
+    expect(await client.ask('STATS')).toMatch(/^STATS /);
+  });
+
+  it('`restart demo-kv` in the middle of a client’s line: the client stays connected and the replacement answers the whole line', async () => {
+    const b = await broker();
+    expect((await cli(b, ['set', 'half', 'whole'])).code).toBe(0);
+    const first = onlyBackend(b);
+    const client = await line(first.endpoint);
+    expect(await client.ask('GET half')).toBe('VALUE whole');
+    // Read by the old daemon long before its SIGTERM (the replacement boots first).
+    client.send('GET ha');
+    await restart(b);
+    await vi.waitFor(() => expect(alive(first.pid!)).toBe(false), { timeout: 20_000 });
+    client.send('lf\n');
+    expect(await client.line()).toBe('VALUE whole');
+  });
+
+  it('with HANDOFF_LINE_CUTOVER=off, only idle lines are handed over: one in the middle of a line drains', async () => {
+    const b = await broker({}, { HANDOFF_LINE_CUTOVER: 'off' });
+    expect((await cli(b, ['set', 'half', 'whole'])).code).toBe(0);
+    const first = onlyBackend(b);
+    const idle = await line(first.endpoint);
+    const busy = await line(first.endpoint);
+    // Both known as line clients (a connection that never sent a byte is not yet).
+    expect(await idle.ask('GET half')).toBe('VALUE whole');
+    expect(await busy.ask('GET half')).toBe('VALUE whole');
+    busy.send('GET ha');
+    await restart(b);
+    await busy.closed;
+    await vi.waitFor(() => expect(alive(first.pid!)).toBe(false), { timeout: 20_000 });
+    expect(await idle.ask('GET half')).toBe('VALUE whole');
   });
 
   it('with the fd store off (fdStoreMax 0), SIGTERM ends the line clients and the store starts empty', async () => {

@@ -1,6 +1,14 @@
 // The fd helpers a daemon needs to keep fds in the broker's fd store
-// (sockets and memfds), so it need not depend on @handoff/fdpass itself.
-export { closeFd, fdOf, memfdCreate, socketFromFd } from '@handoff/fdpass';
+// (sockets and memfds), and a socketpair (FdSocket.pair) to talk to a
+// successor over, so it need not depend on @handoff/fdpass itself.
+export {
+  closeFd,
+  FdSocket,
+  fdOf,
+  memfdCreate,
+  type ReceivedMessage,
+  socketFromFd,
+} from '@handoff/fdpass';
 export { BROKER_ENV, BrokerAttachment, type BrokerAttachmentOptions } from './broker-attachment.js';
 export {
   type CrashReport,

@@ -33,7 +33,13 @@ export interface RestartOptions {
 export async function daemonRestartCase(options: RestartOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'handoff-bench-restart-'));
   const configFile = join(dir, 'demo-kv.json');
-  writeDemoKvDefinition(configFile, { drainMs: options.drainMs, restartDrainMs: options.drainMs });
+  // BENCH_LINE_CUTOVER=off: the daemons hand over without the live cut-over (an A/B baseline).
+  const cutoverOff = process.env.BENCH_LINE_CUTOVER === 'off';
+  writeDemoKvDefinition(configFile, {
+    drainMs: options.drainMs,
+    restartDrainMs: options.drainMs,
+    ...(cutoverOff ? { env: { HANDOFF_LINE_CUTOVER: 'off' } } : {}),
+  });
   const serve = new ServeProcess(join(dir, 'broker'), configFile);
   let sessions: LiveSessions | null = null;
   let loops: ConnectLoops | null = null;
@@ -120,6 +126,7 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
       sessions: options.sessions,
       connect_loops: options.connectLoops,
       drain_ms: options.drainMs,
+      line_cutover: !cutoverOff,
       requests: req.length,
       failed_requests: failedRequests.length,
       request_errors: countErrors(failedRequests.map((r) => r.error)),
