@@ -3,15 +3,20 @@
     {
       "target_name": "fdpass",
       "sources": [
+        "native/addon_data.cc",
         "native/binding.cc",
         "native/errno_names.cc",
         "native/memfd.cc",
+        "native/napi_args.cc",
+        "native/nested_poll.cc",
         "native/peer_cred.cc",
         "native/poll_watcher.cc",
+        "native/recv_binding.cc",
         "native/scm_rights.cc",
         "native/sockaddr_image.cc",
         "native/unix_datagram.cc",
-        "native/unix_socket.cc"
+        "native/unix_socket.cc",
+        "native/watcher_binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

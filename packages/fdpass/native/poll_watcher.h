@@ -1,5 +1,5 @@
 // A uv_poll_t on the loop of the environment that created it. Plain libuv, no
-// N-API: binding.cc adapts the callback to JS. The watcher never owns the fd;
+// N-API: watcher_binding.cc adapts the callback to JS. The watcher never owns the fd;
 // it only watches it, and Close() must be called before the fd is closed so
 // libuv has removed it from epoll before the number can be reused.
 #ifndef FDPASS_POLL_WATCHER_H_

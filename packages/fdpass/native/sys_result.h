@@ -1,5 +1,5 @@
 // Errno-style results shared by the plain C++ syscall layer. Nothing here
-// knows about N-API: binding.cc turns a failed SysResult into a JS error.
+// knows about N-API: napi_args.cc turns a failed SysResult into a JS error.
 #ifndef FDPASS_SYS_RESULT_H_
 #define FDPASS_SYS_RESULT_H_
 

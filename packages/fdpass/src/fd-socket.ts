@@ -64,20 +64,27 @@ type FdSocketConstructor = new (
   fd: number,
   kind: SocketKind,
   opts: FdSocketOptions | undefined,
+  fresh: boolean,
 ) => FdSocket;
 
 /**
  * Wraps an fd whose kind is already known; on a throw the caller still owns
  * fd. Internal (FdServer and FdSocket's factories use it): the constructor is
  * private to keep it out of the public API, and this is its one door.
+ * `fresh`: fdpass just made fd (accept4, socketpair, connect), so it is
+ * watched through the shared epoll set (NativeWatcherConstructor); never for
+ * an adopted fd, which may be blocking or watched by Node already.
  */
 export function wrapFd(
   native: NativeBinding,
   fd: number,
   kind: SocketKind,
   opts: FdSocketOptions | undefined,
+  fresh = false,
 ): FdSocket {
-  return new (FdSocket as unknown as FdSocketConstructor)(native, fd, kind, opts);
+  // An addon older than this file has no shared set (and takes 2 arguments).
+  const shared = fresh && native.nestedPollStats !== undefined;
+  return new (FdSocket as unknown as FdSocketConstructor)(native, fd, kind, opts, shared);
 }
 
 export class FdSocket extends EventEmitter {
@@ -116,13 +123,13 @@ export class FdSocket extends EventEmitter {
     const [a, b] = socketPairFds(native, type);
     let first: FdSocket | undefined;
     try {
-      first = wrapFd(native, a, kind, opts);
+      first = wrapFd(native, a, kind, opts, true);
     } catch (err) {
       closeFdList(native, [a, b]);
       throw err;
     }
     try {
-      return [first, wrapFd(native, b, kind, opts)];
+      return [first, wrapFd(native, b, kind, opts, true)];
     } catch (err) {
       first.close();
       native.closeFd(b);
@@ -147,7 +154,7 @@ export class FdSocket extends EventEmitter {
     const [fd, inProgress] = await connectFd(native, path, type, signal);
     let socket: FdSocket;
     try {
-      socket = wrapFd(native, fd, kind, opts);
+      socket = wrapFd(native, fd, kind, opts, true);
     } catch (err) {
       native.closeFd(fd);
       throw err;
@@ -180,10 +187,12 @@ export class FdSocket extends EventEmitter {
     fd: number,
     kind: SocketKind,
     opts: FdSocketOptions | undefined,
+    fresh: boolean,
   ) {
     super();
     try {
-      this.#watcher = new native.Watcher(fd, (status, events) => this.#onPoll(status, events));
+      const onPoll = (status: number, events: number) => this.#onPoll(status, events);
+      this.#watcher = fresh ? new native.Watcher(fd, onPoll, true) : new native.Watcher(fd, onPoll);
     } catch (err) {
       throw fromNative(err, `fd ${fd}`);
     }

@@ -17,6 +17,7 @@ export {
   duplicateFd,
   fdOf,
   serverFromFd,
+  socketAdoptionPath,
   socketFromFd,
 } from './node-interop.js';
 export type { PeerCredentials } from './peer-credentials.js';

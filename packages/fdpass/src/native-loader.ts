@@ -19,7 +19,29 @@ export interface NativeWatcher {
 }
 
 export interface NativeWatcherConstructor {
-  new (fd: number, callback: (status: number, events: number) => void): NativeWatcher;
+  /**
+   * `fresh`: fdpass made fd itself (accept4, socketpair, connect), so it is a
+   * non-blocking socket nothing else watches; it joins the environment's
+   * shared epoll set (native/nested_poll.h) instead of getting a uv_poll_t.
+   */
+  new (
+    fd: number,
+    callback: (status: number, events: number) => void,
+    fresh?: boolean,
+  ): NativeWatcher;
+}
+
+/** Counters of the shared epoll set (native/nested_poll.h). */
+export interface NativeNestedPollStats {
+  epollFd: number;
+  /** Fresh watchers alive. */
+  entries: number;
+  /** Of those, the ones in the epoll set (watching something). */
+  registered: number;
+  /** Times the loop found the set readable. */
+  wakes: number;
+  /** Events skipped because their watcher was closed earlier in the same batch. */
+  stale: number;
 }
 
 export interface NativeSocketInfo {
@@ -109,6 +131,8 @@ export interface NativeBinding {
   dupFds(fds: Int32Array, count: number): Int32Array;
   /** bytes or -errno */
   queuedOutput(fd: number): number;
+  /** null where there is no shared epoll set (not Linux). */
+  nestedPollStats(): NativeNestedPollStats | null;
   /** bytes or -errno */
   sendBufferSize(fd: number): number;
   /** One datagram to the AF_UNIX SOCK_DGRAM socket at `address` (exact sun_path bytes); bytes sent. Throws. */
@@ -245,4 +269,14 @@ export function loadFromPaths(
       `linux-arm64 (glibc); elsewhere it is built from source by the package's install script ` +
       `(needs g++, make, python3): run "npm rebuild @handoff/fdpass". Tried:\n${failures.join('\n')}`,
   );
+}
+
+// Loaded at import, not at first use: the addon opens the environment's
+// shared epoll set (native/nested_poll.h) as it loads, and that fd belongs
+// in the process's baseline (tests count /proc/self/fd before their first
+// socket). A failure here is thrown again, typed, at first use.
+try {
+  loadNative();
+} catch {
+  // reported by the first loadNative() that needs the addon
 }

@@ -1,6 +1,10 @@
 // Bridges between raw fds and Node's own objects: borrow the fd of a
 // net.Socket/net.Server, adopt a received stream socket as net.Socket or a
 // listening socket as net.Server, and the two fd primitives (close, dup).
+// A stream socket is adopted on a TCP or Pipe handle made for its family,
+// as net.Server builds its own connections, not through `{ fd }` (which
+// asks the kernel again what the fd is): the one home of that trick, used
+// by handoff adoption and the dispatcher's workers alike.
 import { createServer, type Server, Socket } from 'node:net';
 import { errnoError, FdPassError, fromNative } from './errors.js';
 import { closeFdList, packFds } from './fd-list.js';
@@ -27,9 +31,15 @@ export function fdOf(target: Socket | Server): number {
 
 export interface SocketFromFdOptions {
   allowHalfOpen?: boolean;
+  /**
+   * What the fd is, when the caller knows for sure (it accepted it from a
+   * listener of that transport): skips the kernel check of the fd's family
+   * and type. Unset, the fd is checked, and a non-stream fd refused.
+   */
+  transport?: 'tcp' | 'unix';
 }
 
-function checkStreamSocket(fd: number, where: string): void {
+function checkStreamSocket(fd: number, where: string): 'tcp' | 'unix' {
   const native = loadNative();
   let family: number;
   let type: number;
@@ -46,6 +56,7 @@ function checkStreamSocket(fd: number, where: string): void {
       `${where}: fd ${fd} is not a TCP or Unix stream socket (family ${family}, type ${type})`,
     );
   }
+  return family === AF_UNIX ? 'unix' : 'tcp';
 }
 
 /**
@@ -56,13 +67,82 @@ function checkStreamSocket(fd: number, where: string): void {
  */
 export function socketFromFd(fd: number, opts: SocketFromFdOptions = {}): Socket {
   if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: socketFromFd(fd, opts?)');
-  checkStreamSocket(fd, 'socketFromFd');
-  return new Socket({
-    fd,
-    readable: true,
-    writable: true,
-    allowHalfOpen: opts.allowHalfOpen ?? false,
-  });
+  const transport = opts.transport ?? checkStreamSocket(fd, 'socketFromFd');
+  const allowHalfOpen = opts.allowHalfOpen ?? false;
+  const h = nodeHandles();
+  if (h === null) return new Socket({ fd, readable: true, writable: true, allowHalfOpen });
+  const handle = transport === 'tcp' ? new h.TCP(h.tcpSocket) : new h.Pipe(h.pipeSocket);
+  const err = handle.open(fd);
+  if (err !== 0) {
+    // The handle does not own the fd when open failed; closing it leaves the fd alone.
+    handle.close();
+    throw errnoError(-err, 'open', `socketFromFd fd ${fd}`);
+  }
+  // `handle` is the option net.Server itself builds its connections with;
+  // @types/node does not list it, hence the cast.
+  return new Socket({ handle, readable: true, writable: true, allowHalfOpen } as never);
+}
+
+interface StreamHandle {
+  open(fd: number): number;
+  close(): void;
+}
+type HandleClass = new (kind: number) => StreamHandle;
+
+interface NodeHandles {
+  TCP: HandleClass;
+  Pipe: HandleClass;
+  /** The SOCKET kind of each (0 in every Node so far, read from the binding). */
+  tcpSocket: number;
+  pipeSocket: number;
+}
+
+let handles: NodeHandles | null | undefined;
+
+/**
+ * Node's TCP and Pipe handle classes, or null when they cannot be had
+ * quietly: `process.binding` is deprecated (DEP0111) and warns (or throws)
+ * under --pending-deprecation / --throw-deprecation, so then the public
+ * `{ fd }` path is used. Read once per process.
+ */
+function nodeHandles(): NodeHandles | null {
+  if (handles !== undefined) return handles;
+  handles = null;
+  const pending =
+    process.execArgv.some((a) => a === '--pending-deprecation') ||
+    process.env.NODE_PENDING_DEPRECATION === '1' ||
+    (process.env.NODE_OPTIONS ?? '').includes('--pending-deprecation');
+  const binding = (process as unknown as { binding?: (name: string) => unknown }).binding;
+  if (pending || typeof binding !== 'function') return handles;
+  try {
+    const tcp = binding('tcp_wrap') as { TCP?: unknown; constants?: { SOCKET?: unknown } };
+    const pipe = binding('pipe_wrap') as { Pipe?: unknown; constants?: { SOCKET?: unknown } };
+    if (
+      typeof tcp.TCP === 'function' &&
+      typeof pipe.Pipe === 'function' &&
+      typeof tcp.constants?.SOCKET === 'number' &&
+      typeof pipe.constants?.SOCKET === 'number'
+    ) {
+      handles = {
+        TCP: tcp.TCP as HandleClass,
+        Pipe: pipe.Pipe as HandleClass,
+        tcpSocket: tcp.constants.SOCKET,
+        pipeSocket: pipe.constants.SOCKET,
+      };
+    }
+  } catch {
+    // Not available in this runtime: the public path it is.
+  }
+  return handles;
+}
+
+/**
+ * How socketFromFd builds sockets in this process: 'handle' (a TCP or Pipe
+ * handle made directly, as net.Server does) or 'fd' (`new Socket({ fd })`,
+ * under --pending-deprecation or where Node's handles are out of reach).
+ */
+export function socketAdoptionPath(): 'handle' | 'fd' {
+  return nodeHandles() === null ? 'fd' : 'handle';
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   fdOf,
   type ReceivedMessage,
   serverFromFd,
+  socketAdoptionPath,
   socketFromFd,
 } from '../src/index.js';
 import {
@@ -148,6 +149,41 @@ describe('socketFromFd', () => {
     a.close();
     b.close();
     await new Promise((r) => server.close(r));
+  });
+
+  it('builds on a Pipe handle when the caller names the transport; a dead fd fails typed', async () => {
+    expect(socketAdoptionPath()).toBe('handle');
+    const [a, b] = FdSocket.pair('stream');
+    const peer = socketFromFd(duplicateFd(a.fd));
+    const adopted = socketFromFd(duplicateFd(b.fd), { transport: 'unix', allowHalfOpen: true });
+    a.close();
+    b.close();
+    adopted.setEncoding('utf8');
+    let got = '';
+    adopted.on('data', (chunk: string) => {
+      got += chunk;
+    });
+    const ended = once(adopted, 'end');
+    peer.end('half');
+    await ended;
+    // allowHalfOpen: our side still writes after the peer's end.
+    expect(got).toBe('half');
+    expect(adopted.writable).toBe(true);
+    peer.setEncoding('utf8');
+    const back = once(peer, 'data');
+    const closed = once(adopted, 'close');
+    adopted.end('closed');
+    expect((await back)[0]).toBe('closed');
+    await closed;
+    peer.destroy();
+
+    const dead = openSync('/dev/null', 'r');
+    closeSync(dead);
+    for (const transport of ['unix', 'tcp'] as const) {
+      expect(() => socketFromFd(dead, { transport })).toThrow(
+        expect.objectContaining({ name: 'FdPassError', code: 'EBADF', syscall: 'open' }),
+      );
+    }
   });
 
   it('refuses non-stream fds and leaves them with the caller', () => {

@@ -1,0 +1,93 @@
+// The argument checks and result conversions declared in napi_args.h.
+#include "napi_args.h"
+
+#include <cstring>
+#include <string>
+
+#include "errno_names.h"
+
+namespace fdpass {
+
+Napi::Error SystemError(Napi::Env env, const SysResult& r) {
+  const char* known = ErrnoName(r.error);
+  std::string name = known != nullptr ? known : "E" + std::to_string(r.error);
+  std::string message = std::string(name) + ": " + std::strerror(r.error) + ", " + r.syscall;
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, name));
+  err.Set("errno", Napi::Number::New(env, r.error));
+  err.Set("syscall", Napi::String::New(env, r.syscall));
+  return err;
+}
+
+[[noreturn]] void Usage(Napi::Env env, const char* usage) {
+  throw Napi::TypeError::New(env, std::string("Usage: ") + usage);
+}
+
+bool IsFd(const Napi::Value& v) {
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  return d >= 0 && d <= 2147483647.0 && d == static_cast<double>(static_cast<int>(d));
+}
+
+bool IsInt(const Napi::Value& v) {
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  return d >= -2147483648.0 && d <= 2147483647.0 && d == static_cast<double>(static_cast<int>(d));
+}
+
+// Returns the bytes of a Uint8Array (Buffer included) or false. Raw N-API:
+// one napi_get_typedarray_info (send runs this once per message).
+bool BytesOf(const Napi::Value& v, const uint8_t** data, size_t* len) {
+  napi_env env = v.Env();
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return false;
+  napi_typedarray_type type;
+  void* bytes = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, len, &bytes, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    return false;
+  }
+  static const uint8_t none = 0;
+  *data = bytes != nullptr ? static_cast<const uint8_t*>(bytes) : &none;
+  return true;
+}
+
+// The elements of an Int32Array, or nullptr when v is anything else. Raw
+// N-API: one napi_get_typedarray_info instead of the several calls the C++
+// wrappers make (this runs once per message on the hot paths).
+int32_t* Int32Elements(const Napi::Value& v, size_t* length) {
+  napi_env env = v.Env();
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return nullptr;
+  napi_typedarray_type type;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array) {
+    return nullptr;
+  }
+  // An empty array may have no storage; callers read only *length entries.
+  static int32_t none = 0;
+  return data != nullptr ? static_cast<int32_t*>(data) : &none;
+}
+
+// Reads the first `count` entries of an Int32Array fd list (JS packs arrays
+// into one, which is much cheaper than reading array elements through
+// N-API). Returns nullptr on a usage error.
+const int32_t* FdListArg(const Napi::Value& list, const Napi::Value& count_arg, size_t* count) {
+  size_t length = 0;
+  const int32_t* fds = Int32Elements(list, &length);
+  if (fds == nullptr || !IsInt(count_arg)) return nullptr;
+  int n = ToInt(count_arg);
+  if (n < 0 || static_cast<size_t>(n) > length) return nullptr;
+  for (int i = 0; i < n; i++) {
+    if (fds[i] < 0) return nullptr;
+  }
+  *count = static_cast<size_t>(n);
+  return fds;
+}
+
+Napi::Value ErrnoOrValue(Napi::Env env, const SysResult& r) {
+  return Napi::Number::New(env, r.ok() ? static_cast<double>(r.value) : -r.error);
+}
+
+}  // namespace fdpass

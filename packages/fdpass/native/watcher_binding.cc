@@ -1,0 +1,209 @@
+// binding.Watcher (watcher_binding.h). Its fd and watch are released
+// exactly once, whichever comes first: close(), the environment's teardown,
+// or the finalizer of an object JS dropped without closing it.
+#include "watcher_binding.h"
+
+#include <uv.h>
+
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "napi_args.h"
+#include "nested_poll.h"
+#include "poll_watcher.h"
+#include "sys_result.h"
+
+namespace fdpass {
+
+// Watcher: owns one socket fd and the uv_poll_t that watches it. The fd is
+// closed exactly once, by close(), by the environment's cleanup hook, or by
+// the finalizer when JS dropped the object without closing it.
+class Watcher : public Napi::ObjectWrap<Watcher> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Watcher",
+                       {InstanceMethod<&Watcher::SetEvents>("setEvents"),
+                        InstanceMethod<&Watcher::SetRef>("setRef"),
+                        InstanceMethod<&Watcher::Close>("close"),
+                        InstanceAccessor<&Watcher::GetFd>("fd")});
+  }
+
+  Watcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watcher>(info) {
+    Napi::Env env = info.Env();
+    size_t argc = info.Length();
+    if (argc < 2 || argc > 3 || !IsFd(info[0]) || !info[1].IsFunction() ||
+        (argc == 3 && !info[2].IsBoolean())) {
+      Usage(env, "new Watcher(fd, callback(status, events), fresh?)");
+    }
+    // fresh: fdpass made this fd itself (accept4, socketpair, connect), so it
+    // is a non-blocking socket no other watcher knows: it can join the
+    // shared epoll set without uv_poll_init's checks.
+    bool fresh = argc == 3 && info[2].As<Napi::Boolean>().Value();
+    int fd = ToInt(info[0]);
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      throw Napi::Error::New(env, "fdpass: no event loop for this environment");
+    }
+    // The callback closes over the JS socket that owns this watcher. Held
+    // strongly from here it would be a GC root keeping that socket, and so
+    // this watcher, alive forever: every socket ever opened would leak. So
+    // the JS wrapper holds it (a plain property: an ordinary cycle the GC
+    // can collect) and the native side only weakly; while watching, Pin()
+    // keeps the wrapper, and with it the callback, alive.
+    Napi::Function callback = info[1].As<Napi::Function>();
+    info.This().As<Napi::Object>().DefineProperty(
+        Napi::PropertyDescriptor::Value("callback", callback, napi_default));
+    callback_ = Napi::Weak(callback);
+    async_context_ =
+        std::make_unique<Napi::AsyncContext>(env, "FdPassWatcher", info.This().As<Napi::Object>());
+    HandleTracker* tracker = env.GetInstanceData<AddonData>()->tracker;
+    // The poll handle is created last: nothing after it can throw, so a
+    // half-built Watcher never leaves a registered handle behind.
+    NestedPoll* nested = fresh ? NestedFor(tracker, loop) : nullptr;
+    int err = 0;
+    if (nested != nullptr) {
+      entry_ = nested->Add(fd, &Watcher::OnPoll, this);
+    } else {
+      poll_ = PollWatcher::Create(loop, fd, &Watcher::OnPoll, this, &err);
+    }
+    if (poll_ == nullptr && entry_ == nullptr) {
+      // Ownership passes only on success: the caller still owns fd and
+      // decides whether to close it (an adopt() that fails must not close a
+      // descriptor the user still holds).
+      throw SystemError(env, SysResult::Fail(-err == 0 ? EINVAL : -err, "uv_poll_init"));
+    }
+    fd_ = fd;
+    tracker_ = tracker;
+    tracker_->live.insert(this);
+  }
+
+  ~Watcher() override {
+    Shutdown();
+  }
+
+  // Called by the environment's async cleanup hook: no JS may run, so only
+  // the libuv handle and the fd are released.
+  void ShutdownForTeardown() {
+    // The async context belongs to an environment that is going away;
+    // destroying it now would call back into a dying env.
+    (void)async_context_.release();
+    Shutdown();
+  }
+
+ private:
+  // Order matters: uv_close removes the fd from epoll before close() lets
+  // the number be reused.
+  void Shutdown() {
+    if (entry_ != nullptr) {
+      // Out of the epoll set before close(): see nested_poll.cc.
+      tracker_->nested->Remove(entry_);
+      entry_ = nullptr;
+    }
+    if (poll_ != nullptr) {
+      tracker_->closing++;
+      poll_->Close(&OnHandleClosed, tracker_);
+      poll_ = nullptr;
+    }
+    if (fd_ >= 0) {
+      CloseQuietly(fd_);
+      fd_ = -1;
+    }
+    if (tracker_ != nullptr) {
+      tracker_->live.erase(this);
+      tracker_ = nullptr;
+    }
+  }
+
+  // Raw N-API here, not the C++ wrappers: this runs from libuv, outside any
+  // JS frame, possibly while a worker is being terminated. The wrappers
+  // throw C++ exceptions on every failed call, and building a JS error in an
+  // environment that can no longer run JS aborts the process.
+  static void OnPoll(void* context, int status, int events) {
+    auto* self = static_cast<Watcher*>(context);
+    napi_env env = self->Env();
+    // A poll error stops the handle inside libuv; drop the pin to match.
+    if (status < 0) self->Pin(false);
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value recv;
+    napi_value fn;
+    napi_value argv[2];
+    napi_value result;
+    if (napi_get_reference_value(env, static_cast<napi_ref>(*self), &recv) == napi_ok &&
+        napi_get_reference_value(env, static_cast<napi_ref>(self->callback_), &fn) == napi_ok &&
+        recv != nullptr && fn != nullptr && napi_create_int32(env, status, &argv[0]) == napi_ok &&
+        napi_create_int32(env, events, &argv[1]) == napi_ok) {
+      napi_async_context async = self->async_context_ ? static_cast<napi_async_context>(*self->async_context_) : nullptr;
+      napi_status st = napi_make_callback(env, async, recv, fn, 2, argv, &result);
+      if (st == napi_pending_exception) {
+        // An exception from a JS listener must surface as
+        // 'uncaughtException', exactly as if a core stream had thrown it.
+        napi_value exception;
+        if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+          napi_fatal_exception(env, exception);
+        }
+      }
+    }
+    napi_close_handle_scope(env, scope);
+  }
+
+  // While watching, the JS object must not be collected (the callback needs
+  // it); when idle it may be, and the finalizer then closes the fd.
+  void Pin(bool on) {
+    if (on && !pinned_) {
+      Ref();
+      pinned_ = true;
+    } else if (!on && pinned_) {
+      Unref();
+      pinned_ = false;
+    }
+  }
+
+  Napi::Value SetEvents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 1 || !IsInt(info[0])) Usage(env, "watcher.setEvents(mask)");
+    if (poll_ == nullptr && entry_ == nullptr) return Napi::Number::New(env, -EBADF);
+    int mask = ToInt(info[0]) & (UV_READABLE | UV_WRITABLE);
+    int rc = entry_ != nullptr ? tracker_->nested->SetEvents(entry_, mask) : poll_->SetEvents(mask);
+    if (rc == 0) Pin(mask != 0);
+    return Napi::Number::New(env, rc);
+  }
+
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 1 || !info[0].IsBoolean()) Usage(env, "watcher.setRef(boolean)");
+    bool ref = info[0].As<Napi::Boolean>().Value();
+    if (entry_ != nullptr) tracker_->nested->SetRef(entry_, ref);
+    if (poll_ != nullptr) poll_->SetRef(ref);
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Pin(false);
+    async_context_.reset();
+    callback_.Reset();
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+  PollWatcher* poll_ = nullptr;
+  NestedPoll::Entry* entry_ = nullptr;  // instead of poll_ for a fresh fd
+  int fd_ = -1;
+  bool pinned_ = false;
+  HandleTracker* tracker_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+};
+
+Napi::Function DefineWatcher(Napi::Env env) { return Watcher::Define(env); }
+
+void ShutdownLiveWatchers(HandleTracker* tracker) {
+  // Copy first: each shutdown erases itself from the set.
+  std::vector<Watcher*> live(tracker->live.begin(), tracker->live.end());
+  for (Watcher* w : live) w->ShutdownForTeardown();
+}
+
+}  // namespace fdpass

@@ -1,0 +1,145 @@
+// The shared epoll set behind the sockets fdpass makes itself
+// (native/nested_poll.h): one epoll_ctl per watch change instead of
+// uv_poll's five syscalls per socket. What must hold: a socket sent away and
+// closed leaves the set (its file lives on elsewhere and would keep the set
+// readable), a socket closed while its event is pending never hears of it,
+// many sockets share one set, and fds and registrations come back to where
+// they were. Ref/unref of the loop is in shared-poll-ref.int.test.ts.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { FdSocket, type ReceivedMessage } from '../src/index.js';
+import { loadNative, type NativeNestedPollStats } from '../src/native-loader.js';
+import { expectFdCount, nextEvent, openFdCount } from './helpers.js';
+
+function stats(): NativeNestedPollStats {
+  const s = loadNative().nestedPollStats();
+  if (s === null) throw new Error('no shared epoll set on this platform');
+  return s;
+}
+
+/** The fd numbers the kernel lists as registered in the shared set. */
+function registeredFds(): number[] {
+  const text = readFileSync(`/proc/self/fdinfo/${stats().epollFd}`, 'utf8');
+  return [...text.matchAll(/^tfd:\s+(\d+)/gm)].map((m) => Number(m[1]));
+}
+
+const turns = async (n: number) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+describe.skipIf(process.platform !== 'linux')('shared epoll set', () => {
+  it('pairs, accepted and connected sockets join it; adopted fds do not', async () => {
+    const [a, b] = FdSocket.pair('stream');
+    a.on('message', () => {});
+    await turns(1);
+    expect(registeredFds()).toContain(a.fd);
+    // An adopted fd keeps its own uv_poll_t: it may be one Node watches too.
+    const [c, d] = FdSocket.pair('stream');
+    const dupOfC = loadNative().dupFd(c.fd);
+    const adopted = FdSocket.adopt(dupOfC);
+    adopted.on('message', () => {});
+    await turns(1);
+    expect(registeredFds()).not.toContain(dupOfC);
+    for (const s of [a, b, c, d, adopted]) s.close();
+  });
+
+  it('a watched socket sent away (SCM_RIGHTS) and closed leaves the set; its data wakes nothing here', async () => {
+    const fdsBefore = openFdCount();
+    const [x, peer] = FdSocket.pair('stream');
+    const [chanA, chanB] = FdSocket.pair('seqpacket');
+    x.on('message', () => {
+      throw new Error('x must never read after it is closed');
+    });
+    await turns(1);
+    expect(registeredFds()).toContain(x.fd);
+    const xFd = x.fd;
+    const sent = nextEvent<ReceivedMessage>(chanB, 'message');
+    chanA.write(new Uint8Array([1]), [x.fd]);
+    const [away] = (await sent).fds;
+    if (away === undefined) throw new Error('no fd received');
+    x.close();
+    // Its file is still open (as `away`), so only an explicit DEL removes it.
+    expect(registeredFds()).not.toContain(xFd);
+    const wakes = stats().wakes;
+    const stale = stats().stale;
+    peer.write(new TextEncoder().encode('late'));
+    // A registration left behind would report this byte on every loop turn.
+    await turns(20);
+    expect(stats().wakes).toBe(wakes);
+    expect(stats().stale).toBe(stale);
+    // The bytes are all there for the new owner.
+    const owner = FdSocket.adopt(away);
+    const got = await nextEvent<ReceivedMessage>(owner, 'message');
+    expect(new TextDecoder().decode(got.data)).toBe('late');
+    for (const s of [owner, peer, chanA, chanB]) s.close();
+    await expectFdCount(fdsBefore);
+  });
+
+  it('a socket closed while its event is pending in the same batch never hears of it', async () => {
+    const [a1, p1] = FdSocket.pair('stream');
+    const [a2, p2] = FdSocket.pair('stream');
+    const heard: string[] = [];
+    let reused: FdSocket[] = [];
+    a1.on('message', () => {
+      heard.push('a1');
+      a2.close();
+      // The lowest free number is a2's: a new socket may take it in the
+      // middle of the batch, and must not get a2's event either.
+      reused = FdSocket.pair('stream');
+      for (const s of reused) s.on('message', () => heard.push('reused'));
+    });
+    a2.on('message', () => heard.push('a2'));
+    await turns(1);
+    const stale = stats().stale;
+    // Both ready before the loop polls: one epoll_wait returns both, a1 first.
+    p1.write(new Uint8Array([1]));
+    p2.write(new Uint8Array([2]));
+    await nextEvent(a2, 'close');
+    await turns(5);
+    expect(heard).toEqual(['a1']);
+    expect(stats().stale).toBe(stale + 1);
+    for (const s of [a1, p1, p2, ...reused]) s.close();
+  });
+
+  it('many sockets on one loop: all served, then the set and the fd table are as before', async () => {
+    const fdsBefore = openFdCount();
+    const before = stats();
+    const pairs = Array.from({ length: 300 }, () => FdSocket.pair('seqpacket'));
+    expect(stats().entries).toBe(before.entries + 600);
+    const received = pairs.map(([, b], i) =>
+      nextEvent<ReceivedMessage>(b, 'message').then((m) => {
+        expect(m.data[0]).toBe(i & 0xff);
+        expect(m.data[1]).toBe(i >> 8);
+      }),
+    );
+    await turns(1);
+    expect(stats().registered).toBe(before.registered + 300);
+    for (const [i, [a]] of pairs.entries()) a.write(new Uint8Array([i & 0xff, i >> 8]));
+    await Promise.all(received);
+    for (const [a, b] of pairs) {
+      a.close();
+      b.close();
+    }
+    expect(stats().entries).toBe(before.entries);
+    expect(stats().registered).toBe(before.registered);
+    await expectFdCount(fdsBefore);
+  });
+
+  it('stop and restart of reading: one registration change each, no events while paused', async () => {
+    const [a, b] = FdSocket.pair('stream');
+    const got: number[] = [];
+    a.on('message', (m: ReceivedMessage) => got.push(...m.data));
+    await turns(1);
+    a.pause();
+    expect(registeredFds()).not.toContain(a.fd);
+    const wakes = stats().wakes;
+    b.write(new Uint8Array([7]));
+    await turns(10);
+    expect(stats().wakes).toBe(wakes);
+    expect(got).toEqual([]);
+    a.resume();
+    await expect.poll(() => got).toEqual([7]);
+    a.close();
+    b.close();
+  });
+});
