@@ -97,7 +97,8 @@ interface PendingFd {
   /** The token in hex: its key in the used-token memory. */
   key: string;
   fd: number;
-  timer: NodeJS.Timeout;
+  /** Armed only when the offer did not come in the fd's own message. */
+  timer: NodeJS.Timeout | null;
 }
 
 /**
@@ -113,8 +114,11 @@ export class HandoffAcceptor extends EventEmitter {
   #pending: PendingFd | null = null;
   readonly #used = new Set<string>();
   #closed = false;
-  /** Acks of adopted connections waiting for their tick: the channel stays open for them. */
-  #acksDue = 0;
+  /**
+   * Acks of adopted connections waiting for their tick, sent together in one
+   * write (one sendmsg for every offer of a batch): the channel stays open for them.
+   */
+  #acksDue: Uint8Array[] = [];
 
   constructor(channel: FdSocket, options: HandoffAcceptorOptions) {
     super();
@@ -157,7 +161,7 @@ export class HandoffAcceptor extends EventEmitter {
     this.#dropPending();
     // A fault later in the message that adopted a connection must not
     // swallow its ack: the broker learns of the adoption only from it.
-    if (this.#acksDue === 0) this.#channel.close();
+    if (this.#acksDue.length === 0) this.#channel.close();
     this.emit('close');
   }
 
@@ -190,9 +194,11 @@ export class HandoffAcceptor extends EventEmitter {
       }
       if (this.#channel.kind === 'seqpacket') {
         // One message is one sendmsg: the token first, then (from a broker
-        // that knows CHANNEL_CAP_OFFER_WITH_FD) the framed offer itself.
-        this.#hold(Buffer.from(data.subarray(0, HANDOFF_TOKEN_BYTES)), fds[0]!);
+        // that knows CHANNEL_CAP_OFFER_WITH_FD) the framed offer itself. The
+        // fd waits under a timer only if its offer was not in that message.
+        const held = this.#hold(Buffer.from(data.subarray(0, HANDOFF_TOKEN_BYTES)), fds[0]!, false);
         if (data.length > HANDOFF_TOKEN_BYTES) this.#feedFrames(data.subarray(HANDOFF_TOKEN_BYTES));
+        if (this.#isHeld(held)) this.#armHold(held);
         return;
       }
       // On a stream the fds rode the token write: the last 16 bytes of this
@@ -210,19 +216,31 @@ export class HandoffAcceptor extends EventEmitter {
     this.#feedFrames(data);
   }
 
-  #hold(token: Buffer, fd: number): void {
+  #hold(token: Buffer, fd: number, armed = true): PendingFd {
+    const pending: PendingFd = { token, key: token.toString('hex'), fd, timer: null };
+    this.#pending = pending;
+    if (armed) this.#armHold(pending);
+    return pending;
+  }
+
+  /** `pending` still waits for its offer, and no timer watches it yet. */
+  #isHeld(pending: PendingFd): boolean {
+    return this.#pending === pending && pending.timer === null;
+  }
+
+  /** Closes the held fd if its offer does not come within offerTimeoutMs. */
+  #armHold(pending: PendingFd): void {
     const timeoutMs = this.#options.offerTimeoutMs ?? 5000;
-    const timer = setTimeout(() => {
-      if (this.#pending?.fd !== fd) return;
+    pending.timer = setTimeout(() => {
+      if (this.#pending !== pending) return;
       this.#pending = null;
-      closeFdsQuietly([fd]);
+      closeFdsQuietly([pending.fd]);
       this.emit('rejected', {
         correlationId: 0n,
         reason: `no offer within ${timeoutMs} ms for a received fd`,
       });
     }, timeoutMs);
-    timer.unref();
-    this.#pending = { token, key: token.toString('hex'), fd, timer };
+    pending.timer.unref();
   }
 
   #feedFrames(bytes: Uint8Array): void {
@@ -267,7 +285,7 @@ export class HandoffAcceptor extends EventEmitter {
     }
     const pending = this.#pending;
     this.#pending = null;
-    if (pending) clearTimeout(pending.timer);
+    if (pending?.timer) clearTimeout(pending.timer);
     const problem = pending ? this.#checkOffer(pending, offer) : 'offer without a client fd';
     let socket: ReturnType<typeof socketFromFd> | undefined;
     let reason = problem;
@@ -299,12 +317,9 @@ export class HandoffAcceptor extends EventEmitter {
     }
     // The client's bytes go out first (the connection flushes on the next
     // tick, queued before this): the ack only lets the broker close its copy.
-    this.#acksDue++;
-    process.nextTick(() => {
-      this.#acksDue--;
-      this.#ack(frame, offer, true, '', prelude.length > 0);
-      if (this.#closed && this.#acksDue === 0) this.#channel.close();
-    });
+    // Acks due in the same tick leave together, in one write.
+    if (this.#acksDue.length === 0) process.nextTick(this.#sendAcksDue);
+    this.#acksDue.push(this.#ackFrame(frame, offer, true, '', prelude.length > 0));
     this.emit('handoff', {
       correlationId: offer.correlationId,
       serviceName: offer.serviceName,
@@ -340,13 +355,28 @@ export class HandoffAcceptor extends EventEmitter {
     }
   }
 
-  #ack(
+  #ack(frame: Frame, offer: HandoffOffer, accepted: boolean, errorDetail: string): void {
+    const reply = this.#ackFrame(frame, offer, accepted, errorDetail);
+    if (!this.#channel.closed) this.#channel.write(reply);
+  }
+
+  readonly #sendAcksDue = (): void => {
+    const acks = this.#acksDue;
+    this.#acksDue = [];
+    if (!this.#channel.closed) {
+      this.#channel.write(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
+    }
+    if (this.#closed) this.#channel.close();
+  };
+
+  /** The framed HandoffAck answering `offer`. */
+  #ackFrame(
     frame: Frame,
     offer: HandoffOffer,
     accepted: boolean,
     errorDetail: string,
     preludeWritten = false,
-  ): void {
+  ): Uint8Array {
     const ack = HandoffAck.encode({
       token: offer.token,
       accepted,
@@ -354,13 +384,14 @@ export class HandoffAcceptor extends EventEmitter {
       correlationId: offer.correlationId,
       preludeWritten,
     });
-    const reply = responseFrame({ ...frame, requestId: offer.correlationId }, { payload: ack });
-    if (!this.#channel.closed) this.#channel.write(encodeFramed(reply));
+    return encodeFramed(
+      responseFrame({ ...frame, requestId: offer.correlationId }, { payload: ack }),
+    );
   }
 
   #dropPending(): void {
     if (!this.#pending) return;
-    clearTimeout(this.#pending.timer);
+    if (this.#pending.timer) clearTimeout(this.#pending.timer);
     closeFdsQuietly([this.#pending.fd]);
     this.#pending = null;
   }

@@ -326,12 +326,18 @@ async function route(
     },
     ctx,
   );
-  ctx.observeHello(hello.serviceName, canHandoff ? 'handoff' : 'reconnect', secondsSince(started));
+  // Counted once the client's next step is on its way (the Negotiated
+  // written, or the offer's sendmsg made in offerHandoff's synchronous
+  // part): the metrics work stays off the client's critical path.
+  const seconds = secondsSince(started);
   if (!canHandoff) {
     sendToReconnect(client, backend, ctx);
+    ctx.observeHello(hello.serviceName, 'reconnect', seconds);
     return;
   }
-  concludeHandoff(client, await offerHandoff(client, backend, ctx), ctx);
+  const attempt = offerHandoff(client, backend, ctx);
+  ctx.observeHello(hello.serviceName, 'handoff', seconds);
+  concludeHandoff(client, await attempt, ctx);
 }
 
 /** The Hello in `frame`, or null once the client has been refused for it. */

@@ -216,7 +216,7 @@ describe('handleAdminRequest', () => {
     const none = await ask({ verb: AdminVerb.UNSPECIFIED });
     expect(none.exitCode).toBe(2);
     expect(none.body).toBe(
-      'no admin verb given; known verbs: STATUS, DUMP, LIST_INSTANCES, HEALTHZ, READYZ, BACKEND_HEALTH, CONFIG, DIAGNOSE, METRICS, SHUTDOWN, UPGRADE, RESTART\n',
+      'no admin verb given; known verbs: STATUS, DUMP, LIST_INSTANCES, HEALTHZ, READYZ, BACKEND_HEALTH, CONFIG, DIAGNOSE, METRICS, SHUTDOWN, UPGRADE, RESTART, CACHE_SESSION\n',
     );
     const { reply, body } = await json({ verb: 99 as AdminVerb });
     expect(reply.exitCode).toBe(2);

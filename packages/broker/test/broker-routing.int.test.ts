@@ -168,7 +168,19 @@ describe('admin and metrics on the broker socket', () => {
     await expect(
       connectService('nope', { version: '1.0.0', brokerPath: b.socketPath }),
     ).rejects.toBeTruthy();
-    const metrics = await adminRequest(b.socketPath, { verb: AdminVerb.METRICS });
+    // The daemon writes the client's accepted relay itself and acks the
+    // broker after: the client can be done before the broker has counted
+    // the handoff, so wait for the count rather than race it.
+    let metrics = await adminRequest(b.socketPath, { verb: AdminVerb.METRICS });
+    await expect
+      .poll(
+        async () => {
+          metrics = await adminRequest(b.socketPath, { verb: AdminVerb.METRICS });
+          return metrics.body;
+        },
+        { timeout: 5000 },
+      )
+      .toContain('handoff_total{outcome="accepted"} 1');
     expect(metrics.kind).toBe(AdminReplyKind.OPENMETRICS);
     expect(metrics.body).toContain('hello_total{service="echo",outcome="handoff"} 1');
     expect(metrics.body).toContain('hello_total{service="nope",outcome="refused"} 1');

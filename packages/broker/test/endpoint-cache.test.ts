@@ -18,7 +18,12 @@ import {
   endpointCacheEnabled,
   endpointCacheKey,
 } from '../src/client/endpoint-cache.js';
-import { procStartTicks, procStartTicksAt, startTicksOf } from '../src/client/proc-start-time.js';
+import {
+  procStartTicks,
+  procStartTicksAt,
+  startTicksIn,
+  startTicksOf,
+} from '../src/client/proc-start-time.js';
 import { openFds, tempDir } from './harness.js';
 
 const saved = process.env[ENDPOINT_CACHE_ENV];
@@ -64,6 +69,24 @@ describe('start time from /proc/<pid>/stat', () => {
     expect(startTicksOf('123 node S 1 2')).toBeNull();
     expect(startTicksOf('123 (node) S 1 2')).toBeNull();
     expect(startTicksOf(`123 (x) ${tail.replace('424242', '-5')}`)).toBeNull();
+  });
+  it('parses the same from the bytes, only within the length read', () => {
+    const bytes = (line: string) => Buffer.from(line, 'latin1');
+    const ok = bytes(`123 (a) b (c) ${tail}\n`);
+    expect(startTicksIn(ok, ok.length)).toBe(424242);
+    const noNewline = bytes(`123 (node) ${tail}`);
+    expect(startTicksIn(noNewline, noNewline.length)).toBe(424242);
+    for (const bad of [
+      '123 node S 1 2',
+      '123 (node) S 1 2',
+      `123 (x) ${tail.replace('424242', '-5')}`,
+    ])
+      expect(startTicksIn(bytes(bad), bad.length)).toBeNull();
+    // A shorter read into a buffer that still holds a longer, older line.
+    const reused = bytes(`123 (node) ${tail}`);
+    reused.write('9 (short) S 1 2', 0, 'latin1');
+    expect(startTicksIn(reused, '9 (short) S 1 2'.length)).toBeNull();
+    expect(startTicksIn(ok, 0)).toBeNull();
   });
   it('reads through a held /proc fd only while that process exists', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });

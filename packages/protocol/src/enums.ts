@@ -46,6 +46,8 @@ export enum AdminVerb {
   UPGRADE = 1000,
   /** Ours: replace a service's daemon without refusing a client (rolling restart). */
   RESTART = 1001,
+  /** Ours: one endpoint-cache session of a service, reported so the broker still counts it. */
+  CACHE_SESSION = 1002,
 }
 
 export enum AdminReplyKind {

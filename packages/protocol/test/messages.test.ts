@@ -42,6 +42,7 @@ describe('message values', () => {
     expect(FrameKind.CANCEL).toBe(3);
     expect(ErrorCode.FD_PRESSURE).toBe(9);
     expect(AdminVerb.SHUTDOWN).toBe(21);
+    expect(AdminVerb.CACHE_SESSION).toBe(1002);
   });
 
   it('omits defaults: an all-default message encodes to zero bytes', () => {

@@ -5,7 +5,9 @@
 //             same bytes through a bare echo — both in their own process
 //   connect:  connect to the first daemon response, three routes —
 //             handoff, reconnect to backend_pipe, and straight to the daemon;
-//             the first request sent with the Hello (initialData) and after
+//             the first request sent with the Hello (initialData) and after;
+//             plus the floor of any Node handoff (bare-handoff.mjs) against
+//             a bare direct echo, both measured in the same loop
 //   bulk:     64 KiB requests on a handed-off session vs a direct connection
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -37,9 +39,18 @@ export async function brokerSuite(): Promise<void> {
   const broker = child('broker-process.mjs', socketPath);
   const echo = child('echo-process.mjs', join(dir, 'echo.sock'));
   const cServer = await startCFirstReply(join(dir, 'c.sock'));
+  const bare = (role: string, a: string, b: string) =>
+    spawn(process.execPath, [join(import.meta.dirname, 'broker', 'bare-handoff.mjs'), role, a, b], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  const floor = { brokerPath: join(dir, 'bare-broker.sock'), directPath: join(dir, 'bare.sock') };
+  const bareDaemon = bare('daemon', join(dir, 'bare-control.sock'), floor.directPath);
+  await once(bareDaemon.stdout!, 'data');
+  const bareBroker = bare('broker', floor.brokerPath, join(dir, 'bare-control.sock'));
   try {
     await once(broker.stdout!, 'data');
     await once(echo.stdout!, 'data');
+    await once(bareBroker.stdout!, 'data');
     console.error('# broker: starting the daemons');
     // Start both daemons before measuring.
     for (const name of ['echo', 'echo-plain'])
@@ -52,7 +63,7 @@ export async function brokerSuite(): Promise<void> {
     console.error('# broker: 10,000 sequential Hellos');
     if (runs('hello')) await helloBench(socketPath, join(dir, 'echo.sock'), join(dir, 'c.sock'));
     console.error('# broker: connect to first response, three routes');
-    if (runs('connect')) await connectBench(socketPath);
+    if (runs('connect')) await connectBench(socketPath, floor);
     console.error('# broker: bulk after handoff vs direct');
     if (runs('bulk')) await bulkBench(socketPath);
     if (runs('cache')) await endpointCacheBench(socketPath);
@@ -60,7 +71,13 @@ export async function brokerSuite(): Promise<void> {
     echo.kill('SIGTERM');
     broker.kill('SIGTERM');
     cServer.kill('SIGTERM');
-    await Promise.all([once(broker, 'exit'), once(echo, 'exit'), once(cServer, 'exit')]);
+    bareBroker.kill('SIGTERM');
+    bareDaemon.kill('SIGTERM');
+    await Promise.all(
+      [broker, echo, cServer, bareBroker, bareDaemon].map((c) =>
+        c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined,
+      ),
+    );
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -116,7 +133,10 @@ async function helloBench(brokerPath: string, echoPath: string, cPath: string): 
 
 const HANDOFF_P50_VS_DIRECT_TARGET = 1.6;
 
-async function connectBench(brokerPath: string): Promise<void> {
+async function connectBench(
+  brokerPath: string,
+  floor: { brokerPath: string; directPath: string },
+): Promise<void> {
   const rounds = 1000;
   const request = encodeFramed(
     requestFrame({ payloadProtocol: P, requestId: 1n, payload: new Uint8Array(32) }),
@@ -140,9 +160,9 @@ async function connectBench(brokerPath: string): Promise<void> {
     return { elapsed, pipe: negotiated.backendPipe };
   };
   const { pipe } = await viaBroker('echo', true);
-  const direct = async () => {
+  const direct = async (path = pipe) => {
     const t0 = performance.now();
-    const socket = connect({ path: pipe });
+    const socket = connect({ path });
     socket.write(request);
     await readFrame(socket);
     const elapsed = performance.now() - t0;
@@ -155,6 +175,8 @@ async function connectBench(brokerPath: string): Promise<void> {
     handoffAfter: [] as number[],
     reconnectAfter: [] as number[],
     direct: [] as number[],
+    bareHandoff: [] as number[],
+    bareDirect: [] as number[],
   };
   for (let i = 0; i < rounds; i++) {
     samples.handoff.push((await viaBroker('echo', true)).elapsed);
@@ -162,6 +184,8 @@ async function connectBench(brokerPath: string): Promise<void> {
     samples.handoffAfter.push((await viaBroker('echo', false)).elapsed);
     samples.reconnectAfter.push((await viaBroker('echo-plain', false)).elapsed);
     samples.direct.push(await direct());
+    samples.bareHandoff.push(await direct(floor.brokerPath));
+    samples.bareDirect.push(await direct(floor.directPath));
   }
   const report = (
     bench: string,
@@ -201,6 +225,19 @@ async function connectBench(brokerPath: string): Promise<void> {
   // Issue 17: handoff p50 at most 1.6x direct (a handoff has one hop more:
   // ~1.5x is the structural floor), and its p99 below reconnect's.
   const vsDirect = percentile(samples.handoff, 50) / percentile(samples.direct, 50);
+  // The floor: the same ratio for a Node handoff that does nothing but pass
+  // the fd on. A target below it is out of reach for any Node broker here.
+  const floorVsDirect = percentile(samples.bareHandoff, 50) / percentile(samples.bareDirect, 50);
+  report(
+    'node.connect_to_first_response.bare_handoff',
+    samples.bareHandoff,
+    'node.connect_to_first_response.bare_direct',
+    samples.bareDirect,
+    {
+      p50_vs_baseline: Number(floorVsDirect.toFixed(2)),
+      target: 'none: the floor of a handoff in Node (no Hello, no checks), on record',
+    },
+  );
   report(
     'broker.connect_to_first_response.handoff',
     samples.handoff,
@@ -210,6 +247,7 @@ async function connectBench(brokerPath: string): Promise<void> {
       first_request: 'with_hello',
       p50_vs_baseline: Number(vsDirect.toFixed(2)),
       target_p50_vs_baseline: HANDOFF_P50_VS_DIRECT_TARGET,
+      floor_p50_vs_direct: Number(floorVsDirect.toFixed(2)),
       p99_below_reconnect: percentile(samples.handoff, 99) < percentile(samples.reconnect, 99),
       meets_target:
         vsDirect <= HANDOFF_P50_VS_DIRECT_TARGET &&

@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import {
   ADMIN_PAYLOAD_PROTOCOL,
   AdminRequest,
-  type AdminVerb,
+  AdminVerb,
   encodeFramed,
   requestFrame,
 } from '@handoff/protocol';
@@ -20,7 +20,7 @@ import {
  * service went straight to its daemon". A broker that does not know it
  * answers "unserved" and counts nothing; nothing else changes.
  */
-export const CACHE_SESSION_VERB = 1002 as AdminVerb;
+export const CACHE_SESSION_VERB = AdminVerb.CACHE_SESSION;
 
 const REPORT_DELAY_MS = 250;
 

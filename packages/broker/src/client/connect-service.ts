@@ -8,19 +8,14 @@
 import type { Socket } from 'node:net';
 import {
   CAP_HANDLE_PASSING,
-  CONTROL_PAYLOAD_PROTOCOL,
   ErrorCode,
-  encodeFramed,
   HandoffAck,
-  Hello,
   HelloReply,
   type Negotiated,
-  PROTOCOL_VERSION,
-  requestFrame,
 } from '@handoff/protocol';
-import { brokerPackageVersion } from '../package-version.js';
 import { defaultBrokerSocketPath } from '../paths.js';
 import { noteCacheSession } from './cache-session-report.js';
+import { CallCancellation, type Cancellable } from './cancellation.js';
 import { ConnectServiceError } from './connect-service-error.js';
 import { Conversation } from './conversation.js';
 import {
@@ -29,6 +24,7 @@ import {
   endpointCacheKey,
   rememberEndpoint,
 } from './endpoint-cache.js';
+import { helloFrame } from './hello-frame.js';
 import { ConnectBackoff, type ConnectRetryOptions, pause } from './retry.js';
 
 export interface ConnectServiceOptions {
@@ -104,15 +100,13 @@ export async function connectService(
   if (cacheKey !== null && options.signal?.aborted !== true) {
     // The hit path first, without the deadline machinery below: it cannot
     // wait (see connectCached). A miss costs nothing but a Map lookup.
-    const cached = await connectCached(
-      cacheKey,
-      options.initialData,
-      options.signal,
-      () =>
-        new ConnectServiceError('ABORTED', 'connectService aborted', undefined, {
-          cause: options.signal?.reason,
-        }),
-    );
+    const hit = connectCached(cacheKey, options.initialData, options.signal, () => {
+      return new ConnectServiceError('ABORTED', 'connectService aborted', undefined, {
+        cause: options.signal?.reason,
+      });
+    });
+    // Usually settled at once (the peer checked as connect() returned): no await then.
+    const cached = hit instanceof Promise ? await hit : hit;
     if (cached !== null) {
       noteCacheSession(brokerPath, serviceName);
       return cached;
@@ -120,10 +114,10 @@ export async function connectService(
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
   const deadline = performance.now() + timeoutMs;
-  const abort = new AbortController();
+  const abort = new CallCancellation();
   const timer = setTimeout(
     () =>
-      abort.abort(
+      abort.cancel(
         new ConnectServiceError(
           'TIMEOUT',
           `no connection to ${serviceName} within ${timeoutMs} ms`,
@@ -131,30 +125,27 @@ export async function connectService(
       ),
     timeoutMs,
   );
+  const outer = options.signal;
   const onOuterAbort = () =>
-    abort.abort(
+    abort.cancel(
       new ConnectServiceError('ABORTED', 'connectService aborted', undefined, {
-        cause: options.signal?.reason,
+        cause: outer?.reason,
       }),
     );
-  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  if (options.signal?.aborted) onOuterAbort();
+  if (outer !== undefined) {
+    outer.addEventListener('abort', onOuterAbort, { once: true });
+    if (outer.aborted) onOuterAbort();
+  }
   try {
     if (cacheKey !== null) {
-      const brokered = await brokeredConnect(
-        serviceName,
-        brokerPath,
-        options,
-        abort.signal,
-        deadline,
-      );
+      const brokered = await brokeredConnect(serviceName, brokerPath, options, abort, deadline);
       rememberEndpoint(cacheKey, brokerPath, serviceName, brokered.negotiated);
       return brokered;
     }
-    return await brokeredConnect(serviceName, brokerPath, options, abort.signal, deadline);
+    return await brokeredConnect(serviceName, brokerPath, options, abort, deadline);
   } finally {
     clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onOuterAbort);
+    outer?.removeEventListener('abort', onOuterAbort);
   }
 }
 
@@ -163,27 +154,28 @@ async function brokeredConnect(
   serviceName: string,
   brokerPath: string,
   options: ConnectServiceOptions,
-  signal: AbortSignal,
+  signal: Cancellable,
   deadline: number,
 ): Promise<ServiceConnection> {
-  if (options.retry === false) {
-    try {
-      return await attempt(serviceName, brokerPath, options, signal);
-    } catch (error) {
+  const once = () => attempt(serviceName, brokerPath, options, signal);
+  try {
+    return await once();
+  } catch (error) {
+    if (options.retry === false) {
       // A handoff fell through and the daemon's own socket is dead too (it
       // died mid-handoff), or the broker let go of us before replying: ask
       // the broker once more, which prunes the dead backend and starts a
       // fresh one.
       if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
-      return await attempt(serviceName, brokerPath, options, signal).catch((again) => {
+      return await once().catch((again) => {
         if (again instanceof ConnectServiceError) again.attempts = 2;
         throw again;
       });
     }
+    // The back-off is only made once an attempt has failed: the usual call
+    // succeeds at once and pays nothing for it.
+    return await withBackoff(new ConnectBackoff(options.retry), error, deadline, signal, once);
   }
-  return await withBackoff(new ConnectBackoff(options.retry), deadline, signal, () =>
-    attempt(serviceName, brokerPath, options, signal),
-  );
 }
 
 /**
@@ -194,28 +186,32 @@ async function brokeredConnect(
 const LAST_ATTEMPT_MARGIN_MS = 50;
 
 /**
- * Runs `once` until it succeeds, fails for good, or the next wait would
- * end too close to `deadline`; the error thrown is the last attempt's, with
- * the number of attempts on it.
+ * After the first attempt failed with `first`: runs `once` until it
+ * succeeds, fails for good, or the next wait would end too close to
+ * `deadline`; the error thrown is the last attempt's, with the number of
+ * attempts on it.
  */
 async function withBackoff(
   backoff: ConnectBackoff,
+  first: unknown,
   deadline: number,
-  signal: AbortSignal,
+  signal: Cancellable,
   once: () => Promise<ServiceConnection>,
 ): Promise<ServiceConnection> {
+  let error = first;
   for (;;) {
     backoff.attempts++;
+    if (!(error instanceof ConnectServiceError)) throw error;
+    error.attempts = backoff.attempts;
+    const remaining = deadline - performance.now() - LAST_ATTEMPT_MARGIN_MS;
+    const delay = backoff.delayAfter(error, remaining);
+    if (delay === null) throw error;
+    backoff.onRetry?.({ attempt: backoff.attempts, delayMs: delay, error });
+    await pause(delay, signal);
     try {
       return await once();
-    } catch (error) {
-      if (!(error instanceof ConnectServiceError)) throw error;
-      error.attempts = backoff.attempts;
-      const remaining = deadline - performance.now() - LAST_ATTEMPT_MARGIN_MS;
-      const delay = backoff.delayAfter(error, remaining);
-      if (delay === null) throw error;
-      backoff.onRetry?.({ attempt: backoff.attempts, delayMs: delay, error });
-      await pause(delay, signal);
+    } catch (again) {
+      error = again;
     }
   }
 }
@@ -224,41 +220,22 @@ async function attempt(
   serviceName: string,
   brokerPath: string,
   options: ConnectServiceOptions,
-  signal: AbortSignal,
+  signal: Cancellable,
 ): Promise<ServiceConnection> {
-  const broker = new Conversation(brokerPath, signal);
+  const broker = new Conversation(brokerPath, signal, true);
   try {
     // The Hello is encoded and queued while the connect completes (net.Socket
     // writes it on 'connect'), not after a turn spent waiting for it.
-    const hello = Hello.encode({
-      clientMinProtocol: PROTOCOL_VERSION,
-      clientMaxProtocol: PROTOCOL_VERSION,
-      serviceName,
-      wantedVersion: options.version,
-      clientVersion: options.clientVersion ?? '',
-      clientCapabilities: CAP_HANDLE_PASSING,
-      peerPid: process.pid,
-      clientLibName: '@handoff/broker',
-      clientLibVersion: brokerPackageVersion() ?? '',
-    });
-    const helloFrame = encodeFramed(
-      requestFrame({
-        payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
-        payload: hello,
-        requestId: 1n,
-        traceparent: options.traceparent ?? '',
-        tracestate: options.tracestate ?? '',
-      }),
-    );
+    const hello = helloFrame(serviceName, options);
     const initial = options.initialData ?? new Uint8Array(0);
     const eager = initial.subarray(0, EAGER_INITIAL_BYTES);
     const held = initial.subarray(eager.length);
-    broker.socket.write(eager.length > 0 ? Buffer.concat([helloFrame, eager]) : helloFrame);
-    await broker.connected();
-    // Closed or reset before any reply: also how the broker lets go of a
-    // client whose handoff a dying daemon never acknowledged. Asking again
-    // reaches a respawned one.
-    const replyFrame = await retryableIfClosed(broker.next());
+    broker.socket.write(eager.length > 0 ? Buffer.concat([hello, eager]) : hello);
+    // No wait for 'connect' of its own: a failed connect surfaces here as
+    // CONNECT, like any fault before the reply. Closed or reset before any
+    // reply: also how the broker lets go of a client whose handoff a dying
+    // daemon never acknowledged. Asking again reaches a respawned one.
+    const replyFrame = await broker.next().catch(retryableIfClosed);
     let reply: HelloReply;
     try {
       reply = HelloReply.decode(replyFrame.frame.payload);
@@ -295,7 +272,7 @@ async function attempt(
     if (handoff) {
       // Closed before the relay: the daemon died mid-handoff. Asking again
       // reaches a respawned one.
-      const relay = await retryableIfClosed(broker.untilRelay(negotiated.connectionId));
+      const relay = await broker.untilRelay(negotiated.connectionId).catch(retryableIfClosed);
       let ack: HandoffAck;
       try {
         ack = HandoffAck.decode(relay.payload);
@@ -352,11 +329,8 @@ async function attempt(
  */
 const EAGER_INITIAL_BYTES = 16 * 1024;
 
-async function retryableIfClosed<T>(pending: Promise<T>): Promise<T> {
-  try {
-    return await pending;
-  } catch (error) {
-    if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
-    throw error;
-  }
+/** Rethrows `error`, marked worth asking the broker again about when the connection closed. */
+function retryableIfClosed(error: unknown): never {
+  if (error instanceof ConnectServiceError && error.code === 'CLOSED') error.retryable = true;
+  throw error;
 }

@@ -10,6 +10,7 @@ import {
   HANDOFF_PAYLOAD_PROTOCOL,
   tryDecodeFramed,
 } from '@handoff/protocol';
+import type { Cancellable } from './cancellation.js';
 import { ConnectServiceError } from './connect-service-error.js';
 
 export interface RawFrame {
@@ -38,16 +39,28 @@ export class Conversation {
   private isConnected = false;
   private reading = false;
 
+  /**
+   * `readNow`: listen for data from the start (the broker's reply is
+   * awaited anyway), so that reading begins as the connect completes, not
+   * a turn later when next() is first called.
+   */
   constructor(
     private readonly path: string,
-    private readonly signal: AbortSignal,
+    private readonly signal: Cancellable,
+    readNow = false,
   ) {
     this.socket = connect({ path });
     this.socket.on('connect', this.onConnect);
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
+    if (readNow) this.startReading();
     signal.addEventListener('abort', this.onAbort, { once: true });
     if (signal.aborted) this.onAbort();
+  }
+
+  private startReading(): void {
+    this.reading = true;
+    this.socket.on('data', this.onData);
   }
 
   private readonly wake = () => this.waiter?.();
@@ -108,10 +121,7 @@ export class Conversation {
   }
 
   async next(): Promise<RawFrame> {
-    if (!this.reading) {
-      this.reading = true;
-      this.socket.on('data', this.onData);
-    }
+    if (!this.reading) this.startReading();
     for (;;) {
       const frame = this.take();
       if (frame) return frame;
@@ -188,8 +198,9 @@ export class Conversation {
     if (this.reading) {
       this.socket.off('data', this.onData);
       this.socket.pause();
-      const rest = Buffer.concat([...this.kept, ...this.chunks]);
-      if (rest.length > 0) this.socket.unshift(rest);
+      const parts = this.kept.length === 0 ? this.chunks : [...this.kept, ...this.chunks];
+      if (parts.length > 0)
+        this.socket.unshift(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     }
     this.socket.off('error', this.onError);
     return this.socket;

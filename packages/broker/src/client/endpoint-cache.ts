@@ -227,24 +227,32 @@ export interface CachedConnection {
  * Connects straight to the cached daemon and checks who answered before
  * writing anything. Null (the entry is gone) when there is no verified
  * entry, the socket cannot be connected, or the peer is not the recorded
- * process; the caller then asks the broker. A Unix-socket connect is
- * settled by the kernel at once (connected, or ENOENT / ECONNREFUSED /
- * EAGAIN), so this needs no deadline of its own, and stays off the
- * connectService timer machinery: a hit costs a connect, one getsockopt
- * and one pread more than a bare net.connect. `signal` is checked when the
- * connect has settled; an abort then throws what `aborted()` makes.
+ * process; the caller then asks the broker. A Unix-socket connect() is
+ * settled by the kernel inside the call (connected, or ENOENT /
+ * ECONNREFUSED / EAGAIN), so this needs no deadline of its own and stays
+ * off the connectService timer machinery. Usually the check runs at once:
+ * net.connect() has made the connect() syscall before it returns, and
+ * SO_PEERCRED already names the peer, so the first bytes are queued as
+ * early as on a bare net.connect (Node sends them on 'connect'). Only when
+ * the socket is not connected yet (no peer: the connect failed, or is still
+ * being made) does it wait for 'connect' or 'error'. A hit costs one
+ * getsockopt and one pread more than a bare net.connect. `signal` is
+ * checked before the check; an abort then throws what `aborted()` makes.
  */
-export async function connectCached(
+export function connectCached(
   key: string,
   initialData: Uint8Array | undefined,
   signal: AbortSignal | undefined,
   aborted: () => Error,
-): Promise<CachedConnection | null> {
+): Promise<CachedConnection | null> | CachedConnection | null {
   const entry = entries.get(key);
   if (entry === undefined || entry.identity === null || peerCredentialsOf === null) return null;
-  const { identity } = entry;
   const socket = connect({ path: entry.backendPipe });
-  const failed = await new Promise<boolean>((resolve) => {
+  const peer = peerOf(socket);
+  // pid 0: no peer yet. Anything else is a connected peer, judged now.
+  if (peer !== null && peer.pid !== 0)
+    return judged(key, entry, socket, peer, initialData, signal, aborted);
+  return new Promise<boolean>((resolve) => {
     const onConnect = () => {
       socket.removeListener('error', onError);
       resolve(false);
@@ -255,25 +263,44 @@ export async function connectCached(
     };
     socket.once('connect', onConnect);
     socket.once('error', onError);
+  }).then((failed) => {
+    if (failed) {
+      socket.on('error', ignore);
+      socket.destroy();
+      dropEntry(key);
+      return null;
+    }
+    return judged(key, entry, socket, peerOf(socket), initialData, signal, aborted);
   });
-  if (failed) {
-    socket.on('error', ignore);
-    socket.destroy();
-    dropEntry(key);
+}
+
+/** SO_PEERCRED of `socket`, or null when it cannot be read. */
+function peerOf(socket: Socket): { pid: number; uid: number } | null {
+  try {
+    return peerCredentialsOf?.(socket) ?? null;
+  } catch {
     return null;
   }
+}
+
+/** The hit, when `peer` is the recorded process; null (entry dropped, socket closed) otherwise. */
+function judged(
+  key: string,
+  entry: Entry,
+  socket: Socket,
+  peer: { pid: number; uid: number } | null,
+  initialData: Uint8Array | undefined,
+  signal: AbortSignal | undefined,
+  aborted: () => Error,
+): CachedConnection | null {
   if (signal?.aborted) {
     socket.on('error', ignore);
     socket.destroy();
     throw aborted();
   }
-  let peer: { pid: number; uid: number } | null;
-  try {
-    peer = peerCredentialsOf(socket);
-  } catch {
-    peer = null;
-  }
+  const identity = entry.identity;
   if (
+    identity === null ||
     peer === null ||
     peer.pid !== identity.pid ||
     peer.uid !== identity.uid ||

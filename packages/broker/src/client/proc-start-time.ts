@@ -57,5 +57,38 @@ export function procStartTicksAt(statFd: number): number | null {
   } catch {
     return null;
   }
-  return startTicksOf(statBuffer.toString('latin1', 0, length));
+  return startTicksIn(statBuffer, length);
+}
+
+const CLOSE_PAREN = 0x29;
+const SPACE = 0x20;
+const DIGIT_0 = 0x30;
+
+/**
+ * startTicksOf on the bytes of a stat line, without making a string of
+ * them (the endpoint cache's hit path reads one per connect).
+ */
+export function startTicksIn(bytes: Uint8Array, length: number): number | null {
+  if (length <= 0 || length > bytes.length) return null;
+  const close = bytes.lastIndexOf(CLOSE_PAREN, length - 1);
+  if (close < 0) return null;
+  // After ") " comes field 3 (state); field 22 is the 20th from there.
+  let at = close + 2;
+  for (let field = 3; field < 22; field++) {
+    const space = bytes.indexOf(SPACE, at);
+    if (space < 0 || space >= length) return null;
+    at = space + 1;
+  }
+  let ticks = 0;
+  let end = at;
+  for (; end < length; end++) {
+    const digit = bytes[end]! - DIGIT_0;
+    if (digit < 0 || digit > 9) break;
+    ticks = ticks * 10 + digit;
+  }
+  // The field must be digits only, up to a space, a newline or the end.
+  const after = end < length ? bytes[end] : SPACE;
+  if (end === at || (after !== SPACE && after !== 0x0a) || !Number.isSafeInteger(ticks))
+    return null;
+  return ticks;
 }

@@ -3,6 +3,7 @@
 // the broker's retry_after_ms), so a thousand clients starting at once do
 // not storm a broker that is starting, restarting or rate limiting them.
 import { ErrorCode } from '@handoff/protocol';
+import type { Cancellable } from './cancellation.js';
 
 export interface ConnectRetryOptions {
   /** The first back-off's ceiling (default 25 ms). */
@@ -98,7 +99,7 @@ export class ConnectBackoff {
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: Cancellable): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason);

@@ -37,7 +37,9 @@ const FD_STORE_LINGER_MS = 5000;
 
 interface PendingOffer {
   resolve: (outcome: OfferOutcome) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() past which the offer is given up. */
+  deadline: number;
+  deadlineMs: number;
 }
 
 /**
@@ -52,6 +54,13 @@ export class BackendChannel extends EventEmitter {
   private readonly socket: FdSocket;
   private readonly decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 });
   private readonly pending = new Map<bigint, PendingOffer>();
+  /**
+   * One timer for the offers in flight, due at or before the earliest
+   * deadline (not a timer per offer: an ack settles its offer with a map
+   * delete). Left armed when the last ack comes; it then finds nothing due.
+   */
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private deadlineTimerAt = Number.POSITIVE_INFINITY;
   private endpointValue: ChannelRegistration | null = null;
   private closedValue = false;
   private pausedValue = false;
@@ -139,11 +148,9 @@ export class BackendChannel extends EventEmitter {
         fate: 'not-sent',
       });
     return new Promise<OfferOutcome>((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(offer.correlationId);
-        resolve({ accepted: false, reason: `no ack within ${deadlineMs} ms`, fate: 'unknown' });
-      }, deadlineMs);
-      this.pending.set(offer.correlationId, { resolve, timer });
+      const deadline = performance.now() + deadlineMs;
+      this.pending.set(offer.correlationId, { resolve, deadline, deadlineMs });
+      this.armDeadline(deadline);
       try {
         const frame = offerFrame(offer);
         if (this.can(CHANNEL_CAP_OFFER_WITH_FD)) {
@@ -188,6 +195,7 @@ export class BackendChannel extends EventEmitter {
     this.closedValue = true;
     for (const id of [...this.pending.keys()])
       this.settle(id, { accepted: false, reason, fate: 'unknown' });
+    this.disarmDeadline();
     const keeping = this.can(CHANNEL_CAP_FD_STORE) && this.listenerCount('deposit') > 0;
     if (keeping && !this.pausedValue && !this.socket.closed) this.linger();
     else this.socket.close();
@@ -213,9 +221,48 @@ export class BackendChannel extends EventEmitter {
   private settle(id: bigint, outcome: OfferOutcome): void {
     const entry = this.pending.get(id);
     if (!entry) return;
+    // The deadline timer stays armed: the next offer usually finds it due
+    // earlier than its own deadline and costs no timer at all.
     this.pending.delete(id);
-    clearTimeout(entry.timer);
     entry.resolve(outcome);
+  }
+
+  /** Makes sure the deadline timer fires by `at`. */
+  private armDeadline(at: number): void {
+    if (this.deadlineTimer !== null && this.deadlineTimerAt <= at) return;
+    this.disarmDeadline();
+    this.deadlineTimerAt = at;
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = null;
+        this.deadlineTimerAt = Number.POSITIVE_INFINITY;
+        this.expireOffers();
+      },
+      Math.max(1, Math.ceil(at - performance.now())),
+    );
+  }
+
+  private disarmDeadline(): void {
+    if (this.deadlineTimer === null) return;
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+    this.deadlineTimerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Gives up the offers past their deadline, and re-arms for the next one. */
+  private expireOffers(): void {
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, entry] of this.pending) {
+      if (entry.deadline <= now) {
+        this.settle(id, {
+          accepted: false,
+          reason: `no ack within ${entry.deadlineMs} ms`,
+          fate: 'unknown',
+        });
+      } else if (entry.deadline < next) next = entry.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armDeadline(next);
   }
 
   /**

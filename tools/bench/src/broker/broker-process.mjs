@@ -7,11 +7,14 @@ import pino from 'pino';
 
 const socketPath = process.argv[2];
 const daemon = join(import.meta.dirname, 'echo-daemon.mjs');
+// BENCH_DAEMON_NODE_ARGS: node flags for the daemons (e.g. --cpu-prof
+// --cpu-prof-dir=…, which NODE_OPTIONS does not take) to profile the adopting side.
+const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const service = (name, handoff) => ({
   name,
   version: '1.0.0',
   command: process.execPath,
-  args: [daemon],
+  args: [...daemonNodeArgs, daemon],
   handoff,
   readyTimeoutMs: 30_000,
 });

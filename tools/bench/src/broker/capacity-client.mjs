@@ -11,7 +11,11 @@ import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
 // The endpoint cache would skip the broker on repeat connects: this case
 // measures handoffs (set before the client module is loaded).
 process.env.HANDOFF_ENDPOINT_CACHE = 'off';
-const { connectService } = await import('@handoff/broker/client');
+// CAPACITY_CLIENT_LIB=<a built client entry, e.g. a copy of an older
+// dist/client/index.js>: that connectService instead, for A/B runs of the client.
+const { connectService } = await import(
+  process.env.CAPACITY_CLIENT_LIB ?? '@handoff/broker/client'
+);
 
 const [mode, path, loopsArg, warmupArg, measureArg] = process.argv.slice(2);
 const loops = Number(loopsArg);

@@ -43,20 +43,44 @@ export async function capacitySuite(): Promise<void> {
       const barePath = join(root, 'bare.sock');
       const broker = child('broker-process.mjs', brokerPath);
       const bare = child('capacity-accept-server.mjs', barePath);
+      // The floor: a Node handoff that only passes the fd on (bare-handoff.mjs).
+      const floorPath = join(root, 'bare-broker.sock');
+      const bareHandoff = (role: string, a: string, b: string) =>
+        spawn(process.execPath, [join(import.meta.dirname, 'bare-handoff.mjs'), role, a, b], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+      const floorDaemon = bareHandoff(
+        'daemon',
+        join(root, 'bare-control.sock'),
+        join(root, 'x.sock'),
+      );
+      await once(floorDaemon.stdout!, 'data');
+      const floorBroker = bareHandoff('broker', floorPath, join(root, 'bare-control.sock'));
       try {
         await once(broker.stdout!, 'data');
         await once(bare.stdout!, 'data');
+        await once(floorBroker.stdout!, 'data');
         (
           await connectService('echo', { version: '1.0.0', brokerPath, timeoutMs: 60_000 })
         ).socket.destroy();
-        await throughputCase(brokerPath, broker, barePath, bare, {
-          loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
-          rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
-          warmupMs: 500,
-          measureMs: 1500,
-        });
+        await throughputCase(
+          brokerPath,
+          broker,
+          barePath,
+          bare,
+          {
+            path: floorPath,
+            pids: () => [floorBroker.pid!, floorDaemon.pid!],
+          },
+          {
+            loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
+            rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
+            warmupMs: 500,
+            measureMs: 1500,
+          },
+        );
       } finally {
-        await stop([broker, bare]);
+        await stop([broker, bare, floorBroker, floorDaemon]);
       }
     }
     if (cases.includes('services'))

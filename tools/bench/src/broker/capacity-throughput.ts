@@ -2,6 +2,9 @@
 // client loops (connectService with the first request → first response →
 // close), against a bare Node accept-and-write server driven by the same
 // client process script (capacity-client.mjs). Rounds alternate ours/baseline.
+// A third server in each round is the floor: a Node handoff that only passes
+// the fd on (bare-handoff.mjs), so the line says how much of the gap to the
+// bare server any Node broker must pay for its extra process hop.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -88,6 +91,7 @@ export async function throughputCase(
   broker: ChildProcess,
   barePath: string,
   bare: ChildProcess,
+  floor: { path: string; pids: () => number[] },
   options: { loops: readonly number[]; rounds: number; warmupMs: number; measureMs: number },
 ): Promise<boolean> {
   let allMet = true;
@@ -100,6 +104,8 @@ export async function throughputCase(
     const oursCpu: number[] = [];
     const baseCpu: number[] = [];
     const pairs: number[] = [];
+    const floorPairs: number[] = [];
+    const floorCpu: number[] = [];
     for (let r = 0; r < options.rounds; r++) {
       const a = async () => {
         const o = await runClient(
@@ -125,14 +131,30 @@ export async function throughputCase(
         base.push(o);
         baseCpu.push(o.server_cpu_us / Math.max(1, o.done));
       };
+      let floorPerS = 0;
+      const c = async () => {
+        const o = await runClient(
+          'bare',
+          floor.path,
+          loops,
+          floor.pids,
+          options.warmupMs,
+          options.measureMs,
+        );
+        floorPerS = o.per_s;
+        floorCpu.push(o.server_cpu_us / Math.max(1, o.done));
+      };
       if (r % 2 === 0) {
         await a();
         await b();
+        await c();
       } else {
+        await c();
         await b();
         await a();
       }
       pairs.push(ours.at(-1)!.per_s / base.at(-1)!.per_s);
+      floorPairs.push(floorPerS / base.at(-1)!.per_s);
     }
     const lat = (rs: ClientResult[]) => rs.flatMap((x) => x.latencies);
     const errs = (rs: ClientResult[]) => {
@@ -172,6 +194,10 @@ export async function throughputCase(
       baseline_server_cpu_us_per_op: med(baseCpu),
       client_cpu_us_per_op: med(ours.map((x) => x.client_cpu_us / Math.max(1, x.done))),
       baseline_client_cpu_us_per_op: med(base.map((x) => x.client_cpu_us / Math.max(1, x.done))),
+      floor_ratio: Number(summarize(floorPairs).opsPerSec.toFixed(2)),
+      floor_ratio_of:
+        'bare Node handoff (fd passed on, nothing read) ÷ the same baseline, median of round pairs',
+      floor_server_cpu_us_per_op: med(floorCpu),
       target_ratio: TARGET,
       meets_target: meets,
     });

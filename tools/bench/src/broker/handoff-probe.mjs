@@ -5,7 +5,10 @@
 // handle-passing capability and the request in one write, read until the
 // response frame) — the broker and daemon without the client library; and
 // straight to the daemon. Prints p50/p99 and the broker's and the daemon's
-// on-CPU µs per round (/proc/<pid>/schedstat).
+// on-CPU µs per round (/proc/<pid>/schedstat), and the client's own CPU.
+// HANDOFF_PROBE_CS_A=<a built client entry, e.g. a copy of HEAD's
+// dist/client/index.js>: adds mode `csA`, connectService from that build, for
+// an A/B of the client library in the same run (HANDOFF_PROBE_MODES picks modes).
 //   node handoff-probe.mjs [n]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,6 +37,9 @@ const watchdog = setTimeout(
   Number(process.env.PROBE_TIMEOUT_MS ?? 180_000),
 );
 const n = Number(process.argv[2] ?? 1000);
+const csA = process.env.HANDOFF_PROBE_CS_A
+  ? (await import(process.env.HANDOFF_PROBE_CS_A)).connectService
+  : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'handoff-probe-'));
 const nodeArgs = (process.env.HELLO_PROBE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 // HELLO_PROBE_PIN=<cpu>: servers on that CPU (run the probe under taskset on another), so
@@ -100,20 +106,23 @@ function readFrames(socket, frames) {
     socket.resume();
   });
 }
+/** connectService (or csA's) + first request → first response. */
+async function viaConnectService(connectServiceOf) {
+  const t0 = performance.now();
+  const { socket } = await connectServiceOf('echo', {
+    version: '1.0.0',
+    brokerPath,
+    timeoutMs: 10_000,
+    initialData: request,
+  });
+  await readFrames(socket, 1);
+  const e = performance.now() - t0;
+  socket.destroy();
+  return e;
+}
 const modes = {
-  cs: async () => {
-    const t0 = performance.now();
-    const { socket } = await connectService('echo', {
-      version: '1.0.0',
-      brokerPath,
-      timeoutMs: 10_000,
-      initialData: request,
-    });
-    await readFrames(socket, 1);
-    const e = performance.now() - t0;
-    socket.destroy();
-    return e;
-  },
+  cs: () => viaConnectService(connectService),
+  csA: () => viaConnectService(csA),
   raw: async () => {
     const t0 = performance.now();
     const socket = connect({ path: brokerPath });
@@ -134,7 +143,9 @@ const modes = {
   },
 };
 const cpu = (pid) => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
-const names = (process.env.HANDOFF_PROBE_MODES ?? 'cs,raw,direct').split(',');
+const names = (
+  process.env.HANDOFF_PROBE_MODES ?? (csA ? 'cs,csA,raw,direct' : 'cs,raw,direct')
+).split(',');
 const stats = Object.fromEntries(names.map((m) => [m, { t: [], broker: 0, daemon: 0, client: 0 }]));
 for (let i = 0; i < 200; i++) for (const m of names) await modes[m]();
 for (let i = 0; i < n; i++) {
