@@ -17,14 +17,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectService } from '@handoff/broker';
-import {
-  CAP_HANDLE_PASSING,
-  CONTROL_PAYLOAD_PROTOCOL,
-  encodeFramed,
-  Hello,
-  requestFrame,
-  tryDecodeFramed,
-} from '@handoff/protocol';
+import { helloBytes, readFrames, echoRequest as request } from './probe-wire.mjs';
 
 // Never hold the bench lock past a hang: give up after 3 minutes.
 const spawned = [];
@@ -56,56 +49,14 @@ const broker = spawn(...pinned([...nodeArgs, script, brokerPath]), {
 });
 spawned.push(broker);
 await once(broker.stdout, 'data');
-const request = encodeFramed(
-  requestFrame({ payloadProtocol: 0xf001, requestId: 1n, payload: new Uint8Array(32) }),
-);
 const first = await connectService('echo', { version: '1.0.0', brokerPath, timeoutMs: 60_000 });
 const pipe = first.negotiated.backendPipe;
 first.socket.destroy();
 const daemonPid = Number(
   readFileSync(`/proc/${broker.pid}/task/${broker.pid}/children`, 'utf8').trim().split(' ')[0],
 );
-const hello = encodeFramed(
-  requestFrame({
-    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
-    requestId: 1n,
-    payload: Hello.encode({
-      clientMinProtocol: 1,
-      clientMaxProtocol: 1,
-      serviceName: 'echo',
-      wantedVersion: '1.0.0',
-      clientCapabilities: CAP_HANDLE_PASSING,
-    }),
-  }),
-);
-const helloAndRequest = Buffer.concat([hello, request]);
+const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), request]);
 
-/** Resolves once `frames` whole frames have arrived on `socket`. */
-function readFrames(socket, frames) {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    let seen = 0;
-    const onData = (chunk) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const got = tryDecodeFramed(buffered);
-        if (!got) break;
-        seen++;
-        buffered = buffered.subarray(got.consumed);
-        if (seen === frames) {
-          socket.off('data', onData);
-          socket.off('close', onClose);
-          resolve();
-          return;
-        }
-      }
-    };
-    const onClose = () => reject(new Error('closed before a response'));
-    socket.on('data', onData);
-    socket.on('close', onClose);
-    socket.resume();
-  });
-}
 /** connectService (or csA's) + first request → first response. */
 async function viaConnectService(connectServiceOf) {
   const t0 = performance.now();

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONTROL_PAYLOAD_PROTOCOL, encodeFramed, Hello, requestFrame } from '@handoff/protocol';
+import { helloBytes } from './probe-wire.mjs';
 
 // Never hold the bench lock past a hang: give up after 3 minutes.
 const spawned = [];
@@ -54,18 +54,7 @@ spawned.push(broker, echo, ...(brokerA ? [brokerA] : []));
 if (brokerA) await once(brokerA.stdout, 'data');
 await once(broker.stdout, 'data');
 await once(echo.stdout, 'data');
-const frame = encodeFramed(
-  requestFrame({
-    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
-    requestId: 1n,
-    payload: Hello.encode({
-      clientMinProtocol: 1,
-      clientMaxProtocol: 1,
-      serviceName: 'echo-plain',
-      wantedVersion: '1.0.0',
-    }),
-  }),
-);
+const frame = helloBytes('echo-plain');
 async function firstReply(path) {
   const socket = connect({ path });
   await once(socket, 'connect');

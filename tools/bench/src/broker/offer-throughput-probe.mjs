@@ -14,14 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CAP_HANDLE_PASSING,
-  CONTROL_PAYLOAD_PROTOCOL,
-  encodeFramed,
-  Hello,
-  requestFrame,
-  tryDecodeFramed,
-} from '@handoff/protocol';
+import { echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
 
 const loops = Number(process.argv[2] ?? 64);
 const measureMs = Number(process.argv[3] ?? 3000);
@@ -42,45 +35,18 @@ const watchdog = setTimeout(() => {
 }, 120_000);
 await once(broker.stdout, 'data');
 
-const request = encodeFramed(
-  requestFrame({ payloadProtocol: 0xf001, requestId: 1n, payload: new Uint8Array(32) }),
-);
-const hello = encodeFramed(
-  requestFrame({
-    payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
-    requestId: 1n,
-    payload: Hello.encode({
-      clientMinProtocol: 1,
-      clientMaxProtocol: 1,
-      serviceName: 'echo',
-      wantedVersion: '1.0.0',
-      clientCapabilities: CAP_HANDLE_PASSING,
-    }),
-  }),
-);
-const helloAndRequest = Buffer.concat([hello, request]);
+const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), echoRequest]);
 
 /** One handoff: Negotiated + relay (written by the daemon) + the response = 3 frames. */
-function handoff() {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ path: brokerPath });
-    socket.write(helloAndRequest);
-    let buffered = Buffer.alloc(0);
-    let frames = 0;
-    socket.on('data', (chunk) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      for (let got = tryDecodeFramed(buffered); got; got = tryDecodeFramed(buffered)) {
-        buffered = buffered.subarray(got.consumed);
-        if (++frames === 3) {
-          socket.destroy();
-          resolve();
-          return;
-        }
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () => reject(new Error('closed before the response')));
-  });
+async function handoff() {
+  const socket = connect({ path: brokerPath });
+  socket.on('error', () => {});
+  socket.write(helloAndRequest);
+  try {
+    await readFrames(socket, 3);
+  } finally {
+    socket.destroy();
+  }
 }
 
 await handoff();

@@ -1,0 +1,58 @@
+// The wire the standalone probes speak (hello-probe, handoff-probe,
+// offer-throughput-probe: plain `node` scripts over the built packages,
+// which cannot import the suites' TypeScript frames.ts): a framed Hello,
+// the echo daemon's request, and waiting for whole framed replies.
+import {
+  CAP_HANDLE_PASSING,
+  CONTROL_PAYLOAD_PROTOCOL,
+  encodeFramed,
+  Hello,
+  requestFrame,
+  tryDecodeFramed,
+} from '@handoff/protocol';
+
+/** A framed Hello for `service`@1.0.0; `handoff` adds the handle-passing capability. */
+export function helloBytes(service, { handoff = false } = {}) {
+  return encodeFramed(
+    requestFrame({
+      payloadProtocol: CONTROL_PAYLOAD_PROTOCOL,
+      requestId: 1n,
+      payload: Hello.encode({
+        clientMinProtocol: 1,
+        clientMaxProtocol: 1,
+        serviceName: service,
+        wantedVersion: '1.0.0',
+        ...(handoff ? { clientCapabilities: CAP_HANDLE_PASSING } : {}),
+      }),
+    }),
+  );
+}
+
+/** The echo daemon's request (payload protocol 0xF001, 32 bytes). */
+export const echoRequest = encodeFramed(
+  requestFrame({ payloadProtocol: 0xf001, requestId: 1n, payload: new Uint8Array(32) }),
+);
+
+/** Resolves once `frames` whole frames have arrived on `socket`; rejects if it closes first. */
+export function readFrames(socket, frames) {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    let seen = 0;
+    const onData = (chunk) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      for (let got = tryDecodeFramed(buffered); got; got = tryDecodeFramed(buffered)) {
+        buffered = buffered.subarray(got.consumed);
+        if (++seen === frames) {
+          socket.off('data', onData);
+          socket.off('close', onClose);
+          resolve();
+          return;
+        }
+      }
+    };
+    const onClose = () => reject(new Error('closed before a response'));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.resume();
+  });
+}
