@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
 import { connectService } from '@handoff/broker';
 import { encodeFramed, requestFrame } from '@handoff/protocol';
+import { startBareHandoff } from './broker/bare-handoff.ts';
 import { startCFirstReply } from './broker/c-first-reply.ts';
 import { endpointCacheBench } from './broker/endpoint-cache.ts';
 import { firstReply, helloFrameFor, readFrame } from './broker/frames.ts';
@@ -39,18 +40,10 @@ export async function brokerSuite(): Promise<void> {
   const broker = child('broker-process.mjs', socketPath);
   const echo = child('echo-process.mjs', join(dir, 'echo.sock'));
   const cServer = await startCFirstReply(join(dir, 'c.sock'));
-  const bare = (role: string, a: string, b: string) =>
-    spawn(process.execPath, [join(import.meta.dirname, 'broker', 'bare-handoff.mjs'), role, a, b], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-  const floor = { brokerPath: join(dir, 'bare-broker.sock'), directPath: join(dir, 'bare.sock') };
-  const bareDaemon = bare('daemon', join(dir, 'bare-control.sock'), floor.directPath);
-  await once(bareDaemon.stdout!, 'data');
-  const bareBroker = bare('broker', floor.brokerPath, join(dir, 'bare-control.sock'));
+  const floor = await startBareHandoff(dir);
   try {
     await once(broker.stdout!, 'data');
     await once(echo.stdout!, 'data');
-    await once(bareBroker.stdout!, 'data');
     console.error('# broker: starting the daemons');
     // Start both daemons before measuring.
     for (const name of ['echo', 'echo-plain'])
@@ -71,13 +64,12 @@ export async function brokerSuite(): Promise<void> {
     echo.kill('SIGTERM');
     broker.kill('SIGTERM');
     cServer.kill('SIGTERM');
-    bareBroker.kill('SIGTERM');
-    bareDaemon.kill('SIGTERM');
-    await Promise.all(
-      [broker, echo, cServer, bareBroker, bareDaemon].map((c) =>
-        c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined,
-      ),
-    );
+    await Promise.all([
+      once(broker, 'exit'),
+      once(echo, 'exit'),
+      once(cServer, 'exit'),
+      floor.stop(),
+    ]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectService } from '@handoff/broker';
+import { startBareHandoff } from './bare-handoff.ts';
 import { daemonsCase } from './capacity-daemons.ts';
 import { servicesCase } from './capacity-services.ts';
 import { throughputCase } from './capacity-throughput.ts';
@@ -44,22 +45,10 @@ export async function capacitySuite(): Promise<void> {
       const broker = child('broker-process.mjs', brokerPath);
       const bare = child('capacity-accept-server.mjs', barePath);
       // The floor: a Node handoff that only passes the fd on (bare-handoff.mjs).
-      const floorPath = join(root, 'bare-broker.sock');
-      const bareHandoff = (role: string, a: string, b: string) =>
-        spawn(process.execPath, [join(import.meta.dirname, 'bare-handoff.mjs'), role, a, b], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-      const floorDaemon = bareHandoff(
-        'daemon',
-        join(root, 'bare-control.sock'),
-        join(root, 'x.sock'),
-      );
-      await once(floorDaemon.stdout!, 'data');
-      const floorBroker = bareHandoff('broker', floorPath, join(root, 'bare-control.sock'));
+      const floor = await startBareHandoff(root);
       try {
         await once(broker.stdout!, 'data');
         await once(bare.stdout!, 'data');
-        await once(floorBroker.stdout!, 'data');
         (
           await connectService('echo', { version: '1.0.0', brokerPath, timeoutMs: 60_000 })
         ).socket.destroy();
@@ -68,10 +57,7 @@ export async function capacitySuite(): Promise<void> {
           broker,
           barePath,
           bare,
-          {
-            path: floorPath,
-            pids: () => [floorBroker.pid!, floorDaemon.pid!],
-          },
+          { path: floor.brokerPath, pids: floor.pids },
           {
             loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
             rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
@@ -80,7 +66,7 @@ export async function capacitySuite(): Promise<void> {
           },
         );
       } finally {
-        await stop([broker, bare, floorBroker, floorDaemon]);
+        await Promise.all([stop([broker, bare]), floor.stop()]);
       }
     }
     if (cases.includes('services'))

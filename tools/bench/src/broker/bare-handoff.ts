@@ -1,0 +1,55 @@
+// Starting the floor of a Node handoff (bare-handoff.mjs) for the broker and
+// capacity suites: its "daemon" (control socket + its own direct echo
+// listener) and its "broker", each in its own process, both ready.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+export interface BareHandoff {
+  /** Where a client connects to be handed to the bare daemon. */
+  brokerPath: string;
+  /** The bare daemon's own echo listener: the direct route the floor is compared with. */
+  directPath: string;
+  /** The broker's and the daemon's pids (for CPU accounting). */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+export async function startBareHandoff(dir: string): Promise<BareHandoff> {
+  const script = join(import.meta.dirname, 'bare-handoff.mjs');
+  const start = async (role: string, a: string, b: string): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, [script, role, a, b], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    // Ready, or gone before it was (a socket path taken, say): never wait forever.
+    const ready = await Promise.race([
+      once(child.stdout!, 'data').then(() => true),
+      once(child, 'exit').then(() => false),
+    ]);
+    if (!ready) throw new Error(`bare-handoff.mjs ${role} exited before it was ready`);
+    return child;
+  };
+  const control = join(dir, 'bare-handoff-control.sock');
+  const brokerPath = join(dir, 'bare-handoff-broker.sock');
+  const directPath = join(dir, 'bare-handoff-direct.sock');
+  const daemon = await start('daemon', control, directPath);
+  const broker = await start('broker', brokerPath, control).catch((error) => {
+    daemon.kill('SIGKILL');
+    throw error;
+  });
+  return {
+    brokerPath,
+    directPath,
+    pids: () => [broker.pid!, daemon.pid!],
+    async stop() {
+      await Promise.all(
+        [broker, daemon].map(async (c) => {
+          if (c.exitCode !== null || c.signalCode !== null) return;
+          const exited = once(c, 'exit');
+          c.kill('SIGTERM');
+          await exited;
+        }),
+      );
+    },
+  };
+}
