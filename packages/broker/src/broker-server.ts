@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
 import { PeerPolicy, preparePrivateSocketPath } from '@handoff/backend-sdk';
 import type { FdServer, FdSocket } from '@handoff/fdpass';
-import { ErrorCode } from '@handoff/protocol';
 import type { Logger } from 'pino';
 import { handleAdminRequest } from './admin.js';
 import { BackendRegistry, shuttingDown } from './backend-registry.js';
@@ -35,6 +34,7 @@ import {
   routerDeadlines,
   routerObservers,
   routerRateLimit,
+  routerSelect,
 } from './router-context.js';
 import { RpCompat } from './rp-compat/rp-compat.js';
 import { SpawnBudget } from './spawn-budget.js';
@@ -52,7 +52,6 @@ import {
   unlinkOwnSocket,
 } from './upgrade/listeners.js';
 import { adoptBackends, listenerFromState, type UpgradeTakeover } from './upgrade/takeover.js';
-import { selectDefinition } from './version-policy.js';
 
 /**
  * One running broker: its sockets, definitions, daemons, fd store, upgrade
@@ -193,10 +192,10 @@ export class BrokerImpl extends EventEmitter implements Broker {
       options.successor,
     );
     this.routerContext = {
-      select: (name, wanted) =>
-        this.refusing
-          ? { ok: false, code: ErrorCode.SHUTTING_DOWN, reason: 'the broker is shutting down' }
-          : selectDefinition(this.services, name, wanted),
+      select: routerSelect(
+        () => this.services,
+        () => this.refusing,
+      ),
       // Closing refuses a second offer's acquire too: the first backend
       // still serves the reconnect route until the drain ends.
       acquire: (definition) =>

@@ -2,18 +2,14 @@
 // backends, admin answers, deadlines and where to report, with the defaults
 // of its deadlines and its metrics hooks. broker-server.ts builds one per
 // broker; the router and the handoff code only read it.
-import {
-  type AdminReply,
-  type AdminRequest,
-  type ErrorCode,
-  PROTOCOL_VERSION,
-} from '@handoff/protocol';
+import { type AdminReply, type AdminRequest, ErrorCode, PROTOCOL_VERSION } from '@handoff/protocol';
 import type { Backend } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
 import type { HandoffTokenPool } from './handoff/token-pool.js';
 import { HelloRateLimiter, type HelloRateLimitOptions } from './hello-rate-limit.js';
 import type { BrokerMetrics } from './metrics.js';
 import { refusalLabelFor } from './refusal-label.js';
+import { selectDefinition } from './version-policy.js';
 
 export interface RouteDecision {
   ok: true;
@@ -61,6 +57,51 @@ export interface RouterContext {
 /** Seconds since `started` (a process.hrtime.bigint()), as the observe hooks take them. */
 export function secondsSince(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** How many (name, wanted version) choices routerSelect keeps before starting over. */
+const REMEMBERED_CHOICES = 256;
+
+/**
+ * The router's select: SHUTTING_DOWN once the broker refuses, else
+ * selectDefinition over `definitions()`. Its choices are remembered for the
+ * next Hellos (parsing and comparing versions is a measurable part of one)
+ * until the broker swaps in another definitions array on a reload; only
+ * choices that route, and a bounded number, since clients pick the keys.
+ */
+export function routerSelect(
+  definitions: () => readonly ServiceDefinition[],
+  refusing: () => boolean,
+): RouterContext['select'] {
+  let rememberedFor: readonly ServiceDefinition[] | null = null;
+  let rememberedLength = 0;
+  let remembered = new Map<string, Map<string, RouteDecision>>();
+  let count = 0;
+  return (name, wanted) => {
+    if (refusing())
+      return { ok: false, code: ErrorCode.SHUTTING_DOWN, reason: 'the broker is shutting down' };
+    const list = definitions();
+    // A list edited in place (the broker never does) is caught by its length.
+    if (list !== rememberedFor || list.length !== rememberedLength || count >= REMEMBERED_CHOICES) {
+      rememberedFor = list;
+      rememberedLength = list.length;
+      remembered = new Map();
+      count = 0;
+    }
+    const known = remembered.get(name)?.get(wanted);
+    if (known !== undefined) return known;
+    const decision = selectDefinition(list, name, wanted);
+    if (decision.ok) {
+      let byVersion = remembered.get(name);
+      if (byVersion === undefined) {
+        byVersion = new Map();
+        remembered.set(name, byVersion);
+      }
+      byVersion.set(wanted, decision);
+      count++;
+    }
+    return decision;
+  };
 }
 
 /** The router's deadlines and protocol range: the broker's options, defaulted. */

@@ -34,25 +34,33 @@ export interface RouteFacts {
 
 /** Numbers the connection and, when it may be handed off, draws its token. */
 export function routedClient(facts: RouteFacts, ctx: RouterContext): RoutedClient {
-  const trace = traceContext(facts.frame);
+  const { frame } = facts;
+  const trace = traceContext(frame);
   const connectionId = ctx.nextConnectionId();
+  // Built field by field, not spread: this runs for every routed Hello.
+  const logFields: Record<string, unknown> = {
+    service: facts.serviceName,
+    connection_id: String(connectionId),
+  };
+  if (trace.traceparent) logFields.traceparent = trace.traceparent;
   return {
     socket: facts.socket,
     serviceName: facts.serviceName,
     definition: facts.definition,
     rest: facts.rest,
     ticket: {
-      correlation: { ...facts.frame, ...trace },
+      correlation: {
+        payloadProtocol: frame.payloadProtocol,
+        requestId: frame.requestId,
+        traceparent: trace.traceparent,
+        tracestate: trace.tracestate,
+      },
       trace,
       connectionId,
       canHandoff: facts.canHandoff,
       token: facts.canHandoff ? ctx.tokens.next() : new Uint8Array(0),
     },
-    logFields: {
-      service: facts.serviceName,
-      connection_id: String(connectionId),
-      ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
-    },
+    logFields,
     negotiatedSent: false,
   };
 }

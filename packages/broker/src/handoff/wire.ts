@@ -2,20 +2,19 @@
 // and what the client is told — Negotiated, then the relayed HandoffAck.
 // Encoding only; when each goes out is offer.ts's and fallback.ts's business.
 import {
-  CAP_HANDLE_PASSING,
   type Correlation,
   encodeFramed,
   eventFrame,
   HANDOFF_PAYLOAD_PROTOCOL,
   HandoffAck,
   HandoffOffer,
-  HelloReply,
-  Negotiated,
-  PROTOCOL_VERSION,
   requestFrame,
   responseFrame,
 } from '@handoff/protocol';
 import type { TraceContext } from '../trace-context.js';
+import { type NegotiatedTarget, negotiatedReply } from './negotiated-reply.js';
+
+export type { NegotiatedTarget } from './negotiated-reply.js';
 
 /** One client offered to a daemon, as BackendChannel.offer sends it. */
 export interface Offer {
@@ -65,29 +64,11 @@ export interface HandoffTicket {
   token: Uint8Array;
 }
 
-/** The backend a Negotiated names (a Backend; only these fields are read). */
-export interface NegotiatedTarget {
-  readonly definition: { readonly version: string };
-  readonly endpoint: string;
-}
-
 /** The client's Negotiated, naming `target`'s endpoint for the reconnect route. */
 export function negotiatedFrame(ticket: HandoffTicket, target: NegotiatedTarget): Uint8Array {
   return encodeFramed(
     responseFrame(ticket.correlation, {
-      payload: HelloReply.encode({
-        result: {
-          case: 'negotiated',
-          value: Negotiated.create({
-            negotiatedProtocol: PROTOCOL_VERSION,
-            daemonVersion: target.definition.version,
-            backendPipe: target.endpoint,
-            serverCapabilities: ticket.canHandoff ? CAP_HANDLE_PASSING : 0n,
-            handlePassedToken: ticket.token,
-            connectionId: ticket.connectionId,
-          }),
-        },
-      }),
+      payload: negotiatedReply(target, ticket.canHandoff, ticket.token, ticket.connectionId),
     }),
   );
 }

@@ -1,0 +1,100 @@
+// The series of one metric family, found by label values. Several series
+// are updated per Hello, so a lookup builds no key: a family without labels
+// has its one series at hand, and a labelled one walks one Map per label
+// (values as they are, so no separator can make two tuples collide).
+// Naming and rendering the family is metrics.ts's.
+
+/** Label values by label name, as metrics.ts's Labels. */
+type LabelValues = Readonly<Record<string, string>>;
+
+interface Series<T> {
+  readonly values: string[];
+  readonly state: T;
+}
+
+/** One level per label; the last level's values are series. */
+type Level<T> = Map<string, Level<T> | Series<T>>;
+
+/** Label values of one metric, keyed by their values in declaration order. */
+export class SeriesMap<T> {
+  /** In creation order: the order a scrape renders them in. */
+  private readonly order: Series<T>[] = [];
+  private readonly root: Level<T> = new Map();
+  /** The family's only series when it has no labels. */
+  private unlabelled: Series<T> | undefined;
+
+  /**
+   * `badLabels` makes the error for labels that are not exactly
+   * `labelNames` (metrics.ts's MetricsError LABELS).
+   */
+  constructor(
+    private readonly labelNames: readonly string[],
+    private readonly fresh: () => T,
+    private readonly badLabels: (labels: LabelValues) => Error,
+  ) {}
+
+  /** The label values in declaration order; throws when the names are not exactly the declared ones. */
+  keyOf(labels: LabelValues): string[] {
+    this.check(labels);
+    return this.labelNames.map((name) => String(labels[name]));
+  }
+
+  get(labels: LabelValues): T {
+    return this.find(labels, true)!.state;
+  }
+
+  peek(labels: LabelValues): T | undefined {
+    return this.find(labels, false)?.state;
+  }
+
+  *entries(): IterableIterator<[string[], T]> {
+    for (const { values, state } of this.order) yield [values, state];
+  }
+
+  /**
+   * Exactly the declared names, each with a value: counted rather than
+   * compared as key sets, so checking allocates nothing.
+   */
+  private check(labels: LabelValues): void {
+    let given = 0;
+    for (const _ in labels) given++;
+    const names = this.labelNames;
+    if (given !== names.length) throw this.badLabels(labels);
+    for (let i = 0; i < names.length; i++)
+      if (labels[names[i]!] === undefined) throw this.badLabels(labels);
+  }
+
+  private find(labels: LabelValues, create: boolean): Series<T> | undefined {
+    this.check(labels);
+    const names = this.labelNames;
+    if (names.length === 0) {
+      if (this.unlabelled === undefined && create) this.unlabelled = this.add([]);
+      return this.unlabelled;
+    }
+    let level = this.root;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = String(labels[names[i]!]);
+      let next = level.get(value) as Level<T> | undefined;
+      if (next === undefined) {
+        if (!create) return undefined;
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
+    }
+    const value = String(labels[names[last]!]);
+    let series = level.get(value) as Series<T> | undefined;
+    if (series === undefined && create) {
+      series = this.add(this.keyOf(labels));
+      level.set(value, series);
+    }
+    return series;
+  }
+
+  private add(values: string[]): Series<T> {
+    const series = { values, state: this.fresh() };
+    this.order.push(series);
+    return series;
+  }
+}
