@@ -11,9 +11,11 @@
         "native/nested_poll.cc",
         "native/peer_cred.cc",
         "native/poll_watcher.cc",
+        "native/process_spawn.cc",
         "native/recv_binding.cc",
         "native/scm_rights.cc",
         "native/sockaddr_image.cc",
+        "native/spawn_binding.cc",
         "native/unix_datagram.cc",
         "native/unix_socket.cc",
         "native/watcher_binding.cc"

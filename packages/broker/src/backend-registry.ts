@@ -5,10 +5,10 @@
 // rediscovered after a broker restart, replaced by a rolling restart
 // (lifecycle/rolling-restart.ts orchestrates; this file keeps the
 // replacement apart until promoted), closed with the broker.
-import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { probeDaemon } from '@handoff/backend-sdk';
+import type { SpawnedProcess } from '@handoff/fdpass';
 import { type DaemonProcess, ErrorCode } from '@handoff/protocol';
 import type { Backend } from './backend.js';
 import type { ServiceDefinition } from './config/definition.js';
@@ -357,7 +357,7 @@ export class BackendRegistry extends EventEmitter {
   private record(
     definition: ServiceDefinition,
     endpoint: string,
-    child: ChildProcess | null,
+    child: SpawnedProcess | null,
     pid: number | null,
     role: Role = 'routed',
   ): Backend {
@@ -470,17 +470,17 @@ export class BackendRegistry extends EventEmitter {
     role: Role,
     readyTimeoutMs = definition.readyTimeoutMs,
   ): Promise<Backend> {
-    const _key = backendKey(definition.name, definition.version);
+    const spawnFailed = (message: string, tail: string) =>
+      this.emit('spawn-failed', definition, message, tail);
     const { launched, listener } = await startDaemon(definition, endpoint, {
       ...this.options,
-      // An operator's restart is not a crash loop: only spawns for Hellos count.
       budgeted: role === 'routed',
       closed: () => this.closedValue,
       onSpawn: (outcome) => this.options.onSpawn?.(outcome, definition.name),
+      spawnFailed,
     });
-    const { child, output } = launched;
-    child.unref();
-    const backend = this.record(definition, endpoint, child, child.pid ?? null, role);
+    const { child, output } = launched; // unref'd by launchDaemon
+    const backend = this.record(definition, endpoint, child, child.pid, role);
     backend.output = output;
     if (listener) this.ownedSockets.set(backend, listener);
     this.emit('spawned', backend);
@@ -488,7 +488,7 @@ export class BackendRegistry extends EventEmitter {
       {
         onSpawn: (outcome) => this.options.onSpawn?.(outcome, definition.name),
         remove: (b, reason) => this.remove(b, reason),
-        spawnFailed: (message, tail) => this.emit('spawn-failed', definition, message, tail),
+        spawnFailed,
         waiters: this.waiters,
       },
       backend,

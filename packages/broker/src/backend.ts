@@ -1,7 +1,7 @@
 // One daemon as the broker knows it: the record the registry keeps
 // (backend-registry.ts) and routing reads. Its life is the registry's; this
 // file only names its fields.
-import type { ChildProcess } from 'node:child_process';
+import type { SpawnedProcess } from '@handoff/fdpass';
 import type { DaemonProcess } from '@handoff/protocol';
 import type { ServiceDefinition } from './config/definition.js';
 import type { DaemonOutput } from './daemon-spawn.js';
@@ -12,7 +12,7 @@ export interface Backend {
   readonly definition: ServiceDefinition;
   readonly endpoint: string;
   /** The process we spawned; null for one rediscovered after a restart. */
-  child: ChildProcess | null;
+  child: SpawnedProcess | null;
   pid: number | null;
   channel: BackendChannel | null;
   identity: DaemonProcess | null;

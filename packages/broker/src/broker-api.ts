@@ -1,8 +1,8 @@
 // What an embedder of the broker sees: the options startBroker takes, the
 // Broker it returns, and the read-only view of its daemons. Types only; the
 // server that implements them is broker-server.ts.
-import type { ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
+import type { SpawnedProcess } from '@handoff/fdpass';
 import type { DaemonProcess } from '@handoff/protocol';
 import type { Logger } from 'pino';
 import type { ConfigOrigin } from './admin-diagnostics.js';
@@ -125,7 +125,7 @@ export interface BackendInfo {
   readonly definition: ServiceDefinition;
   readonly endpoint: string;
   /** The process the broker spawned; null for one rediscovered after a broker restart. */
-  readonly child: ChildProcess | null;
+  readonly child: SpawnedProcess | null;
   readonly pid: number | null;
   /** Its verified identity, once probed. */
   readonly identity: DaemonProcess | null;

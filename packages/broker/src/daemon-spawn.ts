@@ -3,8 +3,13 @@
 // its own process group, and what becomes of its stdout and stderr. The
 // registry (backend-registry.ts) decides when to spawn and what readiness
 // means; this file owns only the process's birth and its output.
-import { type ChildProcess, spawn } from 'node:child_process';
+//
+// fdpass's spawnProcessAsync, not child_process.spawn: the latter forks, and
+// a fork of the broker stalled its event loop (every client in flight) for
+// 4-12 ms per daemon start. posix_spawn copies nothing, and on a pool thread
+// it does not pause the event loop even for the child's exec.
 import { BROKER_ENV } from '@handoff/backend-sdk';
+import { type SpawnedProcess, spawnProcessAsync } from '@handoff/fdpass';
 import type { ServiceDefinition } from './config/definition.js';
 import { DAEMON_LISTEN_FD } from './lifecycle/owned-socket.js';
 import {
@@ -41,21 +46,22 @@ export interface OutputOptions {
 export type { DaemonOutput, OutputFds };
 
 export interface LaunchedDaemon {
-  child: ChildProcess;
+  child: SpawnedProcess;
   output: DaemonOutput;
 }
 
 /**
- * Spawns `definition`'s command in its own process group (a daemon
- * outlives a broker restart), detached from the broker's event loop.
- * Throws what spawn() throws synchronously (a bad cwd, say); an exec
- * failure arrives later as the child's 'error'.
+ * Spawns `definition`'s command in its own session and process group (a
+ * daemon outlives a broker restart), detached from the broker's event loop.
+ * Rejects with FdPassError when nothing could be started (ENOENT: no such
+ * command or cwd; EACCES: not executable). `listenFd` may be closed once
+ * this returns its promise.
  */
-export function launchDaemon(
+export async function launchDaemon(
   definition: ServiceDefinition,
   options: LaunchOptions,
-): LaunchedDaemon {
-  const child = spawn(definition.command, definition.args, {
+): Promise<LaunchedDaemon> {
+  const child = await spawnProcessAsync(definition.command, definition.args, {
     cwd: definition.cwd,
     env: {
       // What systemd handed the broker (NOTIFY_SOCKET, LISTEN_*) is not for daemons.

@@ -59,15 +59,15 @@ async function run(
   args: string[],
   notice: LogNotice = () => {},
 ): Promise<{ pid: number; output: DaemonOutput; code: number | null }> {
-  const launched = launchDaemon(
+  const launched = await launchDaemon(
     { ...def, args: [...def.args, ...args] },
     { endpoint: '/nonexistent', controlPath: '/nonexistent', stateDir: dir, logNotice: notice },
   );
-  children.push(launched.child.pid!);
+  children.push(launched.child.pid);
   const [code] = (await once(launched.child, 'exit')) as [number | null];
   await launched.output.settled(10_000);
   await written(def, dir);
-  return { pid: launched.child.pid!, output: launched.output, code };
+  return { pid: launched.child.pid, output: launched.output, code };
 }
 
 /** Waits until everything captured so far for `def` reached its file. */
@@ -262,11 +262,11 @@ describe('handing the pipes over (upgrade)', () => {
   it('detaches, resumes, and a successor adopts the pipes without losing or repeating a line', async () => {
     const dir = stateDir();
     const def = definition('tick');
-    const launched = launchDaemon(
+    const launched = await launchDaemon(
       { ...def, args: [...def.args, 'tick', '5'] },
       { endpoint: '/nonexistent', controlPath: '/nonexistent', stateDir: dir },
     );
-    const pid = launched.child.pid!;
+    const pid = launched.child.pid;
     children.push(pid);
     const ticks = async (output: DaemonOutput, atLeast: number) => {
       const deadline = Date.now() + 10_000;

@@ -115,6 +115,16 @@ describe('handoff-broker upgrade that fails', () => {
     );
   });
 
+  it('reports a successor command that cannot be started at all, and starts nothing', async () => {
+    expect.hasAssertions();
+    await failingUpgrade(
+      'enoent',
+      ['/nonexistent/handoff-broker-successor', 'serve'],
+      'SUCCESSOR_SPAWN_FAILED',
+      /cannot start the successor \/nonexistent\/handoff-broker-successor: ENOENT/,
+    );
+  });
+
   it('kills a successor that sends garbage on the upgrade channel', async () => {
     expect.hasAssertions();
     await failingUpgrade(

@@ -26,6 +26,7 @@
 #include "recv_binding.h"
 #include "scm_rights.h"
 #include "sockaddr_image.h"
+#include "spawn_binding.h"
 #include "sys_result.h"
 #include "unix_datagram.h"
 #include "unix_socket.h"
@@ -391,6 +392,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCredentials", Napi::Function::New<PeerCreds>(env, "peerCredentials"));
   exports.Set("decodeSockaddr", Napi::Function::New<Decode>(env, "decodeSockaddr"));
   exports.Set("nestedPollStats", Napi::Function::New<NestedPollStats>(env, "nestedPollStats"));
+  DefineSpawnBindings(env, exports);
   exports.Set("constants", Constants(env));
   return exports;
 }

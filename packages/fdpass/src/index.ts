@@ -22,6 +22,8 @@ export {
 } from './node-interop.js';
 export type { PeerCredentials } from './peer-credentials.js';
 export { peerCredentials } from './peer-credentials.js';
+export type { SpawnedProcessEvents, SpawnProcessOptions, SpawnStdio } from './process-spawn.js';
+export { SpawnedProcess, spawnProcess, spawnProcessAsync } from './process-spawn.js';
 export type { ReceivedMessage } from './recv-batch.js';
 export type { ForwardOptions, SessionForwarderOptions } from './session-forwarder.js';
 export { SessionForwarder } from './session-forwarder.js';

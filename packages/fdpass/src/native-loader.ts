@@ -86,6 +86,16 @@ export interface NativeConstants {
   ERRNO_NAMES: Record<string, string>;
 }
 
+/** What spawnProcess and spawnProcessAsync take. */
+export type NativeSpawnArgs = [
+  file: string,
+  argv: readonly string[],
+  envp: readonly string[],
+  cwd: string,
+  stdio: Int32Array,
+  newSession: boolean,
+];
+
 /**
  * The addon. Functions documented as "-errno" return a negative errno
  * instead of throwing (hot paths); the others throw an Error carrying
@@ -140,6 +150,17 @@ export interface NativeBinding {
   /** memfd_create(name, MFD_CLOEXEC): the new fd. Throws. */
   memfdCreate(name: string): number;
   socketInfo(fd: number): NativeSocketInfo;
+  /**
+   * posix_spawn of `file` (no PATH search); stdio[i] is an fd to dup or a
+   * spawnConstants value. [pid, pidfd (-1: none), our end per stdio entry
+   * (-1 where none)]. Throws.
+   */
+  spawnProcess(...args: NativeSpawnArgs): Int32Array;
+  /** spawnProcess with posix_spawn on a pool thread; the fds are prepared before it returns. */
+  spawnProcessAsync(...args: NativeSpawnArgs): Promise<Int32Array>;
+  /** null while `pid` runs, else [exit status or -1, signal or 0]; reaps it. Throws. */
+  reapChild(pid: number): [number, number] | null;
+  spawnConstants: { STDIO_NULL: number; STDIO_PIPE: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   decodeSockaddr(image: Uint8Array): NativeDecodedAddress;
   constants: NativeConstants;

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildPrebuild,
   compileDist,
+  GLIBC_FLOOR,
   installCopy,
+  newestGlibcNeeded,
   tempDir,
   writeRoundTripScript,
 } from './prebuild-helpers.js';
@@ -113,6 +115,11 @@ describe.skipIf(missing.length > 0 && !inCI)('linux-arm64 prebuild under qemu-us
     const kind = spawnSync('file', ['-b', file], { encoding: 'utf8' }).stdout;
     expect(kind).toMatch(/ARM aarch64/);
     expect(kind).toMatch(/, stripped/);
+  });
+
+  it('needs no glibc newer than Node 20 does (2.28)', () => {
+    const file = join(pkg, 'prebuilds', 'linux-arm64', '@handoff+fdpass.glibc.node');
+    expect(newestGlibcNeeded(file, 'aarch64-linux-gnu-objdump')).toBe(GLIBC_FLOOR);
   });
 
   it('an arm64 node loads it through the package entry point and passes an fd', () => {

@@ -147,3 +147,22 @@ console.log(JSON.stringify({ arch: process.arch, data: message.data.toString(),
   );
   return file;
 }
+
+/** Node 20's own floor: a prebuild must load wherever Node 20 runs. */
+export const GLIBC_FLOOR = '2.28';
+
+/**
+ * The newest GLIBC_x.y symbol version `file` needs, read from its dynamic
+ * symbols by `objdump` (the cross one for another architecture's ELF).
+ */
+export function newestGlibcNeeded(file: string, objdump = 'objdump'): string {
+  const out = spawnSync(objdump, ['-T', file], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`${objdump} -T ${file}: ${out.stderr}`);
+  const versions = [...out.stdout.matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((m) => [
+    Number(m[1]),
+    Number(m[2]),
+  ]);
+  versions.sort((a, b) => (a[0]! - b[0]!) * 1000 + (a[1]! - b[1]!));
+  const newest = versions.at(-1);
+  return newest === undefined ? 'none' : `${newest[0]}.${newest[1]}`;
+}

@@ -10,8 +10,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildPrebuild,
   compileDist,
+  GLIBC_FLOOR,
   installCopy,
   listFiles,
+  newestGlibcNeeded,
   pathWith,
   tempDir,
   writeRoundTripScript,
@@ -56,6 +58,10 @@ describe.runIf(onLinuxX64Glibc)('linux-x64 prebuild', () => {
     const file = spawnSync('file', ['-b', prebuild], { encoding: 'utf8' }).stdout;
     expect(file).toMatch(/x86-64/);
     expect(file).toMatch(/, stripped/);
+  });
+
+  it('needs no glibc newer than Node 20 does (2.28): newer calls are looked up at run time', () => {
+    expect(newestGlibcNeeded(prebuild)).toBe(GLIBC_FLOOR);
   });
 
   it('the loader uses it when there is no build/, and fds pass through it', () => {

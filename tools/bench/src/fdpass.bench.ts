@@ -1,7 +1,8 @@
 // The fdpass suite: fds/s between two processes through @handoff/fdpass at
 // 1 and 16 fds per message, against C sendmsg/recvmsg, Python
 // send_fds/recv_fds and Node's built-in child.send(msg, socket), all
-// measured in this run. The helpers live in ./fdpass/; this file schedules
+// measured in this run; and how long starting a process blocks the caller,
+// spawnProcess against child_process.spawn. The helpers live in ./fdpass/; this file schedules
 // rounds and prints the lines.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { type BuiltinIpc, startBuiltinIpc } from './fdpass/builtin-ipc.ts';
 import { buildCBaseline, runCRound, runPythonRound } from './fdpass/native-baselines.ts';
 import type { OursPair } from './fdpass/ours.ts';
+import { spawnStallLine } from './fdpass/spawn-stall-case.ts';
 import { emit, line, summarize, type Throughput } from './measure.ts';
 
 const ROUNDS = 7;
@@ -106,6 +108,10 @@ export async function fdpassSuite(): Promise<void> {
           TARGET_VS_BUILTIN,
         ),
       );
+    }
+    if (ours !== undefined) {
+      console.error('# fdpass spawn: caller blocked per process start, posix_spawn vs fork');
+      emit(await spawnStallLine());
     }
     if (ours === undefined) {
       console.error(

@@ -36,6 +36,8 @@ export interface StartDaemonOptions {
   budgeted: boolean;
   onSpawn?: ((outcome: 'ok' | 'failed' | 'rate_limited') => void) | undefined;
   output?: OutputOptions | undefined;
+  /** Nothing could be started (no such command, say): status reports it, as a daemon's failure. */
+  spawnFailed?: ((message: string, tail: string) => void) | undefined;
   ownDaemonSockets?: boolean | undefined;
   /** True once the registry closed: nothing may be spawned. */
   closed(): boolean;
@@ -88,7 +90,7 @@ export async function startDaemon(
   }
   let launched: LaunchedDaemon;
   try {
-    launched = launchDaemon(definition, {
+    launched = await launchDaemon(definition, {
       endpoint,
       controlPath: options.controlPath,
       ...options.output,
@@ -97,12 +99,20 @@ export async function startDaemon(
   } catch (error) {
     listener?.release({ unlink: true });
     options.onSpawn?.('failed');
-    throw new RouteError(
-      ErrorCode.BACKEND_SPAWN_FAILED,
-      `cannot spawn ${definition.command}: ${(error as Error).message}`,
-      0,
-      { service: key },
-    );
+    const message = `cannot spawn ${definition.command}: ${(error as Error).message}`;
+    options.spawnFailed?.(message, '');
+    throw new RouteError(ErrorCode.BACKEND_SPAWN_FAILED, message, 0, {
+      service: key,
+      reason: 'spawn error',
+    });
+  }
+  // The exec ran on a pool thread: close() may have run meanwhile, and a
+  // daemon started now would be nobody's to stop.
+  if (options.closed()) {
+    launched.child.kill('SIGKILL');
+    launched.output.close();
+    listener?.release({ unlink: true });
+    throw shuttingDown(key);
   }
   return { launched, listener };
 }

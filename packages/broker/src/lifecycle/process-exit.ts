@@ -1,7 +1,7 @@
 // Signalling a daemon and waiting for it to exit, for the processes the
-// broker spawned (a ChildProcess) and for those it only knows by pid (one
+// broker spawned (a SpawnedProcess) and for those it only knows by pid (one
 // rediscovered or handed over). Deciding when to stop one is the registry's.
-import type { ChildProcess } from 'node:child_process';
+import type { SpawnedProcess } from '@handoff/fdpass';
 
 /** Sends `name` to `pid`; a process already gone is not an error. */
 export function signal(pid: number | undefined | null, name: NodeJS.Signals): void {
@@ -14,7 +14,7 @@ export function signal(pid: number | undefined | null, name: NodeJS.Signals): vo
 }
 
 /** Resolves when our child exits, at once if it already has ('exit' is not replayed). */
-export function childExited(child: ChildProcess): Promise<void> {
+export function childExited(child: SpawnedProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }

@@ -4,7 +4,7 @@
 // control channel, connected but failed its probe) and report its last
 // output. Deciding what to spawn, and what ready means, is the registry's
 // (backend-registry.ts).
-import type { ChildProcess } from 'node:child_process';
+import type { SpawnedProcess } from '@handoff/fdpass';
 import { ErrorCode } from '@handoff/protocol';
 import type { Backend } from '../backend.js';
 import type { DaemonOutput } from '../daemon-spawn.js';
@@ -64,11 +64,11 @@ export interface ReadinessHost {
 export function awaitReadiness(
   host: ReadinessHost,
   backend: Backend,
-  child: ChildProcess,
+  child: SpawnedProcess,
   output: DaemonOutput,
   readyTimeoutMs: number,
 ): Promise<Backend> {
-  const { key, definition } = backend;
+  const { key } = backend;
   const spawnedAt = performance.now();
   const trace: ReadinessTrace = { attaches: 0, firstAttachMs: null, probeError: null };
   return new Promise<Backend>((resolve, reject) => {
@@ -124,9 +124,6 @@ export function awaitReadiness(
       },
     };
     host.waiters.set(backend, waiter);
-    child.once('error', (error) =>
-      fail(`cannot spawn ${definition.command}: ${error.message}`, { reason: 'spawn error' }),
-    );
     child.once('exit', (code, sig) => {
       if (backend.state === 'starting') {
         // The exit is the reason; how far it got is news only if it got to the channel.

@@ -3,8 +3,7 @@
 // — its exit, EOF, garbage, its own 'failed', the deadline, or an abort —
 // as an UpgradeError. Killing it (its whole process group) on failure and
 // letting it go after a commit are here too; what is sent is handover.ts's.
-import type { ChildProcess } from 'node:child_process';
-import type { FdSocket } from '@handoff/fdpass';
+import type { FdSocket, SpawnedProcess } from '@handoff/fdpass';
 import { closeQuietly } from '../close-quietly.js';
 import { UpgradeError, UpgradeStateError } from './errors.js';
 import { launchSuccessor, type SuccessorCommand } from './successor.js';
@@ -18,7 +17,7 @@ type MessageOf<T extends UpgradeMessage['type']> = Extract<UpgradeMessage, { typ
  * the deadline) as an UpgradeError.
  */
 export class SuccessorSession {
-  private readonly child: ChildProcess;
+  private readonly child: SpawnedProcess;
   private readonly channel: FdSocket;
   private readonly queue: UpgradeMessage[] = [];
   private failure: UpgradeError | null = null;
@@ -52,15 +51,6 @@ export class SuccessorSession {
           ),
         ),
       deadlineMs,
-    );
-    this.child.once('error', (error) =>
-      this.fail(
-        new UpgradeError(
-          'SUCCESSOR_SPAWN_FAILED',
-          `cannot start the successor ${command.command}: ${error.message}`,
-          { cause: error },
-        ),
-      ),
     );
     this.child.once('exit', (code, signal) =>
       this.fail(
@@ -160,7 +150,6 @@ export class SuccessorSession {
     clearTimeout(this.timer);
     this.failure ??= new UpgradeError('NOT_SERVING', 'committed');
     this.child.removeAllListeners('exit');
-    this.child.removeAllListeners('error');
     this.child.unref();
     this.channel.removeAllListeners('end');
     this.channel.removeAllListeners('close');
@@ -175,7 +164,7 @@ export class SuccessorSession {
     this.failure ??= new UpgradeError('NOT_SERVING', 'abandoned');
     this.channel.close();
     const pid = this.child.pid;
-    if (pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {

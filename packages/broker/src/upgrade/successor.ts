@@ -2,8 +2,10 @@
 // this very process's, so a newer install at the same path is picked up),
 // its own process group, and one end of a seqpacket pair as an extra stdio
 // fd named by HANDOFF_UPGRADE_FD. What is said on that pair is handover.ts's.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { FdSocket } from '@handoff/fdpass';
+// Started by fdpass's spawnProcess (posix_spawn), like daemons: a fork would
+// stall this broker, which keeps serving until the successor is ready.
+import { fstatSync } from 'node:fs';
+import { FdSocket, type SpawnedProcess, spawnProcess } from '@handoff/fdpass';
 import { MAX_UPGRADE_MESSAGE_BYTES } from './wire.js';
 
 /** The environment variable naming the successor's end of the upgrade channel. */
@@ -25,24 +27,24 @@ export function defaultSuccessorCommand(): SuccessorCommand {
 }
 
 export interface LaunchedSuccessor {
-  child: ChildProcess;
+  child: SpawnedProcess;
   /** Our end of the upgrade channel. */
   channel: FdSocket;
 }
 
 /**
- * Spawns the successor detached (it outlives us), stdout and stderr
- * inherited. Throws what spawn() throws synchronously; an exec failure
- * arrives as the child's 'error'. Our copy of its end is closed here.
+ * Spawns the successor detached (it outlives us), with our stdout and
+ * stderr. Throws FdPassError when it cannot start (ENOENT, EACCES). Our
+ * copy of its end is closed here.
  */
 export function launchSuccessor(successor: SuccessorCommand): LaunchedSuccessor {
   const [ours, theirs] = FdSocket.pair('seqpacket', {
     maxMessageSize: MAX_UPGRADE_MESSAGE_BYTES,
   });
   try {
-    const child = spawn(successor.command, [...successor.args], {
+    const child = spawnProcess(successor.command, [...successor.args], {
       env: { ...(successor.env ?? process.env), [UPGRADE_FD_ENV]: String(SUCCESSOR_FD) },
-      stdio: ['ignore', 'inherit', 'inherit', theirs.fd],
+      stdio: ['ignore', inherited(1), inherited(2), theirs.fd],
       detached: true,
     });
     return { child, channel: ours };
@@ -51,5 +53,15 @@ export function launchSuccessor(successor: SuccessorCommand): LaunchedSuccessor 
     throw error;
   } finally {
     theirs.close();
+  }
+}
+
+/** Our fd `fd` for the child's same fd, or /dev/null when we have none open there. */
+function inherited(fd: number): number | 'ignore' {
+  try {
+    fstatSync(fd);
+    return fd;
+  } catch {
+    return 'ignore';
   }
 }
