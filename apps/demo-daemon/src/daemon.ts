@@ -147,6 +147,15 @@ class DemoDaemonImpl implements DemoDaemon {
   /** Ids of open client connections, both wires (see wire()); adopted line connections count down from -1. */
   private readonly openConnections = new Set<number>();
   private adoptedLines = 0;
+  /**
+   * Each line's place in the queue for a deposit (at most maxHandedOverLines
+   * cross): a predecessor's lines first, in its order (they were connected
+   * before this daemon existed), then ours by age. The oldest sessions are
+   * the ones a restart must keep; a connection opened a moment ago is most
+   * likely a one-request client that is about to close anyway.
+   */
+  private readonly lineSeniority = new WeakMap<LineConnection, number>();
+  private linesOpened = 0;
   private handoffs = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -208,7 +217,11 @@ class DemoDaemonImpl implements DemoDaemon {
     }
   }
 
-  private serveLines(socket: Socket, alreadyRead: Uint8Array): LineConnection {
+  private serveLines(
+    socket: Socket,
+    alreadyRead: Uint8Array,
+    fromPredecessor = false,
+  ): LineConnection {
     const connection = new LineConnection(socket, alreadyRead, {
       maxLineBytes: this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       maxQueuedAnswerBytes: this.maxQueuedAnswerBytes,
@@ -218,6 +231,8 @@ class DemoDaemonImpl implements DemoDaemon {
       // Our bug, not the client's: the client got ERROR INTERNAL and goes on.
       onAnswerError: (error) => this.log.error({ err: error }, 'line wire: answer failed'),
     });
+    const order = ++this.linesOpened;
+    this.lineSeniority.set(connection, fromPredecessor ? order - Number.MAX_SAFE_INTEGER : order);
     const slot = this.lineConnections.add(connection);
     void connection.closed.then(() => this.lineConnections.delete(slot, connection));
     return connection;
@@ -235,7 +250,7 @@ class DemoDaemonImpl implements DemoDaemon {
     const id = -++this.adoptedLines;
     this.openConnections.add(id);
     this.disarmIdle();
-    void this.serveLines(socket, rest).closed.then(() => {
+    void this.serveLines(socket, rest, true).closed.then(() => {
       if (this.openConnections.delete(id) && this.openConnections.size === 0) this.armIdle();
     });
   }
@@ -373,7 +388,10 @@ class DemoDaemonImpl implements DemoDaemon {
     const deadlineMs = this.options.drainDeadlineMs ?? 5000;
     let deposit: Deposit | null = null;
     if (reason === 'SIGTERM' && this.attachment?.attached && this.options.fdStore !== false) {
-      deposit = await depositForSuccessor(this.attachment, this.lineConnections, this.store, {
+      const oldestFirst = this.lineConnections
+        .values()
+        .sort((a, b) => this.seniority(a) - this.seniority(b));
+      deposit = await depositForSuccessor(this.attachment, oldestFirst, this.store, {
         maxLines: this.options.maxHandedOverLines ?? DEFAULT_MAX_HANDED_OVER_LINES,
         log: this.log,
         cutoverWaitMs: Math.min(DEFAULT_CUTOVER_WAIT_MS, Math.floor(deadlineMs / 2)),
@@ -405,6 +423,10 @@ class DemoDaemonImpl implements DemoDaemon {
     this.store.close();
     this.log.info({ reason }, 'stopped');
     this.markStopped(reason);
+  }
+
+  private seniority(line: LineConnection): number {
+    return this.lineSeniority.get(line) ?? Number.MAX_SAFE_INTEGER;
   }
 
   /** A sidecar rewritten by a newer daemon on the same endpoint is that daemon's to remove. */

@@ -59,7 +59,8 @@ export interface Deposit {
  * Deposits the state and the line connections that are not draining, with
  * one end of a cut-over pair, and goes on serving those lines until the
  * successor holds them (line-cutover.ts): a rolling restart then costs the
- * live sessions one hop. Resolves once the deposit left.
+ * live sessions one hop. `lines` come in order of preference: past
+ * `maxLines` they drain. Resolves once the deposit left.
  */
 export async function depositForSuccessor(
   attachment: BrokerAttachment,

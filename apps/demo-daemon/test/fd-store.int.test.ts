@@ -10,6 +10,7 @@ import { AdminVerb } from '@handoff/protocol';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/cli/run.js';
+import { DEFAULT_MAX_HANDED_OVER_LINES } from '../src/fd-handover.js';
 import { type DemoKvServiceOptions, demoKvServiceDefinition } from '../src/service-definition.js';
 import { alive, childPids, LineClient, openFds, str, tempDir } from './harness.js';
 
@@ -172,6 +173,39 @@ describe('demo-kv and the fd store', () => {
     await vi.waitFor(() => expect(alive(first.pid!)).toBe(false), { timeout: 20_000 });
     client.send('lf\n');
     expect(await client.line()).toBe('VALUE whole');
+  });
+
+  it('with more line clients than a deposit takes, `restart demo-kv` keeps the oldest connected and lets the newest drain', async () => {
+    const b = await broker();
+    expect((await cli(b, ['set', 'k', 'v'])).code).toBe(0);
+    const first = onlyBackend(b);
+    // Three short clients take the daemon's first connection slots and leave
+    // them free; then as many long clients as a deposit takes; then three
+    // new ones, which reuse the low slots. The deposit must go by age, not slot.
+    const short = await Promise.all([0, 1, 2].map(() => line(first.endpoint)));
+    for (const c of short) expect(await c.ask('GET k')).toBe('VALUE v');
+    const long: LineClient[] = [];
+    for (let i = 0; i < DEFAULT_MAX_HANDED_OVER_LINES; i++) {
+      const c = await line(first.endpoint);
+      expect(await c.ask('GET k')).toBe('VALUE v');
+      long.push(c);
+    }
+    for (const c of short) {
+      c.close();
+      await c.closed;
+    }
+    const fresh: LineClient[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await line(first.endpoint);
+      expect(await c.ask('GET k')).toBe('VALUE v');
+      fresh.push(c);
+    }
+    await restart(b);
+    await vi.waitFor(() => expect(alive(first.pid!)).toBe(false), { timeout: 20_000 });
+    expect((await cli(b, ['set', 'k', 'replacement'])).code).toBe(0);
+    for (const c of long) expect(await c.ask('GET k')).toBe('VALUE replacement');
+    // The newest were not deposited: the old daemon ended them as it drained.
+    await Promise.all(fresh.map((c) => c.closed));
   });
 
   it('with HANDOFF_LINE_CUTOVER=off, only idle lines are handed over: one in the middle of a line drains', async () => {
