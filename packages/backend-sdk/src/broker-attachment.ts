@@ -22,8 +22,9 @@ import {
   type StoredFdEntry,
 } from './fd-store-client.js';
 import { HandoffAcceptor } from './handoff-acceptor.js';
+import { rehearsalProbe, rehearseHandoff } from './handoff-rehearsal.js';
 import { collectGarbageNow } from './heap-settle.js';
-import type { DaemonServer } from './server/daemon-server.js';
+import { type DaemonServer, rehearsalAdopter } from './server/daemon-server.js';
 
 /** Environment a broker sets for the daemons it spawns. */
 export const BROKER_ENV = {
@@ -63,6 +64,15 @@ export interface BrokerAttachmentOptions {
    * routes to it, a rolling restart's among them (heap-settle.ts). Default true.
    */
   settleHeap?: boolean;
+  /**
+   * Before the first attach, hand one connection to the server through the
+   * whole handoff path on socketpairs, an identity probe as its bytes
+   * (handoff-rehearsal.ts): that path is then compiled before the first
+   * real client arrives, not on it. Takes a few ms of the boot; the
+   * daemon's handlers and its server's events never see it. Only with a
+   * server from serveDaemon. Default true.
+   */
+  rehearse?: boolean;
 }
 
 /**
@@ -78,7 +88,7 @@ export class BrokerAttachment extends EventEmitter {
   #timer: NodeJS.Timeout | null = null;
   #delay: number;
   #closed = false;
-  #settled = false;
+  #prepared = false;
 
   constructor(options: BrokerAttachmentOptions) {
     super();
@@ -194,13 +204,30 @@ export class BrokerAttachment extends EventEmitter {
     }
   }
 
-  /** Attaches, retrying with back-off until it works or close() is called. */
+  /**
+   * Attaches, retrying with back-off until it works or close() is called.
+   * The first time, it rehearses a handoff and settles the heap first (a
+   * few ms of the boot; see `rehearse` and `settleHeap`).
+   */
   start(): void {
-    if (this.#options.settleHeap !== false && !this.#settled) {
-      this.#settled = true;
-      collectGarbageNow();
+    if (this.#prepared) {
+      this.attach().catch(() => this.#scheduleRetry());
+      return;
     }
-    this.attach().catch(() => this.#scheduleRetry());
+    this.#prepared = true;
+    void this.#prepare().then(() => {
+      if (!this.#closed) this.attach().catch(() => this.#scheduleRetry());
+    });
+  }
+
+  async #prepare(): Promise<void> {
+    if (this.#options.rehearse !== false) {
+      const probe = rehearsalProbe();
+      const adopt = rehearsalAdopter(this.#options.server, probe);
+      if (adopt !== null) await rehearseHandoff(adopt, this.#options.serviceName, probe);
+    }
+    // After the rehearsal: its garbage goes too.
+    if (this.#options.settleHeap !== false) collectGarbageNow();
   }
 
   #scheduleRetry(): void {

@@ -53,6 +53,26 @@ export async function serveDaemon(options: ServeDaemonOptions): Promise<DaemonSe
   return server;
 }
 
+/**
+ * For a rehearsal of the handoff path (handoff-rehearsal.ts): `server`'s
+ * adopt() minus the events, so the daemon's own code never sees the
+ * rehearsal's connection. Null for a server that is not serveDaemon's, and
+ * for one whose mux would not answer `clientBytes` itself as a probe (a
+ * legacy detector that claims them would hand the connection to the daemon).
+ */
+export function rehearsalAdopter(
+  server: Pick<DaemonServer, 'adopt'>,
+  clientBytes: Uint8Array,
+): DaemonServer['adopt'] | null {
+  if (!(server instanceof DaemonServerImpl)) return null;
+  try {
+    if (server.muxer.poll(clientBytes).kind !== 'ProbeAnswered') return null;
+  } catch {
+    return null;
+  }
+  return (socket, buffered, prelude) => server.adoptUnseen(socket, buffered, prelude);
+}
+
 class DaemonServerImpl extends EventEmitter implements DaemonServer, ConnectionHost {
   readonly endpoint: string;
   readonly #mux: BackendEndpointMux;
@@ -151,11 +171,17 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer, ConnectionH
     return this.#accept(socket, buffered, true, prelude);
   }
 
+  /** adopt() without the 'connection' and 'connectionClosed' events: see rehearsalAdopter. */
+  adoptUnseen(socket: Socket, buffered?: Uint8Array, prelude?: Uint8Array): boolean {
+    return this.#accept(socket, buffered, true, prelude, false);
+  }
+
   #accept(
     socket: Socket,
     buffered: Uint8Array | undefined,
     adopted: boolean,
     prelude?: Uint8Array,
+    seen = true,
   ): boolean {
     const id = this.#nextConnectionId++;
     if (this.#closing) {
@@ -193,9 +219,9 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer, ConnectionH
     socket.once('close', () => {
       this.#connections.delete(connection.slot, connection);
       connection.abortAll();
-      this.emit('connectionClosed', id);
+      if (seen) this.emit('connectionClosed', id);
     });
-    this.emit('connection', { connectionId: id, peer, adopted });
+    if (seen) this.emit('connection', { connectionId: id, peer, adopted });
     connection.start(buffered, prelude);
     return true;
   }
