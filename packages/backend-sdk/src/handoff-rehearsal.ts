@@ -20,28 +20,22 @@ import {
   HANDOFF_PAYLOAD_PROTOCOL,
   HANDOFF_TOKEN_BYTES,
   HandoffOffer,
-  IDENTITY_PROBE_PAYLOAD_PROTOCOL,
   PROBE_NONCE_BYTES,
   requestFrame,
 } from '@handoff/protocol';
 import { HandoffAcceptor } from './handoff-acceptor.js';
+import { encodeProbeChallenge } from './prober.js';
 import type { DaemonServer } from './server/daemon-server.js';
 
 /** Stands in for the Negotiated reply a broker's offer carries: any bytes do. */
 const PRELUDE = Buffer.from('rehearsal\n');
 
+const REQUEST_ID = 1n;
+
 /** The rehearsal's client bytes: an identity probe, which the mux answers itself. */
 export function rehearsalProbe(): Uint8Array {
-  return encodeFramed(
-    requestFrame({
-      payloadProtocol: IDENTITY_PROBE_PAYLOAD_PROTOCOL,
-      payload: new Uint8Array(randomBytes(PROBE_NONCE_BYTES)),
-      requestId: REQUEST_ID,
-    }),
-  );
+  return encodeProbeChallenge(new Uint8Array(randomBytes(PROBE_NONCE_BYTES)), REQUEST_ID);
 }
-
-const REQUEST_ID = 1n;
 
 /**
  * Hands one connection to `adopt` through a HandoffAcceptor, exactly as a
@@ -56,14 +50,15 @@ export async function rehearseHandoff(
   probe: Uint8Array,
   timeoutMs = 1000,
 ): Promise<boolean> {
-  const pairs: [FdSocket, FdSocket][] = [];
+  /** Every socket made here: closed at the end, whatever happened. */
+  const owned: FdSocket[] = [];
   let acceptor: HandoffAcceptor | null = null;
   let timer: NodeJS.Timeout | undefined;
   try {
     const [broker, daemon] = FdSocket.pair('seqpacket');
-    pairs.push([broker, daemon]);
+    owned.push(broker, daemon);
     const [client, served] = FdSocket.pair('stream');
-    pairs.push([client, served]);
+    owned.push(client, served);
     acceptor = new HandoffAcceptor(daemon, { server: { adopt }, serviceName });
     acceptor.on('error', () => {});
     const acked = new Promise<void>((resolve) => broker.once('message', () => resolve()));
@@ -108,6 +103,6 @@ export async function rehearseHandoff(
   } finally {
     clearTimeout(timer);
     acceptor?.close();
-    for (const pair of pairs) for (const end of pair) end.close();
+    for (const socket of owned) socket.close();
   }
 }

@@ -100,6 +100,13 @@ export async function probeDaemon(
   }
 }
 
+/** The framed probe request: a challenge of `nonce` (PROBE_NONCE_BYTES) under `requestId`. */
+export function encodeProbeChallenge(nonce: Uint8Array, requestId: bigint): Uint8Array {
+  return encodeFramed(
+    requestFrame({ payloadProtocol: IDENTITY_PROBE_PAYLOAD_PROTOCOL, payload: nonce, requestId }),
+  );
+}
+
 /** Connects, sends the challenge and waits for one frame, all under one deadline. */
 function exchange(
   path: string,
@@ -137,15 +144,7 @@ function exchange(
     let connected = false;
     socket.on('connect', () => {
       connected = true;
-      socket.write(
-        encodeFramed(
-          requestFrame({
-            payloadProtocol: IDENTITY_PROBE_PAYLOAD_PROTOCOL,
-            payload: nonce,
-            requestId,
-          }),
-        ),
-      );
+      socket.write(encodeProbeChallenge(nonce, requestId));
     });
     socket.on('data', (chunk: Buffer) => {
       try {
