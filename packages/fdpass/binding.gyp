@@ -11,6 +11,7 @@
         "native/nested_poll.cc",
         "native/peer_cred.cc",
         "native/poll_watcher.cc",
+        "native/process_handle.cc",
         "native/process_spawn.cc",
         "native/recv_binding.cc",
         "native/scm_rights.cc",

@@ -23,6 +23,7 @@
 #include "napi_args.h"
 #include "nested_poll.h"
 #include "peer_cred.h"
+#include "process_handle.h"
 #include "recv_binding.h"
 #include "scm_rights.h"
 #include "sockaddr_image.h"
@@ -263,6 +264,29 @@ Napi::Value PeerCreds(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !IsInt(info[0])) Usage(env, "pidfdOpen(pid)");
+  SysResult r = OpenProcessHandle(ToInt(info[0]));
+  if (!r.ok()) throw SystemError(env, r);
+  return Napi::Number::New(env, static_cast<double>(r.value));
+}
+
+// On every cached connect of a client (the endpoint cache): one crossing,
+// no object made, raw N-API for the number.
+Napi::Value PeerIsProcessBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // pid and uid are checked in process-handle.ts (a uid may pass 2^31).
+  if (info.Length() != 4 || !IsFd(info[0]) || !IsFd(info[1]) || !info[2].IsNumber() ||
+      !info[3].IsNumber()) {
+    Usage(env, "peerIsProcess(fd, pidfd, pid, uid)");
+  }
+  int verdict = PeerIsProcess(ToInt(info[0]), ToInt(info[1]),
+                              info[2].As<Napi::Number>().Int64Value(),
+                              info[3].As<Napi::Number>().Int64Value());
+  return Napi::Number::New(env, verdict);
+}
+
 Napi::Value Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint8_t* bytes = nullptr;
@@ -390,6 +414,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New<MemfdCreate>(env, "memfdCreate"));
   exports.Set("socketInfo", Napi::Function::New<SocketInfo>(env, "socketInfo"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCreds>(env, "peerCredentials"));
+  exports.Set("pidfdOpen", Napi::Function::New<PidfdOpen>(env, "pidfdOpen"));
+  exports.Set("processExited", Napi::Function::New<FdQuery<ProcessHasExited>>(env, "processExited"));
+  exports.Set("peerIsProcess", Napi::Function::New<PeerIsProcessBinding>(env, "peerIsProcess"));
   exports.Set("decodeSockaddr", Napi::Function::New<Decode>(env, "decodeSockaddr"));
   exports.Set("nestedPollStats", Napi::Function::New<NestedPollStats>(env, "nestedPollStats"));
   DefineSpawnBindings(env, exports);

@@ -5,16 +5,13 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <cerrno>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434  // one number on every Linux architecture
-#endif
+#include "process_handle.h"
 
 namespace fdpass {
 namespace {
@@ -193,9 +190,9 @@ SysResult RunSpawn(const SpawnRequest& request, PreparedSpawn* prepared, Spawned
 
     // The child cannot be reaped before this (only its parent reaps, and
     // this is its parent), so the pid still names it even if it already exited.
-    long pidfd = syscall(SYS_pidfd_open, pid, 0);
+    SysResult pidfd = OpenProcessHandle(pid);
     out->pid = pid;
-    out->pidfd = pidfd < 0 ? -1 : static_cast<int>(pidfd);
+    out->pidfd = pidfd.ok() ? static_cast<int>(pidfd.value) : -1;
     return SysResult::Ok(pid);
   }();
   // The child has its copies (or there is no child): ours go now.

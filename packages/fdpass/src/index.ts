@@ -22,6 +22,7 @@ export {
 } from './node-interop.js';
 export type { PeerCredentials } from './peer-credentials.js';
 export { peerCredentials } from './peer-credentials.js';
+export { ProcessHandle, peerIsProcess } from './process-handle.js';
 export type { SpawnedProcessEvents, SpawnProcessOptions, SpawnStdio } from './process-spawn.js';
 export { SpawnedProcess, spawnProcess, spawnProcessAsync } from './process-spawn.js';
 export type { ReceivedMessage } from './recv-batch.js';

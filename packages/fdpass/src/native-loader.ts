@@ -162,6 +162,12 @@ export interface NativeBinding {
   reapChild(pid: number): [number, number] | null;
   spawnConstants: { STDIO_NULL: number; STDIO_PIPE: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** pidfd_open(pid, 0): the new fd. Throws. */
+  pidfdOpen(pid: number): number;
+  /** 1 once the pidfd's process has exited, 0 before, or -errno. */
+  processExited(pidfd: number): number;
+  /** 1: the socket's peer is that pid, uid and still-running process; 0: it is not; -1: no peer yet. */
+  peerIsProcess(fd: number, pidfd: number, pid: number, uid: number): number;
   decodeSockaddr(image: Uint8Array): NativeDecodedAddress;
   constants: NativeConstants;
 }

@@ -1,0 +1,120 @@
+// ProcessHandle: one process held by an fd (a pidfd, Linux 5.3+) instead of
+// by its pid number. A pid is recycled once its process is gone; the handle
+// keeps naming the process it was opened on, and says when that one exits.
+// peerIsProcess() asks, in one native call, whether the peer of a connected
+// Unix socket is that process: what the broker client's endpoint cache checks
+// on every cached connect. The syscalls are native/process_handle.cc's.
+import type { Socket } from 'node:net';
+import { errnoError, FdPassError, fromNative } from './errors.js';
+import { loadNative, type NativeBinding } from './native-loader.js';
+import { fdOf } from './node-interop.js';
+
+/** The largest uid_t. */
+const MAX_ID = 0xffff_ffff;
+
+function processHandleNative(what: string): NativeBinding {
+  const native = loadNative();
+  // A prebuilt addon older than this module has no pidfd functions.
+  if (typeof native.pidfdOpen !== 'function' || typeof native.peerIsProcess !== 'function') {
+    throw new FdPassError(
+      'ERR_NATIVE',
+      `this build of the fdpass addon has no ${what}: rebuild it`,
+    );
+  }
+  return native;
+}
+
+/**
+ * A process, held open. The caller owns it and must close() it; until then
+ * it keeps one fd. It never keeps the process alive and never reaps it.
+ */
+export class ProcessHandle {
+  readonly pid: number;
+  #fd: number;
+
+  private constructor(pid: number, fd: number) {
+    this.pid = pid;
+    this.#fd = fd;
+  }
+
+  /**
+   * pidfd_open(pid): a handle on the process that has `pid` now. Throws
+   * FdPassError with the errno name as `code`: ESRCH when there is no such
+   * process, ENOSYS where the kernel has no pidfd (before 5.3, or not
+   * Linux), EMFILE when out of fds. TypeError for a pid that is not a
+   * positive integer.
+   */
+  static open(pid: number): ProcessHandle {
+    if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fff_ffff)
+      throw new TypeError('Usage: ProcessHandle.open(pid: a positive integer)');
+    const native = processHandleNative('ProcessHandle');
+    try {
+      return new ProcessHandle(pid, native.pidfdOpen(pid));
+    } catch (err) {
+      throw fromNative(err, `pid ${pid}`);
+    }
+  }
+
+  /** The pidfd; -1 once closed. Borrowed: close() is the only way to release it. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * Whether the process has exited (a zombie not yet reaped has). Throws
+   * FdPassError ERR_INVALID_FD once the handle is closed.
+   */
+  hasExited(): boolean {
+    const result = processHandleNative('ProcessHandle').processExited(this.#open());
+    if (result < 0) throw errnoError(-result, 'poll', `pidfd of pid ${this.pid}`);
+    return result === 1;
+  }
+
+  /** Releases the fd. Idempotent. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    loadNative().closeFd(fd);
+  }
+
+  #open(): number {
+    if (this.#fd < 0)
+      throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${this.pid} is closed`);
+    return this.#fd;
+  }
+}
+
+/**
+ * Whether the peer of the connected Unix socket `target` is the process
+ * behind `process`, running as `uid`: SO_PEERCRED must name its pid and
+ * `uid`, and the process must not have exited (its pid could be another
+ * process's by now). One native call, no allocation. null when the kernel
+ * has no peer to name yet (a connect still in progress) or the socket
+ * cannot be asked (closed, not a Unix socket); ask again once connected.
+ * Throws FdPassError ERR_INVALID_FD for a closed handle.
+ */
+export function peerIsProcess(
+  target: number | Socket,
+  process: ProcessHandle,
+  uid: number,
+): boolean | null {
+  if (!Number.isInteger(uid) || uid < 0 || uid > MAX_ID)
+    throw new TypeError('Usage: peerIsProcess(fd | net.Socket, ProcessHandle, uid)');
+  const fd = typeof target === 'number' ? target : fdOrNull(target);
+  if (fd === null) return null;
+  const pidfd = process.fd;
+  if (pidfd < 0)
+    throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${process.pid} is closed`);
+  const verdict = processHandleNative('peerIsProcess').peerIsProcess(fd, pidfd, process.pid, uid);
+  return verdict < 0 ? null : verdict === 1;
+}
+
+/** The socket's fd, or null while it has none (destroyed). */
+function fdOrNull(socket: Socket): number | null {
+  try {
+    return fdOf(socket);
+  } catch {
+    return null;
+  }
+}
