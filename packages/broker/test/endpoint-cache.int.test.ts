@@ -3,6 +3,9 @@
 // one Hello); a daemon that died or was replaced, or an impostor bound on
 // its path, is caught by the kernel check before any byte is written, and
 // the same call falls back to the broker; the opt-outs hold; nothing leaks.
+// Each case runs twice: with the daemon pinned by a pidfd, and by its /proc
+// start time (what a kernel without pidfds gets).
+import { readdirSync, readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { AdminVerb, encodeFramed, type Frame, FrameDecoder, requestFrame } from '@handoff/protocol';
@@ -20,6 +23,7 @@ import {
   ENDPOINT_CACHE_ENV,
   endpointCacheSettled,
   endpointCacheSize,
+  useProcessHandles,
 } from '../src/client/endpoint-cache.js';
 import {
   echoService,
@@ -59,6 +63,7 @@ afterEach(async () => {
   if (envBefore === undefined) delete process.env[ENDPOINT_CACHE_ENV];
   else process.env[ENDPOINT_CACHE_ENV] = envBefore;
   clearEndpointCache();
+  useProcessHandles(true);
   await Promise.all(brokers.splice(0).map((b) => b.close({ deadlineMs: 1000 })));
 });
 afterAll(() => tmp.remove());
@@ -132,136 +137,168 @@ async function endpointOf(b: Broker): Promise<string> {
   return instances[0]!.endpoint;
 }
 
-describe('endpoint cache', () => {
-  it('goes straight to the daemon after the first connect: the broker sees one Hello', async () => {
-    const b = await broker();
-    const first = await ask(b);
-    expect(first.route).toBe('handoff');
-    await endpointCacheSettled();
-    expect(endpointCacheSize()).toBe(1);
-    // The broker runs in this process: the fds of a connection just ended
-    // (its side and ours) close a turn or two later. Count once the number
-    // holds still, here and below.
-    const fdsBefore = await settledFdCount();
-    for (let i = 0; i < 5; i++) {
-      const again = await ask(b);
-      expect(again).toEqual({ route: 'cache', pid: first.pid });
-    }
-    expect(await hellos(b)).toBe(1);
-    expect(await settledFdCount()).toBe(fdsBefore);
-    // The broker still counts them: the client reports them, batched.
-    await cacheSessionReportsSettled();
-    expect(await cacheSessions(b)).toBe(5);
-    expect(await settledFdCount()).toBe(fdsBefore);
-  });
-
-  it('counts reported sessions only for defined services', async () => {
-    const b = await broker();
-    const report = (serviceName: string) =>
-      adminRequest(b.socketPath, { verb: CACHE_SESSION_VERB, serviceName });
-    expect((await report('echo')).exitCode).toBe(0);
-    const unknown = await report('not-defined');
-    expect(unknown.exitCode).toBe(1);
-    const metrics = (await adminRequest(b.socketPath, { verb: AdminVerb.METRICS })).body;
-    expect(metrics).toContain('endpoint_cache_sessions_total{service="echo"} 1');
-    expect(metrics).not.toContain('not-defined');
-  });
-
-  it('falls back to the broker, in the same call, when the daemon was restarted', async () => {
-    const b = await broker();
-    const first = await ask(b);
-    await endpointCacheSettled();
-    expect((await ask(b)).route).toBe('cache');
-    await killPid(first.pid);
-    // Another daemon serves now (the broker respawns it on this Hello).
-    const restarted = await ask(b, { endpointCache: false });
-    expect(restarted.pid).not.toBe(first.pid);
-    const after = await ask(b);
-    expect(after.route).not.toBe('cache');
-    expect(after.pid).toBe(restarted.pid);
-    await endpointCacheSettled();
-    expect(await ask(b)).toEqual({ route: 'cache', pid: restarted.pid });
-  });
-
-  it('falls back when the daemon is gone and nothing listens on its path', async () => {
-    const b = await broker();
-    const first = await ask(b);
-    await endpointCacheSettled();
-    await killPid(first.pid);
-    const after = await ask(b);
-    expect(after.route).not.toBe('cache');
-    expect(after.pid).not.toBe(first.pid);
-  });
-
-  it('never writes a byte to an impostor bound on the cached path, and falls back', async () => {
-    const b = await broker();
-    const first = await ask(b);
-    await endpointCacheSettled();
-    const endpoint = await endpointOf(b);
-    await killPid(first.pid);
-    const impostor = await startProcess([
-      ...tsxArgs,
-      join(fixtures, 'impostor-listener.ts'),
-      endpoint,
-    ]);
+/** How many of our fds are pidfds, and how many are `/proc/<pid>/stat` of `pid`. */
+function pinningFds(pid: number): { pidfds: number; statFds: number } {
+  let pidfds = 0;
+  let statFds = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
     try {
-      let out = '';
-      const closed = new Promise<number>((resolve) => {
-        impostor.child.stdout!.on('data', (d) => {
-          out += d;
-          const m = /closed (\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-      });
-      // The cache connects, sees a pid that is not the daemon's, hangs up
-      // without writing, and asks the broker, which will not start a daemon
-      // on a path a live process serves: a typed refusal, never the impostor.
-      const refused = await ask(b).catch((error: unknown) => error);
-      expect(refused).toBeInstanceOf(ConnectServiceError);
-      expect((refused as ConnectServiceError).code).toBe('REFUSED');
-      expect(out).toContain('connection');
-      expect(await closed).toBe(0);
-      // Once the path is free again the broker serves the service afresh.
-      await impostor.kill();
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target === 'anon_inode:[pidfd]') pidfds++;
+    else if (target === `/proc/${pid}/stat`) statFds++;
+  }
+  return { pidfds, statFds };
+}
+
+for (const pinnedBy of ['pidfd', 'start time'] as const)
+  describe(`endpoint cache (daemon pinned by ${pinnedBy})`, () => {
+    beforeEach(() => useProcessHandles(pinnedBy === 'pidfd'));
+
+    it('goes straight to the daemon after the first connect: the broker sees one Hello', async () => {
+      const b = await broker();
+      const first = await ask(b);
+      expect(first.route).toBe('handoff');
+      await endpointCacheSettled();
+      expect(endpointCacheSize()).toBe(1);
+      // The entry holds the daemon by a pidfd, or by its stat file; the other
+      // pidfds are the in-process broker's own, one per daemon it spawned.
+      const held = pinningFds(first.pid);
+      expect(held.statFds).toBe(pinnedBy === 'pidfd' ? 0 : 1);
+      // The broker runs in this process: the fds of a connection just ended
+      // (its side and ours) close a turn or two later. Count once the number
+      // holds still, here and below.
+      const fdsBefore = await settledFdCount();
+      for (let i = 0; i < 5; i++) {
+        const again = await ask(b);
+        expect(again).toEqual({ route: 'cache', pid: first.pid });
+      }
+      expect(await hellos(b)).toBe(1);
+      expect(await settledFdCount()).toBe(fdsBefore);
+      // The broker still counts them: the client reports them, batched.
+      await cacheSessionReportsSettled();
+      expect(await cacheSessions(b)).toBe(5);
+      expect(await settledFdCount()).toBe(fdsBefore);
+      clearEndpointCache();
+      expect(pinningFds(first.pid)).toEqual(
+        pinnedBy === 'pidfd'
+          ? { pidfds: held.pidfds - 1, statFds: 0 }
+          : { pidfds: held.pidfds, statFds: 0 },
+      );
+    });
+
+    it('counts reported sessions only for defined services', async () => {
+      const b = await broker();
+      const report = (serviceName: string) =>
+        adminRequest(b.socketPath, { verb: CACHE_SESSION_VERB, serviceName });
+      expect((await report('echo')).exitCode).toBe(0);
+      const unknown = await report('not-defined');
+      expect(unknown.exitCode).toBe(1);
+      const metrics = (await adminRequest(b.socketPath, { verb: AdminVerb.METRICS })).body;
+      expect(metrics).toContain('endpoint_cache_sessions_total{service="echo"} 1');
+      expect(metrics).not.toContain('not-defined');
+    });
+
+    it('falls back to the broker, in the same call, when the daemon was restarted', async () => {
+      const b = await broker();
+      const first = await ask(b);
+      await endpointCacheSettled();
+      expect((await ask(b)).route).toBe('cache');
+      await killPid(first.pid);
+      // Another daemon serves now (the broker respawns it on this Hello).
+      const restarted = await ask(b, { endpointCache: false });
+      expect(restarted.pid).not.toBe(first.pid);
       const after = await ask(b);
       expect(after.route).not.toBe('cache');
-      expect([first.pid, impostor.pid]).not.toContain(after.pid);
-    } finally {
-      await impostor.kill();
-    }
-  });
+      expect(after.pid).toBe(restarted.pid);
+      await endpointCacheSettled();
+      expect(await ask(b)).toEqual({ route: 'cache', pid: restarted.pid });
+    });
 
-  it('is off per call with endpointCache: false, and for the process with the environment', async () => {
-    const b = await broker();
-    await ask(b);
-    await endpointCacheSettled();
-    expect((await ask(b, { endpointCache: false })).route).toBe('handoff');
-    process.env[ENDPOINT_CACHE_ENV] = 'off';
-    expect((await ask(b, { endpointCache: true })).route).toBe('handoff');
-    process.env[ENDPOINT_CACHE_ENV] = 'on';
-    expect((await ask(b, {})).route).toBe('cache');
-    delete process.env[ENDPOINT_CACHE_ENV];
-    // The default is off.
-    expect((await ask(b, {})).route).toBe('handoff');
-    expect(await hellos(b)).toBe(4);
-  });
+    it('falls back when the daemon is gone and nothing listens on its path', async () => {
+      const b = await broker();
+      const first = await ask(b);
+      await endpointCacheSettled();
+      await killPid(first.pid);
+      const after = await ask(b);
+      expect(after.route).not.toBe('cache');
+      expect(after.pid).not.toBe(first.pid);
+    });
 
-  it('leaves no fd behind across misses, hits and fallbacks', async () => {
-    const b = await broker();
-    await ask(b);
-    await endpointCacheSettled();
-    await ask(b);
-    const before = await settledFds();
-    const first = await ask(b);
-    await killPid(first.pid);
-    expect((await ask(b)).route).not.toBe('cache');
-    await endpointCacheSettled();
-    expect((await ask(b)).route).toBe('cache');
-    // The broker runs in this process: its copies of handed-off fds go when
-    // the daemon's ack arrives, after our reply; the count settles then.
-    expect(await settledFds()).toBeLessThanOrEqual(before);
+    it('never writes a byte to an impostor bound on the cached path, and falls back', async () => {
+      const b = await broker();
+      const first = await ask(b);
+      await endpointCacheSettled();
+      const endpoint = await endpointOf(b);
+      await killPid(first.pid);
+      const impostor = await startProcess([
+        ...tsxArgs,
+        join(fixtures, 'impostor-listener.ts'),
+        endpoint,
+      ]);
+      try {
+        let out = '';
+        const closed = new Promise<number>((resolve) => {
+          impostor.child.stdout!.on('data', (d) => {
+            out += d;
+            const m = /closed (\d+)/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+        });
+        // The cache connects, sees a pid that is not the daemon's, hangs up
+        // without writing, and asks the broker, which will not start a daemon
+        // on a path a live process serves: a typed refusal, never the impostor.
+        const refused = await ask(b).catch((error: unknown) => error);
+        expect(refused).toBeInstanceOf(ConnectServiceError);
+        expect((refused as ConnectServiceError).code).toBe('REFUSED');
+        // The impostor's lines reach us when they do: its "closed" line
+        // comes after its "connection" line.
+        expect(await closed).toBe(0);
+        expect(out).toContain('connection');
+        // Once the path is free again the broker serves the service afresh.
+        await impostor.kill();
+        const after = await ask(b);
+        expect(after.route).not.toBe('cache');
+        expect([first.pid, impostor.pid]).not.toContain(after.pid);
+      } finally {
+        await impostor.kill();
+      }
+    });
+
+    it('is off per call with endpointCache: false, and for the process with the environment', async () => {
+      const b = await broker();
+      await ask(b);
+      await endpointCacheSettled();
+      expect((await ask(b, { endpointCache: false })).route).toBe('handoff');
+      process.env[ENDPOINT_CACHE_ENV] = 'off';
+      expect((await ask(b, { endpointCache: true })).route).toBe('handoff');
+      process.env[ENDPOINT_CACHE_ENV] = 'on';
+      expect((await ask(b, {})).route).toBe('cache');
+      delete process.env[ENDPOINT_CACHE_ENV];
+      // The default is off.
+      expect((await ask(b, {})).route).toBe('handoff');
+      expect(await hellos(b)).toBe(4);
+    });
+
+    it('leaves no fd behind across misses, hits and fallbacks', async () => {
+      const b = await broker();
+      await ask(b);
+      await endpointCacheSettled();
+      await ask(b);
+      const before = await settledFds();
+      const first = await ask(b);
+      await killPid(first.pid);
+      expect((await ask(b)).route).not.toBe('cache');
+      await endpointCacheSettled();
+      expect((await ask(b)).route).toBe('cache');
+      // The broker runs in this process: its copies of handed-off fds go when
+      // the daemon's ack arrives, after our reply; the count settles then.
+      expect(await settledFds()).toBeLessThanOrEqual(before);
+    });
   });
-});
 
 /** Our fd count once two readings 100 ms apart agree. */
 async function settledFds(): Promise<number> {

@@ -2,9 +2,12 @@
 // remembers the daemon's socket (Negotiated.backend_pipe) and the identity
 // the broker vouches for, and later connects straight to the daemon. Each
 // hit is verified by the kernel before a byte is written: SO_PEERCRED of the
-// connected socket must name the recorded pid (and our uid), and that pid's
-// /proc start time must be the recorded one. Anything else drops the entry
-// and the caller goes through the broker again, in the same call.
+// connected socket must name the recorded pid (and our uid), and that very
+// process must still be running. The entry holds a pidfd of it
+// (@handoff/fdpass ProcessHandle): one native call checks both. Where the
+// kernel has no pidfd (before 5.3), it holds /proc/<pid>/stat open instead
+// and compares the start time, a few µs more per hit. Anything else drops
+// the entry and the caller goes through the broker again, in the same call.
 //
 // Where the identity comes from: a handed-off socket's SO_PEERCRED names the
 // broker (it accepted the connect), and Negotiated carries no daemon pid. So
@@ -12,10 +15,11 @@
 // hot path, with LIST_INSTANCES for the service: the instance whose endpoint
 // is backend_pipe, in state "ready", carries the pid the broker verified
 // (probe + SO_PEERCRED of its control channel + start time, DESIGN §2.4).
-// Its start time is read from /proc at once. Until that answer is in, the
-// entry is not used.
+// The process is pinned at once (pidfd, or its /proc start time). Until that
+// answer is in, the entry is not used.
 import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import type { ProcessHandle } from '@handoff/fdpass';
 import { AdminVerb, type Negotiated } from '@handoff/protocol';
 import { adminRequest } from './admin-client.js';
 import { procStartTicksAt } from './proc-start-time.js';
@@ -41,17 +45,21 @@ const LEARN_RETRY_MS = 30_000;
 
 interface DaemonIdentity {
   pid: number;
-  /** Field 22 of /proc/<pid>/stat when the identity was recorded. */
-  startTicks: number;
-  /**
-   * /proc/<pid>/stat, open while the entry lives: it reads only while that
-   * very process exists (a recycled pid gets ESRCH), and a pread is cheaper
-   * than opening the file on every hit. Closed when the entry goes.
-   */
-  statFd: number;
   /** Our uid when recorded: the daemon's must be it. */
   uid: number;
+  /** A pidfd of the process, open while the entry lives; null where the kernel has none. */
+  handle: ProcessHandle | null;
+  /**
+   * Without a handle: /proc/<pid>/stat, open while the entry lives. It reads
+   * only while that very process exists (a recycled pid gets ESRCH), and a
+   * pread is cheaper than opening the file on every hit. -1 with a handle.
+   */
+  statFd: number;
+  /** Without a handle: field 22 of /proc/<pid>/stat when recorded. */
+  startTicks: number;
 }
+
+type Fdpass = typeof import('@handoff/fdpass');
 
 interface Entry {
   backendPipe: string;
@@ -62,11 +70,17 @@ interface Entry {
   retryAt: number;
 }
 
-type PeerCredentialsOf = (socket: Socket) => { pid: number; uid: number };
-
 const entries = new Map<string, Entry>();
-let peerCredentialsOf: PeerCredentialsOf | null = null;
-let loadingCredentials: Promise<void> | null = null;
+/** @handoff/fdpass once loaded (null: it cannot be, and the cache is never used). */
+let fdpass: Fdpass | null = null;
+let loadingFdpass: Promise<void> | null = null;
+/** Off only in tests, to run the /proc fallback on a kernel that has pidfds. */
+let processHandles = true;
+
+/** @internal Tests: pin identities by /proc start time, as without pidfds. */
+export function useProcessHandles(on: boolean): void {
+  processHandles = on;
+}
 
 /**
  * Whether this call may use the cache. HANDOFF_ENDPOINT_CACHE=off wins over
@@ -101,6 +115,10 @@ function dropEntry(key: string): void {
 
 function closeIdentity(identity: DaemonIdentity | null): void {
   if (identity === null) return;
+  if (identity.handle !== null) {
+    identity.handle.close();
+    return;
+  }
   try {
     closeSync(identity.statFd);
   } catch {}
@@ -170,8 +188,8 @@ async function learnIdentity(
   service: string,
   backendPipe: string,
 ): Promise<DaemonIdentity | null> {
-  await loadPeerCredentials();
-  if (peerCredentialsOf === null) return null;
+  await loadFdpass();
+  if (fdpass === null) return null;
   const reply = await adminRequest(
     brokerPath,
     { verb: AdminVerb.LIST_INSTANCES, json: true, serviceName: service },
@@ -185,6 +203,8 @@ async function learnIdentity(
     if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0) return null;
     const uid = process.getuid?.();
     if (uid === undefined) return null;
+    const handle = openHandle(fdpass, pid);
+    if (handle !== null) return { pid, uid, handle, statFd: -1, startTicks: -1 };
     let statFd: number;
     try {
       statFd = openSync(`/proc/${pid}/stat`, 'r');
@@ -196,25 +216,40 @@ async function learnIdentity(
       closeSync(statFd);
       return null;
     }
-    return { pid, startTicks, statFd, uid };
+    return { pid, uid, handle: null, statFd, startTicks };
   }
   return null;
 }
 
 /**
- * SO_PEERCRED comes from @handoff/fdpass, loaded on first use so that
- * importing @handoff/broker/client never loads the addon.
+ * A pidfd of `pid`, or null where there is none to be had (a kernel before
+ * 5.3, a seccomp filter, an addon built before ProcessHandle): then the
+ * /proc start time pins it. A pid already gone is null too, and the stat
+ * open that follows fails the same way.
  */
-function loadPeerCredentials(): Promise<void> {
-  loadingCredentials ??= import('@handoff/fdpass').then(
-    (fdpass) => {
-      peerCredentialsOf = fdpass.peerCredentials as PeerCredentialsOf;
+function openHandle(module: Fdpass, pid: number): ProcessHandle | null {
+  if (!processHandles || typeof module.ProcessHandle !== 'function') return null;
+  try {
+    return module.ProcessHandle.open(pid);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * SO_PEERCRED and pidfds come from @handoff/fdpass, loaded on first use so
+ * that importing @handoff/broker/client never loads the addon.
+ */
+function loadFdpass(): Promise<void> {
+  loadingFdpass ??= import('@handoff/fdpass').then(
+    (module) => {
+      fdpass = module;
     },
     () => {
-      peerCredentialsOf = null;
+      fdpass = null;
     },
   );
-  return loadingCredentials;
+  return loadingFdpass;
 }
 
 export interface CachedConnection {
@@ -236,8 +271,9 @@ export interface CachedConnection {
  * early as on a bare net.connect (Node sends them on 'connect'). Only when
  * the socket is not connected yet (no peer: the connect failed, or is still
  * being made) does it wait for 'connect' or 'error'. A hit costs one
- * getsockopt and one pread more than a bare net.connect. `signal` is
- * checked before the check; an abort then throws what `aborted()` makes.
+ * native call (a getsockopt and a poll of the pidfd) more than a bare
+ * net.connect. `signal` is checked before the check; an abort then throws
+ * what `aborted()` makes.
  */
 export function connectCached(
   key: string,
@@ -246,12 +282,12 @@ export function connectCached(
   aborted: () => Error,
 ): Promise<CachedConnection | null> | CachedConnection | null {
   const entry = entries.get(key);
-  if (entry === undefined || entry.identity === null || peerCredentialsOf === null) return null;
+  const identity = entry?.identity ?? null;
+  if (entry === undefined || identity === null || fdpass === null) return null;
   const socket = connect({ path: entry.backendPipe });
-  const peer = peerOf(socket);
-  // pid 0: no peer yet. Anything else is a connected peer, judged now.
-  if (peer !== null && peer.pid !== 0)
-    return judged(key, entry, socket, peer, initialData, signal, aborted);
+  const verdict = peerVerdict(fdpass, identity, socket);
+  if (verdict !== null) return judged(key, entry, socket, verdict, initialData, signal, aborted);
+  const module = fdpass;
   return new Promise<boolean>((resolve) => {
     const onConnect = () => {
       socket.removeListener('error', onError);
@@ -270,25 +306,39 @@ export function connectCached(
       dropEntry(key);
       return null;
     }
-    return judged(key, entry, socket, peerOf(socket), initialData, signal, aborted);
+    // Connected and still no peer to name: not the daemon.
+    const connected = peerVerdict(module, identity, socket) ?? false;
+    return judged(key, entry, socket, connected, initialData, signal, aborted);
   });
 }
 
-/** SO_PEERCRED of `socket`, or null when it cannot be read. */
-function peerOf(socket: Socket): { pid: number; uid: number } | null {
+/**
+ * Whether the peer of `socket` is the recorded process: true or false, or
+ * null while the kernel names no peer yet (a connect in progress, or one
+ * that failed).
+ */
+function peerVerdict(module: Fdpass, identity: DaemonIdentity, socket: Socket): boolean | null {
   try {
-    return peerCredentialsOf?.(socket) ?? null;
+    if (identity.handle !== null)
+      return module.peerIsProcess(socket, identity.handle, identity.uid);
+    const peer = module.peerCredentials(socket);
+    if (peer.pid === 0) return null;
+    return (
+      peer.pid === identity.pid &&
+      peer.uid === identity.uid &&
+      procStartTicksAt(identity.statFd) === identity.startTicks
+    );
   } catch {
     return null;
   }
 }
 
-/** The hit, when `peer` is the recorded process; null (entry dropped, socket closed) otherwise. */
+/** The hit when `isDaemon`; null (entry dropped, socket closed) otherwise. */
 function judged(
   key: string,
   entry: Entry,
   socket: Socket,
-  peer: { pid: number; uid: number } | null,
+  isDaemon: boolean,
   initialData: Uint8Array | undefined,
   signal: AbortSignal | undefined,
   aborted: () => Error,
@@ -298,14 +348,7 @@ function judged(
     socket.destroy();
     throw aborted();
   }
-  const identity = entry.identity;
-  if (
-    identity === null ||
-    peer === null ||
-    peer.pid !== identity.pid ||
-    peer.uid !== identity.uid ||
-    procStartTicksAt(identity.statFd) !== identity.startTicks
-  ) {
+  if (!isDaemon) {
     // Not the daemon the broker vouched for (restarted, gone with its pid
     // reused, or someone else bound the path): not one byte goes to it.
     socket.on('error', ignore);
