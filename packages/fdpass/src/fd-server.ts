@@ -249,7 +249,7 @@ export class FdServer extends EventEmitter {
     }
     let socket: FdSocket;
     try {
-      socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions, true);
+      socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions, true, true);
     } catch {
       this.#native.closeFd(fd);
       this.#takeReserve();
@@ -294,7 +294,7 @@ export class FdServer extends EventEmitter {
     if (this.#reserve === null && this.#wantsReserve) this.#takeReserve();
     let socket: FdSocket;
     try {
-      socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions, true);
+      socket = wrapFd(this.#native, fd, this.#kind, this.#socketOptions, true, true);
     } catch (err) {
       this.#native.closeFd(fd);
       this.emit('error', err instanceof FdPassError ? err : fromNative(err));

@@ -65,6 +65,7 @@ type FdSocketConstructor = new (
   kind: SocketKind,
   opts: FdSocketOptions | undefined,
   fresh: boolean,
+  accepted: boolean,
 ) => FdSocket;
 
 /**
@@ -74,6 +75,8 @@ type FdSocketConstructor = new (
  * `fresh`: fdpass just made fd (accept4, socketpair, connect), so it is
  * watched through the shared epoll set (NativeWatcherConstructor); never for
  * an adopted fd, which may be blocking or watched by Node already.
+ * `accepted`: fd came from accept4 on a listener, and its first read is
+ * tried before it is watched (see #startReading).
  */
 export function wrapFd(
   native: NativeBinding,
@@ -81,10 +84,11 @@ export function wrapFd(
   kind: SocketKind,
   opts: FdSocketOptions | undefined,
   fresh = false,
+  accepted = false,
 ): FdSocket {
   // An addon older than this file has no shared set (and takes 2 arguments).
   const shared = fresh && native.nestedPollStats !== undefined;
-  return new (FdSocket as unknown as FdSocketConstructor)(native, fd, kind, opts, shared);
+  return new (FdSocket as unknown as FdSocketConstructor)(native, fd, kind, opts, shared, accepted);
 }
 
 export class FdSocket extends EventEmitter {
@@ -108,6 +112,10 @@ export class FdSocket extends EventEmitter {
   readonly #writer: WriteQueue<FdSocket>;
 
   #paused = false;
+  /** Accepted and not read yet: #startReading tries a read before watching. */
+  #readFirst: boolean;
+  /** After that first read, until the check phase: the watch is left as it is. */
+  #watchDeferred = false;
   #ending = false;
   #writeEnded = false;
   #closed = false;
@@ -188,8 +196,10 @@ export class FdSocket extends EventEmitter {
     kind: SocketKind,
     opts: FdSocketOptions | undefined,
     fresh: boolean,
+    accepted: boolean,
   ) {
     super();
+    this.#readFirst = accepted;
     try {
       const onPoll = (status: number, events: number) => this.#onPoll(status, events);
       this.#watcher = fresh ? new native.Watcher(fd, onPoll, true) : new native.Watcher(fd, onPoll);
@@ -220,7 +230,7 @@ export class FdSocket extends EventEmitter {
     // is added and stops when the last goes, so no message (and none of its
     // fds) is ever read with nobody to hand it to.
     this.on('newListener', (event) => {
-      if (event === 'message') queueMicrotask(() => this.#updateWatch());
+      if (event === 'message') queueMicrotask(() => this.#startReading());
     });
     this.on('removeListener', (event) => {
       if (event === 'message') this.#updateWatch();
@@ -385,8 +395,33 @@ export class FdSocket extends EventEmitter {
     return n;
   }
 
-  #updateWatch(): void {
+  /**
+   * Reading begins. On an accepted socket the first read is tried at once:
+   * clients usually write with their connect (a Hello, a first request), so
+   * the bytes are often in before anyone asks epoll, which saves a wake-up.
+   * The watch then waits for the check phase of this loop turn, still
+   * before the next poll, so nothing arrives unseen: by then the answer has
+   * often closed the connection (an await or two after the read), and
+   * neither the watch nor the unwatch is made. Nothing there costs one recv
+   * that finds EAGAIN.
+   */
+  #startReading(): void {
+    if (!this.#readFirst) {
+      this.#updateWatch();
+      return;
+    }
+    this.#readFirst = false;
+    this.#watchDeferred = true;
+    if (!this.#closed && this.#reader.wantRead()) this.#reader.readBatch(this.#budget);
     if (this.#closed) return;
+    setImmediate(() => {
+      this.#watchDeferred = false;
+      this.#updateWatch();
+    });
+  }
+
+  #updateWatch(): void {
+    if (this.#closed || this.#watchDeferred) return;
     const { UV_READABLE, UV_WRITABLE } = this.#k;
     let mask = 0;
     if (this.#reader.wantRead()) mask |= UV_READABLE;

@@ -6,10 +6,11 @@
 // many sockets share one set, and fds and registrations come back to where
 // they were. Ref/unref of the loop is in shared-poll-ref.int.test.ts.
 import { readFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { FdSocket, type ReceivedMessage } from '../src/index.js';
+import { FdServer, FdSocket, type ReceivedMessage } from '../src/index.js';
 import { loadNative, type NativeNestedPollStats } from '../src/native-loader.js';
-import { expectFdCount, nextEvent, openFdCount } from './helpers.js';
+import { expectFdCount, makeTempDir, nextEvent, openFdCount } from './helpers.js';
 
 function stats(): NativeNestedPollStats {
   const s = loadNative().nestedPollStats();
@@ -141,5 +142,72 @@ describe.skipIf(process.platform !== 'linux')('shared epoll set', () => {
     await expect.poll(() => got).toEqual([7]);
     a.close();
     b.close();
+  });
+});
+
+describe.skipIf(process.platform !== 'linux')('the first read of an accepted socket', () => {
+  // A net.Socket client stays out of the shared set (and the listener has a
+  // watcher of its own): every wake counted here is an accepted socket's.
+  function client(path: string): { socket: Socket; answer: Promise<string> } {
+    const socket = createConnection(path);
+    let text = '';
+    socket.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    return { socket, answer: new Promise((r) => socket.on('close', () => r(text))) };
+  }
+
+  async function echoServer(path: string): Promise<FdServer> {
+    const server = await FdServer.listen(path, { kind: 'stream' });
+    server.on('connection', (socket: FdSocket) => {
+      let got = '';
+      socket.on('message', ({ data }: ReceivedMessage) => {
+        got += new TextDecoder().decode(data);
+        if (!got.endsWith('.')) return;
+        socket.write(new TextEncoder().encode(`got ${got}`));
+        socket.close();
+      });
+      socket.on('end', () => socket.close());
+    });
+    return server;
+  }
+
+  it('reads what came with the connect before any watch: no wake, never in the set', async () => {
+    const dir = makeTempDir();
+    const server = await echoServer(dir.file('s.sock'));
+    const fdsBefore = openFdCount();
+    // The bytes wait in the kernel before the server accepts.
+    server.pause();
+    const { socket, answer } = client(dir.file('s.sock'));
+    await new Promise<void>((r) => socket.write('hello.', () => r()));
+    const wakes = stats().wakes;
+    server.resume();
+    expect(await answer).toBe('got hello.');
+    expect(stats().wakes).toBe(wakes);
+    await turns(2);
+    expect(registeredFds()).toEqual([]);
+    server.close();
+    await expectFdCount(fdsBefore - 1);
+    dir.cleanup();
+  });
+
+  it('still hears a client that writes later, in pieces, and one that only hangs up', async () => {
+    const dir = makeTempDir();
+    const server = await echoServer(dir.file('s.sock'));
+    const late = client(dir.file('s.sock'));
+    const wakes = stats().wakes;
+    await new Promise((r) => late.socket.once('connect', r));
+    await new Promise((r) => setTimeout(r, 20));
+    late.socket.write('one ');
+    await new Promise((r) => setTimeout(r, 20));
+    late.socket.write('two.');
+    expect(await late.answer).toBe('got one two.');
+    // Watched this time: woken for each piece.
+    expect(stats().wakes - wakes).toBeGreaterThanOrEqual(2);
+    const silent = client(dir.file('s.sock'));
+    silent.socket.once('connect', () => silent.socket.end());
+    expect(await silent.answer).toBe('');
+    server.close();
+    dir.cleanup();
   });
 });
