@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emit, line, percentile, summarize } from '../measure.ts';
+import { childrenOf } from './probe-wire.mjs';
 
 const here = import.meta.dirname;
 const TARGET = 0.7;
@@ -37,19 +38,6 @@ export function treeCpuUs(pids: readonly number[]): number {
     }
   }
   return total;
-}
-
-/** Direct children of `pid` (the broker's daemons). */
-export function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
 }
 
 async function runClient(

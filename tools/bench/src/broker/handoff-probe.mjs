@@ -17,7 +17,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectService } from '@handoff/broker';
-import { helloBytes, readFrames, echoRequest as request } from './probe-wire.mjs';
+import { helloBytes, onlyDaemonOf, readFrames, echoRequest as request } from './probe-wire.mjs';
 
 // Never hold the bench lock past a hang: give up after 3 minutes.
 const spawned = [];
@@ -52,9 +52,7 @@ await once(broker.stdout, 'data');
 const first = await connectService('echo', { version: '1.0.0', brokerPath, timeoutMs: 60_000 });
 const pipe = first.negotiated.backendPipe;
 first.socket.destroy();
-const daemonPid = Number(
-  readFileSync(`/proc/${broker.pid}/task/${broker.pid}/children`, 'utf8').trim().split(' ')[0],
-);
+const daemonPid = onlyDaemonOf(broker.pid);
 const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), request]);
 
 /** connectService (or csA's) + first request → first response. */

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
+import { echoRequest, helloBytes, onlyDaemonOf, readFrames } from './probe-wire.mjs';
 
 const loops = Number(process.argv[2] ?? 64);
 const measureMs = Number(process.argv[3] ?? 3000);
@@ -50,9 +50,7 @@ async function handoff() {
 }
 
 await handoff();
-daemonPid = Number(
-  readFileSync(`/proc/${broker.pid}/task/${broker.pid}/children`, 'utf8').trim().split(' ')[0],
-);
+daemonPid = onlyDaemonOf(broker.pid);
 const cpu = (pid) => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
 let measuring = false;
 let stop = false;

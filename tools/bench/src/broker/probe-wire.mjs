@@ -1,7 +1,9 @@
 // The wire the standalone probes speak (hello-probe, handoff-probe,
 // offer-throughput-probe: plain `node` scripts over the built packages,
 // which cannot import the suites' TypeScript frames.ts): a framed Hello,
-// the echo daemon's request, and waiting for whole framed replies.
+// the echo daemon's request, waiting for whole framed replies, and finding
+// the daemons a broker process started.
+import { readdirSync, readFileSync } from 'node:fs';
 import {
   CAP_HANDLE_PASSING,
   CONTROL_PAYLOAD_PROTOCOL,
@@ -55,4 +57,36 @@ export function readFrames(socket, frames) {
     socket.on('close', onClose);
     socket.resume();
   });
+}
+
+/**
+ * Direct children of `pid` (a broker's daemons). Every thread's list: a
+ * child belongs to the thread that spawned it, and the broker spawns from
+ * a libuv pool thread (fdpass spawnProcessAsync), not the main one.
+ */
+export function childrenOf(pid) {
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const children = [];
+  for (const task of tasks) {
+    try {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' '))
+        if (child.trim() !== '') children.push(Number(child));
+    } catch {
+      // the thread is gone
+    }
+  }
+  return children;
+}
+
+/** The one daemon `brokerPid` started; throws unless there is exactly one. */
+export function onlyDaemonOf(brokerPid) {
+  const children = childrenOf(brokerPid);
+  if (children.length !== 1)
+    throw new Error(`expected one daemon under broker ${brokerPid}, found [${children}]`);
+  return children[0];
 }
