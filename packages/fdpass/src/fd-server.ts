@@ -57,6 +57,10 @@ export class FdServer extends EventEmitter {
   readonly #kind: SocketKind;
   readonly #socketOptions: FdSocketOptions;
   readonly #take = (fd: number): boolean => this.#onAccepted(fd);
+  /** Connections accepted so far (counts what a round took). */
+  #accepted = 0;
+  /** The rest of a round waits for the check phase (#onReadable). */
+  #restScheduled = false;
   /** The spare fd for 'pressure' (reserveFd), or null when given up or not asked for. */
   #reserve: number | null = null;
   readonly #wantsReserve: boolean;
@@ -279,8 +283,33 @@ export class FdServer extends EventEmitter {
     this.#reserve = null;
   }
 
+  /**
+   * One connection now, the rest of the round from the check phase of this
+   * loop turn. The one accepted is usually answered in between (its bytes
+   * are read at once, see FdSocket), so the accept that finds the backlog
+   * empty no longer sits between a client's connect and its answer. A
+   * burst is still taken a budget at a time, before the next poll.
+   */
   #onReadable(): void {
-    const failure = this.#loop.acceptRound(this.#take);
+    const accepted = this.#accepted;
+    const failure = this.#loop.acceptRound(this.#take, 1);
+    if (failure === null && this.#accepted !== accepted) {
+      if (!this.#restScheduled && this.#loop.budget > 1) {
+        this.#restScheduled = true;
+        setImmediate(this.#acceptRest);
+      }
+      return;
+    }
+    this.#afterRound(failure);
+  }
+
+  readonly #acceptRest = (): void => {
+    this.#restScheduled = false;
+    if (this.#loop.closed || this.#loop.paused) return;
+    this.#afterRound(this.#loop.acceptRound(this.#take, this.#loop.budget - 1));
+  };
+
+  #afterRound(failure: FdPassError | null): void {
     if (failure === null) return;
     // EMFILE/ENFILE: answer one waiting peer with the spare fd if we hold
     // one; otherwise report. Either way the loop backs off, then retries.
@@ -291,6 +320,7 @@ export class FdServer extends EventEmitter {
 
   /** An accepted connection; false ends this round. */
   #onAccepted(fd: number): boolean {
+    this.#accepted++;
     if (this.#reserve === null && this.#wantsReserve) this.#takeReserve();
     let socket: FdSocket;
     try {

@@ -126,3 +126,38 @@ describe('FdServer.fromFd', () => {
     b.close();
   });
 });
+
+describe('FdServer / accept order', () => {
+  it('hands over one waiting connection, lets its turn run, then takes the rest before the next poll', async () => {
+    const path = dir.file('order.sock');
+    const server = await FdServer.listen(path, { kind: 'stream' });
+    server.pause();
+    const clients = await Promise.all(
+      [1, 2, 3].map(() => FdSocket.connect(path, { kind: 'stream' })),
+    );
+    const events: string[] = [];
+    const sockets: FdSocket[] = [];
+    let polled = false;
+    const all = new Promise<void>((resolve) => {
+      server.on('connection', (socket: FdSocket) => {
+        const n = sockets.push(socket);
+        events.push(`connection ${n}`);
+        // Work the first connection's handler leaves for later in its turn.
+        queueMicrotask(() => events.push(`microtask ${n}`));
+        // Set in the poll phase, a timer fires in the next turn at the earliest.
+        if (n === 1)
+          setTimeout(() => {
+            polled = true;
+          }, 0);
+        if (n === 3) resolve();
+      });
+    });
+    server.resume();
+    await all;
+    expect(events.slice(0, 3)).toEqual(['connection 1', 'microtask 1', 'connection 2']);
+    expect(events).toHaveLength(6);
+    expect(polled).toBe(false);
+    for (const s of [...sockets, ...clients]) s.close();
+    server.close();
+  });
+});
