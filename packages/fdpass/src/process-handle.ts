@@ -87,7 +87,7 @@ export class ProcessHandle {
 
 /**
  * Whether the peer of the connected Unix socket `target` is the process
- * behind `process`, running as `uid`: SO_PEERCRED must name its pid and
+ * behind `handle`, running as `uid`: SO_PEERCRED must name its pid and
  * `uid`, and the process must not have exited (its pid could be another
  * process's by now). One native call, no allocation. null when the kernel
  * has no peer to name yet (a connect still in progress) or the socket
@@ -96,17 +96,17 @@ export class ProcessHandle {
  */
 export function peerIsProcess(
   target: number | Socket,
-  process: ProcessHandle,
+  handle: ProcessHandle,
   uid: number,
 ): boolean | null {
   if (!Number.isInteger(uid) || uid < 0 || uid > MAX_ID)
     throw new TypeError('Usage: peerIsProcess(fd | net.Socket, ProcessHandle, uid)');
   const fd = typeof target === 'number' ? target : fdOrNull(target);
   if (fd === null) return null;
-  const pidfd = process.fd;
+  const pidfd = handle.fd;
   if (pidfd < 0)
-    throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${process.pid} is closed`);
-  const verdict = processHandleNative('peerIsProcess').peerIsProcess(fd, pidfd, process.pid, uid);
+    throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${handle.pid} is closed`);
+  const verdict = processHandleNative('peerIsProcess').peerIsProcess(fd, pidfd, handle.pid, uid);
   return verdict < 0 ? null : verdict === 1;
 }
 
