@@ -264,16 +264,8 @@ Napi::Value PeerCreds(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1 || !IsInt(info[0])) Usage(env, "pidfdOpen(pid)");
-  SysResult r = OpenProcessHandle(ToInt(info[0]));
-  if (!r.ok()) throw SystemError(env, r);
-  return Napi::Number::New(env, static_cast<double>(r.value));
-}
-
 // On every cached connect of a client (the endpoint cache): one crossing,
-// no object made, raw N-API for the number.
+// and a number back rather than an object.
 Napi::Value PeerIsProcessBinding(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // pid and uid are checked in process-handle.ts (a uid may pass 2^31).
@@ -414,7 +406,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New<MemfdCreate>(env, "memfdCreate"));
   exports.Set("socketInfo", Napi::Function::New<SocketInfo>(env, "socketInfo"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCreds>(env, "peerCredentials"));
-  exports.Set("pidfdOpen", Napi::Function::New<PidfdOpen>(env, "pidfdOpen"));
+  // A pid passes the same check as an fd: a non-negative int.
+  exports.Set("pidfdOpen", Napi::Function::New<FdQueryOrThrow<OpenProcessHandle>>(env, "pidfdOpen"));
   exports.Set("processExited", Napi::Function::New<FdQuery<ProcessHasExited>>(env, "processExited"));
   exports.Set("peerIsProcess", Napi::Function::New<PeerIsProcessBinding>(env, "peerIsProcess"));
   exports.Set("decodeSockaddr", Napi::Function::New<Decode>(env, "decodeSockaddr"));

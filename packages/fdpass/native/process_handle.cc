@@ -16,7 +16,7 @@
 
 namespace fdpass {
 
-SysResult OpenProcessHandle(long pid) {
+SysResult OpenProcessHandle(int pid) {
 #if defined(__linux__)
   if (pid <= 0) return SysResult::Fail(EINVAL, "pidfd_open");
   long fd = syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0);

@@ -10,7 +10,7 @@ namespace fdpass {
 
 // pidfd_open(pid, 0): value is the new fd (the kernel sets close-on-exec).
 // ESRCH when no such process; ENOSYS on kernels before 5.3 or off Linux.
-SysResult OpenProcessHandle(long pid);
+SysResult OpenProcessHandle(int pid);
 
 // value 1 once the process has exited (the pidfd polls readable), else 0.
 SysResult ProcessHasExited(int pidfd);

@@ -122,15 +122,14 @@ export class AcceptLoop {
   }
 
   /**
-   * Accepts up to `max` (the budget) connections waiting now, handing each
+   * Accepts up to `budget` (the loop's, unless given) connections waiting now, handing each
    * fd to `take`, which owns it from then on and returns false to end the round.
    * A failure other than "nothing waiting" (EMFILE, ENFILE, ENOBUFS…) leaves
    * the connection in the backlog and the socket readable, so level-triggered
    * polling would spin: the loop backs off briefly and returns the failure.
    */
-  acceptRound(take: (fd: number) => boolean, max = this.#budget): FdPassError | null {
+  acceptRound(take: (fd: number) => boolean, budget = this.#budget): FdPassError | null {
     const native = this.#native;
-    const budget = max;
     let taken = 0;
     while (taken < budget && !this.#closed) {
       const fd = native.accept(this.#fd);

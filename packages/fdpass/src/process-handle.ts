@@ -65,7 +65,7 @@ export class ProcessHandle {
    * FdPassError ERR_INVALID_FD once the handle is closed.
    */
   hasExited(): boolean {
-    const result = processHandleNative('ProcessHandle').processExited(this.#open());
+    const result = processHandleNative('ProcessHandle').processExited(pidfdOf(this));
     if (result < 0) throw errnoError(-result, 'poll', `pidfd of pid ${this.pid}`);
     return result === 1;
   }
@@ -76,12 +76,6 @@ export class ProcessHandle {
     const fd = this.#fd;
     this.#fd = -1;
     loadNative().closeFd(fd);
-  }
-
-  #open(): number {
-    if (this.#fd < 0)
-      throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${this.pid} is closed`);
-    return this.#fd;
   }
 }
 
@@ -103,11 +97,20 @@ export function peerIsProcess(
     throw new TypeError('Usage: peerIsProcess(fd | net.Socket, ProcessHandle, uid)');
   const fd = typeof target === 'number' ? target : fdOrNull(target);
   if (fd === null) return null;
-  const pidfd = handle.fd;
-  if (pidfd < 0)
-    throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${handle.pid} is closed`);
-  const verdict = processHandleNative('peerIsProcess').peerIsProcess(fd, pidfd, handle.pid, uid);
+  const verdict = processHandleNative('peerIsProcess').peerIsProcess(
+    fd,
+    pidfdOf(handle),
+    handle.pid,
+    uid,
+  );
   return verdict < 0 ? null : verdict === 1;
+}
+
+/** The handle's pidfd; FdPassError ERR_INVALID_FD once it is closed. */
+function pidfdOf(handle: ProcessHandle): number {
+  if (handle.fd < 0)
+    throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${handle.pid} is closed`);
+  return handle.fd;
 }
 
 /** The socket's fd, or null while it has none (destroyed). */
