@@ -118,6 +118,18 @@ export class BackendRegistry extends EventEmitter {
   }
 
   /** A ready backend for `definition`, spawning one if none runs. */
+  /**
+   * acquire()'s answer when it needs no wait: the key's ready backend, its
+   * control channel intact (one that dropped is checked by acquire()). Else null.
+   */
+  readyNow(definition: ServiceDefinition): Backend | null {
+    if (this.closedValue) return null;
+    const running = this.backends.get(backendKey(definition.name, definition.version));
+    if (running?.state !== 'ready' || running.channelLost) return null;
+    this.touch(running);
+    return running;
+  }
+
   async acquire(definition: ServiceDefinition): Promise<Backend> {
     const key = backendKey(definition.name, definition.version);
     // A Hello still in flight when the broker closes must not bring a

@@ -202,6 +202,7 @@ export class BrokerImpl extends EventEmitter implements Broker {
         this.refusing
           ? Promise.reject(shuttingDown(`${definition.name}@${definition.version}`))
           : this.upgrader.acquire(definition),
+      acquireNow: (definition) => (this.refusing ? null : this.upgrader.acquireNow(definition)),
       admin: (request) => handleAdminRequest(request, admin),
       nextConnectionId: () => ++this.connectionIds,
       tokens: new HandoffTokenPool(),

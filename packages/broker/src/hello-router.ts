@@ -89,7 +89,10 @@ export function serveClient(
   const deadlineMs = underPressure
     ? Math.min(ctx.helloDeadlineMs, FD_PRESSURE_FIRST_FRAME_MS)
     : ctx.helloDeadlineMs;
-  const deadline = setTimeout(() => {
+  // Armed only if the first read leaves the frame incomplete: a Hello that
+  // arrives with the connect (the usual case) is answered without a timer.
+  let deadline: NodeJS.Timeout | undefined;
+  const onDeadline = () => {
     if (done) return;
     finish();
     if (underPressure) {
@@ -103,7 +106,7 @@ export function serveClient(
       `no complete first frame within ${deadlineMs} ms`,
       ctx,
     );
-  }, deadlineMs);
+  };
   const finish = () => {
     settle();
     socket.off('message', onMessage);
@@ -194,6 +197,12 @@ export function serveClient(
     socket.pause();
   };
   socket.on('message', onMessage);
+  // An accepted FdSocket makes its first read in the microtask the listener
+  // above queued; this one runs after it, and arms the deadline only if
+  // the first frame is still to come.
+  queueMicrotask(() => {
+    if (!done && admin === null && !socket.closed) deadline = setTimeout(onDeadline, deadlineMs);
+  });
   socket.on('end', () => {
     if (admin) {
       admin.ended();
@@ -317,7 +326,9 @@ async function route(
   const mayHandoff =
     (hello.clientCapabilities & CAP_HANDLE_PASSING) !== 0n && decision.definition.handoff;
   if (mayHandoff) stopReading();
-  const backend = await acquireOrRefuse(socket, frame, hello, decision.definition, started, ctx);
+  const backend =
+    ctx.acquireNow?.(decision.definition) ??
+    (await acquireOrRefuse(socket, frame, hello, decision.definition, started, ctx));
   if (!backend || socket.closed) return;
   const canHandoff =
     mayHandoff && backend.definition.handoff && backend.channel !== null && !backend.channel.closed;

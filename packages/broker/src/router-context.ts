@@ -35,6 +35,12 @@ export type HelloOutcome =
 export interface RouterContext {
   select(name: string, wantedVersion: string): RouteDecision | RouteRefusal;
   acquire(definition: ServiceDefinition): Promise<Backend>;
+  /**
+   * The backend a Hello can be sent to right now, without a turn of the
+   * microtask queue (the usual case: a ready daemon), or null to ask
+   * acquire(), which spawns, waits and refuses. Absent: always acquire().
+   */
+  acquireNow?(definition: ServiceDefinition): Backend | null;
   admin(request: AdminRequest): Promise<AdminReply>;
   nextConnectionId(): bigint;
   /** The broker's own pool of handoff tokens. */

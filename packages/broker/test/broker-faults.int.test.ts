@@ -118,6 +118,21 @@ describe('hostile first frames', () => {
     expect(performance.now() - t0).toBeLessThan(2000);
   });
 
+  // The read deadline is armed only after the first read finds no whole
+  // frame (a Hello sent with the connect needs no timer): a client that
+  // connects and says nothing must still be refused at the deadline.
+  it('refuses a client that connects and sends nothing, at the read deadline', async () => {
+    const b = await broker([echoService('echo')], { helloDeadlineMs: 300 });
+    const t0 = performance.now();
+    const silent = await rawHello(b.socketPath, new Uint8Array(0));
+    expect(silent?.result).toMatchObject({
+      case: 'refused',
+      value: { code: ErrorCode.PEER_REJECTED, reason: expect.stringContaining('300 ms') },
+    });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
   it('drops a peer of another uid without a reply', async () => {
     const b = await broker([echoService('echo')]);
     const dir = b.socketPath.replace(/\/broker\.sock$/, '');

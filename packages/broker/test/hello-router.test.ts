@@ -258,6 +258,44 @@ describe('routing decisions', () => {
     expect(ctx.seen.handoffs).toEqual(['reconnect']);
   });
 
+  it('routes to the backend acquireNow gives without calling acquire', async () => {
+    const { backend } = await daemonChannel('prelude');
+    let asked = 0;
+    const ctx = context({
+      acquireNow: () => backend,
+      acquire: async () => {
+        asked++;
+        throw new RouteError(ErrorCode.INTERNAL, 'acquire must not be called');
+      },
+    });
+    const c = client(ctx);
+    c.send(hello());
+    const [reply] = await c.frame();
+    expect(replyOf(reply!)).toMatchObject({
+      case: 'negotiated',
+      value: { backendPipe: '/run/echo.sock' },
+    });
+    await c.closedByRouter();
+    expect(asked).toBe(0);
+  });
+
+  it('falls back to acquire when acquireNow has no backend ready', async () => {
+    const { backend } = await daemonChannel('prelude');
+    let asked = 0;
+    const ctx = context({
+      acquireNow: () => null,
+      acquire: async () => {
+        asked++;
+        return backend;
+      },
+    });
+    const c = client(ctx);
+    c.send(hello());
+    const [reply] = await c.frame();
+    expect(replyOf(reply!).case).toBe('negotiated');
+    expect(asked).toBe(1);
+  });
+
   it('under fd pressure: Hellos get FD_PRESSURE with the retry hint; admin is still answered', async () => {
     const ctx = context();
     const c = client(ctx, 'fd-pressure');

@@ -22,7 +22,7 @@ import { startBareHandoff } from './broker/bare-handoff.ts';
 import { startCFirstReply } from './broker/c-first-reply.ts';
 import { endpointCacheBench } from './broker/endpoint-cache.ts';
 import { firstReply, helloFrameFor, readFrame } from './broker/frames.ts';
-import { emit, line, percentile, summarize, type Throughput } from './measure.ts';
+import { emit, line, percentile, roundOrders, summarize, type Throughput } from './measure.ts';
 
 const P = 0xf001;
 const us = (ms: number) => Number((ms * 1000).toFixed(1));
@@ -39,11 +39,13 @@ export async function brokerSuite(): Promise<void> {
     });
   const broker = child('broker-process.mjs', socketPath);
   const echo = child('echo-process.mjs', join(dir, 'echo.sock'));
+  const echoTwin = child('echo-process.mjs', join(dir, 'echo-twin.sock'));
   const cServer = await startCFirstReply(join(dir, 'c.sock'));
   const floor = await startBareHandoff(dir);
   try {
     await once(broker.stdout!, 'data');
     await once(echo.stdout!, 'data');
+    await once(echoTwin.stdout!, 'data');
     console.error('# broker: starting the daemons');
     // Start both daemons before measuring.
     for (const name of ['echo', 'echo-plain'])
@@ -54,7 +56,12 @@ export async function brokerSuite(): Promise<void> {
     const cases = process.env.BENCH_BROKER_CASES?.split(',');
     const runs = (name: string) => cases === undefined || cases.includes(name);
     console.error('# broker: 10,000 sequential Hellos');
-    if (runs('hello')) await helloBench(socketPath, join(dir, 'echo.sock'), join(dir, 'c.sock'));
+    if (runs('hello'))
+      await helloBench(socketPath, {
+        echo: join(dir, 'echo.sock'),
+        twin: join(dir, 'echo-twin.sock'),
+        c: join(dir, 'c.sock'),
+      });
     console.error('# broker: connect to first response, three routes');
     if (runs('connect')) await connectBench(socketPath, floor);
     console.error('# broker: bulk after handoff vs direct');
@@ -62,11 +69,13 @@ export async function brokerSuite(): Promise<void> {
     if (runs('cache')) await endpointCacheBench(socketPath);
   } finally {
     echo.kill('SIGTERM');
+    echoTwin.kill('SIGTERM');
     broker.kill('SIGTERM');
     cServer.kill('SIGTERM');
     await Promise.all([
       once(broker, 'exit'),
       once(echo, 'exit'),
+      once(echoTwin, 'exit'),
       once(cServer, 'exit'),
       floor.stop(),
     ]);
@@ -81,24 +90,27 @@ const helloFrame = helloFrameFor('echo-plain');
 const HELLO_P50_SPEED_TARGET = 0.9;
 const HELLO_P99_TARGET = 1.1;
 
-async function helloBench(brokerPath: string, echoPath: string, cPath: string): Promise<void> {
+async function helloBench(
+  brokerPath: string,
+  paths: { echo: string; twin: string; c: string },
+): Promise<void> {
   const n = 10_000;
-  for (let i = 0; i < 500; i++) {
-    await firstReply(brokerPath, helloFrame);
-    await firstReply(echoPath, helloFrame);
-    await firstReply(cPath, helloFrame);
-  }
-  const hellos: number[] = [];
-  const base: number[] = [];
-  const floor: number[] = [];
-  // Interleaved, so that noise on the shared machine hits all three alike.
-  for (let i = 0; i < n; i++) {
-    hellos.push(await firstReply(brokerPath, helloFrame));
-    base.push(await firstReply(echoPath, helloFrame));
-    floor.push(await firstReply(cPath, helloFrame));
-  }
+  const servers = [brokerPath, paths.echo, paths.twin, paths.c];
+  for (let i = 0; i < 500; i++) for (const path of servers) await firstReply(path, helloFrame);
+  const samples = servers.map(() => [] as number[]);
+  // Interleaved, so that noise on the shared machine hits all four alike,
+  // in a fresh random order every round (see roundOrders).
+  const order = roundOrders(servers.length);
+  for (let i = 0; i < n; i++)
+    for (const k of order()) samples[k]!.push(await firstReply(servers[k]!, helloFrame));
+  const [hellos, base, twin, floor] = samples as [number[], number[], number[], number[]];
   const p50 = percentile(hellos, 50);
   const p99 = percentile(hellos, 99);
+  // The A/A control: the same echo program twice. Its p99 ratio is the
+  // drift between two identical servers in this run; a p99 tolerance
+  // narrower than that drift cannot be judged from this run.
+  const aaP99 = percentile(twin, 99) / percentile(base, 99);
+  const aaP50 = percentile(twin, 50) / percentile(base, 50);
   const ours = {
     p50_us: us(p50),
     p99_us: us(p99),
@@ -119,8 +131,27 @@ async function helloBench(brokerPath: string, echoPath: string, cPath: string): 
     meets_target:
       percentile(base, 50) / p50 >= HELLO_P50_SPEED_TARGET &&
       p99 <= HELLO_P99_TARGET * percentile(base, 99),
+    a_a_p99_ratio: Number(aaP99.toFixed(2)),
+    p99_target_within_a_a_drift: aaP99 <= HELLO_P99_TARGET && aaP99 >= 1 / HELLO_P99_TARGET,
   });
   emit({ ...versus('c.first_reply', floor), target: 'none: the C floor, on record' });
+  emit({
+    ...line(
+      'net.echo.first_reply.twin',
+      perSecond(percentile(twin, 50)),
+      'net.echo.first_reply',
+      perSecond(percentile(base, 50)),
+    ),
+    p50_us: us(percentile(twin, 50)),
+    p99_us: us(percentile(twin, 99)),
+    baseline_p50_us: us(percentile(base, 50)),
+    baseline_p99_us: us(percentile(base, 99)),
+    a_a_p50_ratio: Number(aaP50.toFixed(2)),
+    a_a_p99_ratio: Number(aaP99.toFixed(2)),
+    samples: n,
+    target:
+      'none: the A/A control, the same echo program in a second process, same loop; its p99 ratio is how far two identical servers drift apart in this run',
+  });
 }
 
 const HANDOFF_P50_VS_DIRECT_TARGET = 1.6;
@@ -129,7 +160,8 @@ async function connectBench(
   brokerPath: string,
   floor: { brokerPath: string; directPath: string },
 ): Promise<void> {
-  const rounds = 1000;
+  // 2,000 rounds: a p99 is then the 20th-slowest sample, not the 10th.
+  const rounds = 2000;
   const request = encodeFramed(
     requestFrame({ payloadProtocol: P, requestId: 1n, payload: new Uint8Array(32) }),
   );
@@ -164,21 +196,32 @@ async function connectBench(
   const samples = {
     handoff: [] as number[],
     reconnect: [] as number[],
+    reconnectTwin: [] as number[],
     handoffAfter: [] as number[],
     reconnectAfter: [] as number[],
     direct: [] as number[],
     bareHandoff: [] as number[],
     bareDirect: [] as number[],
   };
-  for (let i = 0; i < rounds; i++) {
-    samples.handoff.push((await viaBroker('echo', true)).elapsed);
-    samples.reconnect.push((await viaBroker('echo-plain', true)).elapsed);
-    samples.handoffAfter.push((await viaBroker('echo', false)).elapsed);
-    samples.reconnectAfter.push((await viaBroker('echo-plain', false)).elapsed);
-    samples.direct.push(await direct());
-    samples.bareHandoff.push(await direct(floor.brokerPath));
-    samples.bareDirect.push(await direct(floor.directPath));
-  }
+  const routes: [keyof typeof samples, () => Promise<number>][] = [
+    ['handoff', async () => (await viaBroker('echo', true)).elapsed],
+    ['reconnect', async () => (await viaBroker('echo-plain', true)).elapsed],
+    // The A/A control: the reconnect route again, for how far two p99s of
+    // the same route drift apart in this run.
+    ['reconnectTwin', async () => (await viaBroker('echo-plain', true)).elapsed],
+    ['handoffAfter', async () => (await viaBroker('echo', false)).elapsed],
+    ['reconnectAfter', async () => (await viaBroker('echo-plain', false)).elapsed],
+    ['direct', () => direct()],
+    ['bareHandoff', () => direct(floor.brokerPath)],
+    ['bareDirect', () => direct(floor.directPath)],
+  ];
+  // Interleaved, in a fresh random order every round (see roundOrders).
+  const order = roundOrders(routes.length);
+  for (let i = 0; i < rounds; i++)
+    for (const k of order()) {
+      const [name, run] = routes[k]!;
+      samples[name].push(await run());
+    }
   const report = (
     bench: string,
     ours: number[],
@@ -203,6 +246,22 @@ async function connectBench(
     'broker.connect_to_first_response.reconnect',
     samples.reconnect,
     { first_request: 'with_hello', meets_target: beats(samples.handoff, samples.reconnect) },
+  );
+  const aaP99 = percentile(samples.reconnectTwin, 99) / percentile(samples.reconnect, 99);
+  report(
+    'broker.connect_to_first_response.reconnect.twin',
+    samples.reconnectTwin,
+    'broker.connect_to_first_response.reconnect',
+    samples.reconnect,
+    {
+      first_request: 'with_hello',
+      a_a_p50_ratio: Number(
+        (percentile(samples.reconnectTwin, 50) / percentile(samples.reconnect, 50)).toFixed(2),
+      ),
+      a_a_p99_ratio: Number(aaP99.toFixed(2)),
+      target:
+        'none: the A/A control, the reconnect route measured twice in the same loop; its p99 ratio is how far two p99s of one route drift apart in this run',
+    },
   );
   report(
     'broker.connect_to_first_response.handoff',
@@ -241,6 +300,10 @@ async function connectBench(
       target_p50_vs_baseline: HANDOFF_P50_VS_DIRECT_TARGET,
       floor_p50_vs_direct: Number(floorVsDirect.toFixed(2)),
       p99_below_reconnect: percentile(samples.handoff, 99) < percentile(samples.reconnect, 99),
+      p99_vs_reconnect_ratio: Number(
+        (percentile(samples.handoff, 99) / percentile(samples.reconnect, 99)).toFixed(2),
+      ),
+      reconnect_a_a_p99_ratio: Number(aaP99.toFixed(2)),
       meets_target:
         vsDirect <= HANDOFF_P50_VS_DIRECT_TARGET &&
         percentile(samples.handoff, 99) < percentile(samples.reconnect, 99),

@@ -133,3 +133,30 @@ export function emit(result: BenchLine): void {
   if (currentRun !== undefined) recorded.push(out);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
+
+/**
+ * A fresh random order of `0 … n-1` for each round of an interleaved loop.
+ * Rotating a fixed order is not enough: each case would still always
+ * follow the same neighbour, and on this machine what ran just before (a
+ * process still on its CPU, or one that went idle) moves a latency by 15%
+ * or more. Seeded, so a run can be repeated (`BENCH_SEED`, default 1).
+ */
+export function roundOrders(n: number, seed = Number(process.env.BENCH_SEED ?? 1)): () => number[] {
+  // mulberry32: small, fast, and good enough to shuffle a handful of cases.
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => {
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order;
+  };
+}

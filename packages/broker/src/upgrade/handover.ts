@@ -88,6 +88,14 @@ export class Upgrader {
    * a spawn waits for a running upgrade's outcome (the state it sends must
    * hold every daemon), and after a commit nothing spawns here any more.
    */
+  /** acquire()'s answer when it is a ready backend, without waiting; else null. */
+  acquireNow(definition: ServiceDefinition): Backend | null {
+    const { registry } = this.parts;
+    if (!this.committedValue) return registry.readyNow(definition);
+    const backend = registry.get(backendKey(definition.name, definition.version));
+    return backend?.state === 'ready' ? backend : null;
+  }
+
   acquire(definition: ServiceDefinition): Promise<Backend> {
     const { registry } = this.parts;
     const key = backendKey(definition.name, definition.version);

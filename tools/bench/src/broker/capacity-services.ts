@@ -1,14 +1,15 @@
 // How the broker scales with the number of defined services: Hello p50 on
 // the reconnect route with 1, 100, 1,000 and 10,000 definitions (brokers
-// side by side, Hellos interleaved across them), startup time, and RSS per
-// defined service (0 … 10,000 definitions, no daemon running, after GC).
+// side by side, Hellos interleaved across them, with a second 1-definition
+// broker as the A/A control), startup time, and RSS per defined service
+// (0 … 10,000 definitions, no daemon running, after GC).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectService } from '@handoff/broker';
-import { emit, line, percentile, summarize } from '../measure.ts';
+import { emit, line, percentile, roundOrders, summarize } from '../measure.ts';
 import { treeCpuUs } from './capacity-throughput.ts';
 import { firstReply, helloFrameFor } from './frames.ts';
 
@@ -128,10 +129,17 @@ export async function servicesCase(
       console.error(`# capacity: broker with ${count} definitions`);
       brokers.push(await startCapacityBroker(root, count));
     }
+    // The A/A control: a second broker with the smallest Hello-taking count.
+    const twinCount = counts.find((c) => c > 0)!;
+    const twinDir = join(root, `config-${twinCount}-twin`);
+    writeDefinitions(twinDir, twinCount);
+    const twin = await startCapacityBroker(root, twinCount, [], twinDir);
+    brokers.push(twin);
     // RSS before any daemon runs: definitions only.
     const rss: { x: number; y: number }[] = [];
     const heap: { x: number; y: number }[] = [];
     for (const b of brokers) {
+      if (b === twin) continue;
       const m = await memoryOf(b);
       rss.push({ x: b.count, y: m.rss });
       heap.push({ x: b.count, y: m.heap });
@@ -163,30 +171,35 @@ export async function servicesCase(
     console.error(`# capacity: ${hellos} Hellos per broker, interleaved`);
     for (let i = 0; i < 300; i++)
       for (const b of withHellos) await firstReply(b.socketPath, helloFrame);
-    const samples = new Map<number, number[]>(withHellos.map((b) => [b.count, []]));
-    const cpu0 = new Map(withHellos.map((b) => [b.count, treeCpuUs([b.child.pid!])]));
-    // The order rotates every round, so no broker is always first after the client's pause.
+    const samples = new Map<CapacityBroker, number[]>(withHellos.map((b) => [b, []]));
+    const cpu0 = new Map(withHellos.map((b) => [b, treeCpuUs([b.child.pid!])]));
+    // In a fresh random order every round, so no broker always follows the same one.
+    const order = roundOrders(withHellos.length);
     for (let i = 0; i < hellos; i++)
-      for (let j = 0; j < withHellos.length; j++) {
-        const b = withHellos[(i + j) % withHellos.length]!;
-        samples.get(b.count)!.push(await firstReply(b.socketPath, helloFrame));
+      for (const k of order()) {
+        const b = withHellos[k]!;
+        samples.get(b)!.push(await firstReply(b.socketPath, helloFrame));
       }
     // Broker CPU per Hello (from /proc/<pid>/stat): less distorted by neighbours than latency.
     const cpuPerHello = new Map(
-      withHellos.map((b) => [b.count, (treeCpuUs([b.child.pid!]) - cpu0.get(b.count)!) / hellos]),
+      withHellos.map((b) => [b, (treeCpuUs([b.child.pid!]) - cpu0.get(b)!) / hellos]),
     );
     const smallest = withHellos[0]!;
-    const base = samples.get(smallest.count)!;
+    const base = samples.get(smallest)!;
     const baseP50 = percentile(base, 50);
+    // How far two identical brokers' p50s drift apart in this run: a
+    // tolerance narrower than that cannot be judged from this run.
+    const aaP50 = percentile(samples.get(twin)!, 50) / baseP50;
     for (const b of withHellos.slice(1)) {
-      const s = samples.get(b.count)!;
+      const s = samples.get(b)!;
       const p50 = percentile(s, 50);
       const p50Ratio = p50 / baseP50;
       const meets = b.count < 10_000 || p50Ratio <= 1.1;
       if (b.count === 10_000) met &&= meets;
+      const isTwin = b === twin;
       emit({
         ...line(
-          `broker.hello_to_reply.defined_${b.count}`,
+          `broker.hello_to_reply.defined_${b.count}${isTwin ? '.twin' : ''}`,
           perSecond(p50),
           `broker.hello_to_reply.defined_${smallest.count}`,
           perSecond(baseP50),
@@ -197,22 +210,33 @@ export async function servicesCase(
         baseline_p50_us: us(baseP50),
         baseline_p99_us: us(percentile(base, 99)),
         p50_vs_baseline: Number(p50Ratio.toFixed(3)),
-        broker_cpu_us_per_hello: Number(cpuPerHello.get(b.count)!.toFixed(1)),
-        baseline_broker_cpu_us_per_hello: Number(cpuPerHello.get(smallest.count)!.toFixed(1)),
+        broker_cpu_us_per_hello: Number(cpuPerHello.get(b)!.toFixed(1)),
+        baseline_broker_cpu_us_per_hello: Number(cpuPerHello.get(smallest)!.toFixed(1)),
         samples: hellos,
         route: 'reconnect',
+        ...(isTwin
+          ? {
+              target: `none: the A/A control, a second ${b.count}-definition broker in the same loop`,
+            }
+          : {}),
         ...(b.count === 10_000
-          ? { target: 'p50 <= 1.1x the 1-definition broker', meets_target: meets }
+          ? {
+              target: 'p50 <= 1.1x the 1-definition broker',
+              meets_target: meets,
+              a_a_p50_ratio: Number(aaP50.toFixed(3)),
+              p50_target_within_a_a_drift: aaP50 <= 1.1 && aaP50 >= 1 / 1.1,
+            }
           : {}),
       });
     }
-    const startup = brokers.map((b) => ({
+    const counted = brokers.filter((b) => b !== twin);
+    const startup = counted.map((b) => ({
       definitions: b.count,
       start_broker_ms: Number(b.startMs.toFixed(1)),
       spawn_to_ready_ms: Number(b.spawnToReadyMs.toFixed(1)),
     }));
-    const first = brokers[0]!;
-    const last = brokers.at(-1)!;
+    const first = counted[0]!;
+    const last = counted.at(-1)!;
     emit({
       ...line(
         `broker.startup.defined_${last.count}`,

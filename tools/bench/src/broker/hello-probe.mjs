@@ -72,15 +72,20 @@ for (let i = 0; i < 500; i++) {
   await firstReply(brokerPath);
   if (brokerA) await firstReply(aPath);
 }
-// Rotated order each round, so no target always follows the same one.
+// A fresh random order each round, so no target always follows the same one
+// (a rotation keeps each one's neighbour fixed).
 const targets = [
   { name: 'b', path: brokerPath, pid: broker.pid, t: [], cpu: 0 },
   { name: 'echo', path: echoPath, pid: echo.pid, t: [], cpu: 0 },
   ...(brokerA ? [{ name: 'a', path: aPath, pid: brokerA.pid, t: [], cpu: 0 }] : []),
 ];
 for (let i = 0; i < n; i++) {
-  for (let j = 0; j < targets.length; j++) {
-    const x = targets[(i + j) % targets.length];
+  const order = [...targets];
+  for (let k = order.length - 1; k > 0; k--) {
+    const m = Math.floor(Math.random() * (k + 1));
+    [order[k], order[m]] = [order[m], order[k]];
+  }
+  for (const x of order) {
     const c0 = cpu(x.pid);
     x.t.push(await firstReply(x.path));
     x.cpu += cpu(x.pid) - c0;
