@@ -135,20 +135,9 @@ async function helloBench(
     p99_target_within_a_a_drift: aaP99 <= HELLO_P99_TARGET && aaP99 >= 1 / HELLO_P99_TARGET,
   });
   emit({ ...versus('c.first_reply', floor), target: 'none: the C floor, on record' });
-  emit({
-    ...line(
-      'net.echo.first_reply.twin',
-      perSecond(percentile(twin, 50)),
-      'net.echo.first_reply',
-      perSecond(percentile(base, 50)),
-    ),
-    p50_us: us(percentile(twin, 50)),
-    p99_us: us(percentile(twin, 99)),
-    baseline_p50_us: us(percentile(base, 50)),
-    baseline_p99_us: us(percentile(base, 99)),
+  reportLatencies('net.echo.first_reply.twin', twin, 'net.echo.first_reply', base, {
     a_a_p50_ratio: Number(aaP50.toFixed(2)),
     a_a_p99_ratio: Number(aaP99.toFixed(2)),
-    samples: n,
     target:
       'none: the A/A control, the same echo program in a second process, same loop; its p99 ratio is how far two identical servers drift apart in this run',
   });
@@ -222,25 +211,9 @@ async function connectBench(
       const [name, run] = routes[k]!;
       samples[name].push(await run());
     }
-  const report = (
-    bench: string,
-    ours: number[],
-    baseName: string,
-    base: number[],
-    extra: Record<string, unknown> = {},
-  ) =>
-    emit({
-      ...line(bench, perSecond(percentile(ours, 50)), baseName, perSecond(percentile(base, 50))),
-      p50_us: us(percentile(ours, 50)),
-      p99_us: us(percentile(ours, 99)),
-      baseline_p50_us: us(percentile(base, 50)),
-      baseline_p99_us: us(percentile(base, 99)),
-      samples: rounds,
-      ...extra,
-    });
   const beats = (a: number[], b: number[]) =>
     percentile(a, 50) < percentile(b, 50) && percentile(a, 99) < percentile(b, 99);
-  report(
+  reportLatencies(
     'broker.connect_to_first_response.handoff',
     samples.handoff,
     'broker.connect_to_first_response.reconnect',
@@ -248,7 +221,7 @@ async function connectBench(
     { first_request: 'with_hello', meets_target: beats(samples.handoff, samples.reconnect) },
   );
   const aaP99 = percentile(samples.reconnectTwin, 99) / percentile(samples.reconnect, 99);
-  report(
+  reportLatencies(
     'broker.connect_to_first_response.reconnect.twin',
     samples.reconnectTwin,
     'broker.connect_to_first_response.reconnect',
@@ -263,7 +236,7 @@ async function connectBench(
         'none: the A/A control, the reconnect route measured twice in the same loop; its p99 ratio is how far two p99s of one route drift apart in this run',
     },
   );
-  report(
+  reportLatencies(
     'broker.connect_to_first_response.handoff',
     samples.handoffAfter,
     'broker.connect_to_first_response.reconnect',
@@ -279,7 +252,7 @@ async function connectBench(
   // The floor: the same ratio for a Node handoff that does nothing but pass
   // the fd on. A target below it is out of reach for any Node broker here.
   const floorVsDirect = percentile(samples.bareHandoff, 50) / percentile(samples.bareDirect, 50);
-  report(
+  reportLatencies(
     'node.connect_to_first_response.bare_handoff',
     samples.bareHandoff,
     'node.connect_to_first_response.bare_direct',
@@ -289,7 +262,7 @@ async function connectBench(
       target: 'none: the floor of a handoff in Node (no Hello, no checks), on record',
     },
   );
-  report(
+  reportLatencies(
     'broker.connect_to_first_response.handoff',
     samples.handoff,
     'daemon.connect_to_first_response.direct',
@@ -361,3 +334,22 @@ async function bulkBench(brokerPath: string): Promise<void> {
 }
 
 const perSecond = (ms: number): Throughput => summarize([1000 / ms]);
+
+/** One line of latencies: p50 as the ratio's speed, p50 and p99 of both sides in µs. */
+function reportLatencies(
+  bench: string,
+  ours: number[],
+  baseName: string,
+  base: number[],
+  extra: Record<string, unknown> = {},
+): void {
+  emit({
+    ...line(bench, perSecond(percentile(ours, 50)), baseName, perSecond(percentile(base, 50))),
+    p50_us: us(percentile(ours, 50)),
+    p99_us: us(percentile(ours, 99)),
+    baseline_p50_us: us(percentile(base, 50)),
+    baseline_p99_us: us(percentile(base, 99)),
+    samples: ours.length,
+    ...extra,
+  });
+}
