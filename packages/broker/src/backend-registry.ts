@@ -17,7 +17,13 @@ import type { BackendChannel } from './handoff/control-channel.js';
 import { endpointSlots, startDaemon } from './lifecycle/daemon-start.js';
 import { IdleTimers } from './lifecycle/idle-stop.js';
 import type { OwnedDaemonSocket } from './lifecycle/owned-socket.js';
-import { childExited, signal, waitForExit } from './lifecycle/process-exit.js';
+import {
+  childExited,
+  type ExitWatch,
+  signal,
+  waitForExit,
+  watchExit,
+} from './lifecycle/process-exit.js';
 import { rediscoverBackends } from './lifecycle/rediscover.js';
 import {
   type RestartOptions,
@@ -77,6 +83,8 @@ export class BackendRegistry extends EventEmitter {
   private readonly restarts = new Map<string, Promise<RestartOutcome>>();
   /** Stops in progress: a second stop (idle timeout, then close) waits for the first. */
   private readonly stops = new Map<Backend, Promise<void>>();
+  /** Daemons we did not spawn (rediscovered, handed over): their exit, watched. */
+  private readonly exitWatches = new Map<Backend, ExitWatch>();
   private closedValue = false;
 
   constructor(options: BackendRegistryOptions) {
@@ -295,7 +303,7 @@ export class BackendRegistry extends EventEmitter {
     backend.channel?.close(reason);
     const pid = backend.child?.pid ?? backend.pid;
     if (pid) {
-      const exited = backend.child ? childExited(backend.child) : waitForExit(pid);
+      const exited = backend.child ? childExited(backend.child) : this.exitOf(backend, pid);
       signal(pid, 'SIGTERM');
       const kill = setTimeout(() => signal(pid, 'SIGKILL'), graceMs);
       await exited;
@@ -328,6 +336,9 @@ export class BackendRegistry extends EventEmitter {
       for (const listener of this.ownedSockets.values()) listener.release({ unlink: false });
       this.ownedSockets.clear();
       for (const backend of this.list()) backend.output?.unref();
+      // Their exits are the next broker's to watch: our pidfds close.
+      for (const watch of this.exitWatches.values()) watch.cancel();
+      this.exitWatches.clear();
       return;
     }
     const stopped = this.list();
@@ -389,8 +400,17 @@ export class BackendRegistry extends EventEmitter {
       output: null,
     };
     (role === 'spare' ? this.spares : this.backends).set(backend.key, backend);
-    if (!child && pid) void waitForExit(pid).then(() => this.remove(backend, 'process exited'));
+    if (!child && pid) {
+      const watch = watchExit(pid);
+      this.exitWatches.set(backend, watch);
+      void watch.exited.then(() => this.remove(backend, 'process exited'));
+    }
     return backend;
+  }
+
+  /** When a daemon we did not spawn exits: its watch's answer, or a watch of its own. */
+  private exitOf(backend: Backend, pid: number): Promise<void> {
+    return this.exitWatches.get(backend)?.exited ?? waitForExit(pid);
   }
 
   private remove(backend: Backend, reason: string): void {
@@ -399,6 +419,8 @@ export class BackendRegistry extends EventEmitter {
     if (this.spares.get(backend.key) === backend) this.spares.delete(backend.key);
     this.retiring.delete(backend);
     this.idle.clear(backend);
+    this.exitWatches.get(backend)?.cancel();
+    this.exitWatches.delete(backend);
     this.releaseListener(backend);
     backend.channel?.close(reason);
     this.emit('gone', backend, reason);

@@ -6,7 +6,7 @@
 // on every cached connect. The syscalls are native/process_handle.cc's.
 import type { Socket } from 'node:net';
 import { errnoError, FdPassError, fromNative } from './errors.js';
-import { loadNative, type NativeBinding } from './native-loader.js';
+import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
 import { fdOf } from './node-interop.js';
 
 /** The largest uid_t. */
@@ -31,6 +31,10 @@ function processHandleNative(what: string): NativeBinding {
 export class ProcessHandle {
   readonly pid: number;
   #fd: number;
+  /** Once exited() is called: the watch on the pidfd, which owns the fd from then on. */
+  #watcher: NativeWatcher | null = null;
+  #exit: Promise<void> | null = null;
+  #settle: ((error?: Error) => void) | null = null;
 
   private constructor(pid: number, fd: number) {
     this.pid = pid;
@@ -70,12 +74,88 @@ export class ProcessHandle {
     return result === 1;
   }
 
-  /** Releases the fd. Idempotent. */
+  /**
+   * Resolves once the process exits, at once if it has: the kernel marks
+   * the pidfd readable then, so the wait is one epoll registration, not a
+   * timer, and it cannot be fooled by the pid being reused. Every call
+   * returns the same promise. It rejects with FdPassError ERR_INVALID_FD if
+   * the handle is closed first (or already is). `ref: false` lets the
+   * process exit while it waits, as an unref'd timer would; once any call
+   * asks for `ref: true` (the default) the wait keeps the event loop alive.
+   */
+  exited(options: { ref?: boolean } = {}): Promise<void> {
+    const ref = options.ref ?? true;
+    if (this.#exit !== null) {
+      if (ref) this.#watcher?.setRef(true);
+      return this.#exit;
+    }
+    const native = processHandleNative('ProcessHandle');
+    let fd: number;
+    try {
+      fd = pidfdOf(this);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#exit = new Promise<void>((resolve, reject) => {
+      this.#settle = (error) => {
+        this.#settle = null;
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    // A caller who dropped the promise and then closed the handle must not
+    // get an unhandled rejection; one who awaits it still sees the error.
+    this.#exit.catch(() => {});
+    const done = native.processExited(fd);
+    if (done === 1) {
+      this.#settle?.();
+      return this.#exit;
+    }
+    if (done < 0) {
+      this.#settle?.(errnoError(-done, 'poll', `pidfd of pid ${this.pid}`));
+      return this.#exit;
+    }
+    let watcher: NativeWatcher;
+    try {
+      // From here the watcher owns the fd: close() closes it through the watcher.
+      watcher = new native.Watcher(fd, (status) => this.#onExitPoll(status));
+    } catch (err) {
+      this.#settle?.(fromNative(err, `pidfd of pid ${this.pid}`));
+      return this.#exit;
+    }
+    this.#watcher = watcher;
+    const rc = watcher.setEvents(native.constants.UV_READABLE);
+    if (rc < 0) {
+      this.#settle?.(errnoError(-rc, 'uv_poll_start', `pidfd of pid ${this.pid}`));
+      return this.#exit;
+    }
+    if (!ref) watcher.setRef(false);
+    return this.#exit;
+  }
+
+  #onExitPoll(status: number): void {
+    // Readable (the process exited) or a poll error: either way, stop
+    // watching; a level-triggered watch on an exited pidfd would spin.
+    this.#watcher?.setEvents(0);
+    if (status < 0) this.#settle?.(errnoError(-status, 'uv_poll', `pidfd of pid ${this.pid}`));
+    else this.#settle?.();
+  }
+
+  /** Releases the fd (and any exited() wait, which then rejects). Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    loadNative().closeFd(fd);
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    if (watcher !== null) watcher.close();
+    else loadNative().closeFd(fd);
+    this.#settle?.(
+      new FdPassError(
+        'ERR_INVALID_FD',
+        `the handle of pid ${this.pid} was closed before it exited`,
+      ),
+    );
   }
 }
 

@@ -132,6 +132,121 @@ describe('ProcessHandle and peerIsProcess', () => {
     expect(peerIsProcess(handle.fd, handle, uid)).toBeNull();
   });
 
+  it('exited() resolves when a process it did not spawn exits, with no timer and no fd left', async () => {
+    // An orphan: the shell starts sleep in the background and exits, so
+    // sleep is not our child (no 'exit' event, no waitpid), like a daemon a
+    // broker adopted from its predecessor.
+    const shell = spawn('sh', ['-c', 'sleep 30 >/dev/null 2>&1 & echo $!'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const [line] = (await once(shell.stdout!, 'data')) as [Buffer];
+    const pid = Number(line.toString().trim());
+    cleanups.push(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    });
+    // 'close': the shell's pipe is closed too, so the fd count is settled.
+    await once(shell, 'close');
+    const before = openFdCount();
+    const handle = ProcessHandle.open(pid);
+    const exited = handle.exited({ ref: false });
+    expect(handle.exited()).toBe(exited);
+    let settled = false;
+    void exited.then(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(settled).toBe(false);
+    const t0 = performance.now();
+    process.kill(pid, 'SIGKILL');
+    await exited;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(handle.hasExited()).toBe(true);
+    handle.close();
+    await expectFdCount(before);
+  });
+
+  it('exited() resolves at once for a process already gone, and rejects once the handle is closed', async () => {
+    const { child } = await listener();
+    const handle = ProcessHandle.open(child.pid!);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    await expect(handle.exited()).resolves.toBeUndefined();
+    handle.close();
+    await expect(handle.exited()).resolves.toBeUndefined();
+
+    const closed = ProcessHandle.open(process.pid);
+    closed.close();
+    await expect(closed.exited()).rejects.toMatchObject({ code: 'ERR_INVALID_FD' });
+
+    const { child: running } = await listener();
+    const before = openFdCount();
+    const waiting = ProcessHandle.open(running.pid!);
+    const pending = waiting.exited();
+    waiting.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_INVALID_FD' });
+    await expectFdCount(before);
+    // Dropped unawaited and then closed: no unhandled rejection.
+    const dropped = ProcessHandle.open(running.pid!);
+    void dropped.exited({ ref: false });
+    dropped.close();
+    await new Promise((r) => setTimeout(r, 20));
+  });
+
+  it('exited() keeps the event loop alive unless ref is false', async () => {
+    const sleeper = spawn('sleep', ['30']);
+    cleanups.push(() => {
+      if (sleeper.exitCode === null) sleeper.kill('SIGKILL');
+    });
+    const src = new URL('../src/index.ts', import.meta.url).href;
+    const script = (ref: boolean) =>
+      `import { ProcessHandle } from ${JSON.stringify(src)};` +
+      `const h = ProcessHandle.open(${sleeper.pid});` +
+      `h.exited({ ref: ${ref} }).then(() => { console.log('exited'); h.close(); });` +
+      `console.log('waiting');`;
+    const run = (ref: boolean) =>
+      spawn(
+        process.execPath,
+        [
+          '--conditions=@handoff/source',
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          script(ref),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+    const output = (child: ChildProcess) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      return () => out;
+    };
+    // ref: false — nothing else keeps it alive: it exits while sleep runs.
+    const unref = run(false);
+    const unrefOut = output(unref);
+    const [unrefCode] = (await once(unref, 'exit')) as [number];
+    expect(unrefCode).toBe(0);
+    expect(unrefOut()).toBe('waiting\n');
+    expect(sleeper.exitCode).toBeNull();
+    // ref: true — it waits for sleep's exit, then says so and exits.
+    const reffed = run(true);
+    const reffedOut = output(reffed);
+    cleanups.push(() => {
+      if (reffed.exitCode === null) reffed.kill('SIGKILL');
+    });
+    await once(reffed.stdout!, 'data');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(reffed.exitCode).toBeNull();
+    sleeper.kill('SIGKILL');
+    const [reffedCode] = (await once(reffed, 'exit')) as [number];
+    expect(reffedCode).toBe(0);
+    expect(reffedOut()).toBe('waiting\nexited\n');
+  });
+
   it('fails typed: no such process, a bad pid or uid, a closed handle', async () => {
     const gone = spawn('true');
     await once(gone, 'exit'); // reaped by Node: the pid names nobody now
