@@ -17,10 +17,21 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectService } from '@handoff/broker';
-import { helloBytes, onlyDaemonOf, readFrames, echoRequest as request } from './probe-wire.mjs';
+import {
+  childReady,
+  helloBytes,
+  onlyDaemonOf,
+  readFrames,
+  echoRequest as request,
+} from './probe-wire.mjs';
 
 // Never hold the bench lock past a hang: give up after 3 minutes.
 const spawned = [];
+// A probe that fails (a connect refused, say) must not leave its servers
+// running: SIGTERM lets a broker stop its daemons too.
+process.on('exit', () => {
+  for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+});
 const watchdog = setTimeout(
   () => {
     console.error('probe: timed out');
@@ -48,7 +59,7 @@ const broker = spawn(...pinned([...nodeArgs, script, brokerPath]), {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 spawned.push(broker);
-await once(broker.stdout, 'data');
+await childReady(broker);
 const first = await connectService('echo', { version: '1.0.0', brokerPath, timeoutMs: 60_000 });
 const pipe = first.negotiated.backendPipe;
 first.socket.destroy();

@@ -11,10 +11,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { helloBytes } from './probe-wire.mjs';
+import { childReady, helloBytes } from './probe-wire.mjs';
 
 // Never hold the bench lock past a hang: give up after 3 minutes.
 const spawned = [];
+// A probe that fails (a connect refused, say) must not leave its servers
+// running: SIGTERM lets a broker stop its daemons too.
+process.on('exit', () => {
+  for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+});
 const watchdog = setTimeout(() => {
   console.error('probe: timed out');
   for (const c of spawned) c.kill('SIGKILL');
@@ -51,9 +56,9 @@ const brokerA = aScript
   ? spawn(...pinned([aScript, aPath]), { stdio: ['ignore', 'pipe', 'inherit'] })
   : null;
 spawned.push(broker, echo, ...(brokerA ? [brokerA] : []));
-if (brokerA) await once(brokerA.stdout, 'data');
-await once(broker.stdout, 'data');
-await once(echo.stdout, 'data');
+if (brokerA) await childReady(brokerA);
+await childReady(broker);
+await childReady(echo);
 const frame = helloBytes('echo-plain');
 async function firstReply(path) {
   const socket = connect({ path });

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { echoRequest, helloBytes, onlyDaemonOf, readFrames } from './probe-wire.mjs';
+import { childReady, echoRequest, helloBytes, onlyDaemonOf, readFrames } from './probe-wire.mjs';
 
 const loops = Number(process.argv[2] ?? 64);
 const measureMs = Number(process.argv[3] ?? 3000);
@@ -26,6 +26,10 @@ const broker = spawn(process.execPath, [...brokerArgs, script, brokerPath], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let daemonPid = 0;
+// A probe that fails must not leave its broker running: SIGTERM lets it stop its daemon too.
+process.on('exit', () => {
+  if (broker.exitCode === null && broker.signalCode === null) broker.kill('SIGTERM');
+});
 // Never hold the bench lock past a hang.
 const watchdog = setTimeout(() => {
   console.error('probe: timed out');
@@ -33,7 +37,7 @@ const watchdog = setTimeout(() => {
   if (daemonPid) process.kill(daemonPid, 'SIGKILL');
   process.exit(1);
 }, 120_000);
-await once(broker.stdout, 'data');
+await childReady(broker);
 
 const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), echoRequest]);
 

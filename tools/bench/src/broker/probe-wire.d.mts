@@ -1,5 +1,6 @@
 // Types of probe-wire.mjs, for the suites' TypeScript that shares it (frames.ts,
 // capacity-throughput.ts).
+import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 
 export function helloBytes(service: string, options?: { handoff?: boolean }): Uint8Array;
@@ -7,3 +8,4 @@ export const echoRequest: Uint8Array;
 export function readFrames(socket: Socket, frames: number): Promise<void>;
 export function childrenOf(pid: number): number[];
 export function onlyDaemonOf(brokerPid: number): number;
+export function childReady(child: ChildProcess): Promise<void>;
