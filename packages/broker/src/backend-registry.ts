@@ -303,7 +303,10 @@ export class BackendRegistry extends EventEmitter {
     backend.channel?.close(reason);
     const pid = backend.child?.pid ?? backend.pid;
     if (pid) {
-      const exited = backend.child ? childExited(backend.child) : this.exitOf(backend, pid);
+      // A watch of its own, not the registry's exitWatches entry: close()
+      // cancels those (their daemons are the next broker's), and a stop
+      // under way must still end when its process does.
+      const exited = backend.child ? childExited(backend.child) : waitForExit(pid);
       signal(pid, 'SIGTERM');
       const kill = setTimeout(() => signal(pid, 'SIGKILL'), graceMs);
       await exited;
@@ -406,11 +409,6 @@ export class BackendRegistry extends EventEmitter {
       void watch.exited.then(() => this.remove(backend, 'process exited'));
     }
     return backend;
-  }
-
-  /** When a daemon we did not spawn exits: its watch's answer, or a watch of its own. */
-  private exitOf(backend: Backend, pid: number): Promise<void> {
-    return this.exitWatches.get(backend)?.exited ?? waitForExit(pid);
   }
 
   private remove(backend: Backend, reason: string): void {

@@ -1,11 +1,18 @@
 // watchExit against real processes that are not our children (orphans a
 // shell left behind, as a broker's predecessor leaves its daemons): the
-// exit is seen through a pidfd, and a cancelled watch holds nothing.
+// exit is seen through a pidfd, and a cancelled watch holds nothing. And
+// the registry's stop of such a daemon, which must end with the process
+// even when close() has released the registry's own watches.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BackendRegistry } from '../../src/backend-registry.js';
+import { parseServiceDefinition } from '../../src/config/definition.js';
 import { waitForExit, watchExit } from '../../src/lifecycle/process-exit.js';
+import { SpawnBudget } from '../../src/spawn-budget.js';
 
 const orphans: number[] = [];
 afterEach(() => {
@@ -16,9 +23,15 @@ afterEach(() => {
   }
 });
 
-/** A `sleep 30` whose parent has exited: no 'exit' event, no waitpid of ours. */
-async function orphan(): Promise<number> {
-  const shell = spawn('sh', ['-c', 'sleep 30 >/dev/null 2>&1 & echo $!'], {
+/**
+ * A `sleep 30` whose parent has exited: no 'exit' event, no waitpid of
+ * ours. `ignoreTerm`: it ignores SIGTERM, so only SIGKILL ends it.
+ */
+async function orphan({ ignoreTerm = false } = {}): Promise<number> {
+  const script = ignoreTerm
+    ? `(trap '' TERM; exec sleep 30) >/dev/null 2>&1 & echo $!`
+    : 'sleep 30 >/dev/null 2>&1 & echo $!';
+  const shell = spawn('sh', ['-c', script], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [line] = (await once(shell.stdout!, 'data')) as [Buffer];
@@ -86,5 +99,61 @@ describe('watchExit', () => {
     const before = pidfds();
     await expect(waitForExit(gone.pid!)).resolves.toBeUndefined();
     expect(pidfds()).toBe(before);
+  });
+});
+
+/** Running: in the process table and not a zombie (nobody here may reap an orphan). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('BackendRegistry.stop of a daemon it did not spawn', () => {
+  it('ends when the process does, although close() released the watches meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'registry-stop-'));
+    try {
+      const pid = await orphan({ ignoreTerm: true });
+      const before = pidfds();
+      const registry = new BackendRegistry({
+        servicesDir: dir,
+        controlPath: join(dir, 'control.sock'),
+        budget: new SpawnBudget(),
+      });
+      const definition = parseServiceDefinition(
+        { name: 'adopted', version: '1.0.0', command: '/bin/sleep', stopGraceMs: 300 },
+        'test',
+      );
+      const backend = registry.adoptRunning(definition, join(dir, 'adopted.sock'), {
+        pid,
+        exePath: '/bin/sleep',
+        ipcEndpoint: undefined,
+        startedAtUnixMs: 0n,
+        bootId: '',
+        idleTimeoutSecs: undefined,
+        exeHashAlgorithm: '',
+        exeHash: new Uint8Array(0),
+        entryScriptPath: '',
+        entryScriptHash: new Uint8Array(0),
+      });
+      let stopped = false;
+      const stopping = registry.stop(backend, 'test').then(() => {
+        stopped = true;
+      });
+      // SIGTERM is ignored: the stop waits for its SIGKILL, 300 ms on.
+      // Meanwhile the broker closes and leaves the rest to a successor.
+      await registry.close('handing over', { stopBackends: false });
+      const t0 = performance.now();
+      await Promise.race([stopping, new Promise((r) => setTimeout(r, 3000))]);
+      expect(stopped).toBe(true);
+      expect(performance.now() - t0).toBeLessThan(2000);
+      expect(alive(pid)).toBe(false);
+      expect(pidfds()).toBe(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
