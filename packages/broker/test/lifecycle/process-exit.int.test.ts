@@ -5,9 +5,10 @@
 // even when close() has released the registry's own watches.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alive } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackendRegistry } from '../../src/backend-registry.js';
 import { parseServiceDefinition } from '../../src/config/definition.js';
@@ -101,16 +102,6 @@ describe('watchExit', () => {
     expect(pidfds()).toBe(before);
   });
 });
-
-/** Running: in the process table and not a zombie (nobody here may reap an orphan). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('BackendRegistry.stop of a daemon it did not spawn', () => {
   it('ends when the process does, although close() released the watches meanwhile', async () => {
