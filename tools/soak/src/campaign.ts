@@ -407,7 +407,11 @@ async function campaign(options: SoakOptions): Promise<boolean> {
     },
     expected_faults: { count: tally.expectedFaults, by_kind: tally.expectedByKind },
     daemon_kills: tally.kills,
-    slow_reader_stalls: { judged: ctx.stallsJudged, daemon_rss_growth_kib_max: ctx.stallGrowthKib },
+    slow_reader_stalls: {
+      judged: ctx.stallsJudged,
+      on_young_daemon: ctx.stallsOnYoungDaemon,
+      daemon_rss_growth_kib_max: ctx.stallGrowthKib,
+    },
     fds: {
       runner: pair(baseline.runner.fds, final.runner.fds),
       broker: pair(baseline.broker.fds, final.broker.fds),
