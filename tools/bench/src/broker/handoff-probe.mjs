@@ -17,21 +17,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectService } from '@handoff/broker';
-import {
-  childReady,
-  helloBytes,
-  onlyDaemonOf,
-  readFrames,
-  echoRequest as request,
-} from './probe-wire.mjs';
+import { childReady, stopOnExit } from './probe-children.mjs';
+import { helloBytes, onlyDaemonOf, readFrames, echoRequest as request } from './probe-wire.mjs';
 
 // Never hold the bench lock past a hang: give up after 3 minutes.
 const spawned = [];
-// A probe that fails (a connect refused, say) must not leave its servers
-// running: SIGTERM lets a broker stop its daemons too.
-process.on('exit', () => {
-  for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-});
+stopOnExit(spawned);
 const watchdog = setTimeout(
   () => {
     console.error('probe: timed out');

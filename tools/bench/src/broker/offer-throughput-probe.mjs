@@ -14,7 +14,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childReady, echoRequest, helloBytes, onlyDaemonOf, readFrames } from './probe-wire.mjs';
+import { childReady, stopOnExit } from './probe-children.mjs';
+import { echoRequest, helloBytes, onlyDaemonOf, readFrames } from './probe-wire.mjs';
 
 const loops = Number(process.argv[2] ?? 64);
 const measureMs = Number(process.argv[3] ?? 3000);
@@ -26,10 +27,7 @@ const broker = spawn(process.execPath, [...brokerArgs, script, brokerPath], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let daemonPid = 0;
-// A probe that fails must not leave its broker running: SIGTERM lets it stop its daemon too.
-process.on('exit', () => {
-  if (broker.exitCode === null && broker.signalCode === null) broker.kill('SIGTERM');
-});
+stopOnExit([broker]);
 // Never hold the bench lock past a hang.
 const watchdog = setTimeout(() => {
   console.error('probe: timed out');

@@ -1,6 +1,5 @@
 // Types of probe-wire.mjs, for the suites' TypeScript that shares it (frames.ts,
 // capacity-throughput.ts).
-import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 
 export function helloBytes(service: string, options?: { handoff?: boolean }): Uint8Array;
@@ -8,4 +7,3 @@ export const echoRequest: Uint8Array;
 export function readFrames(socket: Socket, frames: number): Promise<void>;
 export function childrenOf(pid: number): number[];
 export function onlyDaemonOf(brokerPid: number): number;
-export function childReady(child: ChildProcess): Promise<void>;

@@ -1,10 +1,9 @@
 // The wire the standalone probes speak (hello-probe, handoff-probe,
 // offer-throughput-probe: plain `node` scripts over the built packages,
 // which cannot import the suites' TypeScript frames.ts): a framed Hello,
-// the echo daemon's request, waiting for whole framed replies, finding the
-// daemons a broker process started, and waiting for a child's "ready".
+// the echo daemon's request, waiting for whole framed replies, and finding
+// the daemons a broker process started.
 import { readdirSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import {
   CAP_HANDLE_PASSING,
   CONTROL_PAYLOAD_PROTOCOL,
@@ -90,29 +89,4 @@ export function onlyDaemonOf(brokerPid) {
   if (children.length !== 1)
     throw new Error(`expected one daemon under broker ${brokerPid}, found [${children}]`);
   return children[0];
-}
-
-/**
- * Resolves once a child printed its "ready" line; every other line of its
- * stdout, before and after, goes to our stderr, so a child run with flags
- * that print (--trace-gc, say) neither fools the wait nor stalls on a pipe
- * nobody reads. Rejects if the child exits first.
- */
-export function childReady(child) {
-  return new Promise((resolve, reject) => {
-    let ready = false;
-    const onExit = (code, signal) =>
-      reject(new Error(`${child.spawnfile} exited (${code ?? signal}) before it was ready`));
-    child.once('exit', onExit);
-    createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on(
-      'line',
-      (line) => {
-        if (!ready && line === 'ready') {
-          ready = true;
-          child.off('exit', onExit);
-          resolve();
-        } else process.stderr.write(`${line}\n`);
-      },
-    );
-  });
 }
