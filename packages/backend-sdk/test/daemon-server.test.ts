@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { encodeFramed, type Frame, requestFrame } from '@handoff/protocol';
+import { encodeFramed, type Frame, FrameDecoder, requestFrame } from '@handoff/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DaemonIdentity,
@@ -175,6 +175,74 @@ describe('serveDaemon', () => {
     const [reply] = await once(s, 'data');
     expect(String(reply)).toBe('ok\n');
     expect(server.connectionCount).toBe(0);
+  });
+
+  it('answers a client that ends its side after sending, then closes', async () => {
+    // A client that writes its requests and shuts its side (nc -N, a script
+    // closing stdin) still reads: every answer, even a slow one, reaches it
+    // before the end of stream.
+    const server = await serve({
+      onRequest: async (frame) => {
+        await new Promise((r) => setTimeout(r, Number(str(frame.payload))));
+        return frame.payload;
+      },
+    });
+    const s = await rawConnect(server.endpoint);
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+    });
+    const frames = [50, 0, 120].map((ms, i) =>
+      encodeFramed(
+        requestFrame({ payloadProtocol: P, requestId: BigInt(i + 1), payload: text(String(ms)) }),
+      ),
+    );
+    s.end(Buffer.concat(frames));
+    await once(s, 'end');
+    const decoder = new FrameDecoder();
+    const answers = decoder.push(got).map((f) => [f.requestId, str(f.payload)]);
+    expect(answers).toEqual([
+      [2n, '0'],
+      [1n, '50'],
+      [3n, '120'],
+    ]);
+    await expect.poll(() => server.connectionCount).toBe(0);
+  });
+
+  it('closes a connection whose client ended in the middle of a frame', async () => {
+    const server = await serve();
+    const s = await rawConnect(server.endpoint);
+    const whole = encodeFramed(
+      requestFrame({ payloadProtocol: P, requestId: 1n, payload: text('a') }),
+    );
+    const cut = encodeFramed(
+      requestFrame({ payloadProtocol: P, requestId: 2n, payload: text('b') }),
+    );
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+    });
+    s.end(Buffer.concat([whole, cut.subarray(0, cut.length - 1)]));
+    await once(s, 'close');
+    expect(new FrameDecoder().push(got).map((f) => str(f.payload))).toEqual(['a']);
+    await expect.poll(() => server.connectionCount).toBe(0);
+  });
+
+  it("gives a legacy handler the socket with Node's end-of-stream behaviour", async () => {
+    // Half-open is ours while the daemon serves frames; a legacy handler
+    // gets the socket as it came (allowHalfOpen false: the client's end
+    // ends it).
+    const handed: Socket[] = [];
+    const server = await serve({ onLegacy: (socket) => handed.push(socket) });
+    const s = await rawConnect(server.endpoint);
+    s.write('LX');
+    await expect.poll(() => handed.length).toBe(1);
+    const socket = handed[0]!;
+    expect(socket.allowHalfOpen).toBe(false);
+    socket.resume();
+    s.end();
+    await once(socket, 'close');
+    await once(s, 'close');
   });
 
   it('closes a legacy connection when the daemon has no legacy handler', async () => {

@@ -158,6 +158,56 @@ describe('HandoffAcceptor, our channel extensions (seqpacket)', () => {
   });
 });
 
+describe('HandoffAcceptor and a client that ended its side', () => {
+  it('answers a request whose client half-closed before the handoff, then ends', async () => {
+    // The client sent its request with its Hello and shut its side: the
+    // daemon adopts a socket already at end of stream, and still owes an
+    // answer that an async handler produces later.
+    const endpoint = tmp.path('slow.sock');
+    const slow = await serveDaemon({
+      endpoint,
+      identity: await identityFor(endpoint),
+      payloadProtocols: [P],
+      onRequest: async (f) => {
+        await new Promise((r) => setTimeout(r, 50));
+        return f.payload;
+      },
+    });
+    const [brokerEnd, daemonEnd] = FdSocket.pair('seqpacket');
+    const acceptor = new HandoffAcceptor(daemonEnd, { server: slow });
+    const broker = new FakeBroker(brokerEnd);
+    cleanup.push(() => {
+      acceptor.close();
+      brokerEnd.close();
+    });
+    const n = accepted.length;
+    const raw = connect(tmp.path('broker.sock'));
+    cleanup.push(() => raw.destroy());
+    await expect.poll(() => accepted.length).toBe(n + 1);
+    const brokerSide = accepted[n]!;
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    raw.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+    const request = encodeFramed(
+      requestFrame({ payloadProtocol: P, requestId: 7n, payload: text('late') }),
+    );
+    raw.end(request);
+    brokerSide.resume();
+    const [firstBytes] = (await once(brokerSide, 'data')) as [Buffer];
+    brokerSide.pause();
+    const token = randomBytes(16);
+    broker.sendFd(token, fdOf(brokerSide));
+    broker.sendOffer({ token, correlationId: 9n, bufferedClientBytes: firstBytes });
+    brokerSide.destroy();
+    await once(raw, 'end');
+    expect(frames.map((f) => [f.requestId, str(f.payload)])).toEqual([[7n, 'late']]);
+    await expect.poll(() => broker.acks.length).toBe(1);
+    expect(broker.acks[0]).toMatchObject({ accepted: true, correlationId: 9n });
+    await expect.poll(() => slow.connectionCount).toBe(0);
+    await slow.close({ deadlineMs: 100 });
+  });
+});
+
 describe('HandoffAcceptor and a daemon that is closing', () => {
   it('acks accepted: false (so the broker falls back) and closes the fd', async () => {
     const endpoint = tmp.path('closing.sock');

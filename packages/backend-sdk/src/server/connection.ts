@@ -43,6 +43,10 @@ export class Connection implements EventSink {
   #draining = false;
   #paused = false;
   #handedOver = false;
+  /** The client ended its side: what it sent is all there will be. */
+  #peerEnded = false;
+  /** The socket's allowHalfOpen before we took it: a legacy handler gets it back. */
+  #halfOpenBefore = false;
   /** A fault ended it: nothing more is read, dispatched or answered. */
   #failing = false;
   /** maxQueuedAnswerBytes, as applied to this socket. */
@@ -80,6 +84,13 @@ export class Connection implements EventSink {
     // they are processed first and in order.
     this.#socket.pause();
     this.#socket.on('error', () => {});
+    // Half-open, so that a client which sends its requests and then ends
+    // its side still gets every answer: we end ours once they are written
+    // (#closeIfDone). Node's own default would end ours at once, and what a
+    // slower handler answered after that would be lost.
+    this.#halfOpenBefore = this.#socket.allowHalfOpen;
+    this.#socket.allowHalfOpen = true;
+    this.#socket.once('end', this.#onEnd);
     this.#socket.on('data', this.#onData);
     // The queue is empty: frames left waiting in our buffer go first.
     this.#socket.on('drain', () => this.#pump());
@@ -92,6 +103,29 @@ export class Connection implements EventSink {
       this.#onData(Buffer.from(initial.buffer, initial.byteOffset, initial.byteLength));
     if (!this.#socket.destroyed && !this.#handedOver && !this.#failing && !this.#paused)
       this.#socket.resume();
+  }
+
+  readonly #onEnd = (): void => {
+    this.#peerEnded = true;
+    this.#closeIfDone();
+  };
+
+  /**
+   * After the client ended its side: once nothing runs and no whole frame
+   * waits, the connection is over. A partial frame left behind can never
+   * complete. With nothing queued the socket is simply closed: the usual
+   * end of a connection costs no shutdown(2) and no wait for writability.
+   */
+  #closeIfDone(): void {
+    if (!this.#peerEnded || this.#handedOver || this.#failing || this.#socket.destroyed) return;
+    if (this.#inFlight.size > 0) return;
+    // #needed is 0 while frames wait for a slot or for the client to read.
+    if (this.#buffered > 0 && this.#buffered >= this.#needed) return;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#writer.flush();
+    if (this.#socket.writableLength === 0) this.#socket.destroy();
+    else endAfterFlush(this.#socket);
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -111,6 +145,7 @@ export class Connection implements EventSink {
     if (this.#pumping) return;
     if (this.#buffered < this.#needed) {
       this.#updateFlow();
+      this.#closeIfDone();
       return;
     }
     const max = this.#server.serveOptions.maxInFlightPerConnection ?? 64;
@@ -141,6 +176,7 @@ export class Connection implements EventSink {
           ? FRAME_HEADER_BYTES + header.bodyLength
           : buf.length + 1;
     this.#updateFlow();
+    this.#closeIfDone();
   }
 
   /** Handles whole messages at the front of `buf`; returns what is left. */
@@ -180,6 +216,8 @@ export class Connection implements EventSink {
     const { onLegacy } = this.#server.serveOptions;
     this.#handedOver = true;
     this.#socket.off('data', this.#onData);
+    this.#socket.off('end', this.#onEnd);
+    this.#socket.allowHalfOpen = this.#halfOpenBefore;
     this.#socket.pause();
     this.#socket.setTimeout(0);
     this.#server.handOverLegacy(this);
