@@ -10,12 +10,24 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeDaemon } from '@handoff/backend-sdk';
 import { type Broker, connectService, startBroker } from '@handoff/broker';
+import { encodeFramed, FrameDecoder, requestFrame } from '@handoff/protocol';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/cli/run.js';
 import { DemoKvClient } from '../src/client.js';
+import { decodeResponse, encodeRequest, KV_PAYLOAD_PROTOCOL } from '../src/kv-protocol.js';
 import { type DemoKvServiceOptions, demoKvServiceDefinition } from '../src/service-definition.js';
-import { alive, app, childPids, LineClient, openFds, str, tempDir, tsxArgs } from './harness.js';
+import {
+  alive,
+  app,
+  childPids,
+  LineClient,
+  openFds,
+  str,
+  tempDir,
+  text,
+  tsxArgs,
+} from './harness.js';
 
 const tmp = tempDir('demo-int');
 const brokers: Broker[] = [];
@@ -178,6 +190,44 @@ describe('through a broker', () => {
     lines.socket.resume();
     lines.socket.write('GET both\n');
     expect(await answer).toBe('VALUE wires\n');
+  });
+
+  it('a client that ends its side after a waiting GET still gets the value', async () => {
+    // A script's pattern: send the request, shut the write side, read the
+    // answer. Here the answer is produced after that end of stream (the key
+    // is set later), and still reaches the client before the daemon ends
+    // the connection.
+    const request = encodeFramed(
+      requestFrame({
+        payloadProtocol: KV_PAYLOAD_PROTOCOL.id,
+        requestId: 1n,
+        payload: encodeRequest({ op: 'get', key: text('later'), waitMs: 30_000 }),
+      }),
+    );
+    const { socket, route } = await connectService('demo-kv', {
+      version: '1.0.0',
+      brokerPath: b.socketPath,
+      timeoutMs: 60_000,
+      initialData: request,
+    });
+    expect(route).toBe('handoff');
+    cleanups.push(() => void socket.destroy());
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.resume(); // connectService hands the socket over paused
+    const ended = once(socket, 'end');
+    socket.end();
+    const waiting = async () =>
+      JSON.parse((await cli(b, ['stats', '--json'])).stdout).stats.waiting as number;
+    await expect.poll(waiting, { timeout: 10_000 }).toBe(1);
+    expect((await cli(b, ['set', 'later', 'arrived'])).code).toBe(0);
+    await ended;
+    const frames = new FrameDecoder().push(Buffer.concat(chunks));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.requestId).toBe(1n);
+    const reply = decodeResponse(frames[0]!.payload);
+    expect(reply.result).toBe('found');
+    expect(reply.result === 'found' && str(reply.value)).toBe('arrived');
   });
 
   it('the daemon’s own socket: the line wire, and probes that verify who answers', async () => {
