@@ -19,6 +19,7 @@ import {
   FrameClient,
   HandoffAcceptor,
   listenForHandoffs,
+  type ServeDaemonOptions,
   serveDaemon,
 } from '../src/index.js';
 import { identityFor, openFds, str, tempDir, text } from './harness.js';
@@ -109,18 +110,41 @@ async function clientAtBroker(): Promise<{ client: FrameClient; brokerSide: Sock
   return { client, brokerSide: accepted[n]! };
 }
 
+/** A daemon of its own (not the shared one) behind an acceptor, and the fake broker on its channel. */
+async function ownDaemon(name: string, onRequest: ServeDaemonOptions['onRequest']) {
+  const endpoint = tmp.path(name);
+  const server = await serveDaemon({
+    endpoint,
+    identity: await identityFor(endpoint),
+    payloadProtocols: [P],
+    onRequest,
+  });
+  const [brokerEnd, daemonEnd] = FdSocket.pair('seqpacket');
+  const acceptor = new HandoffAcceptor(daemonEnd, { server });
+  cleanup.push(() => {
+    acceptor.close();
+    brokerEnd.close();
+  });
+  return { server, broker: new FakeBroker(brokerEnd) };
+}
+
+/** A raw client at the broker socket with the frames it receives, and the broker's accepted copy. */
+async function rawClientAtBroker() {
+  const n = accepted.length;
+  const raw = connect(tmp.path('broker.sock'));
+  cleanup.push(() => raw.destroy());
+  await expect.poll(() => accepted.length).toBe(n + 1);
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder();
+  raw.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+  return { raw, frames, brokerSide: accepted[n]! };
+}
+
 describe('HandoffAcceptor, our channel extensions (seqpacket)', () => {
   it('takes token + offer in the fd message and writes the client prelude before its answers, then acks', async () => {
     const { broker } = setup('seqpacket', { serviceName: 'demo' });
     // A raw client, so the test sees exactly the bytes that reach it.
-    const n = accepted.length;
-    const raw = connect(tmp.path('broker.sock'));
-    cleanup.push(() => raw.destroy());
-    await expect.poll(() => accepted.length).toBe(n + 1);
-    const brokerSide = accepted[n]!;
-    const frames: Frame[] = [];
-    const decoder = new FrameDecoder();
-    raw.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+    const { frames, brokerSide } = await rawClientAtBroker();
     // The client's first request came with its Hello: the broker read it.
     const request = encodeFramed(
       requestFrame({ payloadProtocol: P, requestId: 5n, payload: text('first') }),
@@ -163,31 +187,11 @@ describe('HandoffAcceptor and a client that ended its side', () => {
     // The client sent its request with its Hello and shut its side: the
     // daemon adopts a socket already at end of stream, and still owes an
     // answer that an async handler produces later.
-    const endpoint = tmp.path('slow.sock');
-    const slow = await serveDaemon({
-      endpoint,
-      identity: await identityFor(endpoint),
-      payloadProtocols: [P],
-      onRequest: async (f) => {
-        await new Promise((r) => setTimeout(r, 50));
-        return f.payload;
-      },
+    const { server: slow, broker } = await ownDaemon('slow.sock', async (f) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return f.payload;
     });
-    const [brokerEnd, daemonEnd] = FdSocket.pair('seqpacket');
-    const acceptor = new HandoffAcceptor(daemonEnd, { server: slow });
-    const broker = new FakeBroker(brokerEnd);
-    cleanup.push(() => {
-      acceptor.close();
-      brokerEnd.close();
-    });
-    const n = accepted.length;
-    const raw = connect(tmp.path('broker.sock'));
-    cleanup.push(() => raw.destroy());
-    await expect.poll(() => accepted.length).toBe(n + 1);
-    const brokerSide = accepted[n]!;
-    const frames: Frame[] = [];
-    const decoder = new FrameDecoder();
-    raw.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+    const { raw, frames, brokerSide } = await rawClientAtBroker();
     const request = encodeFramed(
       requestFrame({ payloadProtocol: P, requestId: 7n, payload: text('late') }),
     );
@@ -210,21 +214,8 @@ describe('HandoffAcceptor and a client that ended its side', () => {
 
 describe('HandoffAcceptor and a daemon that is closing', () => {
   it('acks accepted: false (so the broker falls back) and closes the fd', async () => {
-    const endpoint = tmp.path('closing.sock');
-    const closing = await serveDaemon({
-      endpoint,
-      identity: await identityFor(endpoint),
-      payloadProtocols: [P],
-      onRequest: (f) => f.payload,
-    });
+    const { server: closing, broker } = await ownDaemon('closing.sock', (f) => f.payload);
     const done = closing.close({ deadlineMs: 100 });
-    const [brokerEnd, daemonEnd] = FdSocket.pair('seqpacket');
-    const acceptor = new HandoffAcceptor(daemonEnd, { server: closing });
-    const broker = new FakeBroker(brokerEnd);
-    cleanup.push(() => {
-      acceptor.close();
-      brokerEnd.close();
-    });
     const { brokerSide } = await clientAtBroker();
     const token = randomBytes(16);
     broker.sendFd(token, fdOf(brokerSide));
