@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { encodeFramed, type Frame, FrameDecoder, requestFrame } from '@handoff/protocol';
+import { encodeFramed, type Frame, requestFrame } from '@handoff/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DaemonIdentity,
@@ -15,6 +15,7 @@ import {
   type ServerConnectionError,
   serveDaemon,
 } from '../src/index.js';
+import { FramedPeer } from './framed-peer.js';
 import { identityFor, openFds, str, tempDir, text } from './harness.js';
 
 const P = 0xf001;
@@ -187,20 +188,13 @@ describe('serveDaemon', () => {
         return frame.payload;
       },
     });
-    const s = await rawConnect(server.endpoint);
-    let got = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-    });
-    const frames = [50, 0, 120].map((ms, i) =>
-      encodeFramed(
-        requestFrame({ payloadProtocol: P, requestId: BigInt(i + 1), payload: text(String(ms)) }),
-      ),
+    const peer = await FramedPeer.connect(server.endpoint);
+    open.sockets.push(peer.socket);
+    peer.socket.end(
+      Buffer.concat([50, 0, 120].map((ms, i) => FramedPeer.frame(i + 1, String(ms)))),
     );
-    s.end(Buffer.concat(frames));
-    await once(s, 'end');
-    const decoder = new FrameDecoder();
-    const answers = decoder.push(got).map((f) => [f.requestId, str(f.payload)]);
+    await once(peer.socket, 'end');
+    const answers = peer.frames.map((f) => [f.requestId, str(f.payload)]);
     expect(answers).toEqual([
       [2n, '0'],
       [1n, '50'],
@@ -211,20 +205,12 @@ describe('serveDaemon', () => {
 
   it('closes a connection whose client ended in the middle of a frame', async () => {
     const server = await serve();
-    const s = await rawConnect(server.endpoint);
-    const whole = encodeFramed(
-      requestFrame({ payloadProtocol: P, requestId: 1n, payload: text('a') }),
-    );
-    const cut = encodeFramed(
-      requestFrame({ payloadProtocol: P, requestId: 2n, payload: text('b') }),
-    );
-    let got = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-    });
-    s.end(Buffer.concat([whole, cut.subarray(0, cut.length - 1)]));
-    await once(s, 'close');
-    expect(new FrameDecoder().push(got).map((f) => str(f.payload))).toEqual(['a']);
+    const peer = await FramedPeer.connect(server.endpoint);
+    open.sockets.push(peer.socket);
+    const cut = FramedPeer.frame(2, 'b');
+    peer.socket.end(Buffer.concat([FramedPeer.frame(1, 'a'), cut.subarray(0, cut.length - 1)]));
+    await peer.closed;
+    expect(peer.frames.map((f) => str(f.payload))).toEqual(['a']);
     await expect.poll(() => server.connectionCount).toBe(0);
   });
 
