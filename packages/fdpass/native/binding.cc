@@ -125,6 +125,52 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   return ErrnoOrValue(env, r);
 }
 
+// sendMany(fd, data: Uint8Array, layout: Int32Array, fds: Int32Array, count):
+// sends `count` messages (SOCK_SEQPACKET or SOCK_DGRAM) in one sendmmsg.
+// layout holds (bytes, fdCount) per message; data and fds hold the messages'
+// bytes and fds back to back. Returns the messages sent (at most 64 per
+// call), or -errno when none was.
+Napi::Value SendMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage =
+      "sendMany(fd, data: Uint8Array, layout: Int32Array, fds: Int32Array, count 1..64)";
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  size_t layout_len = 0;
+  size_t fds_len = 0;
+  if (info.Length() != 5 || !IsFd(info[0]) || !BytesOf(info[1], &data, &len) || !IsInt(info[4])) {
+    Usage(env, usage);
+  }
+  const int32_t* layout = Int32Elements(info[2], &layout_len);
+  const int32_t* fds = Int32Elements(info[3], &fds_len);
+  int count = ToInt(info[4]);
+  if (layout == nullptr || fds == nullptr || count < 1 || count > 64 ||
+      layout_len < 2 * static_cast<size_t>(count)) {
+    Usage(env, usage);
+  }
+  // Every length and fd is checked before the syscall reads them.
+  int32_t lens[64];
+  int32_t fd_counts[64];
+  size_t bytes_total = 0;
+  size_t fds_total = 0;
+  for (int i = 0; i < count; i++) {
+    int32_t bytes = layout[2 * i];
+    int32_t nfds = layout[2 * i + 1];
+    if (bytes < 0 || nfds < 0 || nfds > kMaxFdsPerMessage) Usage(env, usage);
+    bytes_total += static_cast<size_t>(bytes);
+    fds_total += static_cast<size_t>(nfds);
+    lens[i] = bytes;
+    fd_counts[i] = nfds;
+  }
+  if (bytes_total > len || fds_total > fds_len) Usage(env, usage);
+  for (size_t i = 0; i < fds_total; i++) {
+    if (fds[i] < 0) Usage(env, usage);
+  }
+  SysResult r = SendManyWithFds(ToInt(info[0]), data, lens, reinterpret_cast<const int*>(fds),
+                                fd_counts, static_cast<size_t>(count));
+  return ErrnoOrValue(env, r);
+}
+
 // closeFds(fds: Int32Array, count): closes every distinct fd among the first
 // `count` once (a number listed twice is closed once: a second close could
 // hit an fd another thread just opened). Returns 0, or the first -errno;
@@ -389,6 +435,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listen", Napi::Function::New<Listen>(env, "listen"));
   exports.Set("accept", Napi::Function::New<Accept>(env, "accept"));
   exports.Set("send", Napi::Function::New<Send>(env, "send"));
+  exports.Set("sendMany", Napi::Function::New<SendMany>(env, "sendMany"));
   exports.Set("recv", Napi::Function::New<Recv>(env, "recv"));
   exports.Set("socketType", Napi::Function::New<FdQueryOrThrow<SocketType>>(env, "socketType"));
   exports.Set("socketFamily", Napi::Function::New<FdQueryOrThrow<SocketFamily>>(env, "socketFamily"));

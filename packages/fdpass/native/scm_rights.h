@@ -22,6 +22,17 @@ constexpr int kMaxFdsPerMessage = 253;
 // byte.
 SysResult SendWithFds(int fd, const uint8_t* data, size_t len, const int* fds, size_t nfds);
 
+// Up to `count` messages in one sendmmsg (Linux; elsewhere a sendmsg loop),
+// for SOCK_SEQPACKET and SOCK_DGRAM only: on a stream socket a partial write
+// followed by the next message would interleave bytes. Message i is lens[i]
+// bytes, taken consecutively from data, with fd_counts[i] fds, taken
+// consecutively from fds; the caller checked every count. value = messages
+// sent (>= 1); fewer than count means the buffer filled, or an error is
+// pending that a send of the next message reports. No message sent: the
+// error (EAGAIN when the buffer was full).
+SysResult SendManyWithFds(int fd, const uint8_t* data, const int32_t* lens, const int* fds,
+                          const int32_t* fd_counts, size_t count);
+
 struct ReceivedChunk {
   size_t bytes = 0;
   std::vector<int> fds;

@@ -43,6 +43,11 @@ export class FdPassError extends Error {
   readonly code: FdPassErrorCode;
   readonly errno?: number;
   readonly syscall?: string;
+  /**
+   * Set on an error thrown by FdSocket.writeBatch(): how many messages before
+   * the failing one were sent or queued.
+   */
+  readonly messagesWritten?: number;
 
   constructor(code: FdPassErrorCode, message: string, options: FdPassErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -21,7 +21,7 @@ import { type HotConstants, hotConstants } from './hot-constants.js';
 import { MessageReader, type ReaderHooks } from './message-reader.js';
 import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
 import type { ReceivedMessage } from './recv-batch.js';
-import { sendPacked, type WriteHooks, WriteQueue } from './write-queue.js';
+import { type OutgoingMessage, sendPacked, type WriteHooks, WriteQueue } from './write-queue.js';
 
 export interface WriteOptions {
   /**
@@ -32,6 +32,12 @@ export interface WriteOptions {
 }
 
 const NO_FDS: readonly number[] = Object.freeze([]);
+
+/** With `transfer`, a rejected batch still owns its fds: closes a message's, if it holds a valid list. */
+function closeValidFds(native: NativeBinding, m: unknown): void {
+  const fds = (m as Partial<OutgoingMessage> | null)?.fds;
+  if (fds !== undefined && packFds(fds) !== null) closeFdList(native, fds);
+}
 
 /** What only a socket can do, for its reader, its writer and this package's modules. */
 interface SocketHooks extends ReaderHooks<FdSocket>, WriteHooks<FdSocket> {
@@ -320,6 +326,90 @@ export class FdSocket extends EventEmitter {
     }
     // `packed` still holds fds: nothing has packed another list since.
     return this.#writer.write(data, fds, packed, transfer);
+  }
+
+  /**
+   * Writes messages in order, exactly as calling write() for each would, but
+   * on a seqpacket socket sends up to 64 of them per sendmmsg: one syscall
+   * per batch instead of one per message, for many small messages. Every
+   * message is checked before anything is sent, with write()'s errors.
+   * When the kernel refuses a message, the error thrown (its errno code, as
+   * write() throws) carries `messagesWritten`: those before it were sent or
+   * queued, none after it was written. With `transfer`, the socket owns the
+   * fds of every message, written or not. Returns what write() returned for
+   * the last message.
+   */
+  writeBatch(messages: readonly OutgoingMessage[], opts?: WriteOptions): boolean {
+    if (!Array.isArray(messages)) {
+      throw new TypeError(
+        'Usage: socket.writeBatch(messages: { data: Uint8Array, fds?: number[] | Int32Array }[], opts?)',
+      );
+    }
+    const transfer = opts?.transfer === true;
+    const problem = this.#checkBatch(messages);
+    if (problem !== null) {
+      if (transfer) for (const m of messages) closeValidFds(this.#native, m);
+      throw problem;
+    }
+    if (this.#kind === 'stream') {
+      // A stream keeps no message boundaries, and a partial write followed
+      // by the next message's bytes would interleave them: one at a time.
+      let ok = true;
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i] as OutgoingMessage;
+        if (this.#closed) {
+          // The connection failed on an earlier message ('error' was emitted).
+          if (transfer) closeValidFds(this.#native, m);
+          ok = false;
+          continue;
+        }
+        try {
+          ok = this.write(m.data, m.fds ?? NO_FDS, opts);
+        } catch (err) {
+          if (transfer) {
+            for (let k = i + 1; k < messages.length; k++) closeValidFds(this.#native, messages[k]);
+          }
+          if (err instanceof Error) Object.assign(err, { messagesWritten: i });
+          throw err;
+        }
+      }
+      return ok;
+    }
+    return this.#writer.writeBatch(messages, transfer);
+  }
+
+  /** write()'s checks for every message of a batch: the error to throw, or null. */
+  #checkBatch(messages: readonly unknown[]): Error | null {
+    if (this.#closed || this.#ending) {
+      return new FdPassError('ERR_SOCKET_CLOSED', 'write after end() or close()');
+    }
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as Partial<OutgoingMessage> | null;
+      const fds = m?.fds ?? NO_FDS;
+      if (m === null || typeof m !== 'object' || !(m.data instanceof Uint8Array)) {
+        return new TypeError(
+          `Usage: socket.writeBatch(messages): messages[${i}].data must be a Uint8Array`,
+        );
+      }
+      if (packFds(fds) === null) {
+        return new TypeError(
+          `Usage: socket.writeBatch(messages): messages[${i}].fds must be non-negative integer fds`,
+        );
+      }
+      if (fds.length > this.#maxFds) {
+        return new FdPassError(
+          'ERR_TOO_MANY_FDS',
+          `messages[${i}]: ${fds.length} fds in one message exceeds the limit of ${this.#maxFds}`,
+        );
+      }
+      if (this.#kind === 'stream' && m.data.length === 0 && fds.length > 0) {
+        return new FdPassError(
+          'ERR_FDS_NEED_DATA',
+          `messages[${i}]: fds on a stream socket need at least 1 byte`,
+        );
+      }
+    }
+    return null;
   }
 
   /** Stops reading; messages already read wait in memory until resume(). */

@@ -37,3 +37,4 @@ export {
   MAX_SOCKADDR_SIZE,
 } from './session-wire.js';
 export { sendUnixDatagram } from './unix-datagram.js';
+export type { OutgoingMessage } from './write-queue.js';

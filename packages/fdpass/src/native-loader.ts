@@ -111,6 +111,18 @@ export interface NativeBinding {
   /** bytes sent or -errno */
   send(fd: number, data: Uint8Array, offset: number, fds: Int32Array | null, count: number): number;
   /**
+   * Sends `count` (1..64) SOCK_SEQPACKET/SOCK_DGRAM messages in one
+   * sendmmsg; layout holds (bytes, fdCount) per message, data and fds their
+   * contents back to back. Messages sent (>= 1) or -errno.
+   */
+  sendMany(
+    fd: number,
+    data: Uint8Array,
+    layout: Int32Array,
+    fds: Int32Array,
+    count: number,
+  ): number;
+  /**
    * Reads up to `budget` messages. Fills `records` with [status (BATCH_* or
    * -errno), count], then per message [code (RECV_*), bytes, fdCount, fds…
    * (only for RECV_OK)]. Returns the bytes of every message in order (none

@@ -17,6 +17,28 @@ interface QueuedWrite {
   fds: FdList | null;
 }
 
+/** One message of FdSocket.writeBatch(). */
+export interface OutgoingMessage {
+  /** The message's bytes; copied if the message has to be queued. */
+  readonly data: Uint8Array;
+  /** Sent with the message; yours unless the batch is written with `transfer`. */
+  readonly fds?: readonly number[] | Int32Array | undefined;
+}
+
+/** Messages per sendmmsg (the addon's cap). */
+const BATCH_MESSAGES = 64;
+/**
+ * Bytes packed per sendmmsg. Batching is for small messages, whose cost is
+ * the syscall; a message at least this large is sent alone, uncopied.
+ */
+const BATCH_BYTES = 64 * 1024;
+
+// The packed batch handed to the addon, reused by every socket on this thread:
+// each message's bytes and fds back to back, (bytes, fdCount) per message.
+let batchData: Uint8Array = new Uint8Array(4096);
+let batchFds = new Int32Array(256);
+const batchLayout = new Int32Array(2 * BATCH_MESSAGES);
+
 /** What only the socket can do, called back by the queue; one object serves every socket. */
 export interface WriteHooks<S extends EventEmitter> {
   updateWatch(socket: S): void;
@@ -67,6 +89,8 @@ export class WriteQueue<S extends EventEmitter> {
   #queuedBytes = 0;
   #queuedFds = 0;
   #needDrain = false;
+  /** The socket closed (clear() ran): nothing more is sent or queued. */
+  #cleared = false;
 
   constructor(
     socket: S,
@@ -134,6 +158,55 @@ export class WriteQueue<S extends EventEmitter> {
   }
 
   /**
+   * Writes checked SOCK_SEQPACKET messages in order, as successive write()
+   * calls would, sending up to 64 per sendmmsg while nothing is queued.
+   * When the kernel refuses message i, its error is thrown with
+   * `messagesWritten` = i (set here); with `transfer`, the fds of the
+   * messages after i are closed first. Returns write()'s result for the
+   * last message; false at once if the socket failed.
+   */
+  writeBatch(messages: readonly OutgoingMessage[], transfer: boolean): boolean {
+    const native = this.#native;
+    const n = messages.length;
+    let i = 0;
+    while (i < n && this.#queue.length === 0 && !this.#cleared) {
+      const count = packBatch(messages, i);
+      const sent =
+        count > 1 ? native.sendMany(this.#fd, batchData, batchLayout, batchFds, count) : 0;
+      if (sent > 0) {
+        if (transfer) closeSentFds(native, sent);
+        i += sent;
+        continue;
+      }
+      // One message, or none sent: write() sends it alone and tells a full
+      // buffer (queue it) from a refused message (throw) or a failure.
+      const m = messages[i] as OutgoingMessage;
+      const fds = m.fds ?? NO_FDS;
+      try {
+        this.write(m.data, fds, packFds(fds) as Int32Array, transfer);
+      } catch (err) {
+        if (transfer) for (let k = i + 1; k < n; k++) closeFdList(native, messages[k]?.fds);
+        if (err instanceof Error) Object.assign(err, { messagesWritten: i });
+        throw err;
+      }
+      i++;
+    }
+    if (this.#cleared) {
+      if (transfer) for (let k = i; k < n; k++) closeFdList(native, messages[k]?.fds);
+      return false;
+    }
+    for (; i < n; i++) {
+      const m = messages[i] as OutgoingMessage;
+      const fds = m.fds ?? NO_FDS;
+      this.#enqueue(
+        m.data,
+        fds.length === 0 ? null : transfer ? fds.slice() : this.#duplicate(fds),
+      );
+    }
+    return this.#belowHighWater();
+  }
+
+  /**
    * Sends from the head of the queue until it is empty or the kernel pushes
    * back. A message the kernel refuses is dropped (its fds closed) and
    * reported as 'error'; the rest carry on. Returns false when the socket
@@ -181,6 +254,7 @@ export class WriteQueue<S extends EventEmitter> {
 
   /** Closes every fd still queued and forgets the queue (the socket is closing). */
   clear(): void {
+    this.#cleared = true;
     for (const w of this.#queue) closeFdList(this.#native, w.fds);
     this.#queue = [];
     this.#queuedBytes = 0;
@@ -213,4 +287,54 @@ export class WriteQueue<S extends EventEmitter> {
     this.#queuedFds += fds?.length ?? 0;
     this.#hooks.updateWatch(this.#socket);
   }
+}
+
+const NO_FDS: readonly number[] = [];
+
+/**
+ * Packs messages[start..] into the batch scratch: up to BATCH_MESSAGES and
+ * BATCH_BYTES (a larger first message alone). Returns how many it packed.
+ */
+function packBatch(messages: readonly OutgoingMessage[], start: number): number {
+  const end = Math.min(messages.length, start + BATCH_MESSAGES);
+  let bytes = 0;
+  let fdTotal = 0;
+  let count = 0;
+  for (let i = start; i < end; i++) {
+    const m = messages[i] as OutgoingMessage;
+    const fds = m.fds ?? NO_FDS;
+    const size = m.data.length;
+    if (count > 0 && bytes + size > BATCH_BYTES) break;
+    if (size >= BATCH_BYTES) return count === 0 ? 1 : count;
+    if (bytes + size > batchData.length) batchData = grow(batchData, bytes + size, bytes);
+    if (fdTotal + fds.length > batchFds.length) {
+      const next = new Int32Array(Math.max(fdTotal + fds.length, batchFds.length * 2));
+      next.set(batchFds.subarray(0, fdTotal));
+      batchFds = next;
+    }
+    batchData.set(m.data, bytes);
+    for (let k = 0; k < fds.length; k++) batchFds[fdTotal + k] = fds[k] as number;
+    batchLayout[2 * count] = size;
+    batchLayout[2 * count + 1] = fds.length;
+    bytes += size;
+    fdTotal += fds.length;
+    count++;
+  }
+  return count;
+}
+
+/**
+ * Closes the fds of the first `sent` packed messages in one native call
+ * (which closes a number listed twice once): they were transferred.
+ */
+function closeSentFds(native: NativeBinding, sent: number): void {
+  let fdCount = 0;
+  for (let k = 0; k < sent; k++) fdCount += batchLayout[2 * k + 1] as number;
+  if (fdCount > 0) native.closeFds(batchFds, fdCount);
+}
+
+function grow(buffer: Uint8Array, needed: number, keep: number): Uint8Array {
+  const next = new Uint8Array(Math.max(needed, buffer.length * 2));
+  next.set(buffer.subarray(0, keep));
+  return next;
 }

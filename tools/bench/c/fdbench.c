@@ -3,7 +3,9 @@
  * SCM_RIGHTS between two processes, doing the same work as the Node case
  * (receiver closes every fd it gets). Not a library; built by the bench.
  *
- * Usage: fdbench <messages> <fds_per_message> [rounds]
+ * Usage: fdbench <messages> <fds_per_message> [rounds] [batch]
+ * With batch > 1 the sender hands the kernel `batch` messages per sendmmsg
+ * (the receiver is unchanged): the C counterpart of FdSocket.writeBatch.
  * Prints one JSON line per timed round on stdout:
  *   {"fds":N*K,"messages":N,"fds_per_message":K,"seconds":S}
  *
@@ -69,9 +71,52 @@ static void send_one(int sock, const int *fds, int k, int last) {
   }
 }
 
-/* Sends one round of n messages and waits for the receiver's count. */
-static uint64_t send_round(int sock, const int *fds, int k, long n) {
-  for (long i = 0; i < n; i++) send_one(sock, fds, k, i == n - 1);
+#define MAX_BATCH 64
+
+/* Sends messages [i, i + b) of a round of n in one sendmmsg; returns how many went. */
+static int send_batch(int sock, const int *fds, int k, long i, int b, long n) {
+  static unsigned char data[MAX_BATCH][MSG_BYTES];
+  static struct iovec iov[MAX_BATCH];
+  static struct mmsghdr msgs[MAX_BATCH];
+  static union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+  } ctl[MAX_BATCH];
+  for (int j = 0; j < b; j++) {
+    memset(data[j], 0, MSG_BYTES);
+    data[j][0] = (unsigned char)(i + j == n - 1);
+    iov[j] = (struct iovec){.iov_base = data[j], .iov_len = MSG_BYTES};
+    memset(&msgs[j], 0, sizeof msgs[j]);
+    msgs[j].msg_hdr.msg_iov = &iov[j];
+    msgs[j].msg_hdr.msg_iovlen = 1;
+    if (k > 0) {
+      msgs[j].msg_hdr.msg_control = ctl[j].buf;
+      msgs[j].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)k);
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[j].msg_hdr);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
+      memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)k);
+    }
+  }
+  for (;;) {
+    int sent = sendmmsg(sock, msgs, (unsigned int)b, MSG_NOSIGNAL);
+    if (sent > 0) return sent;
+    if (sent < 0 && errno == EINTR) continue;
+    die("sendmmsg");
+  }
+}
+
+/* Sends one round of n messages (batch per syscall) and waits for the receiver's count. */
+static uint64_t send_round(int sock, const int *fds, int k, long n, int batch) {
+  if (batch <= 1) {
+    for (long i = 0; i < n; i++) send_one(sock, fds, k, i == n - 1);
+  } else {
+    for (long i = 0; i < n;) {
+      int b = n - i < batch ? (int)(n - i) : batch;
+      i += send_batch(sock, fds, k, i, b, n);
+    }
+  }
   unsigned char ack[8];
   ssize_t r;
   do r = recv(sock, ack, sizeof ack, 0);
@@ -121,16 +166,20 @@ static void receiver(int sock) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3 || argc > 4) {
-    fprintf(stderr, "Usage: fdbench <messages> <fds_per_message> [rounds]\n");
+  if (argc < 3 || argc > 5) {
+    fprintf(stderr, "Usage: fdbench <messages> <fds_per_message> [rounds] [batch 1..%d]\n",
+            MAX_BATCH);
     return 2;
   }
   long n = strtol(argv[1], NULL, 10);
   int k = (int)strtol(argv[2], NULL, 10);
-  long rounds = argc == 4 ? strtol(argv[3], NULL, 10) : 1;
-  if (n < 1 || k < 0 || k > MAX_FDS || rounds < 1) {
-    fprintf(stderr, "fdbench: need messages >= 1, 0 <= fds_per_message <= %d, rounds >= 1\n",
-            MAX_FDS);
+  long rounds = argc >= 4 ? strtol(argv[3], NULL, 10) : 1;
+  int batch = argc == 5 ? (int)strtol(argv[4], NULL, 10) : 1;
+  if (n < 1 || k < 0 || k > MAX_FDS || rounds < 1 || batch < 1 || batch > MAX_BATCH) {
+    fprintf(stderr,
+            "fdbench: need messages >= 1, 0 <= fds_per_message <= %d, rounds >= 1, "
+            "1 <= batch <= %d\n",
+            MAX_FDS, MAX_BATCH);
     return 2;
   }
 
@@ -154,13 +203,13 @@ int main(int argc, char **argv) {
   for (int i = 0; i < k; i++) fds[i] = base[i % BASE_FDS];
 
   long warm = n < WARMUP_MESSAGES ? n : WARMUP_MESSAGES;
-  if (send_round(sv[0], fds, k, warm) != (uint64_t)(warm * k)) {
+  if (send_round(sv[0], fds, k, warm, batch) != (uint64_t)(warm * k)) {
     fprintf(stderr, "fdbench: warm-up count mismatch\n");
     return 1;
   }
   for (long r = 0; r < rounds; r++) {
     double t0 = now_s();
-    uint64_t got = send_round(sv[0], fds, k, n);
+    uint64_t got = send_round(sv[0], fds, k, n, batch);
     double dt = now_s() - t0;
     if (got != (uint64_t)(n * k)) {
       fprintf(stderr, "fdbench: receiver counted %llu fds, expected %lld\n",

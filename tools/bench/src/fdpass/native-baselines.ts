@@ -20,16 +20,22 @@ export interface NativeRound {
 /** Compiles the C baseline into tools/bench/bin unless it is up to date. */
 export const buildCBaseline = (): Promise<string> => buildCProgram('fdbench');
 
-export function runCRound(messages: number, fdsPerMessage: number): Promise<NativeRound> {
-  return runRound(cBinary, [String(messages), String(fdsPerMessage), '1']);
+/** `batch` > 1: the C sender hands the kernel that many messages per sendmmsg. */
+export function runCRound(
+  messages: number,
+  fdsPerMessage: number,
+  batch = 1,
+): Promise<NativeRound> {
+  return runRoundProgram(cBinary, [String(messages), String(fdsPerMessage), '1', String(batch)]);
 }
 
 export function runPythonRound(messages: number, fdsPerMessage: number): Promise<NativeRound> {
   const python = process.env.PYTHON ?? 'python3';
-  return runRound(python, [pyScript, String(messages), String(fdsPerMessage), '1']);
+  return runRoundProgram(python, [pyScript, String(messages), String(fdsPerMessage), '1']);
 }
 
-async function runRound(file: string, args: string[]): Promise<NativeRound> {
+/** Runs one round program (C, Python or ours-sender.ts) and reads its JSON line. */
+export async function runRoundProgram(file: string, args: string[]): Promise<NativeRound> {
   const { stdout } = await run(file, args, { cwd: benchRoot });
   const last = stdout.trim().split('\n').at(-1) ?? '';
   const parsed = JSON.parse(last) as { fds?: unknown; seconds?: unknown };

@@ -1,4 +1,4 @@
-// Our case: @handoff/fdpass between the bench process (sender) and a child
+// Our case: @handoff/fdpass between the sender (ours-sender.ts) and a child
 // Node process (receiver) over a SOCK_SEQPACKET path in a private temp dir.
 // The sender pipelines writes and waits for 'drain' only on backpressure.
 import { spawn } from 'node:child_process';
@@ -6,12 +6,35 @@ import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { closeFd, FdServer, type FdSocket, type ReceivedMessage } from '@handoff/fdpass';
+import { type NativeRound, runRoundProgram } from './native-baselines.ts';
 import { benchRoot, childExecArgv } from './paths.ts';
 import { readCount, roundMessage } from './round-protocol.ts';
+
+/**
+ * Messages per writeBatch() (one sendmmsg each); BENCH_FDPASS_BATCH=1 writes
+ * them one write() at a time, for an A/B of the batching.
+ */
+const WRITE_BATCH = Number(process.env.BENCH_FDPASS_BATCH ?? 64);
 
 /** Distinct open files the sender cycles through, as in c/fdbench.c. */
 const BASE_FDS = 4;
 const receiverPath = join(benchRoot, 'src', 'fdpass', 'ours-receiver.ts');
+const senderPath = join(benchRoot, 'src', 'fdpass', 'ours-sender.ts');
+
+/** One timed round in a fresh sender and receiver (ours-sender.ts says why). */
+export function runOursRound(
+  dir: string,
+  messages: number,
+  fdsPerMessage: number,
+): Promise<NativeRound> {
+  return runRoundProgram(process.execPath, [
+    ...childExecArgv,
+    senderPath,
+    dir,
+    String(messages),
+    String(fdsPerMessage),
+  ]);
+}
 
 export interface OursPair {
   /** Sends `messages` messages of `fdsPerMessage` fds; seconds until acked. */
@@ -47,10 +70,25 @@ export async function startOursPair(dir: string): Promise<OursPair> {
           resolve(readCount(data));
         });
       });
+      // Whole batches of the same message objects; only the round's last
+      // message differs.
+      const batch = Array.from({ length: WRITE_BATCH }, () => ({ data: middle, fds }));
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < messages; i++) {
-        if (!sock.write(i === messages - 1 ? last : middle, fds)) {
-          await Promise.race([once(sock, 'drain'), exited]);
+      if (WRITE_BATCH <= 1) {
+        for (let i = 0; i < messages; i++) {
+          if (!sock.write(i === messages - 1 ? last : middle, fds)) {
+            await Promise.race([once(sock, 'drain'), exited]);
+          }
+        }
+      } else {
+        for (let i = 0; i < messages; i += WRITE_BATCH) {
+          const size = Math.min(WRITE_BATCH, messages - i);
+          const slice = size === WRITE_BATCH ? batch : batch.slice(0, size);
+          const isLastBatch = i + size === messages;
+          if (isLastBatch) slice[size - 1] = { data: last, fds };
+          const ok = sock.writeBatch(slice);
+          if (isLastBatch) slice[size - 1] = { data: middle, fds };
+          if (!ok) await Promise.race([once(sock, 'drain'), exited]);
         }
       }
       const count = await Promise.race([acked, exited]);
