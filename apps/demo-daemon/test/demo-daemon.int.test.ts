@@ -213,8 +213,7 @@ describe('through a broker', () => {
     expect(route).toBe('handoff');
     cleanups.push(() => void socket.destroy());
     const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.resume(); // connectService hands the socket over paused
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk)); // starts the flow: no resume() needed
     const ended = once(socket, 'end');
     socket.end();
     const waiting = async () =>

@@ -186,6 +186,7 @@ async function runClient(scenario: {
   initialDataBytes?: number;
   abortAfterMs?: number;
   exchange?: boolean;
+  readWith?: 'data' | 'iterator';
 }): Promise<ChildResult> {
   const child = spawn(
     process.execPath,
@@ -460,9 +461,9 @@ describe('connectService: waiting for the handoff relay', () => {
     T,
   );
 
-  it(
-    'after a handoff the socket is handed back with no listener of the library on it, early answers first, and every initialData byte reaches the daemon once, in order',
-    async () => {
+  it.each(['data', 'iterator'] as const)(
+    'after a handoff the socket is handed back with no listener of the library on it, early answers first to a reader using %s, and every initialData byte reaches the daemon once, in order',
+    async (readWith) => {
       const early = encodeFramed({
         kind: FrameKind.RESPONSE,
         requestId: 42n,
@@ -479,7 +480,12 @@ describe('connectService: waiting for the handoff relay', () => {
         });
         socket.resume();
       });
-      const result = await runClient({ brokerPath, initialDataBytes: BIG, exchange: true });
+      const result = await runClient({
+        brokerPath,
+        initialDataBytes: BIG,
+        exchange: true,
+        readWith,
+      });
       expectAliveAndClean(result);
       expect(result.report).toMatchObject({
         outcome: 'resolved',

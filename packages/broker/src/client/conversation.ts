@@ -201,6 +201,11 @@ export class Conversation {
       const parts = this.kept.length === 0 ? this.chunks : [...this.kept, ...this.chunks];
       if (parts.length > 0)
         this.socket.unshift(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      // pause() stopped the reads; back to the state of a socket nobody has
+      // read yet, so the caller's first 'data' listener starts the flow, as
+      // on any fresh net.Socket (an explicitly paused stream ignores it).
+      // Node's Readable has had this setter since v9; @types/node types it read-only.
+      (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
     }
     this.socket.off('error', this.onError);
     return this.socket;
