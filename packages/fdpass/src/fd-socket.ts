@@ -351,31 +351,7 @@ export class FdSocket extends EventEmitter {
       if (transfer) for (const m of messages) closeValidFds(this.#native, m);
       throw problem;
     }
-    if (this.#kind === 'stream') {
-      // A stream keeps no message boundaries, and a partial write followed
-      // by the next message's bytes would interleave them: one at a time.
-      let ok = true;
-      for (let i = 0; i < messages.length; i++) {
-        const m = messages[i] as OutgoingMessage;
-        if (this.#closed) {
-          // The connection failed on an earlier message ('error' was emitted).
-          if (transfer) closeValidFds(this.#native, m);
-          ok = false;
-          continue;
-        }
-        try {
-          ok = this.write(m.data, m.fds ?? NO_FDS, opts);
-        } catch (err) {
-          if (transfer) {
-            for (let k = i + 1; k < messages.length; k++) closeValidFds(this.#native, messages[k]);
-          }
-          if (err instanceof Error) Object.assign(err, { messagesWritten: i });
-          throw err;
-        }
-      }
-      return ok;
-    }
-    return this.#writer.writeBatch(messages, transfer);
+    return this.#writer.writeBatch(messages, transfer, this.#kind === 'seqpacket');
   }
 
   /** write()'s checks for every message of a batch: the error to throw, or null. */

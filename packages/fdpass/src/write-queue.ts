@@ -158,52 +158,57 @@ export class WriteQueue<S extends EventEmitter> {
   }
 
   /**
-   * Writes checked SOCK_SEQPACKET messages in order, as successive write()
-   * calls would, sending up to 64 per sendmmsg while nothing is queued.
-   * When the kernel refuses message i, its error is thrown with
-   * `messagesWritten` = i (set here); with `transfer`, the fds of the
-   * messages after i are closed first. Returns write()'s result for the
-   * last message; false at once if the socket failed.
+   * Writes checked messages in order, as successive write() calls would.
+   * With `batching` (SOCK_SEQPACKET), up to 64 go per sendmmsg while nothing
+   * is queued; a stream sends one at a time, since a partial write followed
+   * by the next message would interleave their bytes. When the kernel
+   * refuses message i, its error is thrown with `messagesWritten` = i (set
+   * here); with `transfer`, the fds of the messages after i are closed
+   * first. Returns write()'s result for the last message; false if the
+   * socket failed meanwhile.
    */
-  writeBatch(messages: readonly OutgoingMessage[], transfer: boolean): boolean {
+  writeBatch(messages: readonly OutgoingMessage[], transfer: boolean, batching: boolean): boolean {
     const native = this.#native;
     const n = messages.length;
+    let ok = true;
     let i = 0;
-    while (i < n && this.#queue.length === 0 && !this.#cleared) {
-      const count = packBatch(messages, i);
-      const sent =
-        count > 1 ? native.sendMany(this.#fd, batchData, batchLayout, batchFds, count) : 0;
-      if (sent > 0) {
-        if (transfer) closeSentFds(native, sent);
-        i += sent;
-        continue;
+    while (i < n && !this.#cleared) {
+      if (batching && this.#queue.length === 0) {
+        const count = packBatch(messages, i);
+        const sent =
+          count > 1 ? native.sendMany(this.#fd, batchData, batchLayout, batchFds, count) : 0;
+        if (sent > 0) {
+          if (transfer) closeSentFds(native, sent);
+          i += sent;
+          ok = true;
+          continue;
+        }
       }
-      // One message, or none sent: write() sends it alone and tells a full
-      // buffer (queue it) from a refused message (throw) or a failure.
+      // One message through write(): it sends it alone, queues it behind a
+      // full buffer or a queue, or tells a refused message (throw) from a
+      // failed connection.
       const m = messages[i] as OutgoingMessage;
       const fds = m.fds ?? NO_FDS;
-      try {
-        this.write(m.data, fds, packFds(fds) as Int32Array, transfer);
-      } catch (err) {
-        if (transfer) for (let k = i + 1; k < n; k++) closeFdList(native, messages[k]?.fds);
-        if (err instanceof Error) Object.assign(err, { messagesWritten: i });
-        throw err;
+      if (!batching && m.data.length === 0) {
+        // A zero-byte stream write sends nothing (it has no fds: checked).
+        ok = this.#queue.length === 0;
+      } else {
+        try {
+          ok = this.write(m.data, fds, packFds(fds) as Int32Array, transfer);
+        } catch (err) {
+          if (transfer) for (let k = i + 1; k < n; k++) closeFdList(native, messages[k]?.fds);
+          if (err instanceof Error) Object.assign(err, { messagesWritten: i });
+          throw err;
+        }
       }
       i++;
     }
-    if (this.#cleared) {
+    if (i < n) {
+      // The connection failed: nothing more is sent or queued.
       if (transfer) for (let k = i; k < n; k++) closeFdList(native, messages[k]?.fds);
       return false;
     }
-    for (; i < n; i++) {
-      const m = messages[i] as OutgoingMessage;
-      const fds = m.fds ?? NO_FDS;
-      this.#enqueue(
-        m.data,
-        fds.length === 0 ? null : transfer ? fds.slice() : this.#duplicate(fds),
-      );
-    }
-    return this.#belowHighWater();
+    return ok;
   }
 
   /**

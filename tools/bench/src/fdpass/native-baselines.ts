@@ -1,6 +1,7 @@
 // The C (raw sendmsg/recvmsg) and Python (socket.send_fds/recv_fds)
 // baselines: builds c/fdbench.c on demand and runs either program for one
-// timed round. Both print {"fds","messages","fds_per_message","seconds"}.
+// timed round. Both print {"fds","messages","fds_per_message","seconds"},
+// as does our own round program (ours-sender.ts), run by the same helper.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
