@@ -182,9 +182,9 @@ function expectedAnswer(line: Uint8Array): RegExp | null {
   if (verdict instanceof LineProtocolError) return new RegExp(`^ERROR ${verdict.code} `);
   switch (verdict.op) {
     case 'get':
-      // One token as escapeToken writes it: no byte <= 0x20 and no 0x7f;
-      // bytes >= 0x80 go raw (not \S: JS counts latin1 0xa0 as a space).
-      return /^(VALUE [^\x00-\x20\x7f]*|NOT_FOUND|ERROR [A-Z_]+ .*)$/;
+      // One token as escapeToken writes it: printable ASCII, and bytes >= 0x80
+      // raw (not \S: JS counts latin1 0xa0 as a space).
+      return /^(VALUE [!-~\x80-\xff]*|NOT_FOUND|ERROR [A-Z_]+ .*)$/;
     case 'set':
       return /^(STORED|ERROR [A-Z_]+ .*)$/;
     case 'delete':
