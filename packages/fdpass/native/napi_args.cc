@@ -52,22 +52,37 @@ bool BytesOf(const Napi::Value& v, const uint8_t** data, size_t* len) {
   return true;
 }
 
-// The elements of an Int32Array, or nullptr when v is anything else. Raw
-// N-API: one napi_get_typedarray_info instead of the several calls the C++
-// wrappers make (this runs once per message on the hot paths).
-int32_t* Int32Elements(const Napi::Value& v, size_t* length) {
+namespace {
+
+// The storage of a typed array of type `want` (its length in *length), or
+// nullptr when v is anything else. Raw N-API: one napi_get_typedarray_info
+// instead of the several calls the C++ wrappers make (the callers run once
+// per message or connection on the hot paths).
+void* TypedArrayData(const Napi::Value& v, napi_typedarray_type want, size_t* length,
+                     void* empty) {
   napi_env env = v.Env();
   bool is_typed = false;
   if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return nullptr;
   napi_typedarray_type type;
   void* data = nullptr;
   if (napi_get_typedarray_info(env, v, &type, length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array) {
+      type != want) {
     return nullptr;
   }
   // An empty array may have no storage; callers read only *length entries.
+  return data != nullptr ? data : empty;
+}
+
+}  // namespace
+
+int32_t* Int32Elements(const Napi::Value& v, size_t* length) {
   static int32_t none = 0;
-  return data != nullptr ? static_cast<int32_t*>(data) : &none;
+  return static_cast<int32_t*>(TypedArrayData(v, napi_int32_array, length, &none));
+}
+
+double* Float64Elements(const Napi::Value& v, size_t* length) {
+  static double none = 0;
+  return static_cast<double*>(TypedArrayData(v, napi_float64_array, length, &none));
 }
 
 // Reads the first `count` entries of an Int32Array fd list (JS packs arrays

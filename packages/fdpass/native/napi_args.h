@@ -24,6 +24,8 @@ inline int ToInt(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(
 bool BytesOf(const Napi::Value& v, const uint8_t** data, size_t* len);
 // The elements of an Int32Array, or nullptr when v is anything else.
 int32_t* Int32Elements(const Napi::Value& v, size_t* length);
+// The same for a Float64Array.
+double* Float64Elements(const Napi::Value& v, size_t* length);
 // The first `count` entries of an Int32Array fd list, or nullptr on a usage error.
 const int32_t* FdListArg(const Napi::Value& list, const Napi::Value& count_arg, size_t* count);
 // The value, or -errno: hot paths return errors instead of throwing them.

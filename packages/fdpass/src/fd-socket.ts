@@ -45,10 +45,11 @@ interface SocketHooks extends ReaderHooks<FdSocket>, WriteHooks<FdSocket> {
 }
 
 /**
- * Each live socket's hooks (the one object all sockets share), registered by
- * the constructor: how sendImmediately reaches a socket's private send.
+ * The hooks every socket shares, for sendImmediately: set once by FdSocket's
+ * static block. Not a per-socket registry (a WeakMap entry per socket cost
+ * ~1.5 µs of each socket's life, most of it in the GC's ephemeron work).
  */
-const socketHooks = new WeakMap<FdSocket, SocketHooks>();
+let sharedHooks: SocketHooks | undefined;
 
 /**
  * Sends now or not at all: no queueing, never blocks. Returns bytes sent
@@ -57,11 +58,10 @@ const socketHooks = new WeakMap<FdSocket, SocketHooks>();
  * package (the session forwarder); not part of the public API.
  */
 export function sendImmediately(socket: FdSocket, data: Uint8Array, fds: FdList): number {
-  const hooks = socketHooks.get(socket);
-  if (hooks === undefined) {
+  if (!(socket instanceof FdSocket) || sharedHooks === undefined) {
     throw new TypeError('Usage: sendImmediately(socket: FdSocket, data, fds)');
   }
-  return hooks.sendImmediately(socket, data, fds);
+  return sharedHooks.sendImmediately(socket, data, fds);
 }
 
 /** The signature of FdSocket's private constructor, for wrapFd alone. */
@@ -105,6 +105,10 @@ export class FdSocket extends EventEmitter {
     eof: (socket) => socket.#afterEof(),
     sendImmediately: (socket, data, fds) => socket.#sendImmediately(data, fds),
   };
+
+  static {
+    sharedHooks = FdSocket.#hooks;
+  }
 
   readonly #native: NativeBinding;
   readonly #k: HotConstants;
@@ -231,7 +235,6 @@ export class FdSocket extends EventEmitter {
       settings.maxBytes,
     );
     this.#writer = new WriteQueue(this, hooks, native, fd, settings);
-    socketHooks.set(this, hooks);
     // Reading follows interest: it starts when the first 'message' listener
     // is added and stops when the last goes, so no message (and none of its
     // fds) is ever read with nobody to hand it to.

@@ -173,7 +173,8 @@ export interface NativeBinding {
   /** null while `pid` runs, else [exit status or -1, signal or 0]; reaps it. Throws. */
   reapChild(pid: number): [number, number] | null;
   spawnConstants: { STDIO_NULL: number; STDIO_PIPE: number };
-  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** Fills out[0..2] with the peer's pid, uid and gid. */
+  peerCredentials(fd: number, out: Float64Array): void;
   /** pidfd_open(pid, 0): the new fd. Throws. */
   pidfdOpen(pid: number): number;
   /** 1 once the pidfd's process has exited, 0 before, or -errno. */

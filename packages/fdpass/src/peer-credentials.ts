@@ -12,6 +12,9 @@ export interface PeerCredentials {
   gid: number;
 }
 
+/** Where the addon writes pid, uid and gid: read into a new object at once. */
+const scratch = new Float64Array(3);
+
 /**
  * SO_PEERCRED (Linux) / getpeereid + LOCAL_PEERPID (macOS): the pid, uid and
  * gid recorded by the kernel when the connection was made.
@@ -25,8 +28,9 @@ export function peerCredentials(target: number | FdSocket | Socket): PeerCredent
     throw new TypeError('Usage: peerCredentials(fd | FdSocket | net.Socket) on an open socket');
   }
   try {
-    return loadNative().peerCredentials(fd);
+    loadNative().peerCredentials(fd, scratch);
   } catch (err) {
     throw fromNative(err, `fd ${fd}`);
   }
+  return { pid: scratch[0] as number, uid: scratch[1] as number, gid: scratch[2] as number };
 }

@@ -2,6 +2,7 @@
 // and adopting a socket fd.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
+import { sendImmediately } from '../src/fd-socket.js';
 import {
   closeFd,
   closeFds,
@@ -163,5 +164,25 @@ describe('FdSocket.adopt', () => {
     const [a] = pair('stream');
     expect(() => a.write('text' as unknown as Uint8Array)).toThrow(/Usage/);
     expect(() => a.write(Buffer.from('x'), [1.5])).toThrow(/Usage/);
+  });
+});
+
+describe("sendImmediately (the session forwarder's door to a socket's private send)", () => {
+  it('sends at once on an FdSocket, with its fd, and refuses anything that is not one', async () => {
+    const [a, b] = FdSocket.pair('seqpacket');
+    const fd = openSync('/dev/null', 'r');
+    const got = nextEvent<ReceivedMessage>(b, 'message');
+    expect(sendImmediately(a, new Uint8Array([7]), [fd])).toBe(1);
+    closeSync(fd);
+    const message = await got;
+    expect([...message.data]).toEqual([7]);
+    expect(message.fds).toHaveLength(1);
+    closeFds(message.fds);
+    const fake = Object.create(FdSocket.prototype) as FdSocket;
+    expect(() => sendImmediately({} as FdSocket, new Uint8Array([1]), [])).toThrow(/^Usage/);
+    expect(() => sendImmediately(fake, new Uint8Array([1]), [])).toThrow(TypeError);
+    a.close();
+    expect(() => sendImmediately(a, new Uint8Array([1]), [])).toThrow(FdPassError);
+    b.close();
   });
 });

@@ -36,5 +36,10 @@ describe('native loader', () => {
     );
     expect(() => new native.Watcher(-5, () => {})).toThrow(/Usage/);
     expect(() => (native.decodeSockaddr as (x: unknown) => unknown)('str')).toThrow(/Usage/);
+    const peer = native.peerCredentials as (...a: unknown[]) => void;
+    expect(() => peer(0)).toThrow(/^Usage: peerCredentials/);
+    expect(() => peer(0, new Int32Array(3))).toThrow(/^Usage: peerCredentials/);
+    expect(() => peer(0, new Float64Array(2))).toThrow(/^Usage: peerCredentials/);
+    expect(() => peer(-1, new Float64Array(3))).toThrow(/^Usage: peerCredentials/);
   });
 });

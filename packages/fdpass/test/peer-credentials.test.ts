@@ -37,6 +37,19 @@ describe('peerCredentials', () => {
     await new Promise((r) => server.close(r));
   });
 
+  it('returns a fresh object per call: the addon writes into a scratch array nobody else sees', () => {
+    const [a, b] = FdSocket.pair();
+    const first = peerCredentials(a);
+    const second = peerCredentials(b);
+    expect(second).not.toBe(first);
+    first.pid = -7;
+    first.uid = -7;
+    expect(second).toEqual(self);
+    expect(peerCredentials(a)).toEqual(self);
+    a.close();
+    b.close();
+  });
+
   it('fails typed on a non-socket and on a closed FdSocket', () => {
     expect(() => peerCredentials(0 + 1_000_000)).toThrow(FdPassError);
     const [a, b] = FdSocket.pair();
