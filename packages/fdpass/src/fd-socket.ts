@@ -49,7 +49,7 @@ interface SocketHooks extends ReaderHooks<FdSocket>, WriteHooks<FdSocket> {
  * static block. Not a per-socket registry (a WeakMap entry per socket cost
  * ~1.5 µs of each socket's life, most of it in the GC's ephemeron work).
  */
-let sharedHooks: SocketHooks | undefined;
+let sharedHooks!: SocketHooks;
 
 /**
  * Sends now or not at all: no queueing, never blocks. Returns bytes sent
@@ -58,7 +58,7 @@ let sharedHooks: SocketHooks | undefined;
  * package (the session forwarder); not part of the public API.
  */
 export function sendImmediately(socket: FdSocket, data: Uint8Array, fds: FdList): number {
-  if (!(socket instanceof FdSocket) || sharedHooks === undefined) {
+  if (!(socket instanceof FdSocket)) {
     throw new TypeError('Usage: sendImmediately(socket: FdSocket, data, fds)');
   }
   return sharedHooks.sendImmediately(socket, data, fds);
