@@ -14,6 +14,7 @@ import type { Backend } from './backend.js';
 import type { ServiceDefinition } from './config/definition.js';
 import type { OutputOptions } from './daemon-spawn.js';
 import type { BackendChannel } from './handoff/control-channel.js';
+import { lowerBootPriority } from './lifecycle/boot-priority.js';
 import { endpointSlots, startDaemon } from './lifecycle/daemon-start.js';
 import { IdleTimers } from './lifecycle/idle-stop.js';
 import type { OwnedDaemonSocket } from './lifecycle/owned-socket.js';
@@ -63,7 +64,9 @@ type Role = 'routed' | 'spare';
  * Events: 'ready' (Backend: it can take clients), 'attached' (Backend,
  * BackendChannel: a verified control channel is bound to it, first or
  * again), 'gone' (Backend, reason), 'promoted' (new Backend, old Backend
- * or undefined: a rolling restart routes new Hellos to the replacement).
+ * or undefined: a rolling restart routes new Hellos to the replacement),
+ * 'boot-priority' (Backend, BootPriorityOutcome, detail: a replacement's
+ * CPU weight while it boots, lifecycle/boot-priority.ts).
  */
 export class BackendRegistry extends EventEmitter {
   private readonly options: BackendRegistryOptions;
@@ -516,7 +519,7 @@ export class BackendRegistry extends EventEmitter {
     backend.output = output;
     if (listener) this.ownedSockets.set(backend, listener);
     this.emit('spawned', backend);
-    return awaitReadiness(
+    const ready = awaitReadiness(
       {
         onSpawn: (outcome) => this.options.onSpawn?.(outcome, definition.name),
         remove: (b, reason) => this.remove(b, reason),
@@ -527,6 +530,28 @@ export class BackendRegistry extends EventEmitter {
       child,
       output,
       readyTimeoutMs,
+    );
+    // A replacement boots beside a live predecessor: at a lower CPU weight
+    // until it is ready (lifecycle/boot-priority.ts).
+    const priority =
+      role === 'spare' && definition.replacementNice > 0 && child.pid !== undefined
+        ? lowerBootPriority(child.pid, {
+            nice: definition.replacementNice,
+            restoreAfterMs: Math.floor(readyTimeoutMs / 2),
+            notice: (outcome, detail) => this.emit('boot-priority', backend, outcome, detail),
+          })
+        : null;
+    if (priority === null) return ready;
+    child.once('exit', () => priority.cancel());
+    return ready.then(
+      async (b) => {
+        await priority.restore();
+        return b;
+      },
+      (error: unknown) => {
+        priority.cancel();
+        throw error;
+      },
     );
   }
 }

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { BackendRegistry } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
+import type { BootPriorityOutcome } from './lifecycle/boot-priority.js';
 import type { BrokerMetrics } from './metrics.js';
 
 export function observeRegistry(
@@ -19,6 +20,13 @@ export function observeRegistry(
   registry.on('spawn-failed', (definition: ServiceDefinition, message: string) =>
     log.warn({ service: `${definition.name}@${definition.version}` }, message),
   );
+  // A replacement's CPU weight while it boots (lifecycle/boot-priority.ts):
+  // only a weight that could not be given back is worth a warning.
+  registry.on('boot-priority', (backend, outcome: BootPriorityOutcome, detail: string) => {
+    const fields = { service: backend.key, daemon_pid: backend.pid, detail };
+    if (outcome === 'restore-failed') log.warn(fields, 'replacement boot priority not restored');
+    else log.debug(fields, `replacement boot priority ${outcome}`);
+  });
   registry.on('ready', (backend) => {
     counters.activeBackends.set(registry.list().length);
     log.info({ service: backend.key, daemon_pid: backend.pid }, 'backend ready');

@@ -2,8 +2,9 @@
 // Hellos reach the replacement while the old daemon's sessions keep working
 // until it drains, no Hello is refused on the way; a replacement that fails
 // (its probe, or at start) leaves the old one serving; a daemon that ignores
-// SIGTERM is killed at the drain deadline; single flight; NOT_RUNNING.
-import { existsSync, writeFileSync } from 'node:fs';
+// SIGTERM is killed at the drain deadline; single flight; NOT_RUNNING; the
+// replacement boots at a lower CPU weight and has it back before promotion.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
 import { alive, processesMentioning } from '@handoff/testkit';
@@ -12,8 +13,10 @@ import type { Backend, BackendRegistry } from '../src/backend-registry.js';
 import type { Broker } from '../src/broker-api.js';
 import { startBroker } from '../src/broker-launch.js';
 import { connectService } from '../src/client/connect-service.js';
+import { autogroupOf } from '../src/lifecycle/boot-priority.js';
 import { liveBrokers, P } from './broker-session.js';
 import { echoService, str, tempDir, text } from './harness.js';
+import { autogroups } from './lifecycle/autogroups.js';
 
 const { broker, dirs, cleanups } = liveBrokers();
 
@@ -156,6 +159,57 @@ describe('rolling restart', () => {
     expect(await gone).toContain('SIGKILL');
     expect(alive(oldPid)).toBe(false);
     expect(await ask(b.socketPath, 'y')).toBe(outcome.newPid);
+  });
+
+  describe.skipIf(!autogroups)('the replacement boot priority', () => {
+    /** The replacement's autogroup nice, read `afterMs` after it was spawned (it warms up 3.5 s). */
+    function sampleReplacement(registry: BackendRegistry, oldPid: number, afterMs: number[]) {
+      return new Promise<{ pid: number; nice: number[] }>((resolve) => {
+        const onSpawned = (backend: Backend) => {
+          if (backend.pid === oldPid || backend.pid === null) return;
+          registry.off('spawned', onSpawned);
+          const pid = backend.pid;
+          const nice: number[] = [];
+          for (const ms of afterMs)
+            setTimeout(() => {
+              expect(backend.state).toBe('starting');
+              nice.push(autogroupOf(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))!.nice);
+              if (nice.length === afterMs.length) resolve({ pid, nice });
+            }, ms);
+        };
+        registry.on('spawned', onSpawned);
+      });
+    }
+
+    it('boots at nice 10 in its own autogroup, at full weight from before it takes a client', async () => {
+      const { b, registry } = await startWith(['--warmup-ms', '3500']);
+      const oldPid = await ask(b.socketPath, 'x');
+      const sampled = sampleReplacement(registry, oldPid, [700]);
+      const outcome = await registry.restart('echo@1.0.0', { drainMs: 1000 });
+      const { pid, nice } = await sampled;
+      expect(pid).toBe(outcome.newPid);
+      expect(nice).toEqual([10]);
+      // Given back before the promotion that routes it clients.
+      expect(readFileSync(`/proc/${pid}/autogroup`, 'utf8')).toMatch(/ nice 0\n$/);
+      expect(readFileSync(`/proc/${oldPid}/autogroup`, 'utf8')).toMatch(/ nice 0\n$/);
+      expect(await ask(b.socketPath, 'y')).toBe(pid);
+    });
+
+    it('gives the weight back at half the ready deadline, and not at all with replacementNice 0', async () => {
+      const slow = await startWith(['--warmup-ms', '3500']);
+      const oldPid = await ask(slow.b.socketPath, 'x');
+      // Deadline 6 s: restored at 3 s, while it still warms up.
+      const sampled = sampleReplacement(slow.registry, oldPid, [700, 3200]);
+      const restart = slow.registry.restart('echo@1.0.0', { readyDeadlineMs: 6000, drainMs: 1000 });
+      expect((await sampled).nice).toEqual([10, 0]);
+      await restart;
+
+      const off = await startWith(['--warmup-ms', '2000'], { replacementNice: 0 });
+      const offPid = await ask(off.b.socketPath, 'x');
+      const unlowered = sampleReplacement(off.registry, offPid, [700]);
+      await off.registry.restart('echo@1.0.0', { drainMs: 1000 });
+      expect((await unlowered).nice).toEqual([0]);
+    });
   });
 
   it('runs one restart per key at a time, and refuses NOT_RUNNING when nothing runs', async () => {

@@ -49,6 +49,14 @@ export interface ServiceDefinition {
    * SIGTERM before it is killed (default 30 000 ms).
    */
   readonly drainMs: number;
+  /**
+   * In a rolling restart, the nice value (0–19) of the replacement's
+   * autogroup while it boots, so that its start-up takes less CPU from the
+   * daemon, broker and clients that are live; its full weight is back once
+   * it is ready, before it takes a client (lifecycle/boot-priority.ts).
+   * 0 leaves it alone (default 10).
+   */
+  readonly replacementNice: number;
   /** How many fds the daemon may keep in the broker's fd store (default 16; 0 turns it off). */
   readonly fdStoreMax: number;
   /** Seconds a stored fd waits for a daemon to collect it before it is closed (default 60). */
@@ -131,6 +139,7 @@ const KNOWN_KEYS = new Set([
   'restartOnChange',
   'entryScript',
   'drainMs',
+  'replacementNice',
   'fdStoreMax',
   'fdStoreMaxAgeSecs',
   'ownSocket',
@@ -365,6 +374,7 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
   const readyTimeoutMs = r.integer('readyTimeoutMs', 1, MAX_TIMER_MS) ?? DEFAULT_READY_TIMEOUT_MS;
   const stopGraceMs = r.integer('stopGraceMs', 0, MAX_TIMER_MS) ?? 5_000;
   const drainMs = r.integer('drainMs', 0, MAX_TIMER_MS) ?? 30_000;
+  const replacementNice = r.integer('replacementNice', 0, 19) ?? 10;
   const fdStoreMax = r.integer('fdStoreMax', 0, MAX_FD_STORE_FDS) ?? 16;
   const fdStoreMaxAgeSecs = r.integer('fdStoreMaxAgeSecs', 1, MAX_IDLE_TIMEOUT_SECS) ?? 60;
   const logMaxBytes = r.integer('logMaxBytes', 4096, Number.MAX_SAFE_INTEGER) ?? 10 * 1024 * 1024;
@@ -387,6 +397,7 @@ function readDefinition(value: unknown, source: string, prefix: string): Service
     restartOnChange,
     ...(entryScript === undefined ? {} : { entryScript }),
     drainMs,
+    replacementNice,
     fdStoreMax,
     fdStoreMaxAgeSecs,
     ownSocket,

@@ -35,10 +35,16 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
   const configFile = join(dir, 'demo-kv.json');
   // BENCH_LINE_CUTOVER=off: the daemons hand over without the live cut-over (an A/B baseline).
   const cutoverOff = process.env.BENCH_LINE_CUTOVER === 'off';
+  // BENCH_REPLACEMENT_NICE=0: the replacement boots at its full CPU weight (an A/B baseline).
+  const replacementNice =
+    process.env.BENCH_REPLACEMENT_NICE === undefined
+      ? undefined
+      : Number(process.env.BENCH_REPLACEMENT_NICE);
   writeDemoKvDefinition(configFile, {
     drainMs: options.drainMs,
     restartDrainMs: options.drainMs,
     ...(cutoverOff ? { env: { HANDOFF_LINE_CUTOVER: 'off' } } : {}),
+    ...(replacementNice === undefined ? {} : { replacementNice }),
   });
   const serve = new ServeProcess(join(dir, 'broker'), configFile);
   let sessions: LiveSessions | null = null;
@@ -127,6 +133,8 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
       connect_loops: options.connectLoops,
       drain_ms: options.drainMs,
       line_cutover: !cutoverOff,
+      // The replacement's autogroup nice while it boots (the broker's default is 10).
+      replacement_nice: replacementNice ?? 10,
       requests: req.length,
       failed_requests: failedRequests.length,
       request_errors: countErrors(failedRequests.map((r) => r.error)),

@@ -18,6 +18,8 @@ export interface DemoKvDefinitionOptions {
   /** Run the daemon through this wrapper script (first argument: the real entry). */
   wrapper?: string;
   env?: Record<string, string>;
+  /** The definition's `replacementNice` (absent: the broker's default). */
+  replacementNice?: number;
 }
 
 /** A service definition for the compiled demo daemon, written where `serve --config-file` reads it. */
@@ -42,6 +44,7 @@ export function writeDemoKvDefinition(file: string, options: DemoKvDefinitionOpt
     readyTimeoutMs: 30_000,
     stopGraceMs: drainMs + 1000,
     ...(options.restartDrainMs === undefined ? {} : { drainMs: options.restartDrainMs }),
+    ...(options.replacementNice === undefined ? {} : { replacementNice: options.replacementNice }),
   };
   writeFileSync(file, `${JSON.stringify(definition, null, 2)}\n`);
 }

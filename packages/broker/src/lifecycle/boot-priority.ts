@@ -1,0 +1,165 @@
+// A rolling restart's replacement boots while its predecessor serves: on a
+// small machine, a Node daemon's start-up (hundreds of ms of module loading
+// on its main thread, compilation and GC on V8's worker threads) takes CPU
+// from the daemon, the broker and the clients that are live. So the
+// replacement boots at a lower CPU weight and gets its full weight back the
+// moment it is ready (before it is routed a client), or once half its ready
+// deadline has passed, so that on a saturated machine a low weight never
+// turns into a failed restart.
+//
+// The knob is the nice value of the replacement's autogroup
+// (/proc/<pid>/autogroup, sched(7)): the kernel groups each session's
+// processes for CPU fairness, and a broker-spawned daemon is alone in its
+// own session. Unlike a process's own nice value, an autogroup's may be
+// raised and lowered back to 0 without privilege: its owner may write 0–19,
+// at most once per 100 ms on the whole system without CAP_SYS_ADMIN
+// (EAGAIN otherwise, so writes are retried). Autogroups apply when
+// kernel.sched_autogroup_enabled is 1 and the processes are not in a cgroup
+// with the cpu controller; elsewhere the write is accepted and changes
+// nothing, and this costs one small file write.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** The kernel's per-system rate limit for unprivileged autogroup writes (HZ / 10). */
+const RETRY_EVERY_MS = 25;
+/** Restoring keeps trying this long; a replacement left at a low weight is worse than a late one. */
+const RESTORE_TRIES_MS = 2_000;
+
+export interface BootPriorityIo {
+  read(path: string): string;
+  write(path: string, text: string): void;
+}
+
+const procIo: BootPriorityIo = {
+  read: (path) => readFileSync(path, 'utf8'),
+  write: (path, text) => writeFileSync(path, text),
+};
+
+export type BootPriorityOutcome =
+  /** Lowered to the given nice value. */
+  | 'lowered'
+  /** Not lowered: autogroups are off, or the daemon shares the broker's session. */
+  | 'unsupported'
+  /** The full weight is back. */
+  | 'restored'
+  /** The write kept failing (the message says why): the daemon keeps the lower weight. */
+  | 'restore-failed';
+
+export interface BootPriorityOptions {
+  /** The nice value (1–19) the replacement's autogroup boots at. */
+  nice: number;
+  /** Restore by itself after this long, if nothing restored it before. */
+  restoreAfterMs: number;
+  /** Hears what happened, for the broker's log. */
+  notice?: (outcome: BootPriorityOutcome, detail: string) => void;
+  /** Where /proc is read and written (tests only). */
+  io?: BootPriorityIo;
+}
+
+/** `/autogroup-123 nice 0` → its group name, or null if the file says nothing usable. */
+export function autogroupOf(text: string): { group: string; nice: number } | null {
+  const match = /^(\S+) nice (-?\d+)\s*$/.exec(text);
+  return match ? { group: match[1]!, nice: Number(match[2]) } : null;
+}
+
+/**
+ * Lowers `pid`'s autogroup to `options.nice` while it boots; restore()
+ * (idempotent) gives the weight back. Returns null, having touched
+ * nothing, when there is nothing to lower: autogroups off, the daemon in
+ * the broker's own autogroup (lowering it would slow the broker), or /proc
+ * unreadable.
+ */
+export function lowerBootPriority(pid: number, options: BootPriorityOptions): BootPriority | null {
+  const io = options.io ?? procIo;
+  const notice = options.notice ?? (() => {});
+  let theirs: ReturnType<typeof autogroupOf>;
+  try {
+    if (io.read('/proc/sys/kernel/sched_autogroup_enabled').trim() !== '1') {
+      notice('unsupported', 'kernel.sched_autogroup_enabled is not 1');
+      return null;
+    }
+    const ours = autogroupOf(io.read('/proc/self/autogroup'));
+    theirs = autogroupOf(io.read(`/proc/${pid}/autogroup`));
+    if (ours === null || theirs === null || ours.group === theirs.group) {
+      notice('unsupported', `pid ${pid} is not in an autogroup of its own`);
+      return null;
+    }
+  } catch (error) {
+    notice('unsupported', (error as Error).message);
+    return null;
+  }
+  return new BootPriority(pid, theirs.nice, io, options);
+}
+
+export class BootPriority {
+  /** cancel() was called: no more writes at all. */
+  private cancelled = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly lowered: Promise<boolean>;
+  private restoring: Promise<void> | null = null;
+
+  constructor(
+    readonly pid: number,
+    /** The autogroup's nice value before it was lowered (0 for a fresh session). */
+    private readonly before: number,
+    private readonly io: BootPriorityIo,
+    private readonly options: BootPriorityOptions,
+  ) {
+    // The lowering is worth little once the boot is well under way: a few tries only.
+    this.lowered = this.writeNice(options.nice, 4 * RETRY_EVERY_MS).then((result) => {
+      if (result === 'written') options.notice?.('lowered', `nice ${options.nice}`);
+      else if (result !== 'cancelled' && !gone(result))
+        options.notice?.('unsupported', result.message);
+      return result === 'written';
+    });
+    this.timer = setTimeout(() => void this.restore(), options.restoreAfterMs);
+    this.timer.unref();
+  }
+
+  /** Gives the autogroup its weight back (retrying EAGAIN); resolves once that is done or given up. */
+  restore(): Promise<void> {
+    if (this.restoring === null) {
+      clearTimeout(this.timer);
+      this.restoring = this.giveBack();
+    }
+    return this.restoring;
+  }
+
+  private async giveBack(): Promise<void> {
+    if (this.cancelled || !(await this.lowered)) return;
+    const result = await this.writeNice(this.before, RESTORE_TRIES_MS);
+    if (result === 'written') this.options.notice?.('restored', `nice ${this.before}`);
+    else if (result !== 'cancelled' && !gone(result))
+      this.options.notice?.(
+        'restore-failed',
+        `could not set pid ${this.pid}'s autogroup back to nice ${this.before}: ${result.message}`,
+      );
+  }
+
+  /** The daemon exited or is being killed: nothing to give back, and its pid is no longer its own. */
+  cancel(): void {
+    this.cancelled = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Writes `nice`, retrying EAGAIN for up to `triesMs`. */
+  private async writeNice(
+    nice: number,
+    triesMs: number,
+  ): Promise<'written' | 'cancelled' | NodeJS.ErrnoException> {
+    const until = performance.now() + triesMs;
+    for (;;) {
+      if (this.cancelled) return 'cancelled';
+      try {
+        this.io.write(`/proc/${this.pid}/autogroup`, String(nice));
+        return 'written';
+      } catch (error) {
+        const failure = error as NodeJS.ErrnoException;
+        if (failure.code !== 'EAGAIN' || performance.now() >= until) return failure;
+      }
+      await new Promise((resolve) => setTimeout(resolve, RETRY_EVERY_MS));
+    }
+  }
+}
+
+/** The daemon exited meanwhile: nothing left to restore. */
+const gone = (error: NodeJS.ErrnoException) => error.code === 'ENOENT' || error.code === 'ESRCH';
