@@ -7,11 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  autogroupOf,
-  type BootPriorityOutcome,
-  lowerBootPriority,
-} from '../../src/lifecycle/boot-priority.js';
+import { autogroupOf, lowerBootPriority } from '../../src/lifecycle/boot-priority.js';
 import { autogroups } from './autogroups.js';
 
 const children: ChildProcess[] = [];
@@ -33,31 +29,32 @@ function sleeper(ownSession: boolean): number {
 const niceOf = (pid: number | 'self') =>
   autogroupOf(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))!.nice;
 
+/** Lowers `pid` to `nice`; `heard` collects what the notices said, as `outcome: detail`. */
+function lower(pid: number, nice: number) {
+  const heard: string[] = [];
+  const priority = lowerBootPriority(pid, {
+    nice,
+    restoreAfterMs: 60_000,
+    notice: (outcome, detail) => heard.push(`${outcome}: ${detail}`),
+  });
+  return { priority, heard };
+}
+
 describe.skipIf(!autogroups)('boot priority through /proc', () => {
   it('lowers a process in its own session and gives its weight back', async () => {
     const pid = sleeper(true);
-    const heard: BootPriorityOutcome[] = [];
-    const priority = lowerBootPriority(pid, {
-      nice: 12,
-      restoreAfterMs: 60_000,
-      notice: (outcome) => heard.push(outcome),
-    });
+    const { priority, heard } = lower(pid, 12);
     expect(priority).not.toBeNull();
     expect(niceOf(pid)).toBe(12);
     expect(niceOf('self')).toBe(0);
     await priority!.restore();
     expect(niceOf(pid)).toBe(0);
-    expect(heard).toEqual(['lowered', 'restored']);
+    expect(heard).toEqual(['lowered: nice 12', 'restored: nice 0']);
   });
 
   it('never touches a process in our own autogroup', () => {
     const pid = sleeper(false);
-    const heard: string[] = [];
-    const priority = lowerBootPriority(pid, {
-      nice: 10,
-      restoreAfterMs: 60_000,
-      notice: (outcome, detail) => heard.push(`${outcome}: ${detail}`),
-    });
+    const { priority, heard } = lower(pid, 10);
     expect(priority).toBeNull();
     expect(niceOf('self')).toBe(0);
     expect(heard).toEqual([`unsupported: pid ${pid} is not in an autogroup of its own`]);
@@ -65,16 +62,11 @@ describe.skipIf(!autogroups)('boot priority through /proc', () => {
 
   it('has nothing to say of a process that exited before its restore', async () => {
     const pid = sleeper(true);
-    const heard: BootPriorityOutcome[] = [];
-    const priority = lowerBootPriority(pid, {
-      nice: 10,
-      restoreAfterMs: 60_000,
-      notice: (outcome) => heard.push(outcome),
-    });
+    const { priority, heard } = lower(pid, 10);
     const child = children.at(-1)!;
     child.kill('SIGKILL');
     await once(child, 'exit');
     await priority!.restore();
-    expect(heard).toEqual(['lowered']);
+    expect(heard).toEqual(['lowered: nice 10']);
   });
 });
