@@ -70,3 +70,58 @@ describe.skipIf(!autogroups)('boot priority through /proc', () => {
     expect(heard).toEqual(['lowered: nice 10']);
   });
 });
+
+// The kernel facts the design stands on, as an unprivileged user sees them
+// (root has CAP_SYS_ADMIN and CAP_SYS_NICE, which hide all three): an
+// autogroup's owner may lower it and raise it back to 0, one write per
+// 100 ms on the whole system (EAGAIN), never below 0 (EPERM).
+const KERNEL_FACTS = `
+const { spawn } = require('node:child_process');
+const { readFileSync, writeFileSync } = require('node:fs');
+const child = spawn('sleep', ['10'], { detached: true, stdio: 'ignore' });
+const file = '/proc/' + child.pid + '/autogroup';
+const write = (v) => { try { writeFileSync(file, v); return 'ok'; } catch (e) { return e.code; } };
+const nice = () => Number(/nice (-?\\d+)/.exec(readFileSync(file, 'utf8'))[1]);
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+// Another process's write (a parallel test's, even root's) also starts the
+// 100 ms: retried, except where EAGAIN is the fact under test.
+const settle = async (v) => {
+  for (let i = 0; i < 40; i++) {
+    const result = write(v);
+    if (result !== 'EAGAIN') return result;
+    await pause(25);
+  }
+  return 'EAGAIN';
+};
+(async () => {
+  const seen = [];
+  seen.push(await settle('10'), nice());
+  seen.push(write('0'), nice());
+  await pause(150);
+  seen.push(await settle('0'), nice());
+  seen.push(write('-1'), nice());
+  child.kill('SIGKILL');
+  process.stdout.write(JSON.stringify(seen));
+})();
+`;
+
+describe.skipIf(!autogroups || process.getuid?.() !== 0)(
+  'the kernel, for an unprivileged owner',
+  () => {
+    it('lets it lower its own autogroup and raise it back to 0, one write per 100 ms, never below 0', async () => {
+      const child = spawn(process.execPath, ['-e', KERNEL_FACTS], {
+        uid: 65534,
+        gid: 65534,
+        cwd: '/',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString('utf8');
+      });
+      await once(child, 'exit');
+      expect(JSON.parse(out)).toEqual(['ok', 10, 'EAGAIN', 10, 'ok', 0, 'EPERM', 0]);
+    });
+  },
+);
