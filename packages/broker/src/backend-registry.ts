@@ -14,7 +14,7 @@ import type { Backend } from './backend.js';
 import type { ServiceDefinition } from './config/definition.js';
 import type { OutputOptions } from './daemon-spawn.js';
 import type { BackendChannel } from './handoff/control-channel.js';
-import { lowerBootPriority } from './lifecycle/boot-priority.js';
+import { lowerBootPriority, lowWeightBudgetMs } from './lifecycle/boot-priority.js';
 import { endpointSlots, startDaemon } from './lifecycle/daemon-start.js';
 import { IdleTimers } from './lifecycle/idle-stop.js';
 import type { OwnedDaemonSocket } from './lifecycle/owned-socket.js';
@@ -84,6 +84,8 @@ export class BackendRegistry extends EventEmitter {
   private readonly ownedSockets = new Map<Backend, OwnedDaemonSocket>();
   /** Rolling restarts in progress: a second one of a key shares the first. */
   private readonly restarts = new Map<string, Promise<RestartOutcome>>();
+  /** Each key's last spawn-to-ready at full weight, in ms (a replacement's boot-priority budget). */
+  private readonly bootMs = new Map<string, number>();
   /** Stops in progress: a second stop (idle timeout, then close) waits for the first. */
   private readonly stops = new Map<Backend, Promise<void>>();
   /** Daemons we did not spawn (rediscovered, handed over): their exit, watched. */
@@ -515,6 +517,7 @@ export class BackendRegistry extends EventEmitter {
       spawnFailed,
     });
     const { child, output } = launched; // unref'd by launchDaemon
+    const spawnedAt = performance.now();
     const backend = this.record(definition, endpoint, child, child.pid, role);
     backend.output = output;
     if (listener) this.ownedSockets.set(backend, listener);
@@ -537,11 +540,16 @@ export class BackendRegistry extends EventEmitter {
       role === 'spare' && definition.replacementNice > 0 && child.pid !== undefined
         ? lowerBootPriority(child.pid, {
             nice: definition.replacementNice,
-            restoreAfterMs: Math.floor(readyTimeoutMs / 2),
+            restoreAfterMs: lowWeightBudgetMs(this.bootMs.get(backend.key), readyTimeoutMs),
             notice: (outcome, detail) => this.emit('boot-priority', backend, outcome, detail),
           })
         : null;
-    if (priority === null) return ready;
+    // Only a boot at full weight says how long this service takes to start.
+    if (priority === null)
+      return ready.then((b) => {
+        this.bootMs.set(b.key, performance.now() - spawnedAt);
+        return b;
+      });
     child.once('exit', () => priority.cancel());
     return ready.then(
       async (b) => {

@@ -162,7 +162,7 @@ describe('rolling restart', () => {
   });
 
   describe.skipIf(!autogroups)('the replacement boot priority', () => {
-    /** The replacement's autogroup nice, read `afterMs` after it was spawned (it warms up 3.5 s). */
+    /** The replacement's autogroup nice, read `afterMs` after it was spawned (while it warms up). */
     function sampleReplacement(registry: BackendRegistry, oldPid: number, afterMs: number[]) {
       return new Promise<{ pid: number; nice: number[] }>((resolve) => {
         const onSpawned = (backend: Backend) => {
@@ -209,6 +209,28 @@ describe('rolling restart', () => {
       const unlowered = sampleReplacement(off.registry, offPid, [700]);
       await off.registry.restart('echo@1.0.0', { drainMs: 1000 });
       expect((await unlowered).nice).toEqual([0]);
+    });
+
+    it('gives the weight back after three times the last boot at full weight, on a slow replacement', async () => {
+      const slow = marker();
+      const { b, registry } = await startWith(['--slow-start-if', slow]);
+      // The first boot, at full weight, as the registry times it: spawned → ready.
+      const spawned = new Promise<number>((resolve) =>
+        registry.once('spawned', () => resolve(performance.now())),
+      );
+      const ready = new Promise<number>((resolve) =>
+        registry.once('ready', () => resolve(performance.now())),
+      );
+      const oldPid = await ask(b.socketPath, 'x');
+      const firstBootMs = (await ready) - (await spawned);
+      writeFileSync(slow, '');
+      const budgetMs = Math.max(1000, 3 * firstBootMs);
+      expect(budgetMs).toBeLessThan(6000);
+      const sampled = sampleReplacement(registry, oldPid, [500, budgetMs + 700]);
+      const restart = registry.restart('echo@1.0.0', { readyDeadlineMs: 30_000, drainMs: 1000 });
+      // Half the deadline would be 15 s: this is the boot budget's doing.
+      expect((await sampled).nice).toEqual([10, 0]);
+      await restart;
     });
   });
 

@@ -3,9 +3,11 @@
 // on its main thread, compilation and GC on V8's worker threads) takes CPU
 // from the daemon, the broker and the clients that are live. So the
 // replacement boots at a lower CPU weight and gets its full weight back the
-// moment it is ready (before it is routed a client), or once half its ready
-// deadline has passed, so that on a saturated machine a low weight never
-// turns into a failed restart.
+// moment it is ready (before it is routed a client), or after a budget:
+// three times its service's last boot, and never past half its ready
+// deadline. On a machine saturated by other work a boot at a low weight
+// barely runs, so the budget bounds how much longer the restart takes and
+// keeps a low weight from turning into a failed restart.
 //
 // The knob is the nice value of the replacement's autogroup
 // (/proc/<pid>/autogroup, sched(7)): the kernel groups each session's
@@ -53,6 +55,28 @@ export interface BootPriorityOptions {
   notice?: (outcome: BootPriorityOutcome, detail: string) => void;
   /** Where /proc is read and written (tests only). */
   io?: BootPriorityIo;
+}
+
+/** A replacement keeps the lower weight at most this many times its service's last boot... */
+const BOOT_ALLOWANCE = 3;
+/** ...and at least this long (ms), so that a boot slowed by the restart itself still gains from it. */
+const MIN_LOW_WEIGHT_MS = 1_000;
+/** Without a boot seen yet (daemons found again by a new broker): this long (ms). */
+const UNKNOWN_BOOT_LOW_WEIGHT_MS = 2_000;
+
+/**
+ * How long a replacement may boot at the lower weight before it gets its
+ * full weight back anyway: three times its service's last spawn-to-ready
+ * (at least 1 s; 2 s when none was seen), and never past half the ready
+ * deadline. On a machine busy with other work, a boot at a low weight
+ * barely runs; this bounds what the restart pays for it.
+ */
+export function lowWeightBudgetMs(lastBootMs: number | undefined, readyTimeoutMs: number): number {
+  const budget =
+    lastBootMs === undefined
+      ? UNKNOWN_BOOT_LOW_WEIGHT_MS
+      : Math.max(MIN_LOW_WEIGHT_MS, BOOT_ALLOWANCE * lastBootMs);
+  return Math.floor(Math.min(budget, readyTimeoutMs / 2));
 }
 
 /** `/autogroup-123 nice 0` → its group name, or null if the file says nothing usable. */

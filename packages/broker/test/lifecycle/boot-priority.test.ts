@@ -10,6 +10,7 @@ import {
   type BootPriorityIo,
   type BootPriorityOutcome,
   lowerBootPriority,
+  lowWeightBudgetMs,
 } from '../../src/lifecycle/boot-priority.js';
 
 /** /proc as the kernel shows it to us: autogroups on, the daemon in a group of its own. */
@@ -146,5 +147,16 @@ describe('lowerBootPriority', () => {
     };
     expect(lower(missing).priority).toBeNull();
     expect(writes).toEqual([]);
+  });
+});
+
+describe('lowWeightBudgetMs', () => {
+  it('is three times the last boot, at least 1 s, 2 s when none was seen, never past half the deadline', () => {
+    expect(lowWeightBudgetMs(300, 8000)).toBe(1000);
+    expect(lowWeightBudgetMs(1000, 8000)).toBe(3000);
+    expect(lowWeightBudgetMs(5000, 8000)).toBe(4000);
+    expect(lowWeightBudgetMs(undefined, 8000)).toBe(2000);
+    expect(lowWeightBudgetMs(undefined, 3000)).toBe(1500);
+    expect(lowWeightBudgetMs(100, 1001)).toBe(500);
   });
 });
