@@ -14,7 +14,7 @@ import type { Backend } from './backend.js';
 import type { ServiceDefinition } from './config/definition.js';
 import type { OutputOptions } from './daemon-spawn.js';
 import type { BackendChannel } from './handoff/control-channel.js';
-import { lowerBootPriority, lowWeightBudgetMs } from './lifecycle/boot-priority.js';
+import { holdUntilReady, lowerBootPriority, lowWeightBudgetMs } from './lifecycle/boot-priority.js';
 import { endpointSlots, startDaemon } from './lifecycle/daemon-start.js';
 import { IdleTimers } from './lifecycle/idle-stop.js';
 import type { OwnedDaemonSocket } from './lifecycle/owned-socket.js';
@@ -550,16 +550,6 @@ export class BackendRegistry extends EventEmitter {
         this.bootMs.set(b.key, performance.now() - spawnedAt);
         return b;
       });
-    child.once('exit', () => priority.cancel());
-    return ready.then(
-      async (b) => {
-        await priority.restore();
-        return b;
-      },
-      (error: unknown) => {
-        priority.cancel();
-        throw error;
-      },
-    );
+    return holdUntilReady(ready, priority, child);
   }
 }

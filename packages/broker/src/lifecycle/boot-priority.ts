@@ -21,7 +21,7 @@
 // nothing, and this costs one small file write.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-/** The kernel's per-system rate limit for unprivileged autogroup writes (HZ / 10). */
+/** How soon a refused write (EAGAIN) is tried again; the kernel's limit is one per 100 ms (HZ / 10). */
 const RETRY_EVERY_MS = 25;
 /** Restoring keeps trying this long; a replacement left at a low weight is worse than a late one. */
 const RESTORE_TRIES_MS = 2_000;
@@ -131,8 +131,8 @@ export class BootPriority {
     // The lowering is worth little once the boot is well under way: a few tries only.
     this.lowered = this.writeNice(options.nice, 4 * RETRY_EVERY_MS).then((result) => {
       if (result === 'written') options.notice?.('lowered', `nice ${options.nice}`);
-      else if (result !== 'cancelled' && !gone(result))
-        options.notice?.('unsupported', result.message);
+      const error = worthSaying(result);
+      if (error) options.notice?.('unsupported', error.message);
       return result === 'written';
     });
     this.timer = setTimeout(() => void this.restore(), options.restoreAfterMs);
@@ -152,10 +152,11 @@ export class BootPriority {
     if (this.cancelled || !(await this.lowered)) return;
     const result = await this.writeNice(this.before, RESTORE_TRIES_MS);
     if (result === 'written') this.options.notice?.('restored', `nice ${this.before}`);
-    else if (result !== 'cancelled' && !gone(result))
+    const error = worthSaying(result);
+    if (error)
       this.options.notice?.(
         'restore-failed',
-        `could not set pid ${this.pid}'s autogroup back to nice ${this.before}: ${result.message}`,
+        `could not set pid ${this.pid}'s autogroup back to nice ${this.before}: ${error.message}`,
       );
   }
 
@@ -185,5 +186,33 @@ export class BootPriority {
   }
 }
 
-/** The daemon exited meanwhile: nothing left to restore. */
-const gone = (error: NodeJS.ErrnoException) => error.code === 'ENOENT' || error.code === 'ESRCH';
+/**
+ * Keeps `priority` for a start whose readiness is `ready`: gives the
+ * weight back once it is ready (the returned promise settles after that),
+ * and drops it without a write if the start fails or `child` exits.
+ */
+export function holdUntilReady<T>(
+  ready: Promise<T>,
+  priority: BootPriority,
+  child: { once(event: 'exit', listener: () => void): unknown },
+): Promise<T> {
+  child.once('exit', () => priority.cancel());
+  return ready.then(
+    async (value) => {
+      await priority.restore();
+      return value;
+    },
+    (error: unknown) => {
+      priority.cancel();
+      throw error;
+    },
+  );
+}
+
+/** A write's failure worth a notice: not a success, a cancel, or a daemon already gone. */
+function worthSaying(
+  result: 'written' | 'cancelled' | NodeJS.ErrnoException,
+): NodeJS.ErrnoException | null {
+  if (result === 'written' || result === 'cancelled') return null;
+  return result.code === 'ENOENT' || result.code === 'ESRCH' ? null : result;
+}
