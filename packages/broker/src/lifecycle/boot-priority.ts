@@ -79,8 +79,20 @@ export function lowWeightBudgetMs(lastBootMs: number | undefined, readyTimeoutMs
   return Math.floor(Math.min(budget, readyTimeoutMs / 2));
 }
 
-/** `/autogroup-123 nice 0` → its group name, or null if the file says nothing usable. */
+/**
+ * The autogroup every process starts in at boot, shown by the kernel as an
+ * empty file: a process whose session chain never called setsid() is in it
+ * (a container's or a sandbox's init and whatever it starts directly). It
+ * is the root task group, whose weight cannot be written.
+ */
+export const ROOT_AUTOGROUP = '/autogroup-0';
+
+/**
+ * `/autogroup-123 nice 0` → its group name and nice value; an empty file →
+ * the root autogroup (ROOT_AUTOGROUP); null if the file says nothing usable.
+ */
 export function autogroupOf(text: string): { group: string; nice: number } | null {
+  if (text.trim() === '') return { group: ROOT_AUTOGROUP, nice: 0 };
   const match = /^(\S+) nice (-?\d+)\s*$/.exec(text);
   return match ? { group: match[1]!, nice: Number(match[2]) } : null;
 }
@@ -89,8 +101,8 @@ export function autogroupOf(text: string): { group: string; nice: number } | nul
  * Lowers `pid`'s autogroup to `options.nice` while it boots; restore()
  * (idempotent) gives the weight back. Returns null, having touched
  * nothing, when there is nothing to lower: autogroups off, the daemon in
- * the broker's own autogroup (lowering it would slow the broker), or /proc
- * unreadable.
+ * the broker's own autogroup (lowering it would slow the broker) or in the
+ * root one, or /proc unreadable.
  */
 export function lowerBootPriority(pid: number, options: BootPriorityOptions): BootPriority | null {
   const io = options.io ?? procIo;
@@ -103,7 +115,14 @@ export function lowerBootPriority(pid: number, options: BootPriorityOptions): Bo
     }
     const ours = autogroupOf(io.read('/proc/self/autogroup'));
     theirs = autogroupOf(io.read(`/proc/${pid}/autogroup`));
-    if (ours === null || theirs === null || ours.group === theirs.group) {
+    // A broker in the root autogroup still lowers a daemon in a group of
+    // its own; a daemon in the root group has none to lower.
+    if (
+      ours === null ||
+      theirs === null ||
+      theirs.group === ROOT_AUTOGROUP ||
+      ours.group === theirs.group
+    ) {
       notice('unsupported', `pid ${pid} is not in an autogroup of its own`);
       return null;
     }

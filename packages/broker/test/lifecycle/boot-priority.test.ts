@@ -11,6 +11,7 @@ import {
   type BootPriorityOutcome,
   lowerBootPriority,
   lowWeightBudgetMs,
+  ROOT_AUTOGROUP,
 } from '../../src/lifecycle/boot-priority.js';
 
 /** /proc as the kernel shows it to us: autogroups on, the daemon in a group of its own. */
@@ -49,7 +50,10 @@ describe('autogroupOf', () => {
   it('reads the kernel format and nothing else', () => {
     expect(autogroupOf('/autogroup-9618 nice 0\n')).toEqual({ group: '/autogroup-9618', nice: 0 });
     expect(autogroupOf('/autogroup-3 nice -5')).toEqual({ group: '/autogroup-3', nice: -5 });
-    for (const text of ['', 'nice 0', '/autogroup-1 nice', '/autogroup-1 nice x', 'a b c d'])
+    // The kernel shows the root autogroup (never a setsid() since boot) as an empty file.
+    expect(autogroupOf('')).toEqual({ group: ROOT_AUTOGROUP, nice: 0 });
+    expect(autogroupOf('\n')).toEqual({ group: ROOT_AUTOGROUP, nice: 0 });
+    for (const text of ['nice 0', '/autogroup-1 nice', '/autogroup-1 nice x', 'a b c d'])
       expect(autogroupOf(text)).toBeNull();
   });
 
@@ -123,6 +127,39 @@ describe('lowerBootPriority', () => {
     await b.priority!.restore();
     expect(refused.writes).toEqual([]);
     expect(b.heard).toEqual([['unsupported', 'EPERM: refused']]);
+  });
+
+  it('lowers a daemon in a group of its own from a broker in the root autogroup', async () => {
+    const writes: string[] = [];
+    const fromRoot: BootPriorityIo = {
+      read: (path) =>
+        path.endsWith('enabled')
+          ? '1\n'
+          : path === '/proc/self/autogroup'
+            ? ''
+            : '/autogroup-8 nice 0\n',
+      write: (path, text) => writes.push(`${path} ${text}`),
+    };
+    const { priority, heard } = lower(fromRoot);
+    expect(priority).not.toBeNull();
+    await priority!.restore();
+    expect(writes).toEqual(['/proc/4242/autogroup 10', '/proc/4242/autogroup 0']);
+    expect(heard.map(([outcome]) => outcome)).toEqual(['lowered', 'restored']);
+  });
+
+  it('leaves alone a daemon in the root autogroup, whatever group we are in', () => {
+    const writes: string[] = [];
+    for (const ours of ['', '/autogroup-7 nice 0\n']) {
+      const inRoot: BootPriorityIo = {
+        read: (path) =>
+          path.endsWith('enabled') ? '1\n' : path === '/proc/self/autogroup' ? ours : '',
+        write: (_path, text) => writes.push(text),
+      };
+      const { priority, heard } = lower(inRoot);
+      expect(priority).toBeNull();
+      expect(heard).toEqual([['unsupported', 'pid 4242 is not in an autogroup of its own']]);
+    }
+    expect(writes).toEqual([]);
   });
 
   it('leaves alone a daemon in our own autogroup, or autogroups turned off', () => {
