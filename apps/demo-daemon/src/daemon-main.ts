@@ -27,6 +27,7 @@ Environment:
   HANDOFF_LOG_LEVEL        pino level of the JSON logs on stderr (default info)
   HANDOFF_LINE_CUTOVER     off: on a broker's SIGTERM, hand only idle line clients
                            to the next daemon, without the live cut-over (default on)
+  HANDOFF_TAKEOVER_REHEARSAL  off: do not rehearse a takeover at boot (default on)
 
 Exit codes: 0 stopped cleanly (signal or idle timeout), 1 could not start, 2 usage error.
 `;
@@ -127,6 +128,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       idleTimeoutSecs: settings.idleTimeoutSecs,
       drainDeadlineMs: settings.drainMs,
       lineCutover: env.HANDOFF_LINE_CUTOVER !== 'off',
+      rehearseTakeover: env.HANDOFF_TAKEOVER_REHEARSAL !== 'off',
       logger: log,
     });
   } catch (error) {

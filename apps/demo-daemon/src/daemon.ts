@@ -42,6 +42,7 @@ import { KvStore, type KvStoreOptions } from './kv-store.js';
 import { DEFAULT_MAX_QUEUED_ANSWER_BYTES, LineConnection } from './line-connection.js';
 import { DEFAULT_MAX_LINE_BYTES, detectLineProtocol } from './line-protocol.js';
 import { DEMO_KV_SERVICE_NAME } from './service-definition.js';
+import { rehearseTakeover } from './takeover-rehearsal.js';
 
 export interface DemoDaemonOptions {
   /** The Unix socket both wires share; its directory must be private (0700, ours). */
@@ -83,6 +84,13 @@ export interface DemoDaemonOptions {
   lineCutover?: boolean;
   /** Line connections handed over at most (default 14: the state, the cut-over pair and these fit the broker's default of 16 fds). */
   maxHandedOverLines?: number;
+  /**
+   * Under a broker with the fd store on: before attaching, rehearse a
+   * takeover (takeover-rehearsal.ts), so that the code a rolling restart
+   * runs on live sessions is compiled at boot rather than on them (default
+   * true; a few ms of the boot).
+   */
+  rehearseTakeover?: boolean;
   /** Passed to currentDaemonProcess (e.g. the entry script whose hash the identity carries). */
   identity?: Pick<CurrentDaemonOptions, 'entryScript' | 'hashCache'>;
 }
@@ -281,7 +289,17 @@ class DemoDaemonImpl implements DemoDaemon {
       this.log[level]({ code: error.code, connection: error.connectionId }, error.message);
     });
     await writeIdentitySidecar(this.sidecarPath, identity);
-    if (this.options.brokerControlPath) this.attach(this.options.brokerControlPath);
+    if (this.options.brokerControlPath) {
+      if (this.options.fdStore !== false && this.options.rehearseTakeover !== false) {
+        const started = performance.now();
+        const ok = await rehearseTakeover({
+          maxLineBytes: this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+          maxQueuedAnswerBytes: this.maxQueuedAnswerBytes,
+        });
+        this.log.debug({ ok, ms: Math.round(performance.now() - started) }, 'takeover rehearsed');
+      }
+      this.attach(this.options.brokerControlPath);
+    }
     this.armIdle();
     this.log.info(
       {

@@ -300,7 +300,7 @@ when it is stale).
 | \`src/serve.ts\` | \`npm start\`: a broker in a private temp directory |
 | \`src/kv-protocol.ts\`, \`proto/\` | the framed payloads |
 | \`src/line-protocol.ts\`, \`src/line-connection.ts\` | the line wire |
-| \`src/fd-handover.ts\`, \`src/kv-snapshot.ts\`, \`src/line-cutover.ts\` | restarts: the store's contents and the line clients left with the broker, and the live cut-over of those clients to the next daemon |
+| \`src/fd-handover.ts\`, \`src/kv-snapshot.ts\`, \`src/line-cutover.ts\`, \`src/takeover-rehearsal.ts\` | restarts: the store's contents and the line clients left with the broker, the live cut-over of those clients to the next daemon, and its rehearsal at boot |
 | \`src/client.ts\`, \`src/cli/\` | the client library and \`${forms.kebab}\` |
 `;
 }

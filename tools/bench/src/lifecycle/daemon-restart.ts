@@ -35,6 +35,8 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
   const configFile = join(dir, 'demo-kv.json');
   // BENCH_LINE_CUTOVER=off: the daemons hand over without the live cut-over (an A/B baseline).
   const cutoverOff = process.env.BENCH_LINE_CUTOVER === 'off';
+  // BENCH_TAKEOVER_REHEARSAL=off: the daemons boot without rehearsing a takeover (an A/B baseline).
+  const rehearsalOff = process.env.BENCH_TAKEOVER_REHEARSAL === 'off';
   // BENCH_REPLACEMENT_NICE=0: the replacement boots at its full CPU weight (an A/B baseline).
   const replacementNice =
     process.env.BENCH_REPLACEMENT_NICE === undefined
@@ -43,7 +45,10 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
   writeDemoKvDefinition(configFile, {
     drainMs: options.drainMs,
     restartDrainMs: options.drainMs,
-    ...(cutoverOff ? { env: { HANDOFF_LINE_CUTOVER: 'off' } } : {}),
+    env: {
+      ...(cutoverOff ? { HANDOFF_LINE_CUTOVER: 'off' } : {}),
+      ...(rehearsalOff ? { HANDOFF_TAKEOVER_REHEARSAL: 'off' } : {}),
+    },
     ...(replacementNice === undefined ? {} : { replacementNice }),
   });
   const serve = new ServeProcess(join(dir, 'broker'), configFile);
@@ -133,6 +138,7 @@ export async function daemonRestartCase(options: RestartOptions): Promise<void> 
       connect_loops: options.connectLoops,
       drain_ms: options.drainMs,
       line_cutover: !cutoverOff,
+      takeover_rehearsal: !rehearsalOff,
       // The replacement's autogroup nice while it boots (the broker's default is 10).
       replacement_nice: replacementNice ?? 10,
       requests: req.length,
