@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { ErrorCode } from '@handoff/protocol';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConnectServiceError, connectService } from '../src/client/connect-service.js';
 import { liveBrokers } from './broker-session.js';
 import { echoService, openFds, tempDir } from './harness.js';
@@ -73,7 +73,9 @@ describe('a daemon that never becomes ready (issue 16)', () => {
     expect(warned.map((l) => l.msg)).toEqual([
       expect.stringContaining('it never connected to the broker'),
     ]);
-    expect(openFds()).toEqual(fdsBefore);
+    // The Refused goes out before the broker has stopped the daemon it
+    // gave up on: that daemon's pipes and exit watch close a moment later.
+    await vi.waitFor(() => expect(openFds()).toEqual(fdsBefore), { timeout: 3000 });
   });
 
   it('connects but fails its probe: the Refused names the probe failure', async () => {
