@@ -192,7 +192,8 @@ export function adoptFromPredecessor(
     log.info({ lines: lines.length }, 'adopted line connections from the predecessor');
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+/** Writes all of `bytes` to the start of the file `fd` (a fresh memfd). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
   let at = 0;
   while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at, at);
 }

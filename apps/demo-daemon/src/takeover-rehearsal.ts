@@ -12,7 +12,6 @@
 // (depositForSuccessor's cut-over, adoptFromPredecessor, LineConnection);
 // the daemon's own store, counters and connections never see it. It also
 // warms the predecessor's side, which this daemon runs when it is replaced.
-import { writeSync } from 'node:fs';
 import {
   closeFd,
   FdSocket,
@@ -21,7 +20,7 @@ import {
   socketFromFd,
 } from '@handoff/backend-sdk';
 import pino from 'pino';
-import { adoptFromPredecessor, KV_STATE_FD_NAME } from './fd-handover.js';
+import { adoptFromPredecessor, KV_STATE_FD_NAME, writeAll } from './fd-handover.js';
 import { type KvCommand, KvService } from './kv-service.js';
 import { encodeKvSnapshot } from './kv-snapshot.js';
 import { KvStore } from './kv-store.js';
@@ -87,9 +86,7 @@ export async function rehearseTakeover(options: TakeoverRehearsalOptions): Promi
     before.set(encoder.encode('kept'), encoder.encode('across the restart'));
     const state = memfdCreate(KV_STATE_FD_NAME);
     try {
-      const snapshot = encodeKvSnapshot(before);
-      for (let at = 0; at < snapshot.length; )
-        at += writeSync(state, snapshot, at, snapshot.length - at, at);
+      writeAll(state, encodeKvSnapshot(before));
       // Two copies of the session's fd (one the predecessor serves, one in
       // its deposit), the successor's end of the pair and the snapshot, as
       // a broker's delivery brings them: fresh fds of their own.
