@@ -24,6 +24,7 @@ import {
   treeCpuSeconds,
 } from './dispatcher/load-generator.ts';
 import { emit, line, summarize } from './measure.ts';
+import { verdictOf } from './verdict.ts';
 
 const WORKERS = 2;
 /**
@@ -175,6 +176,14 @@ export async function dispatcherSuite(): Promise<void> {
         round_seconds: ROUND_SECONDS,
         target_ratio: c.target,
         meets_target: result.ratio >= c.target && errors.ours === 0,
+        // Out of reach when the ceiling itself (SCHED_NONE) scores below the target.
+        verdict: verdictOf([
+          { met: errors.ours === 0 },
+          {
+            met: result.ratio >= c.target,
+            ...(ceilingRatio === undefined ? {} : { reachable: ceilingRatio >= c.target }),
+          },
+        ]),
       });
       if (withCeiling) {
         const e = summarize(rates.ceiling);

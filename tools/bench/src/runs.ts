@@ -57,7 +57,7 @@ function parseRuns(value: string | undefined): number {
 export type EmittedLine = { bench: string; baseline: string; [field: string]: unknown };
 
 /** Fields that are strings on a line but say nothing about which case it is. */
-const NOT_IDENTITY = new Set(['error']);
+const NOT_IDENTITY = new Set(['error', 'verdict']);
 
 /**
  * Which case a line belongs to across runs: bench, baseline and every other
@@ -98,7 +98,9 @@ const NOT_SUMMARISED = new Set(['ratio', 'target_ratio', 'run']);
  * One summary line per case over the runs, in the order cases first
  * appeared: `ratio_min`, `ratio_median`, `ratio_max`, `runs` (lines seen),
  * `meets_target_runs` (lines with `meets_target: true`; null when the case
- * states no target), `target_ratio` when the lines give one, and
+ * states no target), `verdicts` ({met, out_of_reach, undecidable, missed}:
+ * how many runs got each, for cases that judge their target against a
+ * same-run floor; see verdict.ts), `target_ratio` when the lines give one, and
  * `other_ratios` ({field: [min, median, max]}) for every other numeric
  * field named like a ratio (cpu_ratio, ratio_of_medians, …).
  */
@@ -119,6 +121,10 @@ export function summarizeRuns(lines: readonly EmittedLine[]): EmittedLine[] {
     }
     const ratios = spanOf(group.map((l) => l.ratio).filter((v) => typeof v === 'number'));
     const stated = group.filter((l) => typeof l.meets_target === 'boolean');
+    const judged = group.filter((l) => typeof l.verdict === 'string');
+    const verdicts: Record<string, number> = {};
+    for (const l of judged)
+      verdicts[l.verdict as string] = (verdicts[l.verdict as string] ?? 0) + 1;
     const other: Record<string, [number, number, number]> = {};
     const names = new Set<string>();
     for (const l of group) {
@@ -143,6 +149,7 @@ export function summarizeRuns(lines: readonly EmittedLine[]): EmittedLine[] {
       ...(typeof target === 'number' ? { target_ratio: target } : {}),
       meets_target_runs: stated.length > 0 ? stated.filter((l) => l.meets_target).length : null,
       runs_with_target: stated.length,
+      ...(judged.length > 0 ? { verdicts } : {}),
       ...(Object.keys(other).length > 0 ? { other_ratios: other } : {}),
     });
   }

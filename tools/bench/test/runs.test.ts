@@ -99,6 +99,23 @@ describe('summarizeRuns', () => {
     expect(after).not.toHaveProperty('other_ratios');
   });
 
+  it('counts verdicts per case without letting them split the case', () => {
+    const lines = [
+      l(1, 0.4, { meets_target: false, verdict: 'out_of_reach' }),
+      l(2, 0.5, { meets_target: false, verdict: 'missed' }),
+      l(3, 0.8, { meets_target: true, verdict: 'met' }),
+      l(4, 0.4, { meets_target: false, verdict: 'out_of_reach' }),
+    ];
+    const summaries = summarizeRuns(lines);
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toMatchObject({
+      runs: 4,
+      meets_target_runs: 1,
+      verdicts: { out_of_reach: 2, missed: 1, met: 1 },
+    });
+    expect(summarizeRuns([l(1, 1)])[0]).not.toHaveProperty('verdicts');
+  });
+
   it('keys a case on its strings only, never on its measurements', () => {
     expect(caseKey(l(1, 2, { meets_target: true, p50_us: 3 }))).toBe(
       caseKey(l(2, 1, { meets_target: false, p50_us: 4 })),
