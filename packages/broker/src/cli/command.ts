@@ -46,7 +46,7 @@ export function integerOption(
   if (raw === undefined) return fallback;
   if (typeof raw !== 'string' || !/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)))
     throw new UsageError(
-      `--${name} takes a non-negative integer, not ${JSON.stringify(raw)}`,
+      `${name.length === 1 ? '-' : '--'}${name} takes a non-negative integer, not ${JSON.stringify(raw)}`,
       command,
     );
   return Number(raw);

@@ -125,7 +125,8 @@ describe('handoff-broker logs', () => {
     expect((await cli(['logs'])).code).toBe(2);
     const badN = await cli(['logs', 'svc', '-n', 'many']);
     expect(badN.code).toBe(2);
-    expect(badN.stderr).toContain('-n takes a non-negative integer');
+    // Named as it is typed: -n, not --n.
+    expect(badN.stderr).toContain('logs: -n takes a non-negative integer, not "many"');
     expect((await cli(['logs', 'svc', '--bogus'])).code).toBe(2);
     expect((await cli(['--help'])).stdout).toMatch(/logs +print a service's daemon output/);
   });
