@@ -15,7 +15,11 @@ export interface BareHandoff {
   stop(): Promise<void>;
 }
 
-export async function startBareHandoff(dir: string): Promise<BareHandoff> {
+/**
+ * `hello`: the Hello-reading floor (the broker waits for the client's first
+ * bytes and passes them on with the fd; see bare-handoff.mjs).
+ */
+export async function startBareHandoff(dir: string, { hello = false } = {}): Promise<BareHandoff> {
   const script = join(import.meta.dirname, 'bare-handoff.mjs');
   const start = async (role: string, a: string, b: string): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [script, role, a, b], {
@@ -29,11 +33,12 @@ export async function startBareHandoff(dir: string): Promise<BareHandoff> {
     if (!ready) throw new Error(`bare-handoff.mjs ${role} exited before it was ready`);
     return child;
   };
-  const control = join(dir, 'bare-handoff-control.sock');
-  const brokerPath = join(dir, 'bare-handoff-broker.sock');
-  const directPath = join(dir, 'bare-handoff-direct.sock');
-  const daemon = await start('daemon', control, directPath);
-  const broker = await start('broker', brokerPath, control).catch((error) => {
+  const prefix = hello ? 'hello-' : '';
+  const control = join(dir, `${prefix}bare-handoff-control.sock`);
+  const brokerPath = join(dir, `${prefix}bare-handoff-broker.sock`);
+  const directPath = join(dir, `${prefix}bare-handoff-direct.sock`);
+  const daemon = await start(`${prefix}daemon`, control, directPath);
+  const broker = await start(`${prefix}broker`, brokerPath, control).catch((error) => {
     daemon.kill('SIGKILL');
     throw error;
   });

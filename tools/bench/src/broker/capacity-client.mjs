@@ -5,8 +5,12 @@
 //   capacity-client.mjs <handoff|bare> <socket> <loops> <warmupMs> <measureMs>
 // handoff: connectService('echo', { initialData: request }) through the broker
 // bare:    net.connect straight to <socket>, write the same request
+// hello:   net.connect to the Hello-reading floor (bare-handoff.mjs
+//          hello-broker), write a Hello and the request in one write, read two
+//          frames (what connectService sends and reads on a handoff)
 import { connect } from 'node:net';
 import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
+import { helloBytes, readFrames } from './probe-wire.mjs';
 
 // The endpoint cache would skip the broker on repeat connects: this case
 // measures handoffs (set before the client module is loaded).
@@ -24,6 +28,7 @@ const measureMs = Number(measureArg);
 const request = encodeFramed(
   requestFrame({ payloadProtocol: 0xf001, requestId: 1n, payload: new Uint8Array(32) }),
 );
+const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), request]);
 
 /** Resolves once one whole frame has arrived on `socket`. */
 function readFrame(socket) {
@@ -64,8 +69,15 @@ async function once() {
   }
   const socket = connect({ path });
   try {
-    socket.write(request);
-    await readFrame(socket);
+    if (mode === 'hello') {
+      // readFrames rejects on close; an error is followed by one.
+      socket.on('error', () => {});
+      socket.write(helloAndRequest);
+      await readFrames(socket, 2);
+    } else {
+      socket.write(request);
+      await readFrame(socket);
+    }
   } finally {
     socket.destroy();
   }

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectService } from '@handoff/broker';
-import { startBareHandoff } from './bare-handoff.ts';
+import { type BareHandoff, startBareHandoff } from './bare-handoff.ts';
 import { daemonsCase } from './capacity-daemons.ts';
 import { servicesCase } from './capacity-services.ts';
 import { throughputCase } from './capacity-throughput.ts';
@@ -44,9 +44,14 @@ export async function capacitySuite(): Promise<void> {
       const barePath = join(root, 'bare.sock');
       const broker = child('broker-process.mjs', brokerPath);
       const bare = child('capacity-accept-server.mjs', barePath);
-      // The floor: a Node handoff that only passes the fd on (bare-handoff.mjs).
-      const floor = await startBareHandoff(root);
+      // The floors (bare-handoff.mjs): a Node handoff that only passes the fd
+      // on, and one that also waits for the Hello. Whatever started is stopped.
+      const floors: BareHandoff[] = [];
       try {
+        const floor = await startBareHandoff(root);
+        floors.push(floor);
+        const protocolFloor = await startBareHandoff(root, { hello: true });
+        floors.push(protocolFloor);
         await once(broker.stdout!, 'data');
         await once(bare.stdout!, 'data');
         (
@@ -58,6 +63,7 @@ export async function capacitySuite(): Promise<void> {
           barePath,
           bare,
           { path: floor.brokerPath, pids: floor.pids },
+          { path: protocolFloor.brokerPath, pids: protocolFloor.pids },
           {
             loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
             rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
@@ -66,7 +72,7 @@ export async function capacitySuite(): Promise<void> {
           },
         );
       } finally {
-        await Promise.all([stop([broker, bare]), floor.stop()]);
+        await Promise.all([stop([broker, bare]), ...floors.map((f) => f.stop())]);
       }
     }
     if (cases.includes('services'))
