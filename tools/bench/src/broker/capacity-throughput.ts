@@ -217,11 +217,14 @@ export async function throughputCase(
       protocol_floor_server_cpu_us_per_op: med(protocolCpu),
       target_ratio: TARGET,
       meets_target: meets,
-      // Out of reach when even a handoff that only reads the Hello (the
-      // tighter of the two floors) scores below the target.
+      // Out of reach when even a handoff that only waits for the Hello and
+      // passes it on scores below the target. That floor does all the plain
+      // one does and what the protocol requires besides, so it is the tighter
+      // bound; taking the lower of two noisy floors would lean towards
+      // "out of reach".
       verdict: verdictOf([
         { met: count(ourErrors) === 0 },
-        { met: ratio >= TARGET, reachable: Math.min(floorRatio, protocolFloorRatio) >= TARGET },
+        { met: ratio >= TARGET, reachable: protocolFloorRatio >= TARGET },
       ]),
     });
   }
