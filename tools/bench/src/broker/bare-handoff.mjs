@@ -22,11 +22,16 @@ import { FdAcceptor, FdServer, FdSocket, socketFromFd } from '@handoff/fdpass';
 const [role, first, second] = process.argv.slice(2);
 const echo = (socket) => socket.on('data', (chunk) => socket.write(chunk)).on('error', () => {});
 
-if (role === 'hello-daemon') {
+if (role === 'daemon' || role === 'hello-daemon') {
+  // The Hello-reading daemon writes back first what its broker read for it.
+  const writeBack = role === 'hello-daemon';
   const control = await FdServer.listen(first, { kind: 'seqpacket' });
   control.on('connection', (channel) =>
     channel.on('message', ({ data, fds }) => {
-      for (const fd of fds) echo(socketFromFd(fd)).write(data);
+      for (const fd of fds) {
+        const socket = echo(socketFromFd(fd));
+        if (writeBack) socket.write(data);
+      }
     }),
   );
   const direct = createServer(echo);
@@ -55,19 +60,6 @@ if (role === 'hello-daemon') {
     clients.close();
     channel.close();
     process.exit(0);
-  });
-} else if (role === 'daemon') {
-  const control = await FdServer.listen(first, { kind: 'seqpacket' });
-  control.on('connection', (channel) =>
-    channel.on('message', ({ fds }) => {
-      for (const fd of fds) echo(socketFromFd(fd));
-    }),
-  );
-  const direct = createServer(echo);
-  direct.listen(second, () => process.stdout.write('ready\n'));
-  process.on('SIGTERM', () => {
-    control.close();
-    direct.close(() => process.exit(0));
   });
 } else if (role === 'broker') {
   const channel = await FdSocket.connect(second, { kind: 'seqpacket' });

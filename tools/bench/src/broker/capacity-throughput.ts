@@ -92,81 +92,46 @@ export async function throughputCase(
   const barePids = () => [bare.pid!];
   for (const loops of options.loops) {
     console.error(`# capacity: throughput, ${loops} loops, ${options.rounds} round pairs`);
-    const ours: ClientResult[] = [];
-    const base: ClientResult[] = [];
-    const oursCpu: number[] = [];
-    const baseCpu: number[] = [];
+    // One per server, in the order a round runs them (odd rounds reverse it).
+    const side = (mode: 'handoff' | 'bare' | 'hello', path: string, pids: () => number[]) => ({
+      mode,
+      path,
+      pids,
+      results: [] as ClientResult[],
+      cpu: [] as number[],
+    });
+    const oursSide = side('handoff', brokerPath, ourPids);
+    const baseSide = side('bare', barePath, barePids);
+    const floorSide = side('bare', floor.path, floor.pids);
+    const protocolSide = side('hello', protocolFloor.path, protocolFloor.pids);
+    const sides = [oursSide, baseSide, floorSide, protocolSide];
     const pairs: number[] = [];
     const floorPairs: number[] = [];
-    const floorCpu: number[] = [];
     const protocolPairs: number[] = [];
-    const protocolCpu: number[] = [];
     for (let r = 0; r < options.rounds; r++) {
-      const a = async () => {
+      for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
         const o = await runClient(
-          'handoff',
-          brokerPath,
+          s.mode,
+          s.path,
           loops,
-          ourPids,
+          s.pids,
           options.warmupMs,
           options.measureMs,
         );
-        ours.push(o);
-        oursCpu.push(o.server_cpu_us / Math.max(1, o.done));
-      };
-      const b = async () => {
-        const o = await runClient(
-          'bare',
-          barePath,
-          loops,
-          barePids,
-          options.warmupMs,
-          options.measureMs,
-        );
-        base.push(o);
-        baseCpu.push(o.server_cpu_us / Math.max(1, o.done));
-      };
-      let floorPerS = 0;
-      const c = async () => {
-        const o = await runClient(
-          'bare',
-          floor.path,
-          loops,
-          floor.pids,
-          options.warmupMs,
-          options.measureMs,
-        );
-        floorPerS = o.per_s;
-        floorCpu.push(o.server_cpu_us / Math.max(1, o.done));
-      };
-      let protocolPerS = 0;
-      const d = async () => {
-        const o = await runClient(
-          'hello',
-          protocolFloor.path,
-          loops,
-          protocolFloor.pids,
-          options.warmupMs,
-          options.measureMs,
-        );
-        protocolPerS = o.per_s;
-        protocolCpu.push(o.server_cpu_us / Math.max(1, o.done));
-      };
-      if (r % 2 === 0) {
-        await a();
-        await b();
-        await c();
-        await d();
-      } else {
-        await d();
-        await c();
-        await b();
-        await a();
+        s.results.push(o);
+        s.cpu.push(o.server_cpu_us / Math.max(1, o.done));
       }
-      pairs.push(ours.at(-1)!.per_s / base.at(-1)!.per_s);
-      floorPairs.push(floorPerS / base.at(-1)!.per_s);
-      protocolPairs.push(protocolPerS / base.at(-1)!.per_s);
+      const perS = (s: { results: ClientResult[] }) => s.results.at(-1)!.per_s;
+      pairs.push(perS(oursSide) / perS(baseSide));
+      floorPairs.push(perS(floorSide) / perS(baseSide));
+      protocolPairs.push(perS(protocolSide) / perS(baseSide));
     }
+    const ours = oursSide.results;
+    const base = baseSide.results;
+    const oursCpu = oursSide.cpu;
+    const baseCpu = baseSide.cpu;
+    const floorCpu = floorSide.cpu;
+    const protocolCpu = protocolSide.cpu;
     const lat = (rs: ClientResult[]) => rs.flatMap((x) => x.latencies);
     const errs = (rs: ClientResult[]) => {
       const e: Record<string, number> = {};
