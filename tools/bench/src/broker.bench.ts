@@ -9,6 +9,8 @@
 //             plus the floor of any Node handoff (bare-handoff.mjs) against
 //             a bare direct echo, both measured in the same loop
 //   bulk:     64 KiB requests on a handed-off session vs a direct connection
+// Every timed loop starts once the JIT of each process in it has settled
+// (settle.ts); the lines say how long that took (warmup_ms, jit_settled).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,7 +24,9 @@ import { startBareHandoff } from './broker/bare-handoff.ts';
 import { startCFirstReply } from './broker/c-first-reply.ts';
 import { endpointCacheBench } from './broker/endpoint-cache.ts';
 import { firstReply, helloFrameFor, readFrame } from './broker/frames.ts';
+import { childrenOf } from './broker/probe-wire.mjs';
 import { emit, line, percentile, roundOrders, summarize, type Throughput } from './measure.ts';
+import { warmUntilSettled } from './settle.ts';
 import { verdictOf } from './verdict.ts';
 
 const P = 0xf001;
@@ -56,18 +60,20 @@ export async function brokerSuite(): Promise<void> {
     // BENCH_BROKER_CASES=hello,connect,bulk runs some of the cases (default: all).
     const cases = process.env.BENCH_BROKER_CASES?.split(',');
     const runs = (name: string) => cases === undefined || cases.includes(name);
+    // The broker with its daemons, for the warm-ups.
+    const brokerPids = () => [broker.pid!, ...childrenOf(broker.pid!)];
     console.error('# broker: 10,000 sequential Hellos');
     if (runs('hello'))
-      await helloBench(socketPath, {
-        echo: join(dir, 'echo.sock'),
-        twin: join(dir, 'echo-twin.sock'),
-        c: join(dir, 'c.sock'),
-      });
+      await helloBench(
+        socketPath,
+        { echo: join(dir, 'echo.sock'), twin: join(dir, 'echo-twin.sock'), c: join(dir, 'c.sock') },
+        [...brokerPids(), echo.pid!, echoTwin.pid!],
+      );
     console.error('# broker: connect to first response, three routes');
-    if (runs('connect')) await connectBench(socketPath, floor);
+    if (runs('connect')) await connectBench(socketPath, floor, [...brokerPids(), ...floor.pids()]);
     console.error('# broker: bulk after handoff vs direct');
     if (runs('bulk')) await bulkBench(socketPath);
-    if (runs('cache')) await endpointCacheBench(socketPath);
+    if (runs('cache')) await endpointCacheBench(socketPath, brokerPids());
   } finally {
     echo.kill('SIGTERM');
     echoTwin.kill('SIGTERM');
@@ -94,10 +100,17 @@ const HELLO_P99_TARGET = 1.1;
 async function helloBench(
   brokerPath: string,
   paths: { echo: string; twin: string; c: string },
+  pids: readonly number[],
 ): Promise<void> {
   const n = 10_000;
   const servers = [brokerPath, paths.echo, paths.twin, paths.c];
-  for (let i = 0; i < 500; i++) for (const path of servers) await firstReply(path, helloFrame);
+  const warmup = await warmUntilSettled(
+    async () => {
+      for (const path of servers) await firstReply(path, helloFrame);
+    },
+    pids,
+    { minRounds: 500 },
+  );
   const samples = servers.map(() => [] as number[]);
   // Interleaved, so that noise on the shared machine hits all four alike,
   // in a fresh random order every round (see roundOrders).
@@ -123,6 +136,7 @@ async function helloBench(
     baseline_p99_us: us(percentile(samples, 99)),
     p99_vs_baseline: Number((p99 / percentile(samples, 99)).toFixed(2)),
     samples: n,
+    ...warmup,
   });
   const echo = versus('net.echo.first_reply', base);
   const p50Met = percentile(base, 50) / p50 >= HELLO_P50_SPEED_TARGET;
@@ -142,6 +156,7 @@ async function helloBench(
   });
   emit({ ...versus('c.first_reply', floor), target: 'none: the C floor, on record' });
   reportLatencies('net.echo.first_reply.twin', twin, 'net.echo.first_reply', base, {
+    ...warmup,
     a_a_p50_ratio: Number(aaP50.toFixed(2)),
     a_a_p99_ratio: Number(aaP99.toFixed(2)),
     target:
@@ -154,6 +169,7 @@ const HANDOFF_P50_VS_DIRECT_TARGET = 1.6;
 async function connectBench(
   brokerPath: string,
   floor: { brokerPath: string; directPath: string },
+  pids: readonly number[],
 ): Promise<void> {
   // 2,000 rounds: a p99 is then the 20th-slowest sample, not the 10th.
   const rounds = 2000;
@@ -210,6 +226,13 @@ async function connectBench(
     ['bareHandoff', () => direct(floor.brokerPath)],
     ['bareDirect', () => direct(floor.directPath)],
   ];
+  const warmup = await warmUntilSettled(
+    async () => {
+      for (const [, run] of routes) await run();
+    },
+    pids,
+    { minRounds: 100 },
+  );
   // Interleaved, in a fresh random order every round (see roundOrders).
   const order = roundOrders(routes.length);
   for (let i = 0; i < rounds; i++)
@@ -224,7 +247,11 @@ async function connectBench(
     samples.handoff,
     'broker.connect_to_first_response.reconnect',
     samples.reconnect,
-    { first_request: 'with_hello', meets_target: beats(samples.handoff, samples.reconnect) },
+    {
+      first_request: 'with_hello',
+      meets_target: beats(samples.handoff, samples.reconnect),
+      ...warmup,
+    },
   );
   const aaP99 = percentile(samples.reconnectTwin, 99) / percentile(samples.reconnect, 99);
   reportLatencies(
@@ -240,6 +267,7 @@ async function connectBench(
       a_a_p99_ratio: Number(aaP99.toFixed(2)),
       target:
         'none: the A/A control, the reconnect route measured twice in the same loop; its p99 ratio is how far two p99s of one route drift apart in this run',
+      ...warmup,
     },
   );
   reportLatencies(
@@ -250,6 +278,7 @@ async function connectBench(
     {
       first_request: 'after_connect',
       handoff_faster: beats(samples.handoffAfter, samples.reconnectAfter),
+      ...warmup,
     },
   );
   // Issue 17: handoff p50 at most 1.6x direct (a handoff has one hop more:
@@ -266,6 +295,7 @@ async function connectBench(
     {
       p50_vs_baseline: Number(floorVsDirect.toFixed(2)),
       target: 'none: the floor of a handoff in Node (no Hello, no checks), on record',
+      ...warmup,
     },
   );
   const reconnectP99 = percentile(samples.reconnect, 99);
@@ -292,6 +322,7 @@ async function connectBench(
         (percentile(samples.bareHandoff, 99) / reconnectP99).toFixed(2),
       ),
       reconnect_a_a_p99_ratio: Number(aaP99.toFixed(2)),
+      ...warmup,
       meets_target: p50Met && p99Met,
       verdict: verdictOf([
         { met: p50Met, reachable: floorVsDirect <= HANDOFF_P50_VS_DIRECT_TARGET },

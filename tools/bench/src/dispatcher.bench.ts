@@ -16,6 +16,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { childrenOf } from './broker/probe-wire.mjs';
 import {
   buildLoadGenerator,
   type LoadMode,
@@ -24,6 +25,7 @@ import {
   treeCpuSeconds,
 } from './dispatcher/load-generator.ts';
 import { emit, line, summarize } from './measure.ts';
+import { type Settled, warmUntilSettled } from './settle.ts';
 import { verdictOf } from './verdict.ts';
 
 const WORKERS = 2;
@@ -40,7 +42,10 @@ const CONCURRENCY = 256;
 const ROUNDS = Number(process.env.BENCH_DISPATCHER_ROUNDS ?? 12);
 const WARMUP_SECONDS = 0.25;
 const ROUND_SECONDS = 1;
-/** Untimed load per server and case before the rounds: JIT, pools, TCP state. */
+/**
+ * Untimed load per server and case before the rounds (JIT, pools, TCP
+ * state): at least this, then until the server's JIT has settled.
+ */
 const SERVER_WARMUP_SECONDS = 2;
 
 const CASES = [
@@ -109,10 +114,24 @@ export async function dispatcherSuite(): Promise<void> {
       const ceilingPaired: number[] = [];
       const oursVsCeiling: number[] = [];
       const sides: Who[] = withCeiling ? ['ours', 'cluster', 'ceiling'] : ['ours', 'cluster'];
+      // Each server under load until its JIT has settled (settle.ts): at least
+      // SERVER_WARMUP_SECONDS, in half-second runs of the load generator.
+      const warmups: Settled[] = [];
       for (const who of sides) {
         const server = servers[who] as Server;
-        await runLoad(server.port, c.mode as LoadMode, CONCURRENCY, 0, SERVER_WARMUP_SECONDS);
+        const pid = server.child.pid!;
+        warmups.push(
+          await warmUntilSettled(
+            () => runLoad(server.port, c.mode as LoadMode, CONCURRENCY, 0, 0.5),
+            [pid, ...childrenOf(pid)],
+            { minRounds: SERVER_WARMUP_SECONDS * 2 },
+          ),
+        );
       }
+      const warmup: Settled = {
+        warmup_ms: Math.max(...warmups.map((w) => w.warmup_ms)),
+        jit_settled: warmups.every((w) => w.jit_settled),
+      };
       for (let r = 0; r < ROUNDS; r++) {
         // ours and cluster always back to back (and cluster and the ceiling): their ratio is paired.
         const order = r % 2 === 0 ? sides : [...sides].reverse();
@@ -174,6 +193,7 @@ export async function dispatcherSuite(): Promise<void> {
         concurrency: CONCURRENCY,
         rounds: ROUNDS,
         round_seconds: ROUND_SECONDS,
+        ...warmup,
         target_ratio: c.target,
         meets_target: result.ratio >= c.target && errors.ours === 0,
         // Out of reach when the ceiling itself (SCHED_NONE) scores below the target.

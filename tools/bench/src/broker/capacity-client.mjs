@@ -2,15 +2,18 @@
 // ours and the baseline share the same client code and the same CPU budget:
 // N loops, each a fresh connection → one framed request → one framed
 // response → close, repeated; prints one JSON result line on stdout.
-//   capacity-client.mjs <handoff|bare> <socket> <loops> <warmupMs> <measureMs>
+//   capacity-client.mjs <handoff|bare|hello> <socket> <loops> <warmupMs> <measureMs>
 // handoff: connectService('echo', { initialData: request }) through the broker
 // bare:    net.connect straight to <socket>, write the same request
 // hello:   net.connect to the Hello-reading floor (bare-handoff.mjs
 //          hello-broker), write a Hello and the request in one write, read two
 //          frames (what connectService sends and reads on a handoff)
+// The warm-up lasts at least warmupMs, then until this process's JIT has
+// settled (see settle()): every client is measured in its steady state,
+// whatever the size of the code it runs.
 import { connect } from 'node:net';
 import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
-import { helloBytes, readFrames } from './probe-wire.mjs';
+import { helloBytes, readFrames, threadCpuUs } from './probe-wire.mjs';
 
 // The endpoint cache would skip the broker on repeat connects: this case
 // measures handoffs (set before the client module is loaded).
@@ -105,14 +108,48 @@ async function loop() {
     }
   }
 }
+/**
+ * A fresh Node process spends its first seconds compiling: V8's optimizing
+ * compiler works on helper threads, on the same two cores as the servers
+ * under test, for longer the more code the client runs (connectService
+ * more than a bare connect). Measured from a fixed 500 ms, that cost fell
+ * on our side alone and halved its score. So the warm-up goes on until the
+ * helpers spend at most SETTLED_SHARE of this process's CPU over the last
+ * SETTLE_WINDOW_MS (what GC helpers take in a steady state), or until
+ * SETTLE_CAP_MS more have passed; `settled` says which.
+ */
+const SETTLE_WINDOW_MS = 500;
+const SETTLED_SHARE = 0.1;
+const SETTLE_CAP_MS = 8000;
+async function settle() {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  await sleep(Math.max(0, warmupMs - SETTLE_WINDOW_MS));
+  const capAt = performance.now() + SETTLE_CAP_MS;
+  for (;;) {
+    const before = threadCpuUs(process.pid);
+    await sleep(SETTLE_WINDOW_MS);
+    const after = threadCpuUs(process.pid);
+    const helpers = after.helpers - before.helpers;
+    const total = helpers + after.main - before.main;
+    if (helpers <= SETTLED_SHARE * total) return true;
+    if (performance.now() >= capAt) return false;
+  }
+}
+
 const running = Array.from({ length: loops }, loop);
-await new Promise((r) => setTimeout(r, warmupMs));
+const warmupStarted = performance.now();
+const settled = await settle();
+const warmedMs = performance.now() - warmupStarted;
 phase = 'measure';
+// The bench samples the servers' CPU from this line to the exit.
+process.stdout.write('measuring\n');
+const threads0 = threadCpuUs(process.pid);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await new Promise((r) => setTimeout(r, measureMs));
 const elapsedMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+const threads1 = threadCpuUs(process.pid);
 phase = 'drain';
 stop = true;
 await Promise.all(running);
@@ -130,6 +167,9 @@ process.stdout.write(
     per_s: (done * 1000) / elapsedMs,
     errors,
     client_cpu_us: cpu.user + cpu.system,
+    client_helper_cpu_us: threads1.helpers - threads0.helpers,
+    warmup_ms: Math.round(warmedMs),
+    settled,
     latencies,
     p50_ms: pct(50),
     p99_ms: pct(99),

@@ -8,13 +8,20 @@
 // the protocol floor: the same, but its broker waits for the client's Hello
 // and its client speaks one (sends a Hello, reads two frames) — what any
 // broker routing by service name, and any client of one, must do.
+// Steady state only: every server is under load until its JIT has settled
+// before the first round (a fresh broker and daemon spend their first
+// seconds in V8's optimizing compiler; settle.ts), and every client warms
+// until its own JIT has settled (capacity-client.mjs). The line carries
+// what the helper threads (compiler, GC) still spent in the measured
+// windows, to show it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emit, line, percentile, summarize } from '../measure.ts';
+import { type Settled, warmUntilSettled } from '../settle.ts';
 import { verdictOf } from '../verdict.ts';
-import { childrenOf } from './probe-wire.mjs';
+import { childrenOf, threadCpuUs } from './probe-wire.mjs';
 
 const here = import.meta.dirname;
 const TARGET = 0.7;
@@ -25,8 +32,19 @@ interface ClientResult {
   per_s: number;
   errors: Record<string, number>;
   client_cpu_us: number;
+  client_helper_cpu_us: number;
+  warmup_ms: number;
+  settled: boolean;
   latencies: number[];
 }
+
+/** Helper-thread CPU µs of `pids` (see threadCpuUs). */
+function helperCpuUs(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + threadCpuUs(pid).helpers, 0);
+}
+
+/** How long each unmeasured client run of a server's warm-up measures. */
+const SERVER_WARMUP_RUN_MS = 500;
 
 /** user+system CPU µs of `pid` and its children still alive (from /proc). */
 export function treeCpuUs(pids: readonly number[]): number {
@@ -51,7 +69,7 @@ async function runClient(
   serverPids: () => number[],
   warmupMs: number,
   measureMs: number,
-): Promise<ClientResult & { server_cpu_us: number }> {
+): Promise<ClientResult & { server_cpu_us: number; server_helper_cpu_us: number }> {
   const client = spawn(
     process.execPath,
     [
@@ -65,17 +83,26 @@ async function runClient(
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
+  // Server CPU over the client's measuring window: from its "measuring"
+  // line (the end of its warm-up) to its exit.
+  let cpu0 = Number.NaN;
+  let helpers0 = Number.NaN;
   client.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
+    if (Number.isNaN(cpu0) && out.startsWith('measuring\n')) {
+      cpu0 = treeCpuUs(serverPids());
+      helpers0 = helperCpuUs(serverPids());
+    }
   });
-  // Server CPU over the client's measuring window (from its start, roughly:
-  // sampled after the warm-up on our side too).
-  await new Promise((r) => setTimeout(r, 150 + warmupMs));
-  const cpu0 = treeCpuUs(serverPids());
   const [code] = (await once(client, 'exit')) as [number | null];
   const cpu1 = treeCpuUs(serverPids());
+  const helpers1 = helperCpuUs(serverPids());
   if (code !== 0) throw new Error(`capacity-client.mjs ${mode} exited with ${code}`);
-  return { ...(JSON.parse(out) as ClientResult), server_cpu_us: cpu1 - cpu0 };
+  return {
+    ...(JSON.parse(out.slice('measuring\n'.length)) as ClientResult),
+    server_cpu_us: cpu1 - cpu0,
+    server_helper_cpu_us: helpers1 - helpers0,
+  };
 }
 
 export async function throughputCase(
@@ -99,12 +126,24 @@ export async function throughputCase(
       pids,
       results: [] as ClientResult[],
       cpu: [] as number[],
+      helpers: [] as number[],
     });
     const oursSide = side('handoff', brokerPath, ourPids);
     const baseSide = side('bare', barePath, barePids);
     const floorSide = side('bare', floor.path, floor.pids);
     const protocolSide = side('hello', protocolFloor.path, protocolFloor.pids);
     const sides = [oursSide, baseSide, floorSide, protocolSide];
+    // Each server under load until its JIT has settled (settle.ts), in
+    // unmeasured client runs (each client warms its own JIT as it starts).
+    const warmups: Settled[] = [];
+    for (const s of sides)
+      warmups.push(
+        await warmUntilSettled(
+          () => runClient(s.mode, s.path, loops, s.pids, 0, SERVER_WARMUP_RUN_MS),
+          s.pids(),
+          { minRounds: 1 },
+        ),
+      );
     const pairs: number[] = [];
     const floorPairs: number[] = [];
     const protocolPairs: number[] = [];
@@ -120,6 +159,7 @@ export async function throughputCase(
         );
         s.results.push(o);
         s.cpu.push(o.server_cpu_us / Math.max(1, o.done));
+        s.helpers.push(o.server_helper_cpu_us / Math.max(1, o.done));
       }
       const perS = (s: { results: ClientResult[] }) => s.results.at(-1)!.per_s;
       pairs.push(perS(oursSide) / perS(baseSide));
@@ -172,6 +212,19 @@ export async function throughputCase(
       baseline_server_cpu_us_per_op: med(baseCpu),
       client_cpu_us_per_op: med(ours.map((x) => x.client_cpu_us / Math.max(1, x.done))),
       baseline_client_cpu_us_per_op: med(base.map((x) => x.client_cpu_us / Math.max(1, x.done))),
+      client_helper_cpu_us_per_op: med(
+        ours.map((x) => x.client_helper_cpu_us / Math.max(1, x.done)),
+      ),
+      baseline_client_helper_cpu_us_per_op: med(
+        base.map((x) => x.client_helper_cpu_us / Math.max(1, x.done)),
+      ),
+      server_helper_cpu_us_per_op: med(oursSide.helpers),
+      baseline_server_helper_cpu_us_per_op: med(baseSide.helpers),
+      client_warmup_ms: med(ours.map((x) => x.warmup_ms)),
+      baseline_client_warmup_ms: med(base.map((x) => x.warmup_ms)),
+      server_warmup_ms: Math.max(...warmups.map((w) => w.warmup_ms)),
+      jit_settled: warmups.every((w) => w.jit_settled),
+      unsettled_clients: sides.reduce((n, s) => n + s.results.filter((x) => !x.settled).length, 0),
       floor_ratio: floorRatio,
       floor_ratio_of:
         'bare Node handoff (fd passed on, nothing read) ÷ the same baseline, median of round pairs',

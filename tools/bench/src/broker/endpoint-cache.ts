@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { connectService } from '@handoff/broker';
 import { encodeFramed, requestFrame } from '@handoff/protocol';
 import { emit, line, percentile, summarize, type Throughput } from '../measure.ts';
+import { warmUntilSettled } from '../settle.ts';
 import { readFrame } from './frames.ts';
 
 const P = 0xf001;
@@ -15,7 +16,12 @@ const TARGET_RATIO = 1.1;
 const us = (ms: number) => Number((ms * 1000).toFixed(1));
 const perSecond = (ms: number): Throughput => summarize([1000 / ms]);
 
-export async function endpointCacheBench(brokerPath: string, service = 'echo'): Promise<void> {
+/** `pids`: the broker and its daemons, whose JIT the warm-up waits for (with this process's). */
+export async function endpointCacheBench(
+  brokerPath: string,
+  pids: readonly number[],
+  service = 'echo',
+): Promise<void> {
   const rounds = Number(process.env.BENCH_CACHE_ROUNDS ?? 2000);
   const request = encodeFramed(
     requestFrame({ payloadProtocol: P, requestId: 1n, payload: new Uint8Array(32) }),
@@ -72,11 +78,15 @@ export async function endpointCacheBench(brokerPath: string, service = 'echo'): 
     socket.destroy();
     return { elapsed, cpu: cpu.user + cpu.system };
   };
-  for (let i = 0; i < 300; i++) {
-    await viaCache();
-    await direct();
-    await connectThenWrite();
-  }
+  const warmup = await warmUntilSettled(
+    async () => {
+      await viaCache();
+      await direct();
+      await connectThenWrite();
+    },
+    pids,
+    { minRounds: 300 },
+  );
   misses = 0;
   const ours: number[] = [];
   const base: number[] = [];
@@ -120,6 +130,7 @@ export async function endpointCacheBench(brokerPath: string, service = 'echo'): 
     baseline_client_cpu_us_per_connect: Number((baseCpu / rounds).toFixed(1)),
     cache_misses: misses,
     samples: rounds,
+    ...warmup,
     first_request: 'with_connect',
     target_p50_vs_direct: TARGET_RATIO,
     meets_target: ratio <= TARGET_RATIO && misses === 0,
