@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectService } from '@handoff/broker';
 import { emit, line, percentile, roundOrders, summarize } from '../measure.ts';
+import { warmUntilSettled } from '../settle.ts';
 import { treeCpuUs } from './capacity-throughput.ts';
 import { firstReply, helloFrameFor } from './frames.ts';
 
@@ -169,8 +170,14 @@ export async function servicesCase(
         })
       ).socket.destroy();
     console.error(`# capacity: ${hellos} Hellos per broker, interleaved`);
-    for (let i = 0; i < 300; i++)
-      for (const b of withHellos) await firstReply(b.socketPath, helloFrame);
+    // At least 300 rounds, then until every broker's JIT has settled (settle.ts).
+    const warmup = await warmUntilSettled(
+      async () => {
+        for (const b of withHellos) await firstReply(b.socketPath, helloFrame);
+      },
+      withHellos.map((b) => b.child.pid!),
+      { minRounds: 300 },
+    );
     const samples = new Map<CapacityBroker, number[]>(withHellos.map((b) => [b, []]));
     const cpu0 = new Map(withHellos.map((b) => [b, treeCpuUs([b.child.pid!])]));
     // In a fresh random order every round, so no broker always follows the same one.
@@ -213,6 +220,7 @@ export async function servicesCase(
         broker_cpu_us_per_hello: Number(cpuPerHello.get(b)!.toFixed(1)),
         baseline_broker_cpu_us_per_hello: Number(cpuPerHello.get(smallest)!.toFixed(1)),
         samples: hellos,
+        ...warmup,
         route: 'reconnect',
         ...(isTwin
           ? {

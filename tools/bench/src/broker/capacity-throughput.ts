@@ -233,6 +233,9 @@ export async function throughputCase(
       protocol_floor_ratio_of:
         'Hello-reading Node handoff (the broker waits for the Hello and passes it on with the fd; its client sends a Hello and reads two frames) ÷ the same baseline, median of round pairs',
       protocol_floor_server_cpu_us_per_op: med(protocolCpu),
+      protocol_floor_client_cpu_us_per_op: med(
+        protocolSide.results.map((x) => x.client_cpu_us / Math.max(1, x.done)),
+      ),
       target_ratio: TARGET,
       meets_target: meets,
       // Out of reach when even a handoff that only waits for the Hello and
