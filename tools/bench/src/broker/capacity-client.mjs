@@ -113,7 +113,8 @@ async function loop() {
  * compiler works on helper threads, on the same two cores as the servers
  * under test, for longer the more code the client runs (connectService
  * more than a bare connect). Measured from a fixed 500 ms, that cost fell
- * on our side alone and halved its score. So the warm-up goes on until the
+ * mostly on our side: 0.36 of the baseline against 0.55 after a 3 s
+ * warm-up (RESULTS.md, 2026-12-05 10:55). So the warm-up goes on until the
  * helpers spend at most SETTLED_SHARE of this process's CPU over the last
  * SETTLE_WINDOW_MS (what GC helpers take in a steady state), or until
  * SETTLE_CAP_MS more have passed; `settled` says which.
