@@ -4,7 +4,7 @@
 // take a core from the processes being timed, and the more code a server
 // runs, the longer they do: measured from a fixed 500 Hellos, the broker's
 // compiler still took 270–320 ms of CPU in the 6 s that followed, and every
-// p99 in the loop was 2–3× its steady-state value (tools/bench/RESULTS.md,
+// p99 in the loop was 2.3–3.3× its steady-state value (tools/bench/RESULTS.md,
 // 2026-12-05 10:55). So warm-ups here run until the helper threads of every
 // process involved (the servers, and this one, which runs the client code)
 // are nearly idle, rather than for a count chosen once.
