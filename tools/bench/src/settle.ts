@@ -8,7 +8,7 @@
 // 2026-12-05 10:55). So warm-ups here run until the helper threads of every
 // process involved (the servers, and this one, which runs the client code)
 // are nearly idle, rather than for a count chosen once.
-import { threadCpuUs } from './broker/probe-wire.mjs';
+import { helpersSettled, SETTLE_WINDOW_MS, threadCpuOf } from './thread-cpu.mjs';
 
 export interface SettleOptions {
   /** Rounds of `work` before the first check (code paths reached at least once). */
@@ -24,20 +24,11 @@ export interface Settled {
   jit_settled: boolean;
 }
 
-/** One check spans this much work. */
-const WINDOW_MS = 500;
-/**
- * Settled when the helper threads spent at most this share of the CPU
- * of the processes over the last window: what the GC's helpers take in a
- * steady state (a few %), well under what compiling takes (20–40%).
- */
-const SETTLED_SHARE = 0.1;
-
 /**
  * Runs `work` (one warm-up round: a Hello to each server, say) at least
  * `minRounds` times, then until the helper threads of `pids` and of this
- * process spend at most SETTLED_SHARE of their CPU over a WINDOW_MS of
- * rounds, or `capMs` (default 20 s) has passed.
+ * process spend at most SETTLED_SHARE of their CPU over SETTLE_WINDOW_MS
+ * of rounds (thread-cpu.mjs), or `capMs` (default 20 s) has passed.
  */
 export async function warmUntilSettled(
   work: () => Promise<unknown>,
@@ -49,25 +40,11 @@ export async function warmUntilSettled(
   const all = [...new Set([process.pid, ...pids])];
   for (let i = 0; i < options.minRounds; i++) await work();
   for (;;) {
-    const before = cpuOf(all);
-    const windowEnds = performance.now() + WINDOW_MS;
+    const before = threadCpuOf(all);
+    const windowEnds = performance.now() + SETTLE_WINDOW_MS;
     while (performance.now() < windowEnds) await work();
-    const after = cpuOf(all);
-    const helpers = after.helpers - before.helpers;
-    const total = helpers + after.main - before.main;
-    const settled = helpers <= SETTLED_SHARE * total;
+    const settled = helpersSettled(before, threadCpuOf(all));
     if (settled || performance.now() >= capAt)
       return { warmup_ms: Math.round(performance.now() - started), jit_settled: settled };
   }
-}
-
-function cpuOf(pids: readonly number[]): { main: number; helpers: number } {
-  let main = 0;
-  let helpers = 0;
-  for (const pid of pids) {
-    const cpu = threadCpuUs(pid);
-    main += cpu.main;
-    helpers += cpu.helpers;
-  }
-  return { main, helpers };
 }

@@ -4,8 +4,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { threadCpuUs } from '../src/broker/probe-wire.mjs';
 import { warmUntilSettled } from '../src/settle.ts';
+import { threadCpuUs } from '../src/thread-cpu.mjs';
 
 const children: ChildProcess[] = [];
 afterEach(async () => {

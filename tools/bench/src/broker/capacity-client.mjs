@@ -13,7 +13,8 @@
 // whatever the size of the code it runs.
 import { connect } from 'node:net';
 import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
-import { helloBytes, readFrames, threadCpuUs } from './probe-wire.mjs';
+import { helpersSettled, SETTLE_WINDOW_MS, threadCpuUs } from '../thread-cpu.mjs';
+import { helloBytes, readFrames } from './probe-wire.mjs';
 
 // The endpoint cache would skip the broker on repeat connects: this case
 // measures handoffs (set before the client module is loaded).
@@ -115,12 +116,10 @@ async function loop() {
  * more than a bare connect). Measured from a fixed 500 ms, that cost fell
  * mostly on our side: 0.36 of the baseline against 0.55 after a 3 s
  * warm-up (RESULTS.md, 2026-12-05 10:55). So the warm-up goes on until the
- * helpers spend at most SETTLED_SHARE of this process's CPU over the last
- * SETTLE_WINDOW_MS (what GC helpers take in a steady state), or until
- * SETTLE_CAP_MS more have passed; `settled` says which.
+ * helpers are quiet over the last SETTLE_WINDOW_MS (thread-cpu.mjs, the rule
+ * the suites' warm-ups use too), or until SETTLE_CAP_MS more have passed;
+ * `settled` says which.
  */
-const SETTLE_WINDOW_MS = 500;
-const SETTLED_SHARE = 0.1;
 const SETTLE_CAP_MS = 8000;
 async function settle() {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -129,10 +128,7 @@ async function settle() {
   for (;;) {
     const before = threadCpuUs(process.pid);
     await sleep(SETTLE_WINDOW_MS);
-    const after = threadCpuUs(process.pid);
-    const helpers = after.helpers - before.helpers;
-    const total = helpers + after.main - before.main;
-    if (helpers <= SETTLED_SHARE * total) return true;
+    if (helpersSettled(before, threadCpuUs(process.pid))) return true;
     if (performance.now() >= capAt) return false;
   }
 }

@@ -6,5 +6,4 @@ export function helloBytes(service: string, options?: { handoff?: boolean }): Ui
 export const echoRequest: Uint8Array;
 export function readFrames(socket: Socket, frames: number): Promise<void>;
 export function childrenOf(pid: number): number[];
-export function threadCpuUs(pid: number): { main: number; helpers: number };
 export function onlyDaemonOf(brokerPid: number): number;

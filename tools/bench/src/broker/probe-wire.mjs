@@ -83,38 +83,6 @@ export function childrenOf(pid) {
   return children;
 }
 
-/**
- * CPU µs (user + system) of `pid` so far, split between its main thread
- * and the rest: V8's helpers (the optimizing compiler, the parallel and
- * concurrent GC) and libuv's pool. A process that has just started, or
- * runs new code, spends seconds compiling on those helpers, on the same
- * cores as the load it serves; a steady state has them nearly idle.
- * Zeros once the process is gone.
- */
-export function threadCpuUs(pid) {
-  const usPerTick = 1e6 / 100; // USER_HZ = 100 on Linux
-  let main = 0;
-  let helpers = 0;
-  let tasks;
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return { main, helpers };
-  }
-  for (const task of tasks) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const us = (Number(fields[11]) + Number(fields[12])) * usPerTick;
-      if (Number(task) === pid) main += us;
-      else helpers += us;
-    } catch {
-      // the thread is gone
-    }
-  }
-  return { main, helpers };
-}
-
 /** The one daemon `brokerPid` started; throws unless there is exactly one. */
 export function onlyDaemonOf(brokerPid) {
   const children = childrenOf(brokerPid);
