@@ -25,7 +25,7 @@ import {
   treeCpuSeconds,
 } from './dispatcher/load-generator.ts';
 import { emit, line, summarize } from './measure.ts';
-import { type Settled, warmUntilSettled } from './settle.ts';
+import { allSettled, type Settled, warmUntilSettled } from './settle.ts';
 import { verdictOf } from './verdict.ts';
 
 const WORKERS = 2;
@@ -128,10 +128,7 @@ export async function dispatcherSuite(): Promise<void> {
           ),
         );
       }
-      const warmup: Settled = {
-        warmup_ms: Math.max(...warmups.map((w) => w.warmup_ms)),
-        jit_settled: warmups.every((w) => w.jit_settled),
-      };
+      const warmup = allSettled(warmups);
       for (let r = 0; r < ROUNDS; r++) {
         // ours and cluster always back to back (and cluster and the ceiling): their ratio is paired.
         const order = r % 2 === 0 ? sides : [...sides].reverse();

@@ -48,3 +48,11 @@ export async function warmUntilSettled(
       return { warmup_ms: Math.round(performance.now() - started), jit_settled: settled };
   }
 }
+
+/** Several warm-ups as one: the longest, and settled only if every one was. */
+export function allSettled(warmups: readonly Settled[]): Settled {
+  return {
+    warmup_ms: Math.max(0, ...warmups.map((w) => w.warmup_ms)),
+    jit_settled: warmups.every((w) => w.jit_settled),
+  };
+}

@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emit, line, percentile, summarize } from '../measure.ts';
-import { type Settled, warmUntilSettled } from '../settle.ts';
+import { allSettled, type Settled, warmUntilSettled } from '../settle.ts';
 import { threadCpuOf } from '../thread-cpu.mjs';
 import { verdictOf } from '../verdict.ts';
 import { childrenOf } from './probe-wire.mjs';
@@ -186,6 +186,7 @@ export async function throughputCase(
     const floorRatio = Number(summarize(floorPairs).opsPerSec.toFixed(2));
     const protocolFloorRatio = Number(summarize(protocolPairs).opsPerSec.toFixed(2));
     const protocolFloorErrors = count(errs(protocolSide.results));
+    const serverWarmup = allSettled(warmups);
     allMet &&= meets;
     emit({
       ...line('broker.handoff.throughput', o, 'node.accept_and_write', b),
@@ -219,8 +220,8 @@ export async function throughputCase(
       baseline_server_helper_cpu_us_per_op: med(baseSide.helpers),
       client_warmup_ms: med(ours.map((x) => x.warmup_ms)),
       baseline_client_warmup_ms: med(base.map((x) => x.warmup_ms)),
-      server_warmup_ms: Math.max(...warmups.map((w) => w.warmup_ms)),
-      jit_settled: warmups.every((w) => w.jit_settled),
+      server_warmup_ms: serverWarmup.warmup_ms,
+      jit_settled: serverWarmup.jit_settled,
       unsettled_clients: sides.reduce((n, s) => n + s.results.filter((x) => !x.settled).length, 0),
       floor_ratio: floorRatio,
       floor_ratio_of:
