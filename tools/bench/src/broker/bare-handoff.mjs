@@ -8,16 +8,46 @@
 // of the handoff's ratio to direct is the extra process hop itself.
 //   bare-handoff.mjs daemon <control.sock> <direct.sock>   prints "ready"
 //   bare-handoff.mjs broker <client.sock> <control.sock>   prints "ready"
-// The Hello-reading floor (capacity's protocol_floor_ratio) adds what any
-// broker that routes by service name must do, and nothing else: it waits
-// for the client's first bytes (its Hello, with the request behind it) and
-// passes them along with the fd; the daemon writes them back first — the
-// size of a Negotiated and a response — then echoes. Its client sends a
-// Hello and reads two frames, as connectService does on a handoff.
+// The Hello-reading floor (capacity's protocol_floor_ratio) adds the first
+// thing any broker that routes by service name must do, and nothing else:
+// it waits for the client's first bytes (its Hello, with the request behind
+// it) and passes them along with the fd; the daemon writes them back first
+// — the size of a Negotiated and a response — then echoes. Its client
+// sends a Hello and reads two frames.
 //   bare-handoff.mjs hello-daemon <control.sock> <direct.sock>
 //   bare-handoff.mjs hello-broker <client.sock> <control.sock>
+// The wire floor (capacity's wire_floor_ratio) is the handoff of record
+// (DESIGN §2.5) done the cheapest way it can be done right, with none of
+// our broker's or SDK's code: the broker checks the client's uid
+// (SO_PEERCRED), decodes and validates its Hello (§2.7), draws a token,
+// sends token + HandoffOffer + fd in one sendmsg, holds its copy of the
+// client until the ack (the fallback needs it) and then closes it. The offer
+// carries the client's Negotiated and the accepted relay as its prelude, and
+// the bytes behind the Hello, so the daemon writes the client all three
+// frames at once: the fewest writes and wake-ups the sequence allows. The
+// daemon checks the token, adopts the fd, writes prelude + echo, and acks
+// (the acks of one tick in one write).
+//   bare-handoff.mjs wire-daemon <control.sock> <direct.sock>
+//   bare-handoff.mjs wire-broker <client.sock> <control.sock>
+import { randomFillSync } from 'node:crypto';
+import { closeSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { FdAcceptor, FdServer, FdSocket, socketFromFd } from '@handoff/fdpass';
+import { FdAcceptor, FdServer, FdSocket, peerCredentials, socketFromFd } from '@handoff/fdpass';
+import {
+  CAP_HANDLE_PASSING,
+  encodeFramed,
+  eventFrame,
+  HANDOFF_PAYLOAD_PROTOCOL,
+  HandoffAck,
+  HandoffOffer,
+  Hello,
+  HelloReply,
+  Negotiated,
+  PROTOCOL_VERSION,
+  requestFrame,
+  responseFrame,
+  tryDecodeFramed,
+} from '@handoff/protocol';
 
 const [role, first, second] = process.argv.slice(2);
 const echo = (socket) => socket.on('data', (chunk) => socket.write(chunk)).on('error', () => {});
@@ -39,6 +69,155 @@ if (role === 'daemon' || role === 'hello-daemon') {
   process.on('SIGTERM', () => {
     control.close();
     direct.close(() => process.exit(0));
+  });
+} else if (role === 'wire-daemon') {
+  const control = await FdServer.listen(first, { kind: 'seqpacket' });
+  // Tokens are single use: the last 65,536 seen are remembered.
+  const used = new Set();
+  control.on('connection', (channel) => {
+    // Acks made in one tick leave in one write.
+    let acks = [];
+    const flushAcks = () => {
+      channel.write(acks.length === 1 ? acks[0] : Buffer.concat(acks));
+      acks = [];
+    };
+    channel.on('message', ({ data, fds }) => {
+      const [fd] = fds;
+      if (fd === undefined) return;
+      // The token, then the framed offer; the token must be the offer's.
+      const token = data.subarray(0, 16);
+      const got = tryDecodeFramed(data.subarray(16));
+      const offer = got && HandoffOffer.decode(got.frame.payload);
+      const key = token.toString('hex');
+      const accepted = offer !== null && Buffer.compare(token, offer.token) === 0 && !used.has(key);
+      if (accepted) {
+        used.add(key);
+        if (used.size > 65_536) used.delete(used.values().next().value);
+        // A Unix stream socket: the broker accepted it on its own listener.
+        const socket = echo(socketFromFd(fd, { transport: 'unix' }));
+        socket.write(Buffer.concat([offer.clientPrelude, offer.bufferedClientBytes]));
+      } else closeSync(fd);
+      if (got === null) return;
+      if (acks.length === 0) process.nextTick(flushAcks);
+      acks.push(
+        encodeFramed(
+          responseFrame(got.frame, {
+            payload: HandoffAck.encode({
+              token,
+              accepted,
+              correlationId: offer?.correlationId ?? 0n,
+            }),
+          }),
+        ),
+      );
+    });
+  });
+  const direct = createServer(echo);
+  direct.listen(second, () => process.stdout.write('ready\n'));
+  process.on('SIGTERM', () => {
+    control.close();
+    direct.close(() => process.exit(0));
+  });
+} else if (role === 'wire-broker') {
+  const channel = await FdSocket.connect(second, { kind: 'seqpacket' });
+  const uid = process.getuid();
+  // The daemon's own socket, named in every Negotiated for the reconnect route.
+  const endpoint = second.replace(/control\.sock$/, 'direct.sock');
+  const SERVICE = /^[a-z0-9-]{1,64}$/;
+  const VERSION = /^\d+\.\d+\.\d+(-[a-z0-9.]+)?$/;
+  // Tokens from the CSPRNG, 256 per getrandom.
+  const tokens = new Uint8Array(16 * 256);
+  let tokenAt = tokens.length;
+  const nextToken = () => {
+    if (tokenAt === tokens.length) {
+      randomFillSync(tokens);
+      tokenAt = 0;
+    }
+    tokenAt += 16;
+    return tokens.slice(tokenAt - 16, tokenAt);
+  };
+  /** Clients offered and not yet acked, by connection id: the broker's copy of each. */
+  const pending = new Map();
+  let nextId = 1n;
+  // Each message holds the acks the daemon made in one tick.
+  channel.on('message', ({ data }) => {
+    for (let got = tryDecodeFramed(data); got !== null; got = tryDecodeFramed(data)) {
+      data = data.subarray(got.consumed);
+      const ack = HandoffAck.decode(got.frame.payload);
+      const client = pending.get(ack.correlationId);
+      pending.delete(ack.correlationId);
+      // Not accepted: a broker would now tell the client to reconnect.
+      client?.close();
+    }
+  });
+  const clients = await FdServer.listen(first, {
+    kind: 'stream',
+    readBudget: 1,
+    maxMessageSize: 64 * 1024,
+  });
+  clients.on('connection', (client) => {
+    if (peerCredentials(client).uid !== uid) return client.close();
+    client.on('error', () => client.close());
+    client.once('message', ({ data }) => {
+      // What the client sends next is the daemon's to read.
+      client.pause();
+      const got = tryDecodeFramed(data);
+      const hello = got && Hello.decode(got.frame.payload);
+      if (
+        hello === null ||
+        !SERVICE.test(hello.serviceName) ||
+        !VERSION.test(hello.wantedVersion) ||
+        hello.clientMinProtocol > PROTOCOL_VERSION ||
+        hello.clientMaxProtocol < PROTOCOL_VERSION
+      )
+        return client.close();
+      const id = nextId++;
+      const token = nextToken();
+      const negotiated = encodeFramed(
+        responseFrame(got.frame, {
+          payload: HelloReply.encode({
+            result: {
+              case: 'negotiated',
+              value: Negotiated.create({
+                negotiatedProtocol: PROTOCOL_VERSION,
+                daemonVersion: hello.wantedVersion,
+                backendPipe: endpoint,
+                serverCapabilities: CAP_HANDLE_PASSING,
+                handlePassedToken: token,
+                connectionId: id,
+              }),
+            },
+          }),
+        }),
+      );
+      const relay = encodeFramed(
+        eventFrame(
+          { payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL, requestId: id },
+          { payload: HandoffAck.encode({ token, accepted: true, correlationId: id }) },
+        ),
+      );
+      const offer = encodeFramed(
+        requestFrame({
+          payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
+          requestId: id,
+          payload: HandoffOffer.encode({
+            token,
+            serviceName: hello.serviceName,
+            correlationId: id,
+            bufferedClientBytes: data.subarray(got.consumed),
+            clientPrelude: Buffer.concat([negotiated, relay]),
+          }),
+        }),
+      );
+      pending.set(id, client);
+      channel.write(Buffer.concat([token, offer]), [client.fd]);
+    });
+  });
+  process.stdout.write('ready\n');
+  process.on('SIGTERM', () => {
+    clients.close();
+    channel.close();
+    process.exit(0);
   });
 } else if (role === 'hello-broker') {
   const channel = await FdSocket.connect(second, { kind: 'seqpacket' });
@@ -75,6 +254,8 @@ if (role === 'daemon' || role === 'hello-daemon') {
     process.exit(0);
   });
 } else {
-  process.stderr.write('usage: bare-handoff.mjs [hello-]daemon|[hello-]broker <path> <path>\n');
+  process.stderr.write(
+    'usage: bare-handoff.mjs [hello-|wire-]daemon|[hello-|wire-]broker <path> <path>\n',
+  );
   process.exit(2);
 }

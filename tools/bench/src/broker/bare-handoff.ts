@@ -16,10 +16,17 @@ export interface BareHandoff {
 }
 
 /**
- * `hello`: the Hello-reading floor (the broker waits for the client's first
- * bytes and passes them on with the fd; see bare-handoff.mjs).
+ * `bare`: the fd passed on, nothing read. `hello`: the Hello-reading floor
+ * (the broker waits for the client's first bytes and passes them on with
+ * the fd). `wire`: the handoff of record done the cheapest right way. See
+ * bare-handoff.mjs.
  */
-export async function startBareHandoff(dir: string, { hello = false } = {}): Promise<BareHandoff> {
+export type FloorKind = 'bare' | 'hello' | 'wire';
+
+export async function startBareHandoff(
+  dir: string,
+  { kind = 'bare' }: { kind?: FloorKind } = {},
+): Promise<BareHandoff> {
   const script = join(import.meta.dirname, 'bare-handoff.mjs');
   const start = async (role: string, a: string, b: string): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [script, role, a, b], {
@@ -33,7 +40,7 @@ export async function startBareHandoff(dir: string, { hello = false } = {}): Pro
     if (!ready) throw new Error(`bare-handoff.mjs ${role} exited before it was ready`);
     return child;
   };
-  const prefix = hello ? 'hello-' : '';
+  const prefix = kind === 'bare' ? '' : `${kind}-`;
   const control = join(dir, `${prefix}bare-handoff-control.sock`);
   const brokerPath = join(dir, `${prefix}bare-handoff-broker.sock`);
   const directPath = join(dir, `${prefix}bare-handoff-direct.sock`);

@@ -2,12 +2,15 @@
 // ours and the baseline share the same client code and the same CPU budget:
 // N loops, each a fresh connection → one framed request → one framed
 // response → close, repeated; prints one JSON result line on stdout.
-//   capacity-client.mjs <handoff|bare|hello> <socket> <loops> <warmupMs> <measureMs>
+//   capacity-client.mjs <handoff|bare|hello|wire> <socket> <loops> <warmupMs> <measureMs>
 // handoff: connectService('echo', { initialData: request }) through the broker
 // bare:    net.connect straight to <socket>, write the same request
 // hello:   net.connect to the Hello-reading floor (bare-handoff.mjs
 //          hello-broker), write a Hello and the request in one write, read two
-//          frames (what connectService sends and reads on a handoff)
+//          frames
+// wire:    the same to the wire floor (bare-handoff.mjs wire-broker), reading
+//          three frames: Negotiated, the relayed ack and the response — what
+//          connectService reads on a handoff
 // The warm-up lasts at least warmupMs, then until this process's JIT has
 // settled (see settle()): every client is measured in its steady state,
 // whatever the size of the code it runs.
@@ -73,11 +76,11 @@ async function once() {
   }
   const socket = connect({ path });
   try {
-    if (mode === 'hello') {
+    if (mode === 'hello' || mode === 'wire') {
       // readFrames rejects on close; an error is followed by one.
       socket.on('error', () => {});
       socket.write(helloAndRequest);
-      await readFrames(socket, 2);
+      await readFrames(socket, mode === 'wire' ? 3 : 2);
     } else {
       socket.write(request);
       await readFrame(socket);

@@ -45,13 +45,16 @@ export async function capacitySuite(): Promise<void> {
       const broker = child('broker-process.mjs', brokerPath);
       const bare = child('capacity-accept-server.mjs', barePath);
       // The floors (bare-handoff.mjs): a Node handoff that only passes the fd
-      // on, and one that also waits for the Hello. Whatever started is stopped.
+      // on, one that also waits for the Hello, and the handoff of record done
+      // the cheapest right way. Whatever started is stopped.
       const floors: BareHandoff[] = [];
       try {
         const floor = await startBareHandoff(root);
         floors.push(floor);
-        const protocolFloor = await startBareHandoff(root, { hello: true });
+        const protocolFloor = await startBareHandoff(root, { kind: 'hello' });
         floors.push(protocolFloor);
+        const wireFloor = await startBareHandoff(root, { kind: 'wire' });
+        floors.push(wireFloor);
         await once(broker.stdout!, 'data');
         await once(bare.stdout!, 'data');
         (
@@ -62,8 +65,11 @@ export async function capacitySuite(): Promise<void> {
           broker,
           barePath,
           bare,
-          { path: floor.brokerPath, pids: floor.pids },
-          { path: protocolFloor.brokerPath, pids: protocolFloor.pids },
+          {
+            bare: { path: floor.brokerPath, pids: floor.pids },
+            protocol: { path: protocolFloor.brokerPath, pids: protocolFloor.pids },
+            wire: { path: wireFloor.brokerPath, pids: wireFloor.pids },
+          },
           {
             loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
             rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
