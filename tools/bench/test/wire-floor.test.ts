@@ -5,6 +5,7 @@
 // broker that lies about the token.
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectService } from '@handoff/broker/client';
@@ -57,15 +58,24 @@ describe('the wire floor', () => {
     }
   });
 
-  it('answers nothing to a Hello that fails validation', async () => {
-    const { connect } = await import('node:net');
-    const socket = connect({ path: floor.brokerPath });
-    socket.on('error', () => {});
-    socket.write(helloBytes('Not-A-Service'));
-    const got: Buffer[] = [];
-    socket.on('data', (d: Buffer) => got.push(d));
-    await once(socket, 'close');
-    expect(Buffer.concat(got)).toHaveLength(0);
+  it('answers nothing to a Hello that fails validation or to bytes that are no frame, and goes on', async () => {
+    for (const bytes of [helloBytes('Not-A-Service'), Buffer.from([9, 1, 2, 3, 4, 5, 6])]) {
+      const socket = connect({ path: floor.brokerPath });
+      socket.on('error', () => {});
+      socket.write(bytes);
+      const got: Buffer[] = [];
+      socket.on('data', (d: Buffer) => got.push(d));
+      await once(socket, 'close');
+      expect(Buffer.concat(got)).toHaveLength(0);
+    }
+    const { socket, route } = await connectService('echo', {
+      version: '1.0.0',
+      brokerPath: floor.brokerPath,
+      retry: false,
+      endpointCache: false,
+    });
+    socket.destroy();
+    expect(route).toBe('handoff');
   });
 
   it('never adopts a client whose offer carries another token, and acks the refusal', async () => {

@@ -51,6 +51,21 @@ import {
 
 const [role, first, second] = process.argv.slice(2);
 const echo = (socket) => socket.on('data', (chunk) => socket.write(chunk)).on('error', () => {});
+// The wire floor's decoding: bad bytes are a refusal, never a crash.
+const decoded = (bytes) => {
+  try {
+    return tryDecodeFramed(bytes);
+  } catch {
+    return null;
+  }
+};
+const payload = (type, frame) => {
+  try {
+    return type.decode(frame.payload);
+  } catch {
+    return null;
+  }
+};
 
 if (role === 'daemon' || role === 'hello-daemon') {
   // The Hello-reading daemon writes back first what its broker read for it.
@@ -86,8 +101,8 @@ if (role === 'daemon' || role === 'hello-daemon') {
       if (fd === undefined) return;
       // The token, then the framed offer; the token must be the offer's.
       const token = data.subarray(0, 16);
-      const got = tryDecodeFramed(data.subarray(16));
-      const offer = got && HandoffOffer.decode(got.frame.payload);
+      const got = decoded(data.subarray(16));
+      const offer = got && payload(HandoffOffer, got.frame);
       const key = token.toString('hex');
       const accepted = offer !== null && Buffer.compare(token, offer.token) === 0 && !used.has(key);
       if (accepted) {
@@ -161,8 +176,10 @@ if (role === 'daemon' || role === 'hello-daemon') {
     client.once('message', ({ data }) => {
       // What the client sends next is the daemon's to read.
       client.pause();
-      const got = tryDecodeFramed(data);
-      const hello = got && Hello.decode(got.frame.payload);
+      // The Hello arrives whole with the connect (the bench client writes it
+      // in one write); one cut short is refused, and counted as an error.
+      const got = decoded(data);
+      const hello = got && payload(Hello, got.frame);
       if (
         hello === null ||
         !SERVICE.test(hello.serviceName) ||
