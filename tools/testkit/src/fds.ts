@@ -1,6 +1,6 @@
 // Counting file descriptors through /proc (Linux): what leak checks compare
 // before and after. Reads only; which count a test expects is the test's.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 
 /** How many fds this process has open. */
 export function openFds(): number;
@@ -18,4 +18,23 @@ export function openFds(pid?: number): number | undefined {
 /** The fds this process has open, as numbers. */
 export function openFdSet(): Set<number> {
   return new Set(readdirSync('/proc/self/fd').map(Number));
+}
+
+/**
+ * This process's open fds by what they are (fd → readlink target). Two
+ * tables tell what a call left open even when something else closed an fd
+ * meanwhile (a loader's cache write finishing, say), where counts mislead.
+ * An fd gone between the listing and its readlink (the listing's own, or
+ * one closing) is left out.
+ */
+export function openFdTargets(): Map<string, string> {
+  const fds = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      fds.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return fds;
 }

@@ -67,6 +67,19 @@ const payload = (type, frame) => {
   }
 };
 
+/**
+ * A daemon's own echo listener (the direct route) at `second`; "ready" once
+ * it listens, and on SIGTERM both it and the daemon's control listener close.
+ */
+function serveDirect(control) {
+  const direct = createServer(echo);
+  direct.listen(second, () => process.stdout.write('ready\n'));
+  process.on('SIGTERM', () => {
+    control.close();
+    direct.close(() => process.exit(0));
+  });
+}
+
 if (role === 'daemon' || role === 'hello-daemon') {
   // The Hello-reading daemon writes back first what its broker read for it.
   const writeBack = role === 'hello-daemon';
@@ -79,12 +92,7 @@ if (role === 'daemon' || role === 'hello-daemon') {
       }
     }),
   );
-  const direct = createServer(echo);
-  direct.listen(second, () => process.stdout.write('ready\n'));
-  process.on('SIGTERM', () => {
-    control.close();
-    direct.close(() => process.exit(0));
-  });
+  serveDirect(control);
 } else if (role === 'wire-daemon') {
   const control = await FdServer.listen(first, { kind: 'seqpacket' });
   // Tokens are single use: the last 65,536 seen are remembered.
@@ -127,12 +135,7 @@ if (role === 'daemon' || role === 'hello-daemon') {
       );
     });
   });
-  const direct = createServer(echo);
-  direct.listen(second, () => process.stdout.write('ready\n'));
-  process.on('SIGTERM', () => {
-    control.close();
-    direct.close(() => process.exit(0));
-  });
+  serveDirect(control);
 } else if (role === 'wire-broker') {
   const channel = await FdSocket.connect(second, { kind: 'seqpacket' });
   const uid = process.getuid();
