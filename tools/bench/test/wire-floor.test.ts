@@ -26,7 +26,11 @@ let dir: string;
 let floor: BareHandoff;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wire-floor-'));
-  floor = await startBareHandoff(dir, { kind: 'wire' });
+  // From source, as every test runs: a fresh clone has no dist/ yet.
+  floor = await startBareHandoff(dir, {
+    kind: 'wire',
+    nodeArgs: ['--conditions=@handoff/source', '--import', 'tsx'],
+  });
 });
 afterAll(async () => {
   await floor?.stop();

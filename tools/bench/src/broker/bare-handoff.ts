@@ -25,11 +25,18 @@ export type FloorKind = 'bare' | 'hello' | 'wire';
 
 export async function startBareHandoff(
   dir: string,
-  { kind = 'bare' }: { kind?: FloorKind } = {},
+  {
+    kind = 'bare',
+    nodeArgs = [],
+  }: {
+    kind?: FloorKind;
+    /** Node flags for both processes (the tests load the packages from source with them). */
+    nodeArgs?: readonly string[];
+  } = {},
 ): Promise<BareHandoff> {
   const script = join(import.meta.dirname, 'bare-handoff.mjs');
   const start = async (role: string, a: string, b: string): Promise<ChildProcess> => {
-    const child = spawn(process.execPath, [script, role, a, b], {
+    const child = spawn(process.execPath, [...nodeArgs, script, role, a, b], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     // Ready, or gone before it was (a socket path taken, say): never wait forever.
