@@ -38,3 +38,14 @@ export function openFdTargets(): Map<string, string> {
   }
   return fds;
 }
+
+/**
+ * The entries of `to` that `from` lacks or had pointing elsewhere, as
+ * "fd → target": with `from` taken before a call and `to` after, what the
+ * call left open; the other way round, what closed meanwhile.
+ */
+export function fdTargetsAdded(from: Map<string, string>, to: Map<string, string>): string[] {
+  return [...to]
+    .filter(([fd, target]) => from.get(fd) !== target)
+    .map(([fd, target]) => `${fd} → ${target}`);
+}

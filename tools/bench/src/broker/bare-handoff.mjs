@@ -19,7 +19,8 @@
 // The wire floor (capacity's wire_floor_ratio) is the handoff of record
 // (DESIGN §2.5) done the cheapest way it can be done right, with none of
 // our broker's or SDK's code: the broker checks the client's uid
-// (SO_PEERCRED), decodes and validates its Hello (§2.7), draws a token,
+// (SO_PEERCRED), decodes its Hello and validates it as §2.7 says
+// (@handoff/protocol's validateHello, the wire layer's rules), draws a token,
 // sends token + HandoffOffer + fd in one sendmsg, holds its copy of the
 // client until the ack (the fallback needs it) and then closes it. The offer
 // carries the client's Negotiated and the accepted relay as its prelude, and
@@ -47,6 +48,7 @@ import {
   requestFrame,
   responseFrame,
   tryDecodeFramed,
+  validateHello,
 } from '@handoff/protocol';
 
 const [role, first, second] = process.argv.slice(2);
@@ -141,8 +143,6 @@ if (role === 'daemon' || role === 'hello-daemon') {
   const uid = process.getuid();
   // The daemon's own socket, named in every Negotiated for the reconnect route.
   const endpoint = second.replace(/control\.sock$/, 'direct.sock');
-  const SERVICE = /^[a-z0-9-]{1,64}$/;
-  const VERSION = /^\d+\.\d+\.\d+(-[a-z0-9.]+)?$/;
   // Tokens from the CSPRNG, 256 per getrandom.
   const tokens = new Uint8Array(16 * 256);
   let tokenAt = tokens.length;
@@ -174,7 +174,8 @@ if (role === 'daemon' || role === 'hello-daemon') {
     maxMessageSize: 64 * 1024,
   });
   clients.on('connection', (client) => {
-    if (peerCredentials(client).uid !== uid) return client.close();
+    const peer = peerCredentials(client);
+    if (peer.uid !== uid) return client.close();
     client.on('error', () => client.close());
     client.once('message', ({ data }) => {
       // What the client sends next is the daemon's to read.
@@ -183,14 +184,7 @@ if (role === 'daemon' || role === 'hello-daemon') {
       // in one write); one cut short is refused, and counted as an error.
       const got = decoded(data);
       const hello = got && payload(Hello, got.frame);
-      if (
-        hello === null ||
-        !SERVICE.test(hello.serviceName) ||
-        !VERSION.test(hello.wantedVersion) ||
-        hello.clientMinProtocol > PROTOCOL_VERSION ||
-        hello.clientMaxProtocol < PROTOCOL_VERSION
-      )
-        return client.close();
+      if (hello === null || !validateHello(hello, { peerPid: peer.pid }).ok) return client.close();
       const id = nextId++;
       const token = nextToken();
       const negotiated = encodeFramed(
