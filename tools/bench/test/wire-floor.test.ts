@@ -2,7 +2,9 @@
 // handoff of record done the cheapest right way; the throughput verdict
 // leans on it, so it must be right. Driven here by our own client, which
 // takes its Negotiated and relay as from any broker, and by hand as a
-// broker that lies about the token.
+// broker that lies about the token. The Hello floor (wire-hello), which the
+// Hello verdict leans on, the same way: our client follows its Negotiated
+// to the daemon, and its bytes are the encoder's.
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -15,26 +17,105 @@ import {
   HANDOFF_PAYLOAD_PROTOCOL,
   HandoffAck,
   HandoffOffer,
+  HelloReply,
+  Negotiated,
+  PROTOCOL_VERSION,
   requestFrame,
   tryDecodeFramed,
 } from '@handoff/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BareHandoff, startBareHandoff } from '../src/broker/bare-handoff.ts';
+import {
+  type BareHandoff,
+  type HelloFloor,
+  startBareHandoff,
+  startHelloFloor,
+} from '../src/broker/bare-handoff.ts';
 import { echoRequest, helloBytes, readFrames } from '../src/broker/probe-wire.mjs';
 
+// From source, as every test runs: a fresh clone has no dist/ yet.
+const fromSource = ['--conditions=@handoff/source', '--import', 'tsx'];
 let dir: string;
 let floor: BareHandoff;
+let helloFloor: HelloFloor;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wire-floor-'));
-  // From source, as every test runs: a fresh clone has no dist/ yet.
-  floor = await startBareHandoff(dir, {
-    kind: 'wire',
-    nodeArgs: ['--conditions=@handoff/source', '--import', 'tsx'],
-  });
+  floor = await startBareHandoff(dir, { kind: 'wire', nodeArgs: fromSource });
+  // Its Negotiated names the wire floor's daemon, so a client can follow it there.
+  helloFloor = await startHelloFloor(
+    join(dir, 'hello-floor.sock'),
+    { service: 'echo-plain', version: '1.0.0', endpoint: floor.directPath },
+    fromSource,
+  );
 });
 afterAll(async () => {
-  await floor?.stop();
+  await Promise.all([floor?.stop(), helloFloor?.stop()]);
   rmSync(dir, { recursive: true, force: true });
+});
+
+/** Everything the server at `path` answers `bytes` before it closes. */
+async function answerTo(path: string, bytes: Uint8Array): Promise<Buffer> {
+  const socket = connect({ path });
+  socket.on('error', () => {});
+  socket.write(bytes);
+  const got: Buffer[] = [];
+  socket.on('data', (d: Buffer) => got.push(d));
+  await once(socket, 'close');
+  return Buffer.concat(got);
+}
+
+describe('the Hello floor', () => {
+  it('sends connectService to the daemon it names (the reconnect route), numbering each connection', async () => {
+    const { socket, route, negotiated } = await connectService('echo-plain', {
+      version: '1.0.0',
+      brokerPath: helloFloor.path,
+      initialData: echoRequest,
+      retry: false,
+      endpointCache: false,
+    });
+    try {
+      expect(route).toBe('reconnect');
+      expect(negotiated.backendPipe).toBe(floor.directPath);
+      socket.on('error', () => {});
+      await readFrames(socket, 1);
+    } finally {
+      socket.destroy();
+    }
+    // Byte for byte the encoder's HelloReply, the connection id counting up.
+    const ids: bigint[] = [];
+    for (let i = 0; i < 3; i++) {
+      const got = tryDecodeFramed(await answerTo(helloFloor.path, helloBytes('echo-plain')))!;
+      expect(got.frame.requestId).toBe(1n);
+      const reply = HelloReply.decode(got.frame.payload);
+      expect(reply.result.case).toBe('negotiated');
+      const value = reply.result.value as Negotiated;
+      ids.push(value.connectionId);
+      const expected = HelloReply.encode({
+        result: {
+          case: 'negotiated',
+          value: Negotiated.create({
+            negotiatedProtocol: PROTOCOL_VERSION,
+            daemonVersion: '1.0.0',
+            backendPipe: floor.directPath,
+            connectionId: value.connectionId,
+          }),
+        },
+      });
+      expect(Buffer.from(got.frame.payload)).toEqual(Buffer.from(expected));
+    }
+    expect(ids[1]).toBe(ids[0]! + 1n);
+    expect(ids[2]).toBe(ids[1]! + 1n);
+  });
+
+  it('answers nothing to an unknown service, an invalid Hello or bytes that are no frame, and goes on', async () => {
+    for (const bytes of [
+      helloBytes('echo'),
+      helloBytes('Not-A-Service'),
+      Buffer.from([9, 1, 2, 3, 4, 5, 6]),
+    ])
+      expect(await answerTo(helloFloor.path, bytes)).toHaveLength(0);
+    const answer = tryDecodeFramed(await answerTo(helloFloor.path, helloBytes('echo-plain')));
+    expect(HelloReply.decode(answer!.frame.payload).result.case).toBe('negotiated');
+  });
 });
 
 describe('the wire floor', () => {
@@ -63,15 +144,8 @@ describe('the wire floor', () => {
   });
 
   it('answers nothing to a Hello that fails validation or to bytes that are no frame, and goes on', async () => {
-    for (const bytes of [helloBytes('Not-A-Service'), Buffer.from([9, 1, 2, 3, 4, 5, 6])]) {
-      const socket = connect({ path: floor.brokerPath });
-      socket.on('error', () => {});
-      socket.write(bytes);
-      const got: Buffer[] = [];
-      socket.on('data', (d: Buffer) => got.push(d));
-      await once(socket, 'close');
-      expect(Buffer.concat(got)).toHaveLength(0);
-    }
+    for (const bytes of [helloBytes('Not-A-Service'), Buffer.from([9, 1, 2, 3, 4, 5, 6])])
+      expect(await answerTo(floor.brokerPath, bytes)).toHaveLength(0);
     const { socket, route } = await connectService('echo', {
       version: '1.0.0',
       brokerPath: floor.brokerPath,

@@ -30,6 +30,14 @@
 // (the acks of one tick in one write).
 //   bare-handoff.mjs wire-daemon <control.sock> <direct.sock>
 //   bare-handoff.mjs wire-broker <client.sock> <control.sock>
+// The Hello floor (broker.hello_to_reply's floor_*): the reconnect route of
+// record (§2.5 step 2, §2.7) the cheapest way it can be done right: the
+// client's uid checked (SO_PEERCRED), its Hello decoded and validated, the
+// service looked up, and a Negotiated naming the daemon's socket, numbered
+// with a connection id, written in one write before the socket is closed.
+// The reply is made as our broker makes it: the encoder's bytes for the
+// fields that never change, made once per service, then the id.
+//   bare-handoff.mjs wire-hello <client.sock> <service>=<version>=<endpoint>
 import { randomFillSync } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -233,6 +241,64 @@ if (role === 'daemon' || role === 'hello-daemon') {
     channel.close();
     process.exit(0);
   });
+} else if (role === 'wire-hello') {
+  const uid = process.getuid();
+  const [service, version, endpoint] = second.split('=');
+  // HelloReply{negotiated} with field 8 (connection_id) still to come.
+  const fixed = Negotiated.encode(
+    Negotiated.create({
+      negotiatedProtocol: PROTOCOL_VERSION,
+      daemonVersion: version,
+      backendPipe: endpoint,
+    }),
+  ).slice();
+  const defined = new Map([[service, { version, fixed }]]);
+  const varint = (n, out) => {
+    while (n > 0x7f) {
+      out.push((n & 0x7f) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    out.push(n);
+    return out;
+  };
+  let nextId = 1;
+  const clients = await FdServer.listen(first, {
+    kind: 'stream',
+    readBudget: 1,
+    maxMessageSize: 64 * 1024,
+  });
+  clients.on('connection', (client) => {
+    const peer = peerCredentials(client);
+    if (peer.uid !== uid) return client.close();
+    client.on('error', () => client.close());
+    client.once('message', ({ data }) => {
+      const got = decoded(data);
+      const hello = got && payload(Hello, got.frame);
+      const target = hello && defined.get(hello.serviceName);
+      // Anything but a valid Hello for the defined service and version: closed
+      // unanswered (the bench sends none).
+      if (
+        !target ||
+        target.version !== hello.wantedVersion ||
+        !validateHello(hello, { peerPid: peer.pid }).ok
+      )
+        return client.close();
+      const tail = varint(nextId++, [8 << 3]);
+      const inner = varint(target.fixed.length + tail.length, [(1 << 3) | 2]);
+      const body = Buffer.allocUnsafe(inner.length + target.fixed.length + tail.length);
+      body.set(inner, 0);
+      body.set(target.fixed, inner.length);
+      body.set(tail, inner.length + target.fixed.length);
+      client.write(encodeFramed(responseFrame(got.frame, { payload: body })));
+      if (client.writableLength === 0) client.close();
+      else client.once('drain', () => client.close());
+    });
+  });
+  process.stdout.write('ready\n');
+  process.on('SIGTERM', () => {
+    clients.close();
+    process.exit(0);
+  });
 } else if (role === 'hello-broker') {
   const channel = await FdSocket.connect(second, { kind: 'seqpacket' });
   // As the broker reads a client: one read per readiness event, at most 64 KiB.
@@ -269,7 +335,8 @@ if (role === 'daemon' || role === 'hello-daemon') {
   });
 } else {
   process.stderr.write(
-    'usage: bare-handoff.mjs [hello-|wire-]daemon|[hello-|wire-]broker <path> <path>\n',
+    'usage: bare-handoff.mjs [hello-|wire-]daemon|[hello-|wire-]broker <path> <path>\n' +
+      '       bare-handoff.mjs wire-hello <path> <service>=<version>=<endpoint>\n',
   );
   process.exit(2);
 }

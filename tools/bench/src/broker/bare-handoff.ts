@@ -1,6 +1,7 @@
-// Starting the floor of a Node handoff (bare-handoff.mjs) for the broker and
-// capacity suites: its "daemon" (control socket + its own direct echo
-// listener) and its "broker", each in its own process, both ready.
+// Starting the floors written in bare-handoff.mjs for the broker and
+// capacity suites: a Node handoff's "daemon" (control socket + its own
+// direct echo listener) and its "broker", each in its own process, both
+// ready; and the Hello floor, one process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -23,6 +24,63 @@ export interface BareHandoff {
  */
 export type FloorKind = 'bare' | 'hello' | 'wire';
 
+/** One floor process, ready; it never waits forever for one that exited first. */
+async function startFloorProcess(
+  nodeArgs: readonly string[],
+  role: string,
+  a: string,
+  b: string,
+): Promise<ChildProcess> {
+  const script = join(import.meta.dirname, 'bare-handoff.mjs');
+  const child = spawn(process.execPath, [...nodeArgs, script, role, a, b], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // Ready, or gone before it was (a socket path taken, say).
+  const ready = await Promise.race([
+    once(child.stdout!, 'data').then(() => true),
+    once(child, 'exit').then(() => false),
+  ]);
+  if (!ready) throw new Error(`bare-handoff.mjs ${role} exited before it was ready`);
+  return child;
+}
+
+async function stopFloorProcesses(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = once(c, 'exit');
+      c.kill('SIGTERM');
+      await exited;
+    }),
+  );
+}
+
+export interface HelloFloor {
+  /** Where a client sends its Hello. */
+  path: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The Hello floor (bare-handoff.mjs wire-hello): the reconnect route of
+ * record done the cheapest right way, answering Hellos for `service` at
+ * `version` with a Negotiated naming `endpoint`.
+ */
+export async function startHelloFloor(
+  path: string,
+  { service, version, endpoint }: { service: string; version: string; endpoint: string },
+  nodeArgs: readonly string[] = [],
+): Promise<HelloFloor> {
+  const child = await startFloorProcess(
+    nodeArgs,
+    'wire-hello',
+    path,
+    `${service}=${version}=${endpoint}`,
+  );
+  return { path, pid: child.pid!, stop: () => stopFloorProcesses([child]) };
+}
+
 export async function startBareHandoff(
   dir: string,
   {
@@ -34,19 +92,7 @@ export async function startBareHandoff(
     nodeArgs?: readonly string[];
   } = {},
 ): Promise<BareHandoff> {
-  const script = join(import.meta.dirname, 'bare-handoff.mjs');
-  const start = async (role: string, a: string, b: string): Promise<ChildProcess> => {
-    const child = spawn(process.execPath, [...nodeArgs, script, role, a, b], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    // Ready, or gone before it was (a socket path taken, say): never wait forever.
-    const ready = await Promise.race([
-      once(child.stdout!, 'data').then(() => true),
-      once(child, 'exit').then(() => false),
-    ]);
-    if (!ready) throw new Error(`bare-handoff.mjs ${role} exited before it was ready`);
-    return child;
-  };
+  const start = (role: string, a: string, b: string) => startFloorProcess(nodeArgs, role, a, b);
   const prefix = kind === 'bare' ? '' : `${kind}-`;
   const control = join(dir, `${prefix}bare-handoff-control.sock`);
   const brokerPath = join(dir, `${prefix}bare-handoff-broker.sock`);
@@ -60,15 +106,6 @@ export async function startBareHandoff(
     brokerPath,
     directPath,
     pids: () => [broker.pid!, daemon.pid!],
-    async stop() {
-      await Promise.all(
-        [broker, daemon].map(async (c) => {
-          if (c.exitCode !== null || c.signalCode !== null) return;
-          const exited = once(c, 'exit');
-          c.kill('SIGTERM');
-          await exited;
-        }),
-      );
-    },
+    stop: () => stopFloorProcesses([broker, daemon]),
   };
 }
