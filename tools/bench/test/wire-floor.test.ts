@@ -52,6 +52,16 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Our client through the floor at `brokerPath`: one attempt, never the endpoint cache. */
+const connectVia = (brokerPath: string, service: string, initialData?: Uint8Array) =>
+  connectService(service, {
+    version: '1.0.0',
+    brokerPath,
+    retry: false,
+    endpointCache: false,
+    ...(initialData ? { initialData } : {}),
+  });
+
 /** Everything the server at `path` answers `bytes` before it closes. */
 async function answerTo(path: string, bytes: Uint8Array): Promise<Buffer> {
   const socket = connect({ path });
@@ -65,13 +75,11 @@ async function answerTo(path: string, bytes: Uint8Array): Promise<Buffer> {
 
 describe('the Hello floor', () => {
   it('sends connectService to the daemon it names (the reconnect route), numbering each connection', async () => {
-    const { socket, route, negotiated } = await connectService('echo-plain', {
-      version: '1.0.0',
-      brokerPath: helloFloor.path,
-      initialData: echoRequest,
-      retry: false,
-      endpointCache: false,
-    });
+    const { socket, route, negotiated } = await connectVia(
+      helloFloor.path,
+      'echo-plain',
+      echoRequest,
+    );
     try {
       expect(route).toBe('reconnect');
       expect(negotiated.backendPipe).toBe(floor.directPath);
@@ -121,13 +129,7 @@ describe('the Hello floor', () => {
 describe('the wire floor', () => {
   it('hands connectService off: Negotiated, the accepted relay, then the daemon answers', async () => {
     for (let i = 0; i < 3; i++) {
-      const { socket, route, negotiated } = await connectService('echo', {
-        version: '1.0.0',
-        brokerPath: floor.brokerPath,
-        initialData: echoRequest,
-        retry: false,
-        endpointCache: false,
-      });
+      const { socket, route, negotiated } = await connectVia(floor.brokerPath, 'echo', echoRequest);
       try {
         expect(route).toBe('handoff');
         expect(negotiated.handlePassedToken).toHaveLength(16);
@@ -146,12 +148,7 @@ describe('the wire floor', () => {
   it('answers nothing to a Hello that fails validation or to bytes that are no frame, and goes on', async () => {
     for (const bytes of [helloBytes('Not-A-Service'), Buffer.from([9, 1, 2, 3, 4, 5, 6])])
       expect(await answerTo(floor.brokerPath, bytes)).toHaveLength(0);
-    const { socket, route } = await connectService('echo', {
-      version: '1.0.0',
-      brokerPath: floor.brokerPath,
-      retry: false,
-      endpointCache: false,
-    });
+    const { socket, route } = await connectVia(floor.brokerPath, 'echo');
     socket.destroy();
     expect(route).toBe('handoff');
   });

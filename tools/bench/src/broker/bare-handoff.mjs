@@ -90,6 +90,28 @@ function serveDirect(control) {
   });
 }
 
+/**
+ * The wire floors' client listener at `path`, read as the broker reads its
+ * clients (one read per readiness event, at most 64 KiB): a client of
+ * another uid is closed at once; `onFirst(client, peer, data)` gets the
+ * first bytes of every other.
+ */
+async function listenForClients(path, onFirst) {
+  const uid = process.getuid();
+  const clients = await FdServer.listen(path, {
+    kind: 'stream',
+    readBudget: 1,
+    maxMessageSize: 64 * 1024,
+  });
+  clients.on('connection', (client) => {
+    const peer = peerCredentials(client);
+    if (peer.uid !== uid) return client.close();
+    client.on('error', () => client.close());
+    client.once('message', ({ data }) => onFirst(client, peer, data));
+  });
+  return clients;
+}
+
 if (role === 'daemon' || role === 'hello-daemon') {
   // The Hello-reading daemon writes back first what its broker read for it.
   const writeBack = role === 'hello-daemon';
@@ -148,7 +170,6 @@ if (role === 'daemon' || role === 'hello-daemon') {
   serveDirect(control);
 } else if (role === 'wire-broker') {
   const channel = await FdSocket.connect(second, { kind: 'seqpacket' });
-  const uid = process.getuid();
   // The daemon's own socket, named in every Negotiated for the reconnect route.
   const endpoint = second.replace(/control\.sock$/, 'direct.sock');
   // Tokens from the CSPRNG, 256 per getrandom.
@@ -176,64 +197,54 @@ if (role === 'daemon' || role === 'hello-daemon') {
       client?.close();
     }
   });
-  const clients = await FdServer.listen(first, {
-    kind: 'stream',
-    readBudget: 1,
-    maxMessageSize: 64 * 1024,
-  });
-  clients.on('connection', (client) => {
-    const peer = peerCredentials(client);
-    if (peer.uid !== uid) return client.close();
-    client.on('error', () => client.close());
-    client.once('message', ({ data }) => {
-      // What the client sends next is the daemon's to read.
-      client.pause();
-      // The Hello arrives whole with the connect (the bench client writes it
-      // in one write); one cut short is refused, and counted as an error.
-      const got = decoded(data);
-      const hello = got && payload(Hello, got.frame);
-      if (hello === null || !validateHello(hello, { peerPid: peer.pid }).ok) return client.close();
-      const id = nextId++;
-      const token = nextToken();
-      const negotiated = encodeFramed(
-        responseFrame(got.frame, {
-          payload: HelloReply.encode({
-            result: {
-              case: 'negotiated',
-              value: Negotiated.create({
-                negotiatedProtocol: PROTOCOL_VERSION,
-                daemonVersion: hello.wantedVersion,
-                backendPipe: endpoint,
-                serverCapabilities: CAP_HANDLE_PASSING,
-                handlePassedToken: token,
-                connectionId: id,
-              }),
-            },
-          }),
+  const clients = await listenForClients(first, (client, peer, data) => {
+    // What the client sends next is the daemon's to read.
+    client.pause();
+    // The Hello arrives whole with the connect (the bench client writes it
+    // in one write); one cut short is refused, and counted as an error.
+    const got = decoded(data);
+    const hello = got && payload(Hello, got.frame);
+    if (hello === null || !validateHello(hello, { peerPid: peer.pid }).ok) return client.close();
+    const id = nextId++;
+    const token = nextToken();
+    const negotiated = encodeFramed(
+      responseFrame(got.frame, {
+        payload: HelloReply.encode({
+          result: {
+            case: 'negotiated',
+            value: Negotiated.create({
+              negotiatedProtocol: PROTOCOL_VERSION,
+              daemonVersion: hello.wantedVersion,
+              backendPipe: endpoint,
+              serverCapabilities: CAP_HANDLE_PASSING,
+              handlePassedToken: token,
+              connectionId: id,
+            }),
+          },
         }),
-      );
-      const relay = encodeFramed(
-        eventFrame(
-          { payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL, requestId: id },
-          { payload: HandoffAck.encode({ token, accepted: true, correlationId: id }) },
-        ),
-      );
-      const offer = encodeFramed(
-        requestFrame({
-          payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
-          requestId: id,
-          payload: HandoffOffer.encode({
-            token,
-            serviceName: hello.serviceName,
-            correlationId: id,
-            bufferedClientBytes: data.subarray(got.consumed),
-            clientPrelude: Buffer.concat([negotiated, relay]),
-          }),
+      }),
+    );
+    const relay = encodeFramed(
+      eventFrame(
+        { payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL, requestId: id },
+        { payload: HandoffAck.encode({ token, accepted: true, correlationId: id }) },
+      ),
+    );
+    const offer = encodeFramed(
+      requestFrame({
+        payloadProtocol: HANDOFF_PAYLOAD_PROTOCOL,
+        requestId: id,
+        payload: HandoffOffer.encode({
+          token,
+          serviceName: hello.serviceName,
+          correlationId: id,
+          bufferedClientBytes: data.subarray(got.consumed),
+          clientPrelude: Buffer.concat([negotiated, relay]),
         }),
-      );
-      pending.set(id, client);
-      channel.write(Buffer.concat([token, offer]), [client.fd]);
-    });
+      }),
+    );
+    pending.set(id, client);
+    channel.write(Buffer.concat([token, offer]), [client.fd]);
   });
   process.stdout.write('ready\n');
   process.on('SIGTERM', () => {
@@ -242,7 +253,6 @@ if (role === 'daemon' || role === 'hello-daemon') {
     process.exit(0);
   });
 } else if (role === 'wire-hello') {
-  const uid = process.getuid();
   const [service, version, endpoint] = second.split('=');
   // HelloReply{negotiated} with field 8 (connection_id) still to come.
   const fixed = Negotiated.encode(
@@ -262,37 +272,27 @@ if (role === 'daemon' || role === 'hello-daemon') {
     return out;
   };
   let nextId = 1;
-  const clients = await FdServer.listen(first, {
-    kind: 'stream',
-    readBudget: 1,
-    maxMessageSize: 64 * 1024,
-  });
-  clients.on('connection', (client) => {
-    const peer = peerCredentials(client);
-    if (peer.uid !== uid) return client.close();
-    client.on('error', () => client.close());
-    client.once('message', ({ data }) => {
-      const got = decoded(data);
-      const hello = got && payload(Hello, got.frame);
-      const target = hello && defined.get(hello.serviceName);
-      // Anything but a valid Hello for the defined service and version: closed
-      // unanswered (the bench sends none).
-      if (
-        !target ||
-        target.version !== hello.wantedVersion ||
-        !validateHello(hello, { peerPid: peer.pid }).ok
-      )
-        return client.close();
-      const tail = varint(nextId++, [8 << 3]);
-      const inner = varint(target.fixed.length + tail.length, [(1 << 3) | 2]);
-      const body = Buffer.allocUnsafe(inner.length + target.fixed.length + tail.length);
-      body.set(inner, 0);
-      body.set(target.fixed, inner.length);
-      body.set(tail, inner.length + target.fixed.length);
-      client.write(encodeFramed(responseFrame(got.frame, { payload: body })));
-      if (client.writableLength === 0) client.close();
-      else client.once('drain', () => client.close());
-    });
+  const clients = await listenForClients(first, (client, peer, data) => {
+    const got = decoded(data);
+    const hello = got && payload(Hello, got.frame);
+    const target = hello && defined.get(hello.serviceName);
+    // Anything but a valid Hello for the defined service and version: closed
+    // unanswered (the bench sends none).
+    if (
+      !target ||
+      target.version !== hello.wantedVersion ||
+      !validateHello(hello, { peerPid: peer.pid }).ok
+    )
+      return client.close();
+    const tail = varint(nextId++, [8 << 3]);
+    const inner = varint(target.fixed.length + tail.length, [(1 << 3) | 2]);
+    const body = Buffer.allocUnsafe(inner.length + target.fixed.length + tail.length);
+    body.set(inner, 0);
+    body.set(target.fixed, inner.length);
+    body.set(tail, inner.length + target.fixed.length);
+    client.write(encodeFramed(responseFrame(got.frame, { payload: body })));
+    if (client.writableLength === 0) client.close();
+    else client.once('drain', () => client.close());
   });
   process.stdout.write('ready\n');
   process.on('SIGTERM', () => {

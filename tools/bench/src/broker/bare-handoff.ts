@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { stopChildren } from './child-processes.ts';
 
 export interface BareHandoff {
   /** Where a client connects to be handed to the bare daemon. */
@@ -44,17 +45,6 @@ async function startFloorProcess(
   return child;
 }
 
-async function stopFloorProcesses(children: readonly ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGTERM');
-      await exited;
-    }),
-  );
-}
-
 export interface HelloFloor {
   /** Where a client sends its Hello. */
   path: string;
@@ -78,7 +68,7 @@ export async function startHelloFloor(
     path,
     `${service}=${version}=${endpoint}`,
   );
-  return { path, pid: child.pid!, stop: () => stopFloorProcesses([child]) };
+  return { path, pid: child.pid!, stop: () => stopChildren([child]) };
 }
 
 export async function startBareHandoff(
@@ -106,6 +96,6 @@ export async function startBareHandoff(
     brokerPath,
     directPath,
     pids: () => [broker.pid!, daemon.pid!],
-    stop: () => stopFloorProcesses([broker, daemon]),
+    stop: () => stopChildren([broker, daemon]),
   };
 }

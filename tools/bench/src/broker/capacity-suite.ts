@@ -14,6 +14,7 @@ import { type BareHandoff, startBareHandoff } from './bare-handoff.ts';
 import { daemonsCase } from './capacity-daemons.ts';
 import { servicesCase } from './capacity-services.ts';
 import { throughputCase } from './capacity-throughput.ts';
+import { stopChildren } from './child-processes.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const numbers = (text: string) => text.split(',').filter(Boolean).map(Number);
@@ -22,17 +23,6 @@ function child(script: string, arg: string): ChildProcess {
   return spawn(process.execPath, [join(import.meta.dirname, script), arg], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-}
-
-async function stop(children: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGTERM');
-      await exited;
-    }),
-  );
 }
 
 export async function capacitySuite(): Promise<void> {
@@ -78,7 +68,7 @@ export async function capacitySuite(): Promise<void> {
           },
         );
       } finally {
-        await Promise.all([stop([broker, bare]), ...floors.map((f) => f.stop())]);
+        await Promise.all([stopChildren([broker, bare]), ...floors.map((f) => f.stop())]);
       }
     }
     if (cases.includes('services'))
