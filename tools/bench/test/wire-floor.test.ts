@@ -41,11 +41,12 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wire-floor-'));
   floor = await startBareHandoff(dir, { kind: 'wire', nodeArgs: fromSource });
   // Its Negotiated names the wire floor's daemon, so a client can follow it there.
-  helloFloor = await startHelloFloor(
-    join(dir, 'hello-floor.sock'),
-    { service: 'echo-plain', version: '1.0.0', endpoint: floor.directPath },
-    fromSource,
-  );
+  helloFloor = await startHelloFloor(join(dir, 'hello-floor.sock'), {
+    service: 'echo-plain',
+    version: '1.0.0',
+    endpoint: floor.directPath,
+    nodeArgs: fromSource,
+  });
 });
 afterAll(async () => {
   await Promise.all([floor?.stop(), helloFloor?.stop()]);

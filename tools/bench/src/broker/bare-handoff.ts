@@ -59,8 +59,18 @@ export interface HelloFloor {
  */
 export async function startHelloFloor(
   path: string,
-  { service, version, endpoint }: { service: string; version: string; endpoint: string },
-  nodeArgs: readonly string[] = [],
+  {
+    service,
+    version,
+    endpoint,
+    nodeArgs = [],
+  }: {
+    service: string;
+    version: string;
+    endpoint: string;
+    /** As startBareHandoff's. */
+    nodeArgs?: readonly string[];
+  },
 ): Promise<HelloFloor> {
   const child = await startFloorProcess(
     nodeArgs,
