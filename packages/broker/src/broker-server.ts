@@ -209,7 +209,10 @@ export class BrokerImpl extends EventEmitter implements Broker {
       ...routerDeadlines(options),
       ...routerRateLimit(options.helloRateLimit),
       ...journalRouterObservers(this.journal, routerObservers(this.counters)),
-      log: (level, fields, message) => this.log[level](fields, message),
+      log: (level, fields, message) => {
+        if (typeof fields !== 'function') this.log[level](fields, message);
+        else if (this.log.isLevelEnabled(level)) this.log[level](fields(), message);
+      },
     };
   }
 

@@ -26,6 +26,7 @@ import {
   MAX_HELLO_BYTES,
   Refused,
   responseFrame,
+  tryDecodeFramed,
   validateHello,
 } from '@handoff/protocol';
 import { AdminSession } from './admin-session.js';
@@ -74,13 +75,18 @@ export type ClientMode = 'normal' | 'fd-pressure';
  */
 const NOTHING: Buffer = Buffer.alloc(0);
 
+/** A first frame is a Hello or an admin request: capped at MAX_HELLO_BYTES. */
+const HELLO_FRAMING = { maxFrameBytes: MAX_HELLO_BYTES } as const;
+
 export function serveClient(
   socket: FdSocket,
   peer: PeerCredentials,
   ctx: RouterContext,
   mode: ClientMode = 'normal',
 ): void {
-  const decoder = new FrameDecoder({ maxFrameBytes: MAX_HELLO_BYTES });
+  // Made only when the first read leaves the first frame incomplete, or
+  // for an admin session: a Hello that arrives whole is decoded in place.
+  let decoder: FrameDecoder | null = null;
   const started = process.hrtime.bigint();
   let done = false;
   // Under fd pressure this connection holds the broker's only spare fd: a
@@ -143,10 +149,34 @@ export function serveClient(
       admin.push(data);
       return;
     }
-    received = received.length === 0 ? data : Buffer.concat([received, data]);
-    let frames: Frame[];
+    let first: Frame;
     try {
-      frames = decoder.push(data);
+      // The usual case: the whole Hello in the first read. Only it is
+      // decoded; whatever follows it is the daemon's.
+      const whole = received.length === 0 ? tryDecodeFramed(data, HELLO_FRAMING) : null;
+      received = received.length === 0 ? data : Buffer.concat([received, data]);
+      if (whole === null || whole.frame.payloadProtocol === ADMIN_PAYLOAD_PROTOCOL) {
+        decoder ??= new FrameDecoder(HELLO_FRAMING);
+        const frames = decoder.push(data);
+        if (frames.length === 0) {
+          if (decoder.error) throw decoder.error;
+          return;
+        }
+        first = frames[0]!;
+        if (first.payloadProtocol === ADMIN_PAYLOAD_PROTOCOL) {
+          // An admin session: answer each admin frame, for as long as the client likes.
+          clearTimeout(deadline);
+          admin = new AdminSession(socket, decoder, ctx);
+          admin.answer(frames);
+          received = NOTHING;
+          // Bad bytes behind good admin frames: those frames are still
+          // answered, then the session ends (as in push()).
+          if (decoder.error) admin.stop();
+          return;
+        }
+      } else {
+        first = whole.frame;
+      }
     } catch (error) {
       finish();
       const code =
@@ -156,31 +186,6 @@ export function serveClient(
       refuse(socket, null, code, `bad first frame: ${(error as Error).message}`, ctx);
       return;
     }
-    if (frames.length === 0) {
-      if (decoder.error) {
-        finish();
-        refuse(
-          socket,
-          null,
-          ErrorCode.PEER_REJECTED,
-          `bad first frame: ${decoder.error.message}`,
-          ctx,
-        );
-      }
-      return;
-    }
-    const first = frames[0]!;
-    if (first.payloadProtocol === ADMIN_PAYLOAD_PROTOCOL) {
-      // An admin session: answer each admin frame, for as long as the client likes.
-      clearTimeout(deadline);
-      admin = new AdminSession(socket, decoder, ctx);
-      admin.answer(frames);
-      received = NOTHING;
-      // Bad bytes behind good admin frames: those frames are still
-      // answered, then the session ends (as in push()).
-      if (decoder.error) admin.stop();
-      return;
-    }
     if (underPressure) {
       finish();
       refuseUnderPressure(socket, first, started, ctx);
@@ -188,7 +193,7 @@ export function serveClient(
     }
     settle();
     const rest = received.subarray(5 + received.readUInt32LE(1));
-    void route(socket, peer, first, rest, started, ctx, stopReading);
+    route(socket, peer, first, rest, started, ctx, stopReading);
   };
   // Bytes past the first frame belong to the session with the daemon; the
   // kernel keeps whatever comes next until the daemon reads it.
@@ -294,8 +299,12 @@ function refuseRateLimited(
   );
 }
 
-/** Validates the Hello, picks a definition and a backend, and sends the client on its way. */
-async function route(
+/**
+ * Validates the Hello, picks a definition and a backend, and sends the
+ * client on its way. Synchronous up to the reply when the backend is ready
+ * (the usual case): no promise is made for a Hello that needs none.
+ */
+function route(
   socket: FdSocket,
   peer: PeerCredentials,
   frame: Frame,
@@ -303,7 +312,7 @@ async function route(
   started: bigint,
   ctx: RouterContext,
   stopReading: () => void,
-): Promise<void> {
+): void {
   // Before any decoding: a uid flooding the broker costs it as little as possible.
   const retryAfterMs = ctx.admitHello(peer.uid);
   if (retryAfterMs !== null) {
@@ -326,19 +335,52 @@ async function route(
   const mayHandoff =
     (hello.clientCapabilities & CAP_HANDLE_PASSING) !== 0n && decision.definition.handoff;
   if (mayHandoff) stopReading();
-  const backend =
-    ctx.acquireNow?.(decision.definition) ??
-    (await acquireOrRefuse(socket, frame, hello, decision.definition, started, ctx));
-  if (!backend || socket.closed) return;
+  const hop: Hop = {
+    socket,
+    frame,
+    hello,
+    definition: decision.definition,
+    rest,
+    started,
+    mayHandoff,
+  };
+  const ready = ctx.acquireNow?.(decision.definition) ?? null;
+  if (ready !== null) {
+    sendOnItsWay(hop, ready, ctx);
+    return;
+  }
+  void acquireOrRefuse(hop, ctx).then((backend) => {
+    if (backend !== null) sendOnItsWay(hop, backend, ctx);
+  });
+}
+
+/** A validated Hello on its way to a backend. */
+interface Hop {
+  socket: FdSocket;
+  frame: Frame;
+  hello: Hello;
+  definition: ServiceDefinition;
+  rest: Buffer;
+  started: bigint;
+  mayHandoff: boolean;
+}
+
+/** The reconnect route's Negotiated, or a handoff offer, to `backend`. */
+function sendOnItsWay(hop: Hop, backend: Backend, ctx: RouterContext): void {
+  const { socket, hello, started } = hop;
+  if (socket.closed) return;
   const canHandoff =
-    mayHandoff && backend.definition.handoff && backend.channel !== null && !backend.channel.closed;
+    hop.mayHandoff &&
+    backend.definition.handoff &&
+    backend.channel !== null &&
+    !backend.channel.closed;
   const client = routedClient(
     {
       socket,
-      frame,
+      frame: hop.frame,
       serviceName: hello.serviceName,
-      definition: decision.definition,
-      rest,
+      definition: hop.definition,
+      rest: hop.rest,
       canHandoff,
     },
     ctx,
@@ -354,7 +396,7 @@ async function route(
   }
   const attempt = offerHandoff(client, backend, ctx);
   ctx.observeHello(hello.serviceName, 'handoff', seconds);
-  concludeHandoff(client, await attempt, ctx);
+  void attempt.then((outcome) => concludeHandoff(client, outcome, ctx));
 }
 
 /** The Hello in `frame`, or null once the client has been refused for it. */
@@ -399,19 +441,13 @@ function validHello(
 }
 
 /**
- * A backend for `definition`, or null once the client has been refused
- * (spawn failed, rate limited, shutting down).
+ * A backend for the Hello's definition, or null once the client has been
+ * refused (spawn failed, rate limited, shutting down).
  */
-async function acquireOrRefuse(
-  socket: FdSocket,
-  frame: Frame,
-  hello: Hello,
-  definition: ServiceDefinition,
-  started: bigint,
-  ctx: RouterContext,
-): Promise<Backend | null> {
+async function acquireOrRefuse(hop: Hop, ctx: RouterContext): Promise<Backend | null> {
+  const { socket, frame, hello, started } = hop;
   try {
-    return await ctx.acquire(definition);
+    return await ctx.acquire(hop.definition);
   } catch (error) {
     const e =
       error instanceof RouteError

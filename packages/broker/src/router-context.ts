@@ -57,7 +57,15 @@ export interface RouterContext {
   /** `code`: the Refused code the client was told, when refused (metrics count refusals by it). */
   observeHello(service: string, outcome: HelloOutcome, seconds: number, code?: ErrorCode): void;
   observeHandoff(outcome: 'accepted' | 'fallback' | 'reconnect', seconds: number): void;
-  log(level: 'info' | 'warn' | 'debug', fields: Record<string, unknown>, message: string): void;
+  /**
+   * `fields` may be a function, called only if the line is logged: the
+   * router's debug lines would otherwise build their fields on every Hello.
+   */
+  log(
+    level: 'info' | 'warn' | 'debug',
+    fields: Record<string, unknown> | (() => Record<string, unknown>),
+    message: string,
+  ): void;
 }
 
 /** Seconds since `started` (a process.hrtime.bigint()), as the observe hooks take them. */

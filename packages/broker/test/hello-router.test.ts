@@ -194,6 +194,47 @@ describe('first frame', () => {
     await c.closedByRouter();
   });
 
+  it('a Hello that arrives a few bytes at a time is routed as one that arrives whole', async () => {
+    const { backend } = await daemonChannel('prelude');
+    const c = client(context({ acquireNow: () => backend }));
+    const bytes = hello();
+    for (let at = 0; at < bytes.length; at += 3) {
+      c.send(bytes.subarray(at, at + 3));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const [reply] = await c.frame();
+    expect(replyOf(reply!)).toMatchObject({ case: 'negotiated', value: { connectionId: 1n } });
+    expect(reply!.requestId).toBe(7n);
+  });
+
+  it('bytes that are no frame behind a whole Hello do not stop it: the router leaves them to the daemon', async () => {
+    const { backend } = await daemonChannel('prelude');
+    for (const after of [
+      new Uint8Array([9, 9, 9, 9, 9, 9]),
+      Buffer.from([1, 0xff, 0xff, 0xff, 0x7f]),
+      Buffer.from([1, 3, 0, 0, 0, 0xff, 0xff, 0xff]),
+    ]) {
+      const ctx = context({ acquireNow: () => backend });
+      const c = client(ctx);
+      c.send(Buffer.concat([hello(), after]));
+      const [reply] = await c.frame();
+      expect(replyOf(reply!).case).toBe('negotiated');
+      expect(ctx.seen.hellos).toEqual([['echo', 'reconnect']]);
+    }
+  });
+
+  it('a whole first frame whose body is not a Frame is refused with PEER_REJECTED', async () => {
+    const ctx = context();
+    const c = client(ctx);
+    c.send(Buffer.from([1, 4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
+    const [reply] = await c.frame();
+    expect(refusedCode(reply!)).toBe(ErrorCode.PEER_REJECTED);
+    expect(replyOf(reply!)).toMatchObject({
+      value: { reason: expect.stringMatching(/^bad first frame: /) },
+    });
+    await c.closedByRouter();
+  });
+
   it('descriptors sent by a client are closed and so is the connection', async () => {
     const c = client(context());
     const before = readdirSync('/proc/self/fd').length;

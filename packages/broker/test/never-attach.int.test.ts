@@ -5,27 +5,13 @@
 // connected to the control channel, connected but failed its probe, exited —
 // with its last output; the broker logs it at warn.
 import { writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { ErrorCode } from '@handoff/protocol';
-import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { ConnectServiceError, connectService } from '../src/client/connect-service.js';
 import { liveBrokers } from './broker-session.js';
-import { echoService, openFds, tempDir } from './harness.js';
+import { capturedLog, echoService, openFds, tempDir } from './harness.js';
 
 const { broker, dirs } = liveBrokers();
-
-/** A pino logger whose JSON lines a test can read. */
-function capturedLog() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
 
 /** Plain node (no tsx), so it starts at once: it talks, then waits, never attaching. */
 const silent = {

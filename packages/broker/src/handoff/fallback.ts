@@ -7,14 +7,14 @@ import { closeWhenFlushed, safeWrite } from '../client-socket.js';
 import type { RouterContext } from '../router-context.js';
 import { letGo } from './ack.js';
 import type { OfferAttempt } from './offer.js';
-import type { RoutedClient } from './routed-client.js';
+import { logFieldsOf, type RoutedClient } from './routed-client.js';
 import { negotiatedFrame, relayFrame } from './wire.js';
 
 /** The reconnect route: Negotiated with backend_pipe, then the broker steps out. */
 export function sendToReconnect(client: RoutedClient, backend: Backend, ctx: RouterContext): void {
   safeWrite(client.socket, negotiatedFrame(client.ticket, backend));
   ctx.observeHandoff('reconnect', 0);
-  ctx.log('debug', client.logFields, 'routed: reconnect');
+  ctx.log('debug', () => logFieldsOf(client), 'routed: reconnect');
   closeWhenFlushed(client.socket);
 }
 
@@ -24,11 +24,11 @@ export function concludeHandoff(
   { target, prelude, outcome }: OfferAttempt,
   ctx: RouterContext,
 ): void {
-  const { socket, ticket, logFields } = client;
+  const { socket, ticket } = client;
   if (letGo(outcome, prelude)) {
     ctx.log(
       'warn',
-      { ...logFields, reason: (outcome as { reason: string }).reason },
+      { ...logFieldsOf(client), reason: (outcome as { reason: string }).reason },
       'handoff unacknowledged; client released',
     );
     socket.close();
@@ -36,12 +36,17 @@ export function concludeHandoff(
   }
   if (outcome.accepted && outcome.preludeWritten) {
     // The daemon told the client everything; our copy of the fd just goes.
-    ctx.log('debug', logFields, 'routed: handoff');
+    ctx.log('debug', () => logFieldsOf(client), 'routed: handoff');
     socket.close();
     return;
   }
-  if (outcome.accepted) ctx.log('debug', logFields, 'routed: handoff');
-  else ctx.log('warn', { ...logFields, reason: outcome.reason }, 'handoff fell back to reconnect');
+  if (outcome.accepted) ctx.log('debug', () => logFieldsOf(client), 'routed: handoff');
+  else
+    ctx.log(
+      'warn',
+      { ...logFieldsOf(client), reason: outcome.reason },
+      'handoff fell back to reconnect',
+    );
   // The relay tells the client whether to keep talking on this socket (now
   // the daemon's) or to reconnect to backend_pipe. Then our copy goes.
   const reply = relayFrame(ticket, outcome.accepted, outcome.accepted ? '' : outcome.reason);

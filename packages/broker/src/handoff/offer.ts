@@ -6,7 +6,7 @@ import type { Backend } from '../backend-registry.js';
 import { flushed, safeWrite } from '../client-socket.js';
 import { type RouterContext, secondsSince } from '../router-context.js';
 import { letGo, type OfferOutcome } from './ack.js';
-import type { RoutedClient } from './routed-client.js';
+import { logFieldsOf, type RoutedClient } from './routed-client.js';
 import { negotiatedFrame, relayFrame } from './wire.js';
 
 /** One offer made: to whom, whether that backend writes client preludes, and its verdict. */
@@ -51,7 +51,7 @@ async function secondOffer(client: RoutedClient, ctx: RouterContext): Promise<Of
   } catch (error) {
     ctx.log(
       'warn',
-      { ...client.logFields, err: (error as Error).message },
+      { ...logFieldsOf(client), err: (error as Error).message },
       'no backend for a second offer',
     );
   }

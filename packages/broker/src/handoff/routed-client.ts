@@ -16,8 +16,6 @@ export interface RoutedClient {
   /** Bytes the client sent past its Hello: they travel with the offer. */
   readonly rest: Buffer;
   readonly ticket: HandoffTicket;
-  /** The fields every log line about this client carries. */
-  readonly logFields: Record<string, unknown>;
   /** Our Negotiated is in its socket already, so a relay goes alone. */
   negotiatedSent: boolean;
 }
@@ -32,17 +30,14 @@ export interface RouteFacts {
   canHandoff: boolean;
 }
 
+/** The token of a client that will not be handed off: shared, as it has no bytes to change. */
+const NO_TOKEN = new Uint8Array(0);
+
 /** Numbers the connection and, when it may be handed off, draws its token. */
 export function routedClient(facts: RouteFacts, ctx: RouterContext): RoutedClient {
   const { frame } = facts;
   const trace = traceContext(frame);
   const connectionId = ctx.nextConnectionId();
-  // Built field by field, not spread: this runs for every routed Hello.
-  const logFields: Record<string, unknown> = {
-    service: facts.serviceName,
-    connection_id: String(connectionId),
-  };
-  if (trace.traceparent) logFields.traceparent = trace.traceparent;
   return {
     socket: facts.socket,
     serviceName: facts.serviceName,
@@ -58,9 +53,22 @@ export function routedClient(facts: RouteFacts, ctx: RouterContext): RoutedClien
       trace,
       connectionId,
       canHandoff: facts.canHandoff,
-      token: facts.canHandoff ? ctx.tokens.next() : new Uint8Array(0),
+      token: facts.canHandoff ? ctx.tokens.next() : NO_TOKEN,
     },
-    logFields,
     negotiatedSent: false,
   };
+}
+
+/**
+ * The fields every log line about `client` carries. Made per line, not per
+ * client: most routed Hellos log nothing at the default level.
+ */
+export function logFieldsOf(client: RoutedClient): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    service: client.serviceName,
+    connection_id: String(client.ticket.connectionId),
+  };
+  const { traceparent } = client.ticket.trace;
+  if (traceparent) fields.traceparent = traceparent;
+  return fields;
 }

@@ -4,7 +4,7 @@
 import type { Backend } from '../backend.js';
 
 export class IdleTimers {
-  private readonly timers = new Map<Backend, NodeJS.Timeout>();
+  private readonly timers = new Map<Backend, { timer: NodeJS.Timeout; idleMs: number }>();
 
   constructor(private readonly stop: (backend: Backend) => void) {}
 
@@ -12,15 +12,22 @@ export class IdleTimers {
   arm(backend: Backend): void {
     const idle = backend.definition.idleTimeoutSecs ?? 0;
     if (idle <= 0) return;
+    const running = this.timers.get(backend);
+    // Every routed Hello re-arms: the same timer is moved, not replaced,
+    // unless the definition's timeout changed since it was armed.
+    if (running !== undefined && running.idleMs === idle * 1000) {
+      running.timer.refresh();
+      return;
+    }
     this.clear(backend);
     const timer = setTimeout(() => this.stop(backend), idle * 1000);
     timer.unref();
-    this.timers.set(backend, timer);
+    this.timers.set(backend, { timer, idleMs: idle * 1000 });
   }
 
   clear(backend: Backend): void {
-    const timer = this.timers.get(backend);
-    if (timer) clearTimeout(timer);
+    const running = this.timers.get(backend);
+    if (running) clearTimeout(running.timer);
     this.timers.delete(backend);
   }
 
