@@ -153,8 +153,9 @@ export function serveClient(
     try {
       // The usual case: the whole Hello in the first read. Only it is
       // decoded; whatever follows it is the daemon's.
-      const whole = received.length === 0 ? tryDecodeFramed(data, HELLO_FRAMING) : null;
-      received = received.length === 0 ? data : Buffer.concat([received, data]);
+      const firstRead = received.length === 0;
+      const whole = firstRead ? tryDecodeFramed(data, HELLO_FRAMING) : null;
+      received = firstRead ? data : Buffer.concat([received, data]);
       if (whole === null || whole.frame.payloadProtocol === ADMIN_PAYLOAD_PROTOCOL) {
         decoder ??= new FrameDecoder(HELLO_FRAMING);
         const frames = decoder.push(data);

@@ -10,19 +10,19 @@ export class IdleTimers {
 
   /** (Re)starts `backend`'s countdown; a definition without idleTimeoutSecs never idles out. */
   arm(backend: Backend): void {
-    const idle = backend.definition.idleTimeoutSecs ?? 0;
-    if (idle <= 0) return;
+    const idleMs = (backend.definition.idleTimeoutSecs ?? 0) * 1000;
+    if (idleMs <= 0) return;
     const running = this.timers.get(backend);
     // Every routed Hello re-arms: the same timer is moved, not replaced,
     // unless the definition's timeout changed since it was armed.
-    if (running !== undefined && running.idleMs === idle * 1000) {
+    if (running !== undefined && running.idleMs === idleMs) {
       running.timer.refresh();
       return;
     }
     this.clear(backend);
-    const timer = setTimeout(() => this.stop(backend), idle * 1000);
+    const timer = setTimeout(() => this.stop(backend), idleMs);
     timer.unref();
-    this.timers.set(backend, { timer, idleMs: idle * 1000 });
+    this.timers.set(backend, { timer, idleMs });
   }
 
   clear(backend: Backend): void {
