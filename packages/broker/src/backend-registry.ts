@@ -55,6 +55,21 @@ export interface BackendRegistryOptions {
 
 /** Same key as the spawn budget's, so one name means one thing everywhere. */
 export const backendKey = spawnBudgetKey;
+
+// A Hello looks its backend up by its definition's key. Made per Hello, the
+// key was a new string to flatten and hash each time; a definition's name
+// and version are readonly, so its key is made once per definition object.
+const definitionKeys = new WeakMap<ServiceDefinition, string>();
+
+/** backendKey(definition.name, definition.version), made once per definition. */
+export function keyOf(definition: ServiceDefinition): string {
+  let key = definitionKeys.get(definition);
+  if (key === undefined) {
+    key = backendKey(definition.name, definition.version);
+    definitionKeys.set(definition, key);
+  }
+  return key;
+}
 export const sidecarPath = (endpoint: string) => `${endpoint}.identity.json`;
 
 /** What a spawn is for: the backend Hellos are routed to, or a rolling restart's replacement. */
@@ -137,7 +152,7 @@ export class BackendRegistry extends EventEmitter {
    */
   readyNow(definition: ServiceDefinition): Backend | null {
     if (this.closedValue) return null;
-    const running = this.backends.get(backendKey(definition.name, definition.version));
+    const running = this.backends.get(keyOf(definition));
     if (running?.state !== 'ready' || running.channelLost) return null;
     this.touch(running);
     return running;

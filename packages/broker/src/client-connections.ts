@@ -20,7 +20,8 @@ export class ClientConnections {
   add(socket: FdSocket): void {
     const slot = this.open.add(socket);
     this.onCount(this.open.size);
-    socket.once('close', () => {
+    // 'close' comes once: on() spares the wrapper once() makes per client.
+    socket.on('close', () => {
       this.open.delete(slot, socket);
       this.onCount(this.open.size);
       if (this.open.size === 0) this.onEmpty?.();

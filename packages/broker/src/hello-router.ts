@@ -75,6 +75,8 @@ export type ClientMode = 'normal' | 'fd-pressure';
  */
 const NOTHING: Buffer = Buffer.alloc(0);
 
+const SETTLED = Promise.resolve();
+
 /** A first frame is a Hello or an admin request: capped at MAX_HELLO_BYTES. */
 const HELLO_FRAMING = { maxFrameBytes: MAX_HELLO_BYTES } as const;
 
@@ -98,21 +100,6 @@ export function serveClient(
   // Armed only if the first read leaves the frame incomplete: a Hello that
   // arrives with the connect (the usual case) is answered without a timer.
   let deadline: NodeJS.Timeout | undefined;
-  const onDeadline = () => {
-    if (done) return;
-    finish();
-    if (underPressure) {
-      refuseUnderPressure(socket, null, started, ctx);
-      return;
-    }
-    refuse(
-      socket,
-      null,
-      ErrorCode.PEER_REJECTED,
-      `no complete first frame within ${deadlineMs} ms`,
-      ctx,
-    );
-  };
   const finish = () => {
     settle();
     socket.off('message', onMessage);
@@ -125,8 +112,7 @@ export function serveClient(
     done = true;
     clearTimeout(deadline);
   };
-  socket.on('error', () => socket.close());
-  socket.on('close', finish);
+  socket.on('error', closeOnError);
 
   // Bytes are gathered so that what follows the Hello can travel with the offer.
   let received: Buffer = NOTHING;
@@ -194,20 +180,33 @@ export function serveClient(
     }
     settle();
     const rest = received.subarray(5 + received.readUInt32LE(1));
-    route(socket, peer, first, rest, started, ctx, stopReading);
-  };
-  // Bytes past the first frame belong to the session with the daemon; the
-  // kernel keeps whatever comes next until the daemon reads it.
-  const stopReading = () => {
-    socket.off('message', onMessage);
-    socket.pause();
+    route(socket, peer, first, rest, started, ctx, onMessage);
   };
   socket.on('message', onMessage);
   // An accepted FdSocket makes its first read in the microtask the listener
   // above queued; this one runs after it, and arms the deadline only if
-  // the first frame is still to come.
-  queueMicrotask(() => {
-    if (!done && admin === null && !socket.closed) deadline = setTimeout(onDeadline, deadlineMs);
+  // the first frame is still to come. (A settled promise's then(), as
+  // queueMicrotask would also make an AsyncResource and a bound function.)
+  void SETTLED.then(() => {
+    if (done || admin !== null || socket.closed) return;
+    // Only a timer needs stopping when the socket closes: a Hello that
+    // came whole adds no 'close' listener.
+    socket.on('close', finish);
+    deadline = setTimeout(() => {
+      if (done) return;
+      finish();
+      if (underPressure) {
+        refuseUnderPressure(socket, null, started, ctx);
+        return;
+      }
+      refuse(
+        socket,
+        null,
+        ErrorCode.PEER_REJECTED,
+        `no complete first frame within ${deadlineMs} ms`,
+        ctx,
+      );
+    }, deadlineMs);
   });
   socket.on('end', () => {
     if (admin) {
@@ -231,6 +230,11 @@ export function serveClient(
       ctx,
     );
   });
+}
+
+/** A client socket's 'error' listener: one function for all, as the socket is `this`. */
+function closeOnError(this: FdSocket): void {
+  this.close();
 }
 
 /** How long a connection on the spare fd may take to send its first frame. */
@@ -312,7 +316,7 @@ function route(
   rest: Buffer,
   started: bigint,
   ctx: RouterContext,
-  stopReading: () => void,
+  onMessage: (message: { data: Buffer; fds: number[] }) => void,
 ): void {
   // Before any decoding: a uid flooding the broker costs it as little as possible.
   const retryAfterMs = ctx.admitHello(peer.uid);
@@ -335,7 +339,12 @@ function route(
   // after its Negotiated, so its read watch can stay until then.
   const mayHandoff =
     (hello.clientCapabilities & CAP_HANDLE_PASSING) !== 0n && decision.definition.handoff;
-  if (mayHandoff) stopReading();
+  if (mayHandoff) {
+    // Bytes past the first frame belong to the session with the daemon;
+    // the kernel keeps whatever comes next until the daemon reads it.
+    socket.off('message', onMessage);
+    socket.pause();
+  }
   const hop: Hop = {
     socket,
     frame,

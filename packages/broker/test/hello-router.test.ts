@@ -113,6 +113,8 @@ function client(ctx: RouterContext, mode: ClientMode = 'normal') {
   ours.on('error', () => {});
   return {
     socket: ours,
+    /** The router's end, as the broker's listener would have accepted it. */
+    served: theirs,
     send: (bytes: Uint8Array) => ours.write(bytes),
     frames,
     /** Resolves once `n` frames arrived (or the router closed first). */
@@ -192,6 +194,24 @@ describe('first frame', () => {
     expect(refusedCode(reply!)).toBe(ErrorCode.PEER_REJECTED);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
     await c.closedByRouter();
+  });
+
+  it('a connection closed mid-frame (the broker shutting down, say) takes its deadline timer with it', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const settled = async (want: number) => {
+      for (let i = 0; i < 200 && timers() !== want; i++)
+        await new Promise((resolve) => setImmediate(resolve));
+      return timers();
+    };
+    const before = timers();
+    const c = client(context({ helloDeadlineMs: 60_000 }));
+    c.send(hello().subarray(0, 8));
+    // The first read leaves the frame incomplete: the deadline is armed...
+    expect(await settled(before + 1)).toBe(before + 1);
+    // The broker cuts the connection (ClientConnections.closeAll): no
+    // 'end' comes, and the timer must not hold the process for a minute.
+    c.served.close();
+    expect(await settled(before)).toBe(before);
   });
 
   it('a Hello that arrives a few bytes at a time is routed as one that arrives whole', async () => {

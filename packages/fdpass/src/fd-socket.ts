@@ -75,6 +75,13 @@ type FdSocketConstructor = new (
 ) => FdSocket;
 
 /**
+ * A settled promise whose then() queues a microtask: what queueMicrotask
+ * does, without the AsyncResource and bound function Node makes for each
+ * call, which every accepted connection paid for.
+ */
+const SETTLED = Promise.resolve();
+
+/**
  * Wraps an fd whose kind is already known; on a throw the caller still owns
  * fd. Internal (FdServer and FdSocket's factories use it): the constructor is
  * private to keep it out of the public API, and this is its one door.
@@ -239,7 +246,7 @@ export class FdSocket extends EventEmitter {
     // is added and stops when the last goes, so no message (and none of its
     // fds) is ever read with nobody to hand it to.
     this.on('newListener', (event) => {
-      if (event === 'message') queueMicrotask(() => this.#startReading());
+      if (event === 'message') void SETTLED.then(() => this.#startReading());
     });
     this.on('removeListener', (event) => {
       if (event === 'message') this.#updateWatch();

@@ -59,6 +59,16 @@ export interface HelloContext {
   protocolVersion?: number;
 }
 
+/** The Hello's free-text fields and their byte caps: made once, as every Hello is checked. */
+const HELLO_FIELD_CAPS: readonly (readonly [
+  'clientVersion' | 'clientLibName' | 'clientLibVersion',
+  number,
+])[] = [
+  ['clientVersion', MAX_CLIENT_VERSION_BYTES],
+  ['clientLibName', MAX_CLIENT_LIB_FIELD_BYTES],
+  ['clientLibVersion', MAX_CLIENT_LIB_FIELD_BYTES],
+];
+
 /** Checks a decoded Hello; the first failing rule decides the verdict. */
 export function validateHello(hello: Hello, context: HelloContext = {}): Verdict {
   const version = context.protocolVersion ?? PROTOCOL_VERSION;
@@ -77,13 +87,8 @@ export function validateHello(hello: Hello, context: HelloContext = {}): Verdict
   if (!name.ok) return name;
   const wanted = validateVersion(hello.wantedVersion);
   if (!wanted.ok) return wanted;
-  const caps: [keyof Hello & string, number][] = [
-    ['clientVersion', MAX_CLIENT_VERSION_BYTES],
-    ['clientLibName', MAX_CLIENT_LIB_FIELD_BYTES],
-    ['clientLibVersion', MAX_CLIENT_LIB_FIELD_BYTES],
-  ];
-  for (const [field, max] of caps) {
-    if (utf8ByteLength(hello[field] as string) > max) {
+  for (const [field, max] of HELLO_FIELD_CAPS) {
+    if (utf8ByteLength(hello[field]) > max) {
       return reject(ErrorCode.PEER_REJECTED, field, `${field} exceeds ${max} bytes`);
     }
   }

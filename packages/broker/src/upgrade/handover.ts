@@ -7,7 +7,13 @@
 // does after a commit (stop accepting for good, drain, exit) is the server's.
 import type { FdServer } from '@handoff/fdpass';
 import { ChannelRegistration, DaemonProcess, ErrorCode } from '@handoff/protocol';
-import { type Backend, type BackendRegistry, backendKey, RouteError } from '../backend-registry.js';
+import {
+  type Backend,
+  type BackendRegistry,
+  backendKey,
+  keyOf,
+  RouteError,
+} from '../backend-registry.js';
 import type { ServiceDefinition } from '../config/definition.js';
 import type { DaemonOutput } from '../daemon-spawn.js';
 import type { FdStoreState } from '../fd-store.js';
@@ -92,7 +98,7 @@ export class Upgrader {
   acquireNow(definition: ServiceDefinition): Backend | null {
     const { registry } = this.parts;
     if (!this.committedValue) return registry.readyNow(definition);
-    const backend = registry.get(backendKey(definition.name, definition.version));
+    const backend = registry.get(keyOf(definition));
     return backend?.state === 'ready' ? backend : null;
   }
 
