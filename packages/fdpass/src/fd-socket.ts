@@ -81,6 +81,10 @@ type FdSocketConstructor = new (
  */
 const SETTLED = Promise.resolve();
 
+function rethrow(err: unknown): never {
+  throw err;
+}
+
 /**
  * Wraps an fd whose kind is already known; on a throw the caller still owns
  * fd. Internal (FdServer and FdSocket's factories use it): the constructor is
@@ -246,7 +250,17 @@ export class FdSocket extends EventEmitter {
     // is added and stops when the last goes, so no message (and none of its
     // fds) is ever read with nobody to hand it to.
     this.on('newListener', (event) => {
-      if (event === 'message') void SETTLED.then(() => this.#startReading());
+      if (event === 'message')
+        void SETTLED.then(() => {
+          // A 'message' listener may throw from inside the first read: an
+          // uncaught exception, as from queueMicrotask or any later read,
+          // not a rejection of a promise nobody sees.
+          try {
+            this.#startReading();
+          } catch (err) {
+            process.nextTick(rethrow, err);
+          }
+        });
     });
     this.on('removeListener', (event) => {
       if (event === 'message') this.#updateWatch();
