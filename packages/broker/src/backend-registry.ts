@@ -134,7 +134,7 @@ export class BackendRegistry extends EventEmitter {
 
   /** A slot no known backend of the definition's key serves (the first when both are taken). */
   private freeSlot(definition: ServiceDefinition): string {
-    const key = backendKey(definition.name, definition.version);
+    const key = keyOf(definition);
     const taken = this.list().filter((b) => b.key === key);
     const slots = this.slotsFor(definition);
     return slots.find((s) => !taken.some((b) => b.endpoint === s)) ?? slots[0];
@@ -159,7 +159,7 @@ export class BackendRegistry extends EventEmitter {
   }
 
   async acquire(definition: ServiceDefinition): Promise<Backend> {
-    const key = backendKey(definition.name, definition.version);
+    const key = keyOf(definition);
     // A Hello still in flight when the broker closes must not bring a
     // backend back (a daemon spawned after close would outlive the broker).
     if (this.closedValue) throw shuttingDown(key);
@@ -408,7 +408,7 @@ export class BackendRegistry extends EventEmitter {
     role: Role = 'routed',
   ): Backend {
     const backend: Backend = {
-      key: backendKey(definition.name, definition.version),
+      key: keyOf(definition),
       definition,
       endpoint,
       child,
@@ -452,7 +452,7 @@ export class BackendRegistry extends EventEmitter {
    * the replacement gone); ready within `readyTimeoutMs`.
    */
   startReplacement(definition: ServiceDefinition, readyTimeoutMs: number): Promise<Backend> {
-    const key = backendKey(definition.name, definition.version);
+    const key = keyOf(definition);
     if (this.closedValue) return Promise.reject(shuttingDown(key));
     const [a, b] = this.slotsFor(definition);
     const slot = this.backends.get(key)?.endpoint === a ? b : a;
@@ -500,7 +500,7 @@ export class BackendRegistry extends EventEmitter {
     target: ServiceDefinition | string,
     options: RestartOptions = {},
   ): Promise<RestartOutcome> {
-    const key = typeof target === 'string' ? target : backendKey(target.name, target.version);
+    const key = typeof target === 'string' ? target : keyOf(target);
     const running = this.restarts.get(key);
     if (running) return running;
     const definition = typeof target === 'string' ? undefined : target;

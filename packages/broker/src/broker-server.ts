@@ -4,7 +4,7 @@ import { PeerPolicy, preparePrivateSocketPath } from '@handoff/backend-sdk';
 import type { FdServer, FdSocket } from '@handoff/fdpass';
 import type { Logger } from 'pino';
 import { handleAdminRequest } from './admin.js';
-import { BackendRegistry, shuttingDown } from './backend-registry.js';
+import { BackendRegistry, keyOf, shuttingDown } from './backend-registry.js';
 import { brokerAdminProvider } from './broker-admin.js';
 import type { Broker, BrokerOptions } from './broker-api.js';
 import { ClientConnections } from './client-connections.js';
@@ -200,7 +200,7 @@ export class BrokerImpl extends EventEmitter implements Broker {
       // still serves the reconnect route until the drain ends.
       acquire: (definition) =>
         this.refusing
-          ? Promise.reject(shuttingDown(`${definition.name}@${definition.version}`))
+          ? Promise.reject(shuttingDown(keyOf(definition)))
           : this.upgrader.acquire(definition),
       acquireNow: (definition) => (this.refusing ? null : this.upgrader.acquireNow(definition)),
       admin: (request) => handleAdminRequest(request, admin),

@@ -12,7 +12,7 @@ import type { Broker } from '../src/broker-api.js';
 import { startBroker } from '../src/broker-launch.js';
 import { UpgradeError } from '../src/upgrade/errors.js';
 import { echoService, tempDir, tsxArgs } from './harness.js';
-import { brokerPid, daemonPids, echoOnce, gone, main } from './upgrade-harness.js';
+import { brokerPid, daemonPids, echoOnce, gone, main, quietFds } from './upgrade-harness.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -59,22 +59,6 @@ async function embedded(
   return { broker, socketPath, configFile, dir: tmp.dir };
 }
 
-/**
- * This process's fds once their count holds still: the broker runs in this
- * process, and its copy of a client it handed off closes when the daemon's
- * ack is read, which may come after the client already has its reply.
- */
-async function settledFdTargets(): Promise<Map<string, string>> {
-  let last = -1;
-  for (let i = 0; i < 40; i++) {
-    const now = openFds();
-    if (now === last) break;
-    last = now;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return openFdTargets();
-}
-
 describe('Broker.upgrade (embedded)', () => {
   it('fails at the deadline, kills the successor, and keeps serving with the same fds', async () => {
     expect.hasAssertions();
@@ -85,7 +69,8 @@ describe('Broker.upgrade (embedded)', () => {
       marker,
     }));
     await echoOnce(socketPath, 'warm-up');
-    const fds = await settledFdTargets();
+    await quietFds();
+    const fds = openFdTargets();
     const events: string[] = [];
     broker.on('upgrading', () => events.push('upgrading'));
     broker.on('upgrade-failed', (e: UpgradeError) => events.push(`failed ${e.code}`));

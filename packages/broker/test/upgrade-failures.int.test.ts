@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openFds, processesMentioning } from '@handoff/testkit';
+import { processesMentioning } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SUCCESSOR_ENV } from '../src/upgrade/serve-upgrade.js';
 import { runBrokerCli } from './cli-process.js';
@@ -17,6 +17,7 @@ import {
   daemonPids,
   echoOnce,
   main,
+  quietFds,
   type UpgradeSetup,
   upgradeSetup,
 } from './upgrade-harness.js';
@@ -42,17 +43,6 @@ function describePid(pid: number): string {
   } catch {
     return `${pid}: gone`;
   }
-}
-
-async function quietFds(pid: number): Promise<number> {
-  let last = -1;
-  for (let i = 0; i < 40; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const now = openFds(pid) ?? -1;
-    if (now === last) return now;
-    last = now;
-  }
-  return last;
 }
 
 /**

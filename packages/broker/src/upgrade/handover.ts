@@ -7,13 +7,7 @@
 // does after a commit (stop accepting for good, drain, exit) is the server's.
 import type { FdServer } from '@handoff/fdpass';
 import { ChannelRegistration, DaemonProcess, ErrorCode } from '@handoff/protocol';
-import {
-  type Backend,
-  type BackendRegistry,
-  backendKey,
-  keyOf,
-  RouteError,
-} from '../backend-registry.js';
+import { type Backend, type BackendRegistry, keyOf, RouteError } from '../backend-registry.js';
 import type { ServiceDefinition } from '../config/definition.js';
 import type { DaemonOutput } from '../daemon-spawn.js';
 import type { FdStoreState } from '../fd-store.js';
@@ -104,7 +98,7 @@ export class Upgrader {
 
   acquire(definition: ServiceDefinition): Promise<Backend> {
     const { registry } = this.parts;
-    const key = backendKey(definition.name, definition.version);
+    const key = keyOf(definition);
     if (this.committedValue) return handedOver(registry, key);
     if (registry.get(key)?.state === 'ready') return registry.acquire(definition);
     if (this.outcome !== null)
