@@ -29,7 +29,7 @@ import {
   echoService,
   fixtures,
   killPid,
-  openFds,
+  quietFdCount,
   startProcess,
   str,
   tempDir,
@@ -38,19 +38,9 @@ import {
 } from './harness.js';
 
 const P = 0xf001;
-
 /** Our open fd count once three readings 25 ms apart agree (2 s at most). */
-async function settledFdCount(): Promise<number> {
-  let last = openFds();
-  let same = 0;
-  for (let i = 0; i < 80 && same < 2; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    const now = openFds();
-    same = now === last ? same + 1 : 0;
-    last = now;
-  }
-  return last;
-}
+const steadyFds = () => quietFdCount({ intervalMs: 25, agreeing: 3 });
+
 const tmp = tempDir('endpoint-cache');
 const brokers: Broker[] = [];
 let envBefore: string | undefined;
@@ -171,17 +161,17 @@ for (const pinnedBy of ['pidfd', 'start time'] as const)
       // The broker runs in this process: the fds of a connection just ended
       // (its side and ours) close a turn or two later. Count once the number
       // holds still, here and below.
-      const fdsBefore = await settledFdCount();
+      const fdsBefore = await steadyFds();
       for (let i = 0; i < 5; i++) {
         const again = await ask(b);
         expect(again).toEqual({ route: 'cache', pid: first.pid });
       }
       expect(await hellos(b)).toBe(1);
-      expect(await settledFdCount()).toBe(fdsBefore);
+      expect(await steadyFds()).toBe(fdsBefore);
       // The broker still counts them: the client reports them, batched.
       await cacheSessionReportsSettled();
       expect(await cacheSessions(b)).toBe(5);
-      expect(await settledFdCount()).toBe(fdsBefore);
+      expect(await steadyFds()).toBe(fdsBefore);
       clearEndpointCache();
       expect(pinningFds(first.pid)).toEqual(
         pinnedBy === 'pidfd'
@@ -288,7 +278,7 @@ for (const pinnedBy of ['pidfd', 'start time'] as const)
       await ask(b);
       await endpointCacheSettled();
       await ask(b);
-      const before = await settledFds();
+      const before = await quietFdCount({ intervalMs: 100, maxMs: 3000 });
       const first = await ask(b);
       await killPid(first.pid);
       expect((await ask(b)).route).not.toBe('cache');
@@ -296,18 +286,6 @@ for (const pinnedBy of ['pidfd', 'start time'] as const)
       expect((await ask(b)).route).toBe('cache');
       // The broker runs in this process: its copies of handed-off fds go when
       // the daemon's ack arrives, after our reply; the count settles then.
-      expect(await settledFds()).toBeLessThanOrEqual(before);
+      expect(await quietFdCount({ intervalMs: 100, maxMs: 3000 })).toBeLessThanOrEqual(before);
     });
   });
-
-/** Our fd count once two readings 100 ms apart agree. */
-async function settledFds(): Promise<number> {
-  let last = openFds();
-  for (let i = 0; i < 30; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    const now = openFds();
-    if (now === last) return now;
-    last = now;
-  }
-  return last;
-}

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { type ReadyProcess, spawnReady, tsxArgs } from '@handoff/testkit';
 import pino from 'pino';
 
-export { alive, killPid, openFds, tempDir, tsxArgs } from '@handoff/testkit';
+export { alive, killPid, openFds, quietFdCount, tempDir, tsxArgs } from '@handoff/testkit';
 
 export const fixtures = join(import.meta.dirname, 'fixtures');
 export const text = (s: string) => new TextEncoder().encode(s);

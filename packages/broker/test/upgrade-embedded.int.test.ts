@@ -4,7 +4,7 @@
 // it holds what it held before, and after a successful one it holds
 // nothing of the broker's any more (listeners, channels, pipes, store).
 import { writeFileSync } from 'node:fs';
-import { openFds, processesMentioning } from '@handoff/testkit';
+import { openFds, processesMentioning, quietFdCount } from '@handoff/testkit';
 import { fdTargetsAdded, openFdTargets } from '@handoff/testkit/fds';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import type { Broker } from '../src/broker-api.js';
 import { startBroker } from '../src/broker-launch.js';
 import { UpgradeError } from '../src/upgrade/errors.js';
 import { echoService, tempDir, tsxArgs } from './harness.js';
-import { brokerPid, daemonPids, echoOnce, gone, main, quietFds } from './upgrade-harness.js';
+import { brokerPid, daemonPids, echoOnce, gone, main } from './upgrade-harness.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -69,7 +69,7 @@ describe('Broker.upgrade (embedded)', () => {
       marker,
     }));
     await echoOnce(socketPath, 'warm-up');
-    await quietFds();
+    await quietFdCount();
     const fds = openFdTargets();
     const events: string[] = [];
     broker.on('upgrading', () => events.push('upgrading'));

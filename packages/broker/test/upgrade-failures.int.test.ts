@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processesMentioning } from '@handoff/testkit';
+import { processesMentioning, quietFdCount } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SUCCESSOR_ENV } from '../src/upgrade/serve-upgrade.js';
 import { runBrokerCli } from './cli-process.js';
@@ -17,7 +17,6 @@ import {
   daemonPids,
   echoOnce,
   main,
-  quietFds,
   type UpgradeSetup,
   upgradeSetup,
 } from './upgrade-harness.js';
@@ -63,7 +62,7 @@ async function failingUpgrade(
   const pid = serve.child.pid!;
   await echoOnce(socket, 'warm-up');
   const daemons = await daemonPids(socket);
-  const fds = await quietFds(pid);
+  const fds = await quietFdCount({ pid });
 
   const upgrade = await cliJson(socket, ['upgrade', '--ready-timeout', String(readyTimeoutMs)]);
   expect(upgrade.code, JSON.stringify(upgrade.doc)).toBe(1);
@@ -79,7 +78,7 @@ async function failingUpgrade(
   await echoOnce(socket, 'after');
   expect(await daemonPids(socket)).toEqual(daemons);
   expect(serve.child.exitCode).toBeNull();
-  expect(await quietFds(pid)).toBeLessThanOrEqual(fds);
+  expect(await quietFdCount({ pid })).toBeLessThanOrEqual(fds);
   expect(serve.stderr()).toContain('upgrade failed, still serving');
 }
 

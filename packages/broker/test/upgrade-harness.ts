@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
-import { alive, openFds, processesMentioning } from '@handoff/testkit';
+import { alive, processesMentioning } from '@handoff/testkit';
 import { connectService } from '../src/client/connect-service.js';
 import { runBrokerCli } from './cli-process.js';
 import { echoService, str, tempDir, text, tsxArgs } from './harness.js';
@@ -221,21 +221,4 @@ export async function gone(pid: number, timeoutMs = 15_000): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return false;
-}
-
-/**
- * Process `pid`'s fd count (this process's without one) once two reads 50 ms
- * apart agree: a broker closes its copy of a handed-off client when the
- * daemon's ack is read, which may come after the client already has its reply.
- */
-export async function quietFds(pid?: number): Promise<number> {
-  const count = () => (pid === undefined ? openFds() : (openFds(pid) ?? -1));
-  let last = -1;
-  for (let i = 0; i < 40; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const now = count();
-    if (now === last) return now;
-    last = now;
-  }
-  return last;
 }

@@ -15,6 +15,28 @@ export function openFds(pid?: number): number | undefined {
   }
 }
 
+/**
+ * An fd count once it holds still: `agreeing` readings `intervalMs` apart
+ * that are equal (or the last reading after `maxMs`). Of this process, or of
+ * `pid` (-1 once it is gone). For leak checks around work whose last fd
+ * closes a moment after the caller is told it is done.
+ */
+export async function quietFdCount(
+  options: { pid?: number; intervalMs?: number; agreeing?: number; maxMs?: number } = {},
+): Promise<number> {
+  const { pid, intervalMs = 50, agreeing = 2, maxMs = 2000 } = options;
+  const count = () => (pid === undefined ? openFds() : (openFds(pid) ?? -1));
+  let last = count();
+  let same = 1;
+  for (let waited = 0; same < agreeing && waited < maxMs; waited += intervalMs) {
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    const now = count();
+    same = now === last ? same + 1 : 1;
+    last = now;
+  }
+  return last;
+}
+
 /** The fds this process has open, as numbers. */
 export function openFdSet(): Set<number> {
   return new Set(readdirSync('/proc/self/fd').map(Number));

@@ -15,7 +15,7 @@ export {
 } from './children.js';
 export { type DatagramReceiver, startDatagramReceiver } from './datagram-receiver.js';
 export { arbEvenCuts, arbFraction, arbMutatedEvenly } from './even-edits.js';
-export { openFdSet, openFds } from './fds.js';
+export { openFdSet, openFds, quietFdCount } from './fds.js';
 export { type FixtureOptions, startFixture } from './fixture-process.js';
 export {
   bundlePeerForUser,

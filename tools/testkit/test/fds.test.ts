@@ -1,7 +1,7 @@
-// openFds and openFdSet: counts that move with every open and close.
+// openFds, openFdSet and quietFdCount: counts that move with every open and close.
 import { closeSync, openSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { openFdSet, openFds } from '../src/fds.js';
+import { openFdSet, openFds, quietFdCount } from '../src/fds.js';
 
 describe('openFds', () => {
   it('counts one more while a file is open, and the same after it closed', () => {
@@ -34,6 +34,28 @@ describe('openFdSet', () => {
       expect(set.size).toBe(openFds());
     } finally {
       closeSync(fd);
+    }
+  });
+});
+
+describe('quietFdCount', () => {
+  it('waits for an fd that closes a moment later, and counts without it', async () => {
+    const before = openFds();
+    const fd = openSync('/dev/null', 'r');
+    setTimeout(() => closeSync(fd), 20);
+    expect(await quietFdCount({ intervalMs: 50 })).toBe(before);
+  });
+
+  it('gives up at maxMs with the last reading while the count keeps moving', async () => {
+    const fds: number[] = [];
+    const churn = setInterval(() => fds.push(openSync('/dev/null', 'r')), 10);
+    const started = performance.now();
+    try {
+      await quietFdCount({ intervalMs: 30, maxMs: 150 });
+      expect(performance.now() - started).toBeLessThan(1000);
+    } finally {
+      clearInterval(churn);
+      for (const fd of fds) closeSync(fd);
     }
   });
 });
