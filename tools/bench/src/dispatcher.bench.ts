@@ -17,6 +17,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { childrenOf } from './broker/probe-wire.mjs';
+import { buildCProgram } from './c-programs.ts';
 import {
   buildLoadGenerator,
   type LoadMode,
@@ -82,7 +83,7 @@ interface Server {
   port: number;
 }
 
-type Who = 'ours' | 'cluster' | 'ceiling';
+type Who = 'ours' | 'cluster' | 'ceiling' | 'floor';
 
 /**
  * BENCH_DISPATCHER_CEILING=0 leaves out the ceiling: node:cluster with
@@ -94,26 +95,57 @@ type Who = 'ours' | 'cluster' | 'ceiling';
  */
 const CEILING = process.env.BENCH_DISPATCHER_CEILING !== '0';
 
+/**
+ * BENCH_DISPATCHER_FLOOR=0 leaves out the floor: c/dispatchfloor.c, a
+ * master in C that does only the kernel work a master between the kernel
+ * and the workers cannot skip (accept4, one sendmsg per worker per batch,
+ * close, epoll) and keeps no books, feeding our own workers over our
+ * channel protocol. Its rate over SCHED_RR's (`floor_ratio`) is the most a
+ * dispatcher of this design (a master that owns each connection until a
+ * worker has it) could score in that run; the ceiling is the most any
+ * could. New-connections case only, like the ceiling.
+ */
+const FLOOR = process.env.BENCH_DISPATCHER_FLOOR !== '0';
+
 export async function dispatcherSuite(): Promise<void> {
   await buildLoadGenerator();
   const ours = await startServer('ours-master.mjs');
   const cluster = await startServer('cluster-server.mjs');
   const ceiling = CEILING ? await startServer('cluster-server.mjs', ['none']) : null;
-  const servers: Record<Who, Server | null> = { ours, cluster, ceiling };
+  const floor = FLOOR ? await startFloor() : null;
+  const servers: Record<Who, Server | null> = { ours, cluster, ceiling, floor };
   try {
     for (const c of selectedCases()) {
       const withCeiling = ceiling !== null && c.mode === 'close';
+      const withFloor = floor !== null && c.mode === 'close';
+      const extras = [withCeiling && 'the SCHED_NONE ceiling', withFloor && 'the C master floor'];
+      const named = extras.filter((x) => x !== false);
       console.error(
-        `# dispatcher ${c.mode}: ${ROUNDS} rounds of ${ROUND_SECONDS} s each, alternating${withCeiling ? ' (with the SCHED_NONE ceiling)' : ''}`,
+        `# dispatcher ${c.mode}: ${ROUNDS} rounds of ${ROUND_SECONDS} s each, alternating${named.length > 0 ? ` (with ${named.join(' and ')})` : ''}`,
       );
-      const rates: Record<Who, number[]> = { ours: [], cluster: [], ceiling: [] };
-      const cpu: Record<Who, number> = { ours: 0, cluster: 0, ceiling: 0 };
-      const served: Record<Who, number> = { ours: 0, cluster: 0, ceiling: 0 };
-      const errors: Record<Who, number> = { ours: 0, cluster: 0, ceiling: 0 };
+      const perSide = <T>(v: () => T): Record<Who, T> => ({
+        ours: v(),
+        cluster: v(),
+        ceiling: v(),
+        floor: v(),
+      });
+      const rates = perSide((): number[] => []);
+      const cpu = perSide(() => 0);
+      const served = perSide(() => 0);
+      const errors = perSide(() => 0);
       const paired: number[] = [];
       const ceilingPaired: number[] = [];
       const oursVsCeiling: number[] = [];
-      const sides: Who[] = withCeiling ? ['ours', 'cluster', 'ceiling'] : ['ours', 'cluster'];
+      const floorPaired: number[] = [];
+      const oursVsFloor: number[] = [];
+      // ours always next to cluster and to the floor, cluster next to the
+      // ceiling, whichever way a round runs: those ratios are paired.
+      const sides: Who[] = [
+        ...(withFloor ? (['floor'] as const) : []),
+        'ours',
+        'cluster',
+        ...(withCeiling ? (['ceiling'] as const) : []),
+      ];
       // Each server under load until its JIT has settled (settle.ts): at least
       // SERVER_WARMUP_SECONDS, in half-second runs of the load generator.
       const warmups: Settled[] = [];
@@ -130,7 +162,6 @@ export async function dispatcherSuite(): Promise<void> {
       }
       const warmup = allSettled(warmups);
       for (let r = 0; r < ROUNDS; r++) {
-        // ours and cluster always back to back (and cluster and the ceiling): their ratio is paired.
         const order = r % 2 === 0 ? sides : [...sides].reverse();
         const round: Partial<Record<Who, number>> = {};
         for (const who of order) {
@@ -162,6 +193,10 @@ export async function dispatcherSuite(): Promise<void> {
           ceilingPaired.push((round.ceiling ?? 0) / (round.cluster ?? 1));
           oursVsCeiling.push((round.ours ?? 0) / (round.ceiling ?? 1));
         }
+        if (withFloor) {
+          floorPaired.push((round.floor ?? 0) / (round.cluster ?? 1));
+          oursVsFloor.push((round.ours ?? 0) / (round.floor ?? 1));
+        }
       }
       const o = summarize(rates.ours);
       const b = summarize(rates.cluster);
@@ -173,6 +208,9 @@ export async function dispatcherSuite(): Promise<void> {
       const cpuBase = us(cpu.cluster, served.cluster);
       const two = (x: number) => Number(x.toFixed(2));
       const ceilingRatio = withCeiling ? two(summarize(ceilingPaired).opsPerSec) : undefined;
+      const floorRatio = withFloor ? two(summarize(floorPaired).opsPerSec) : undefined;
+      // The tightest bound measured: the floor of this design if it ran, else the ceiling of any.
+      const bound = floorRatio ?? ceilingRatio;
       emit({
         ...result,
         unit: c.mode === 'close' ? 'connections_per_s' : 'requests_per_s',
@@ -184,6 +222,8 @@ export async function dispatcherSuite(): Promise<void> {
         cpu_ratio: Number((cpuBase / cpuOurs).toFixed(2)),
         // The most any dispatcher with these workers could score in this run (SCHED_NONE ÷ SCHED_RR).
         ...(ceilingRatio === undefined ? {} : { ceiling_ratio: ceilingRatio }),
+        // The most a dispatcher with a master in between could score in this run (C master ÷ SCHED_RR).
+        ...(floorRatio === undefined ? {} : { floor_ratio: floorRatio }),
         errors: errors.ours,
         baseline_errors: errors.cluster,
         workers: WORKERS,
@@ -193,12 +233,13 @@ export async function dispatcherSuite(): Promise<void> {
         ...warmup,
         target_ratio: c.target,
         meets_target: result.ratio >= c.target && errors.ours === 0,
-        // Out of reach when the ceiling itself (SCHED_NONE) scores below the target.
+        // Out of reach when the floor of this design (or, without it, the
+        // ceiling of any) scores below the target too.
         verdict: verdictOf([
           { met: errors.ours === 0 },
           {
             met: result.ratio >= c.target,
-            ...(ceilingRatio === undefined ? {} : { reachable: ceilingRatio >= c.target }),
+            ...(bound === undefined ? {} : { reachable: bound >= c.target }),
           },
         ]),
       });
@@ -224,10 +265,31 @@ export async function dispatcherSuite(): Promise<void> {
           rounds: ROUNDS,
         });
       }
+      if (withFloor) {
+        const f = summarize(rates.floor);
+        const vs = line(c.bench, o, 'c.dispatch_floor.new_connections', f);
+        emit({
+          ...vs,
+          ratio: two(summarize(oursVsFloor).opsPerSec),
+          ratio_of:
+            'ours ÷ the C master floor (same workers, a master that only accepts, sends and closes), median of paired rounds',
+          unit: 'connections_per_s',
+          baseline_spread: Number(f.spread.toFixed(2)),
+          ratio_of_medians: vs.ratio,
+          paired_ratios: oursVsFloor.map(two),
+          floor_ratio: floorRatio,
+          floor_paired_ratios: floorPaired.map(two),
+          server_cpu_us_per_op: cpuOurs,
+          baseline_server_cpu_us_per_op: us(cpu.floor, served.floor),
+          errors: errors.ours,
+          baseline_errors: errors.floor,
+          rounds: ROUNDS,
+        });
+      }
     }
   } finally {
     await Promise.all(
-      [ours, cluster, ceiling].map((s) => (s === null ? undefined : stopServer(s))),
+      [ours, cluster, ceiling, floor].map((s) => (s === null ? undefined : stopServer(s))),
     );
   }
 }
@@ -242,15 +304,36 @@ async function freePort(): Promise<number> {
 }
 
 /** Children are plain JS over the built dist of the packages, as users run them. */
-async function startServer(script: string, extra: string[] = []): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(
+function startServer(script: string, extra: string[] = []): Promise<Server> {
+  return startReady(script, (port) => [
     process.execPath,
-    [join(import.meta.dirname, 'dispatcher', script), String(port), String(WORKERS), ...extra],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+    join(import.meta.dirname, 'dispatcher', script),
+    String(port),
+    String(WORKERS),
+    ...extra,
+  ]);
+}
+
+/** The C master floor, serving with ours-worker.mjs: the very workers ours runs. */
+async function startFloor(): Promise<Server> {
+  const binary = await buildCProgram('dispatchfloor');
+  const worker = join(import.meta.dirname, 'dispatcher', 'ours-worker.mjs');
+  return startReady('dispatchfloor', (port) => [
+    binary,
+    String(port),
+    String(WORKERS),
+    process.execPath,
+    worker,
+  ]);
+}
+
+/** Spawns a server on a free port; resolves once it printed its first line ("ready"). */
+async function startReady(name: string, command: (port: number) => string[]): Promise<Server> {
+  const port = await freePort();
+  const [file, ...args] = command(port);
+  const child = spawn(file as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`${script} exited (${code}) before it was ready`);
+    throw new Error(`${name} exited (${code}) before it was ready`);
   });
   await Promise.race([once(child.stdout!, 'data'), exited]);
   exited.catch(() => {});
