@@ -243,48 +243,49 @@ export async function dispatcherSuite(): Promise<void> {
           },
         ]),
       });
-      if (withCeiling) {
-        const e = summarize(rates.ceiling);
-        const vs = line(c.bench, o, 'node.cluster.sched_none.new_connections', e);
-        const cpuCeiling = us(cpu.ceiling, served.ceiling);
+      // Ours against a bound measured in the same rounds, on a line of its own.
+      const versus = (
+        who: 'ceiling' | 'floor',
+        baseline: string,
+        ratioOf: string,
+        oursVs: number[],
+        bound: Record<string, unknown>,
+      ) => {
+        const b = summarize(rates[who]);
+        const vs = line(c.bench, o, baseline, b);
         emit({
           ...vs,
-          ratio: two(summarize(oursVsCeiling).opsPerSec),
-          ratio_of:
-            'ours ÷ SCHED_NONE (workers accept themselves: the ceiling), median of paired rounds',
+          ratio: two(summarize(oursVs).opsPerSec),
+          ratio_of: ratioOf,
           unit: 'connections_per_s',
-          baseline_spread: Number(e.spread.toFixed(2)),
+          baseline_spread: Number(b.spread.toFixed(2)),
           ratio_of_medians: vs.ratio,
-          paired_ratios: oursVsCeiling.map(two),
-          ceiling_ratio: ceilingRatio,
-          ceiling_paired_ratios: ceilingPaired.map(two),
+          paired_ratios: oursVs.map(two),
+          ...bound,
           server_cpu_us_per_op: cpuOurs,
-          baseline_server_cpu_us_per_op: cpuCeiling,
+          baseline_server_cpu_us_per_op: us(cpu[who], served[who]),
           errors: errors.ours,
-          baseline_errors: errors.ceiling,
+          baseline_errors: errors[who],
           rounds: ROUNDS,
         });
+      };
+      if (withCeiling) {
+        versus(
+          'ceiling',
+          'node.cluster.sched_none.new_connections',
+          'ours ÷ SCHED_NONE (workers accept themselves: the ceiling), median of paired rounds',
+          oursVsCeiling,
+          { ceiling_ratio: ceilingRatio, ceiling_paired_ratios: ceilingPaired.map(two) },
+        );
       }
       if (withFloor) {
-        const f = summarize(rates.floor);
-        const vs = line(c.bench, o, 'c.dispatch_floor.new_connections', f);
-        emit({
-          ...vs,
-          ratio: two(summarize(oursVsFloor).opsPerSec),
-          ratio_of:
-            'ours ÷ the C master floor (same workers, a master that only accepts, sends and closes), median of paired rounds',
-          unit: 'connections_per_s',
-          baseline_spread: Number(f.spread.toFixed(2)),
-          ratio_of_medians: vs.ratio,
-          paired_ratios: oursVsFloor.map(two),
-          floor_ratio: floorRatio,
-          floor_paired_ratios: floorPaired.map(two),
-          server_cpu_us_per_op: cpuOurs,
-          baseline_server_cpu_us_per_op: us(cpu.floor, served.floor),
-          errors: errors.ours,
-          baseline_errors: errors.floor,
-          rounds: ROUNDS,
-        });
+        versus(
+          'floor',
+          'c.dispatch_floor.new_connections',
+          'ours ÷ the C master floor (same workers, a master that only accepts, sends and closes), median of paired rounds',
+          oursVsFloor,
+          { floor_ratio: floorRatio, floor_paired_ratios: floorPaired.map(two) },
+        );
       }
     }
   } finally {
