@@ -14,10 +14,10 @@
 // (far steadier than throughput here) are on the line too.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { childrenOf } from './broker/probe-wire.mjs';
 import { buildCProgram } from './c-programs.ts';
+import { freePort } from './dispatcher/free-port.ts';
 import {
   buildLoadGenerator,
   type LoadMode,
@@ -118,8 +118,10 @@ export async function dispatcherSuite(): Promise<void> {
     for (const c of selectedCases()) {
       const withCeiling = ceiling !== null && c.mode === 'close';
       const withFloor = floor !== null && c.mode === 'close';
-      const extras = [withCeiling && 'the SCHED_NONE ceiling', withFloor && 'the C master floor'];
-      const named = extras.filter((x) => x !== false);
+      const named = [
+        ...(withCeiling ? ['the SCHED_NONE ceiling'] : []),
+        ...(withFloor ? ['the C master floor'] : []),
+      ];
       console.error(
         `# dispatcher ${c.mode}: ${ROUNDS} rounds of ${ROUND_SECONDS} s each, alternating${named.length > 0 ? ` (with ${named.join(' and ')})` : ''}`,
       );
@@ -293,15 +295,6 @@ export async function dispatcherSuite(): Promise<void> {
       [ours, cluster, ceiling, floor].map((s) => (s === null ? undefined : stopServer(s))),
     );
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  s.close();
-  await once(s, 'close');
-  return port;
 }
 
 /** Children are plain JS over the built dist of the packages, as users run them. */

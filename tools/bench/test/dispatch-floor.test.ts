@@ -5,12 +5,13 @@
 // its start, not hang the bench.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { childrenOf } from '../src/broker/probe-wire.mjs';
 import { buildCProgram } from '../src/c-programs.ts';
+import { freePort } from '../src/dispatcher/free-port.ts';
 
 // From source, as every test runs: a fresh clone has no dist/ yet.
 const worker = [
@@ -25,14 +26,6 @@ const started: ChildProcess[] = [];
 afterEach(() => {
   for (const c of started.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 async function startFloor(command: string[]) {
   const binary = await buildCProgram('dispatchfloor');
@@ -60,13 +53,6 @@ function hello(port: number): Promise<string> {
     }).on('error', reject);
   });
 }
-
-const childrenOf = (pid: number): number[] =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .filter((s) => s !== '')
-    .map(Number);
 
 describe('dispatchfloor', () => {
   it('serves every connection through our workers and stops leaving none behind', async () => {
