@@ -19,6 +19,8 @@ import type { RouterContext } from './router-context.js';
 export class AdminSession {
   private inFlight = 0;
   private peerEnded = false;
+  /** Answers waiting for the end of this tick (see queueReply). */
+  private replies: Uint8Array[] = [];
   constructor(
     private readonly socket: FdSocket,
     private readonly decoder: FrameDecoder,
@@ -49,7 +51,8 @@ export class AdminSession {
 
   ended(): void {
     this.peerEnded = true;
-    if (this.inFlight === 0) closeWhenFlushed(this.socket);
+    // Answers still queued are written first, and close the socket after them.
+    if (this.inFlight === 0 && this.replies.length === 0) closeWhenFlushed(this.socket);
   }
 
   private async answerOne(frame: Frame): Promise<void> {
@@ -68,10 +71,25 @@ export class AdminSession {
     const reply = await this.ctx.admin(request);
     this.inFlight--;
     if (this.socket.closed) return;
-    safeWrite(
-      this.socket,
-      encodeFramed(responseFrame(frame, { payload: AdminReply.encode(reply) })),
-    );
-    if (this.peerEnded && this.inFlight === 0) closeWhenFlushed(this.socket);
+    this.queueReply(encodeFramed(responseFrame(frame, { payload: AdminReply.encode(reply) })));
   }
+
+  /**
+   * Answers made in one turn of the event loop leave in one write: a
+   * client that pipelines many requests in one write (an endpoint-cache
+   * report holds one per session, thousands at a time) costs one sendmsg
+   * per batch, not one per request, and wakes its reader once.
+   */
+  private queueReply(bytes: Uint8Array): void {
+    if (this.replies.length === 0) process.nextTick(this.flushReplies);
+    this.replies.push(bytes);
+  }
+
+  private readonly flushReplies = (): void => {
+    const replies = this.replies;
+    this.replies = [];
+    if (replies.length > 0 && !this.socket.closed)
+      safeWrite(this.socket, replies.length === 1 ? replies[0]! : Buffer.concat(replies));
+    if (this.peerEnded && this.inFlight === 0) closeWhenFlushed(this.socket);
+  };
 }

@@ -5,6 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import {
   AdminReply,
   AdminRequest,
+  ErrorCode,
   encodeFramed,
   FrameDecoder,
   FrameKind,
@@ -12,6 +13,8 @@ import {
 } from '@handoff/protocol';
 import { handleAdminRequest } from '../src/admin.js';
 import type { AdminProvider } from '../src/admin-provider.js';
+import { HandoffTokenPool } from '../src/handoff/token-pool.js';
+import type { RouterContext } from '../src/router-context.js';
 
 export { tempDir } from '@handoff/testkit';
 
@@ -124,5 +127,35 @@ export async function startAdminServer(
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * A router context for hello-router's serveClient that answers admin frames
+ * with handleAdminRequest over a fakeBroker() and routes nothing.
+ */
+export function adminRouterContext(): RouterContext {
+  const provider = fakeBroker();
+  return {
+    select: () => ({
+      ok: false,
+      code: ErrorCode.SERVICE_UNKNOWN,
+      reason: 'no routing in this test',
+    }),
+    acquire: async () => {
+      throw new Error('no backend in this test');
+    },
+    admin: (request) => handleAdminRequest(request, provider),
+    nextConnectionId: () => 1n,
+    tokens: new HandoffTokenPool(),
+    helloDeadlineMs: 1000,
+    handoffDeadlineMs: 500,
+    fdPressureRetryMs: 250,
+    admitHello: () => null,
+    daemonMinProtocol: 1,
+    daemonMaxProtocol: 1,
+    observeHello: () => {},
+    observeHandoff: () => {},
+    log: () => {},
   };
 }

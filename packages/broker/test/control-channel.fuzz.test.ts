@@ -10,7 +10,6 @@ import {
   ADMIN_PAYLOAD_PROTOCOL,
   AdminRequest,
   ChannelRegistration,
-  ErrorCode,
   encodeFramed,
   type Frame,
   FrameDecoder,
@@ -25,13 +24,10 @@ import { openFds, trapUncaught } from '@handoff/testkit';
 import { arbMutated } from '@handoff/testkit/mutations';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { handleAdminRequest } from '../src/admin.js';
 import { BackendChannel } from '../src/handoff/control-channel.js';
-import { HandoffTokenPool } from '../src/handoff/token-pool.js';
 import type { Offer } from '../src/handoff/wire.js';
 import { CLIENT_SOCKET_OPTIONS, serveClient } from '../src/hello-router.js';
-import type { RouterContext } from '../src/router-context.js';
-import { fakeBroker } from './admin-harness.js';
+import { adminRouterContext } from './admin-harness.js';
 import { registrationMessage } from './channel-registration.js';
 import {
   captureClientTraffic,
@@ -221,32 +217,6 @@ describe('BackendChannel over mutated backend traffic (real seqpacket pairs)', (
   }, 60_000);
 });
 
-function adminContext(): RouterContext {
-  const provider = fakeBroker();
-  return {
-    select: () => ({
-      ok: false,
-      code: ErrorCode.SERVICE_UNKNOWN,
-      reason: 'no routing in this test',
-    }),
-    acquire: async () => {
-      throw new Error('no backend in this test');
-    },
-    admin: (request) => handleAdminRequest(request, provider),
-    nextConnectionId: () => 1n,
-    tokens: new HandoffTokenPool(),
-    helloDeadlineMs: 1000,
-    handoffDeadlineMs: 500,
-    fdPressureRetryMs: 250,
-    admitHello: () => null,
-    daemonMinProtocol: 1,
-    daemonMaxProtocol: 1,
-    observeHello: () => {},
-    observeHandoff: () => {},
-    log: () => {},
-  };
-}
-
 /** What a router must do with `bytes`: answer `answers` admin frames, and close if anything is bad. */
 function expectedAdmin(bytes: Uint8Array): { answers: number; mustClose: boolean } {
   const decoder = new FrameDecoder({ maxFrameBytes: MAX_HELLO_BYTES });
@@ -304,7 +274,7 @@ async function adminSession(chunks: Uint8Array[], halfClose = false) {
     wake();
   });
   ours.on('error', () => {});
-  serveClient(theirs, peerCredentials(theirs), adminContext());
+  serveClient(theirs, peerCredentials(theirs), adminRouterContext());
   for (const c of chunks) if (c.length > 0) ours.write(c);
   if (halfClose) ours.end();
   const settled = () =>
