@@ -1,11 +1,13 @@
 // How the broker scales with the number of defined services: Hello p50 on
 // the reconnect route with 1, 100, 1,000 and 10,000 definitions (brokers
 // side by side, Hellos interleaved across them, with a second 1-definition
-// broker as the A/A control), startup time, and RSS per defined service
+// broker as the A/A control, and the 1- and 10,000-definition brokers again
+// with V8's young generation capped: the heap's share), startup time, and
+// RSS per defined service
 // (0 … 10,000 definitions, no daemon running, after GC).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectService } from '@handoff/broker';
@@ -111,6 +113,22 @@ export function fit(points: readonly { x: number; y: number }[]): {
 
 const helloFrame = helloFrameFor('echo-plain');
 
+/**
+ * With many definitions V8 grows the broker's young generation (its
+ * semi-spaces) towards their 16 MiB default cap, and a Hello then touches
+ * fresh new-space pages: about 0.5-0.8 minor page faults per Hello against
+ * 0.04 with one definition (2026-12-06, /proc/<pid>/stat minflt), each one
+ * dear on this VM. Capped at 4 MiB, the faults go and the p50 gap with them;
+ * the capped pair measures that in every run.
+ */
+const SEMI_SPACE_FLAG = '--max-semi-space-size=4';
+
+/** Minor page faults of `pid` so far (field 10 of /proc/<pid>/stat). */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
 const us = (ms: number) => Number((ms * 1000).toFixed(1));
 const perSecond = (ms: number) => summarize([1000 / ms]);
 
@@ -136,11 +154,22 @@ export async function servicesCase(
     writeDefinitions(twinDir, twinCount);
     const twin = await startCapacityBroker(root, twinCount, [], twinDir);
     brokers.push(twin);
+    // The young generation's share: the smallest and the largest count again,
+    // both with V8's semi-space capped (see SEMI_SPACE_FLAG), in the same loop.
+    const capped: CapacityBroker[] = [];
+    if (process.env.BENCH_CAPACITY_SEMI_SPACE !== '0') {
+      for (const count of [twinCount, Math.max(...counts)]) {
+        const dir = join(root, `config-${count}-semi`);
+        writeDefinitions(dir, count);
+        capped.push(await startCapacityBroker(root, count, [SEMI_SPACE_FLAG], dir));
+      }
+      brokers.push(...capped);
+    }
     // RSS before any daemon runs: definitions only.
     const rss: { x: number; y: number }[] = [];
     const heap: { x: number; y: number }[] = [];
     for (const b of brokers) {
-      if (b === twin) continue;
+      if (b === twin || capped.includes(b)) continue;
       const m = await memoryOf(b);
       rss.push({ x: b.count, y: m.rss });
       heap.push({ x: b.count, y: m.heap });
@@ -180,6 +209,7 @@ export async function servicesCase(
     );
     const samples = new Map<CapacityBroker, number[]>(withHellos.map((b) => [b, []]));
     const cpu0 = new Map(withHellos.map((b) => [b, treeCpuUs([b.child.pid!])]));
+    const faults0 = new Map(withHellos.map((b) => [b, minorFaults(b.child.pid!)]));
     // In a fresh random order every round, so no broker always follows the same one.
     const order = roundOrders(withHellos.length);
     for (let i = 0; i < hellos; i++)
@@ -191,6 +221,10 @@ export async function servicesCase(
     const cpuPerHello = new Map(
       withHellos.map((b) => [b, (treeCpuUs([b.child.pid!]) - cpu0.get(b)!) / hellos]),
     );
+    const faultsPerHello = new Map(
+      withHellos.map((b) => [b, (minorFaults(b.child.pid!) - faults0.get(b)!) / hellos]),
+    );
+    const faults = (b: CapacityBroker) => Number(faultsPerHello.get(b)!.toFixed(3));
     const smallest = withHellos[0]!;
     const base = samples.get(smallest)!;
     const baseP50 = percentile(base, 50);
@@ -198,6 +232,7 @@ export async function servicesCase(
     // tolerance narrower than that cannot be judged from this run.
     const aaP50 = percentile(samples.get(twin)!, 50) / baseP50;
     for (const b of withHellos.slice(1)) {
+      if (capped.includes(b)) continue;
       const s = samples.get(b)!;
       const p50 = percentile(s, 50);
       const p50Ratio = p50 / baseP50;
@@ -219,6 +254,8 @@ export async function servicesCase(
         p50_vs_baseline: Number(p50Ratio.toFixed(3)),
         broker_cpu_us_per_hello: Number(cpuPerHello.get(b)!.toFixed(1)),
         baseline_broker_cpu_us_per_hello: Number(cpuPerHello.get(smallest)!.toFixed(1)),
+        broker_minor_faults_per_hello: faults(b),
+        baseline_broker_minor_faults_per_hello: faults(smallest),
         samples: hellos,
         ...warmup,
         route: 'reconnect',
@@ -237,7 +274,34 @@ export async function servicesCase(
           : {}),
       });
     }
-    const counted = brokers.filter((b) => b !== twin);
+    if (capped.length === 2) {
+      const [low, high] = capped as [CapacityBroker, CapacityBroker];
+      const lowP50 = percentile(samples.get(low)!, 50);
+      const highP50 = percentile(samples.get(high)!, 50);
+      emit({
+        ...line(
+          `broker.hello_to_reply.defined_${high.count}.semi_space_capped`,
+          perSecond(highP50),
+          `broker.hello_to_reply.defined_${low.count}.semi_space_capped`,
+          perSecond(lowP50),
+        ),
+        node_flags: SEMI_SPACE_FLAG,
+        definitions: high.count,
+        p50_us: us(highP50),
+        baseline_p50_us: us(lowP50),
+        p50_vs_baseline: Number((highP50 / lowP50).toFixed(3)),
+        p50_vs_uncapped_baseline: Number((highP50 / baseP50).toFixed(3)),
+        broker_cpu_us_per_hello: Number(cpuPerHello.get(high)!.toFixed(1)),
+        baseline_broker_cpu_us_per_hello: Number(cpuPerHello.get(low)!.toFixed(1)),
+        broker_minor_faults_per_hello: faults(high),
+        baseline_broker_minor_faults_per_hello: faults(low),
+        samples: hellos,
+        route: 'reconnect',
+        target:
+          'none: the same two counts with V8 young generation capped, on record — how much of the many-definitions ratio is the heap, not the routing',
+      });
+    }
+    const counted = brokers.filter((b) => b !== twin && !capped.includes(b));
     const startup = counted.map((b) => ({
       definitions: b.count,
       start_broker_ms: Number(b.startMs.toFixed(1)),
