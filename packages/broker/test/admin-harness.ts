@@ -131,11 +131,10 @@ export async function startAdminServer(
 }
 
 /**
- * A router context for hello-router's serveClient that answers admin frames
- * with handleAdminRequest over a fakeBroker() and routes nothing.
+ * A router context for hello-router's serveClient that routes nothing and
+ * answers no admin request; `overrides` replace any part of it.
  */
-export function adminRouterContext(): RouterContext {
-  const provider = fakeBroker();
+export function routerContext(overrides: Partial<RouterContext> = {}): RouterContext {
   return {
     select: () => ({
       ok: false,
@@ -145,7 +144,9 @@ export function adminRouterContext(): RouterContext {
     acquire: async () => {
       throw new Error('no backend in this test');
     },
-    admin: (request) => handleAdminRequest(request, provider),
+    admin: async () => {
+      throw new Error('no admin in this test');
+    },
     nextConnectionId: () => 1n,
     tokens: new HandoffTokenPool(),
     helloDeadlineMs: 1000,
@@ -157,5 +158,12 @@ export function adminRouterContext(): RouterContext {
     observeHello: () => {},
     observeHandoff: () => {},
     log: () => {},
+    ...overrides,
   };
+}
+
+/** routerContext() answering admin frames with handleAdminRequest over a fakeBroker(). */
+export function adminRouterContext(): RouterContext {
+  const provider = fakeBroker();
+  return routerContext({ admin: (request) => handleAdminRequest(request, provider) });
 }

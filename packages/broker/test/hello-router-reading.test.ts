@@ -24,9 +24,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend-registry.js';
 import { parseServiceDefinition } from '../src/config/definition.js';
 import { BackendChannel } from '../src/handoff/control-channel.js';
-import { HandoffTokenPool } from '../src/handoff/token-pool.js';
 import { serveClient } from '../src/hello-router.js';
 import type { RouterContext } from '../src/router-context.js';
+import { routerContext } from './admin-harness.js';
 import { registrationMessage } from './channel-registration.js';
 
 const open: FdSocket[] = [];
@@ -50,24 +50,13 @@ function gatedContext(handoff: boolean) {
   });
   let ids = 0n;
   const handoffs: string[] = [];
-  const ctx: RouterContext = {
+  const ctx = routerContext({
     select: () => ({ ok: true, definition: def }),
     acquire: () => gate,
-    admin: async () => {
-      throw new Error('no admin in this test');
-    },
     nextConnectionId: () => ++ids,
-    tokens: new HandoffTokenPool(),
     helloDeadlineMs: 2000,
-    handoffDeadlineMs: 500,
-    fdPressureRetryMs: 250,
-    admitHello: () => null,
-    daemonMinProtocol: 1,
-    daemonMaxProtocol: 1,
-    observeHello: () => {},
     observeHandoff: (outcome) => void handoffs.push(outcome),
-    log: () => {},
-  };
+  });
   return { ctx, def, release, handoffs };
 }
 
