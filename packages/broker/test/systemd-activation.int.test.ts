@@ -21,6 +21,7 @@ import { processesMentioning, startDatagramReceiver } from '@handoff/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectService } from '../src/client/connect-service.js';
 import { SystemdNotifier } from '../src/systemd/notify.js';
+import { BROKER_NODE_FLAGS } from '../src/systemd/units.js';
 import { echoService, str, tempDir, text, tsxArgs } from './harness.js';
 
 const repo = join(import.meta.dirname, '../../..');
@@ -58,8 +59,9 @@ interface Serve {
 }
 
 /**
- * serve as systemd would start it: `fd3` becomes fd 3, LISTEN_PID is the
- * pid that runs node (sh execs it), `env` adds LISTEN_FDS and friends.
+ * serve as systemd would start it: with the unit's node flags, `fd3` becomes
+ * fd 3, LISTEN_PID is the pid that runs node (sh execs it), `env` adds
+ * LISTEN_FDS and friends.
  */
 function serve(
   configFile: string,
@@ -75,6 +77,7 @@ function serve(
       '-c',
       `LISTEN_PID=${pid} exec "$0" "$@"`,
       process.execPath,
+      ...BROKER_NODE_FLAGS,
       ...tsxArgs,
       main,
       'serve',

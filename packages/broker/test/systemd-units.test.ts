@@ -51,7 +51,7 @@ describe('rendering', () => {
     const service = renderServiceUnit(base).text;
     expect(value(socket, 'ListenStream')).toBe(DEFAULT_UNIT_SOCKET);
     expect(value(service, 'ExecStart')).toBe(
-      `/usr/bin/node ${base.cliEntry} serve --socket %t/handoff/broker.sock --drain 5000`,
+      `/usr/bin/node --max-semi-space-size=4 ${base.cliEntry} serve --socket %t/handoff/broker.sock --drain 5000`,
     );
     expect(value(service, 'ReadWritePaths')).toBe('%t/handoff -%h/.local/state/handoff');
     expect(value(service, 'PrivateTmp')).toBe('yes');
@@ -79,7 +79,7 @@ describe('rendering', () => {
     };
     const service = renderServiceUnit(options).text;
     expect(value(service, 'ExecStart')).toBe(
-      '"/opt/my node/bin/node" "/home/a b/100%%/$$HOME/main.js" serve' +
+      '"/opt/my node/bin/node" --max-semi-space-size=4 "/home/a b/100%%/$$HOME/main.js" serve' +
         ' --socket "/run/user/1000/my sockets/broker.sock"' +
         ' --config-dir "/home/a/\\"quoted\\"\\\\dir" --config-file /home/a/services.json --drain 5000',
     );

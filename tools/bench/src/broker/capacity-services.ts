@@ -7,14 +7,14 @@
 // (0 … 10,000 definitions, no daemon running, after GC).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectService } from '@handoff/broker';
 import { emit, line, percentile, roundOrders, summarize } from '../measure.ts';
 import { warmUntilSettled } from '../settle.ts';
-import { treeCpuUs } from './capacity-throughput.ts';
 import { firstReply, helloFrameFor } from './frames.ts';
+import { minorFaults, treeCpuUs } from './proc-stat.ts';
 
 const here = import.meta.dirname;
 /** Definitions per config file: 10,000 of them would pass the 1 MiB file cap. */
@@ -121,13 +121,7 @@ const helloFrame = helloFrameFor('echo-plain');
  * dear on this VM. Capped at 4 MiB, the faults go and the p50 gap with them;
  * the capped pair measures that in every run.
  */
-const SEMI_SPACE_FLAG = '--max-semi-space-size=4';
-
-/** Minor page faults of `pid` so far (field 10 of /proc/<pid>/stat). */
-function minorFaults(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
-}
+export const SEMI_SPACE_FLAG = '--max-semi-space-size=4';
 
 const us = (ms: number) => Number((ms * 1000).toFixed(1));
 const perSecond = (ms: number) => summarize([1000 / ms]);

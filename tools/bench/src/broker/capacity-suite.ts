@@ -3,7 +3,8 @@
 // startup against the number of defined services, RSS per defined service
 // and per attached daemon. Knobs: BENCH_CAPACITY_CASES=throughput,services,daemons
 // BENCH_CAPACITY_LOOPS=64,256 BENCH_CAPACITY_ROUNDS=3 BENCH_CAPACITY_HELLOS=2000
-// BENCH_CAPACITY_DAEMONS=0,100,1000.
+// BENCH_CAPACITY_DAEMONS=0,100,1000; BENCH_CAPACITY_SEMI_SPACE=0 leaves the
+// brokers started with V8's young generation capped out.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,15 +13,15 @@ import { join } from 'node:path';
 import { connectService } from '@handoff/broker';
 import { type BareHandoff, startBareHandoff } from './bare-handoff.ts';
 import { daemonsCase } from './capacity-daemons.ts';
-import { servicesCase } from './capacity-services.ts';
+import { SEMI_SPACE_FLAG, servicesCase } from './capacity-services.ts';
 import { throughputCase } from './capacity-throughput.ts';
 import { stopChildren } from './child-processes.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const numbers = (text: string) => text.split(',').filter(Boolean).map(Number);
 
-function child(script: string, arg: string): ChildProcess {
-  return spawn(process.execPath, [join(import.meta.dirname, script), arg], {
+function child(script: string, arg: string, nodeArgs: readonly string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, script), arg], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 }
@@ -34,6 +35,13 @@ export async function capacitySuite(): Promise<void> {
       const barePath = join(root, 'bare.sock');
       const broker = child('broker-process.mjs', brokerPath);
       const bare = child('capacity-accept-server.mjs', barePath);
+      // The same broker started as the systemd unit starts it (young
+      // generation capped), in the same rounds: what the flag costs or buys.
+      const cappedPath = join(root, 'capped', 'run', 'broker.sock');
+      const capped =
+        process.env.BENCH_CAPACITY_SEMI_SPACE === '0'
+          ? null
+          : child('broker-process.mjs', cappedPath, [SEMI_SPACE_FLAG]);
       // The floors (bare-handoff.mjs): a Node handoff that only passes the fd
       // on, one that also waits for the Hello, and the handoff of record done
       // the cheapest right way. Whatever started is stopped.
@@ -47,9 +55,11 @@ export async function capacitySuite(): Promise<void> {
         floors.push(wireFloor);
         await once(broker.stdout!, 'data');
         await once(bare.stdout!, 'data');
-        (
-          await connectService('echo', { version: '1.0.0', brokerPath, timeoutMs: 60_000 })
-        ).socket.destroy();
+        if (capped) await once(capped.stdout!, 'data');
+        for (const path of capped ? [brokerPath, cappedPath] : [brokerPath])
+          (
+            await connectService('echo', { version: '1.0.0', brokerPath: path, timeoutMs: 60_000 })
+          ).socket.destroy();
         await throughputCase(
           brokerPath,
           broker,
@@ -60,6 +70,7 @@ export async function capacitySuite(): Promise<void> {
             protocol: { path: protocolFloor.brokerPath, pids: protocolFloor.pids },
             wire: { path: wireFloor.brokerPath, pids: wireFloor.pids },
           },
+          capped && { path: cappedPath, broker: capped, nodeFlags: SEMI_SPACE_FLAG },
           {
             loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
             rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
@@ -68,7 +79,10 @@ export async function capacitySuite(): Promise<void> {
           },
         );
       } finally {
-        await Promise.all([stopChildren([broker, bare]), ...floors.map((f) => f.stop())]);
+        await Promise.all([
+          stopChildren(capped ? [broker, bare, capped] : [broker, bare]),
+          ...floors.map((f) => f.stop()),
+        ]);
       }
     }
     if (cases.includes('services'))

@@ -19,13 +19,13 @@
 // windows, to show it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emit, line, percentile, summarize } from '../measure.ts';
 import { allSettled, type Settled, warmUntilSettled } from '../settle.ts';
 import { threadCpuOf } from '../thread-cpu.mjs';
 import { verdictOf } from '../verdict.ts';
 import { childrenOf } from './probe-wire.mjs';
+import { treeCpuUs } from './proc-stat.ts';
 
 const here = import.meta.dirname;
 const TARGET = 0.7;
@@ -46,22 +46,6 @@ type ClientMode = 'handoff' | 'bare' | 'hello' | 'wire';
 
 /** How long each unmeasured client run of a server's warm-up measures. */
 const SERVER_WARMUP_RUN_MS = 500;
-
-/** user+system CPU µs of `pid` and its children still alive (from /proc). */
-export function treeCpuUs(pids: readonly number[]): number {
-  const tick = 1e6 / 100; // USER_HZ = 100 on Linux
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) * tick;
-    } catch {
-      // gone
-    }
-  }
-  return total;
-}
 
 async function runClient(
   mode: ClientMode,
@@ -112,10 +96,13 @@ export async function throughputCase(
   barePath: string,
   bare: ChildProcess,
   floors: Record<'bare' | 'protocol' | 'wire', { path: string; pids: () => number[] }>,
+  /** Our broker again, started with `nodeFlags` (the systemd unit's), on record beside ours. */
+  capped: { path: string; broker: ChildProcess; nodeFlags: string } | null,
   options: { loops: readonly number[]; rounds: number; warmupMs: number; measureMs: number },
 ): Promise<boolean> {
   let allMet = true;
-  const ourPids = () => [broker.pid!, ...childrenOf(broker.pid!)];
+  const treePids = (p: ChildProcess) => () => [p.pid!, ...childrenOf(p.pid!)];
+  const ourPids = treePids(broker);
   const barePids = () => [bare.pid!];
   for (const loops of options.loops) {
     console.error(`# capacity: throughput, ${loops} loops, ${options.rounds} round pairs`);
@@ -133,7 +120,9 @@ export async function throughputCase(
     const floorSide = side('bare', floors.bare.path, floors.bare.pids);
     const protocolSide = side('hello', floors.protocol.path, floors.protocol.pids);
     const wireSide = side('wire', floors.wire.path, floors.wire.pids);
+    const cappedSide = capped && side('handoff', capped.path, treePids(capped.broker));
     const sides = [oursSide, baseSide, floorSide, protocolSide, wireSide];
+    if (cappedSide) sides.push(cappedSide);
     // Each server under load until its JIT has settled (settle.ts), in
     // unmeasured client runs (each client warms its own JIT as it starts).
     const warmups: Settled[] = [];
@@ -150,6 +139,7 @@ export async function throughputCase(
     const protocolPairs: number[] = [];
     const wirePairs: number[] = [];
     const oursToWire: number[] = [];
+    const cappedToOurs: number[] = [];
     for (let r = 0; r < options.rounds; r++) {
       for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
         const o = await runClient(
@@ -170,6 +160,7 @@ export async function throughputCase(
       protocolPairs.push(perS(protocolSide) / perS(baseSide));
       wirePairs.push(perS(wireSide) / perS(baseSide));
       oursToWire.push(perS(oursSide) / perS(wireSide));
+      if (cappedSide) cappedToOurs.push(perS(cappedSide) / perS(oursSide));
     }
     const ours = oursSide.results;
     const base = baseSide.results;
@@ -275,6 +266,32 @@ export async function throughputCase(
         },
       ]),
     });
+    if (cappedSide && capped) {
+      const c = cappedSide.results;
+      emit({
+        ...line(
+          'broker.handoff.throughput.semi_space_capped',
+          summarize(c.map((x) => x.per_s)),
+          'broker.handoff.throughput',
+          o,
+        ),
+        ratio: Number(summarize(cappedToOurs).opsPerSec.toFixed(2)),
+        ratio_of: `median of ${options.rounds} round pairs, capped ÷ ours, the same rounds`,
+        paired_ratios: cappedToOurs.map((p) => Number(p.toFixed(2))),
+        unit: 'connections_per_s (connect → Hello → handoff → first response → close)',
+        loops,
+        node_flags: capped.nodeFlags,
+        errors: count(errs(c)),
+        p50_ms: ms(percentile(lat(c), 50)),
+        p99_ms: ms(percentile(lat(c), 99)),
+        baseline_p50_ms: ms(percentile(lat(ours), 50)),
+        baseline_p99_ms: ms(percentile(lat(ours), 99)),
+        server_cpu_us_per_op: med(cappedSide.cpu),
+        baseline_server_cpu_us_per_op: med(oursCpu),
+        target:
+          'none: our broker started as the systemd unit starts it (V8 young generation capped), against the default, on record',
+      });
+    }
   }
   return allMet;
 }
