@@ -13,6 +13,7 @@ import {
 import { join } from 'node:path';
 import { currentDaemonProcess, type DaemonServer, serveDaemon } from '@handoff/backend-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderServiceUnit } from '../src/systemd/units.js';
 import { fakeBroker, startAdminServer, tempDir } from './admin-harness.js';
 import { runBrokerCli } from './cli-process.js';
 
@@ -267,10 +268,15 @@ describe('probe', () => {
 
 describe('doctor', () => {
   const configDir = tmp.path('services');
+  // The user's systemd units are looked up here, not in this machine's home.
+  const xdgConfig = tmp.path('xdg-config');
+  const unitDir = join(xdgConfig, 'systemd', 'user');
   beforeAll(() => mkdirSync(configDir));
 
   const doctor = (socketPath: string, ...extra: string[]) =>
-    cli(['doctor', '--socket', socketPath, '--config-dir', configDir, ...extra]);
+    cli(['doctor', '--socket', socketPath, '--config-dir', configDir, ...extra], {
+      XDG_CONFIG_HOME: xdgConfig,
+    });
 
   it('FAIL for a group/world-writable directory, a foreign owner, no socket, bad definitions', async () => {
     const dir = tmp.path('unsafe');
@@ -309,6 +315,74 @@ describe('doctor', () => {
       expect(run.code).toBe(0);
     } finally {
       await server.close();
+    }
+  });
+
+  it('checks the systemd unit install wrote: none, current, without the node flag, node or CLI gone', async () => {
+    const path = tmp.path('units-stale.sock');
+    await staleSocket(path);
+    const unitLines = async () => {
+      const run = await doctor(path, '--json');
+      const body = JSON.parse(run.stdout) as {
+        checks: { name: string; verdict: string; detail: string }[];
+      };
+      return body.checks.filter((c) => c.name === 'systemd unit');
+    };
+    // No unit: no line (not everyone runs the broker under systemd).
+    expect(await unitLines()).toEqual([]);
+    const cliEntry = tmp.path('installed-main.js');
+    writeFileSync(cliEntry, '');
+    const unitFile = join(unitDir, 'handoff-broker.service');
+    const install = (options: { nodePath?: string; cliEntry?: string } = {}) => {
+      mkdirSync(unitDir, { recursive: true });
+      const text = renderServiceUnit({
+        nodePath: process.execPath,
+        cliEntry,
+        drainMs: 5000,
+        exitGraceMs: 10_000,
+        ...options,
+      }).text;
+      writeFileSync(unitFile, text);
+      return text;
+    };
+    try {
+      const current = install();
+      expect(await unitLines()).toEqual([
+        {
+          name: 'systemd unit',
+          verdict: 'PASS',
+          detail: `${unitFile} runs ${process.execPath} --max-semi-space-size=4 ${cliEntry}`,
+        },
+      ]);
+      // What an earlier install wrote: no node flags.
+      writeFileSync(unitFile, current.replace(' --max-semi-space-size=4', ''));
+      expect(await unitLines()).toEqual([
+        {
+          name: 'systemd unit',
+          verdict: 'WARN',
+          detail: expect.stringMatching(
+            /starts node without --max-semi-space-size=4 \(written by an earlier install\); rerun `handoff-broker install --systemd --force`$/,
+          ),
+        },
+      ]);
+      install({ nodePath: tmp.path('moved/node') });
+      expect(await unitLines()).toEqual([
+        {
+          name: 'systemd unit',
+          verdict: 'FAIL',
+          detail: expect.stringMatching(
+            /runs .*moved\/node, which is not an executable file; rerun/,
+          ),
+        },
+      ]);
+      install({ cliEntry: tmp.path('gone/main.js') });
+      const text = await doctor(path);
+      expect(text.code).toBe(1);
+      expect(text.stdout).toMatch(
+        /^FAIL +systemd unit +.* runs the CLI at .*gone\/main\.js, which is gone; rerun/m,
+      );
+    } finally {
+      rmSync(unitDir, { recursive: true, force: true });
     }
   });
 

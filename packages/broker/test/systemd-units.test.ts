@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BROKER_FD_NAME } from '../src/systemd/listen-fds.js';
 import {
@@ -13,6 +14,7 @@ import {
   brokerCliEntry,
   DEFAULT_UNIT_SOCKET,
   execWord,
+  execWords,
   renderBrokerUnits,
   renderServiceUnit,
   renderSocketUnit,
@@ -93,6 +95,36 @@ describe('rendering', () => {
     expect(execWord('100%')).toBe('100%%');
     expect(execWord('plain/path')).toBe('plain/path');
     expect(execWord('semi;colon')).toBe('"semi;colon"');
+  });
+
+  it('reads ExecStart= back into the literal words execWord wrote (doctor reads it so)', () => {
+    const service = renderServiceUnit({
+      ...base,
+      nodePath: '/opt/my node/bin/node',
+      cliEntry: '/home/a b/100%/$HOME/"q"\\main.js',
+    }).text;
+    expect(execWords(value(service, 'ExecStart'))).toEqual([
+      '/opt/my node/bin/node',
+      '--max-semi-space-size=4',
+      '/home/a b/100%/$HOME/"q"\\main.js',
+      'serve',
+      '--socket',
+      '%t/handoff/broker.sock',
+      '--drain',
+      '5000',
+    ]);
+    expect(execWords('"unterminated')).toBeNull();
+    expect(execWords('"ab"cd')).toBeNull();
+    // Any words, quoted as execWord quotes them, come back unchanged.
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'binary' }).filter((w) => !/[\n\0]/.test(w))),
+        (words) => {
+          expect(execWords(words.map(execWord).join(' '))).toEqual(words);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('makes the stop timeout outlast the drain plus the exit grace', () => {

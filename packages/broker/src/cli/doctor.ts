@@ -1,7 +1,8 @@
 // `handoff-broker doctor`: checks the things that stop a broker from
 // working — a private socket directory (DESIGN §5), a live (not stale)
-// broker socket, a healthy broker, service definitions that load — and
-// says PASS, WARN or FAIL for each. Exit 1 on any FAIL.
+// broker socket, a healthy broker, service definitions that load, a
+// systemd unit that still starts it — and says PASS, WARN or FAIL for
+// each. Exit 1 on any FAIL.
 import { lstat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
@@ -23,6 +24,8 @@ import {
 } from './command.js';
 import { brokerDefinitionChecks } from './doctor-config.js';
 import { crashReportChecks, doctorStateDir } from './doctor-crashes.js';
+import { systemdUnitChecks } from './doctor-units.js';
+import { defaultUserUnitDir } from './install.js';
 import {
   type CheckLine,
   type CliIo,
@@ -60,6 +63,8 @@ export interface DoctorOptions {
   askBroker?: boolean;
   /** Where to list crash reports from (doctor-crashes.ts); absent: not listed. */
   stateDir?: string | undefined;
+  /** Where `install --systemd` writes the units (doctor-units.ts); absent: not checked. */
+  unitDir?: string | undefined;
 }
 
 export async function runDoctor(options: DoctorOptions): Promise<CheckLine[]> {
@@ -69,6 +74,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckLine[]> {
     await checkHealth(options.socketPath, options.timeoutMs ?? 5000),
     ...(await checkServiceDefinitions(options)),
     ...(options.stateDir === undefined ? [] : crashReportChecks(options.stateDir)),
+    ...(options.unitDir === undefined ? [] : systemdUnitChecks(options.unitDir)),
   ];
 }
 
@@ -218,7 +224,7 @@ async function checkServiceDefinitions(options: DoctorOptions): Promise<CheckLin
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check the socket directory, the broker and the service definitions',
+  summary: 'check the socket directory, the broker, the service definitions and the systemd unit',
   usage:
     'doctor [--config-dir DIR] [--config-file FILE] [--state-dir DIR] [--json] [--socket PATH] [--timeout MS]',
   help: [
@@ -257,6 +263,7 @@ export const doctorCommand: Command = {
         io.env,
         integerOption(args, 'timeout', 5000, 'doctor'),
       ),
+      unitDir: defaultUserUnitDir(io.env),
       ...(configDir === undefined ? {} : { configDir }),
       ...(configFile === undefined ? {} : { configFile }),
     });

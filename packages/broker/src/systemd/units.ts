@@ -107,6 +107,44 @@ export function execWord(literal: string): string {
   return `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
+/**
+ * The words of an ExecStart= value as execWord() writes them: split at
+ * unquoted spaces, double quotes and their backslash escapes undone, `%%`
+ * and `$$` halved. A lone specifier (`%t` in the default socket) is left as
+ * it is. Null for an unterminated quote, which execWord never writes.
+ */
+export function execWords(value: string): string[] | null {
+  const words: string[] = [];
+  let at = 0;
+  while (at < value.length) {
+    if (value[at] === ' ') {
+      at++;
+      continue;
+    }
+    let word = '';
+    if (value[at] === '"') {
+      at++;
+      for (;;) {
+        const c = value[at];
+        if (c === undefined) return null;
+        at++;
+        if (c === '"') break;
+        if (c === '\\') {
+          const next = value[at];
+          if (next === undefined) return null;
+          word += next;
+          at++;
+        } else word += c;
+      }
+      if (at < value.length && value[at] !== ' ') return null;
+    } else {
+      while (at < value.length && value[at] !== ' ') word += value[at++];
+    }
+    words.push(word.replaceAll('%%', '%').replaceAll('$$', '$'));
+  }
+  return words;
+}
+
 /** One word of a space-separated path list (ReadWritePaths=), quoted when it must be. */
 function listWord(systemdValue: string): string {
   if (!/[\s"'\\]/.test(systemdValue)) return systemdValue;
