@@ -126,6 +126,7 @@ export {
   SocketActivationError,
   type SocketActivationErrorCode,
 } from './systemd/errors.js';
+export { BROKER_NODE_FLAGS } from './systemd/units.js';
 export {
   UpgradeError,
   type UpgradeErrorCode,

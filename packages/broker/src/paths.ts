@@ -1,5 +1,5 @@
-// Where the broker looks by default: its socket and its service-definition
-// directory. Pure functions of an environment and a uid/home so that the
+// Where the broker looks by default: its socket, its service-definition
+// directory, its state directory and the user's systemd units. Pure functions of an environment and a uid/home so that the
 // broker, its CLI and clients compute the same answer; creating and
 // permission-checking those directories belongs to the server.
 import { homedir } from 'node:os';
@@ -71,4 +71,18 @@ export function defaultStateDir(
   const state = nonEmpty(env, 'XDG_STATE_HOME');
   if (state !== undefined && isAbsolute(state)) return join(state, 'handoff');
   return join(home, '.local', 'state', 'handoff');
+}
+
+/**
+ * `$XDG_CONFIG_HOME/systemd/user` (absolute only), else
+ * `<home>/.config/systemd/user`: where `install --systemd` writes the
+ * broker's units and `doctor` reads them back.
+ */
+export function defaultUserUnitDir(
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+): string {
+  const config = nonEmpty(env, 'XDG_CONFIG_HOME');
+  if (config !== undefined && isAbsolute(config)) return join(config, 'systemd', 'user');
+  return join(home, '.config', 'systemd', 'user');
 }

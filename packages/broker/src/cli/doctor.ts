@@ -10,7 +10,7 @@ import { type Command, EXIT_FAILED, EXIT_OK, type ParsedArgs } from '@handoff/ba
 import { AdminVerb } from '@handoff/protocol';
 import { adminRequest } from '../client/admin-client.js';
 import { loadServiceDefinitions } from '../config/load.js';
-import { defaultConfigDir } from '../paths.js';
+import { defaultConfigDir, defaultUserUnitDir } from '../paths.js';
 import {
   brokerSocketPath,
   integerOption,
@@ -25,7 +25,6 @@ import {
 import { brokerDefinitionChecks } from './doctor-config.js';
 import { crashReportChecks, doctorStateDir } from './doctor-crashes.js';
 import { systemdUnitChecks } from './doctor-units.js';
-import { defaultUserUnitDir } from './install.js';
 import {
   type CheckLine,
   type CliIo,

@@ -15,7 +15,7 @@ import {
   type ParsedArgs,
   UsageError,
 } from '@handoff/backend-sdk/cli';
-import { defaultConfigDir } from '../paths.js';
+import { defaultConfigDir, defaultUserUnitDir } from '../paths.js';
 import {
   brokerCliEntry,
   type RenderedUnit,
@@ -25,16 +25,6 @@ import {
 import { integerOption, jsonOption, stringOption } from './command.js';
 import type { CliIo } from './output.js';
 import { EXIT_GRACE_MS } from './serve.js';
-
-/** `$XDG_CONFIG_HOME/systemd/user` (absolute only), else `<home>/.config/systemd/user`. */
-export function defaultUserUnitDir(
-  env: NodeJS.ProcessEnv = process.env,
-  home: string = homedir(),
-): string {
-  const config = env.XDG_CONFIG_HOME;
-  if (config && isAbsolute(config)) return join(config, 'systemd', 'user');
-  return join(home, '.config', 'systemd', 'user');
-}
 
 /**
  * The directory the service may write besides its sockets (daemon logs):

@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultUserUnitDir, userStateDir } from '../../src/cli/install.js';
+import { userStateDir } from '../../src/cli/install.js';
 import { runCli } from '../../src/cli/run.js';
+import { defaultUserUnitDir } from '../../src/paths.js';
 import { tempDir } from '../admin-harness.js';
 
 const tmp = tempDir('install');

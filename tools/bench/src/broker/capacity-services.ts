@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { connectService } from '@handoff/broker';
+import { BROKER_NODE_FLAGS, connectService } from '@handoff/broker';
 import { emit, line, percentile, roundOrders, summarize } from '../measure.ts';
 import { warmUntilSettled } from '../settle.ts';
 import { firstReply, helloFrameFor } from './frames.ts';
@@ -54,7 +54,7 @@ export function writeDefinitions(dir: string, count: number, handoff = false): v
 export async function startCapacityBroker(
   root: string,
   count: number,
-  extraArgs: string[] = [],
+  extraArgs: readonly string[] = [],
   /** A config dir already written; by default one of `count` echo definitions is. */
   written?: string,
 ): Promise<CapacityBroker> {
@@ -113,16 +113,6 @@ export function fit(points: readonly { x: number; y: number }[]): {
 
 const helloFrame = helloFrameFor('echo-plain');
 
-/**
- * With many definitions V8 grows the broker's young generation (its
- * semi-spaces) towards their 16 MiB default cap, and a Hello then touches
- * fresh new-space pages: about 0.5-0.8 minor page faults per Hello against
- * 0.04 with one definition (2026-12-06, /proc/<pid>/stat minflt), each one
- * dear on this VM. Capped at 4 MiB, the faults go and the p50 gap with them;
- * the capped pair measures that in every run.
- */
-export const SEMI_SPACE_FLAG = '--max-semi-space-size=4';
-
 const us = (ms: number) => Number((ms * 1000).toFixed(1));
 const perSecond = (ms: number) => summarize([1000 / ms]);
 
@@ -149,13 +139,19 @@ export async function servicesCase(
     const twin = await startCapacityBroker(root, twinCount, [], twinDir);
     brokers.push(twin);
     // The young generation's share: the smallest and the largest count again,
-    // both with V8's semi-space capped (see SEMI_SPACE_FLAG), in the same loop.
+    // in the same loop, both started with the flags the systemd unit starts
+    // the broker with (BROKER_NODE_FLAGS: --max-semi-space-size=4). With many
+    // definitions V8 grows the young generation's semi-spaces towards their
+    // 16 MiB default, and a Hello then touches fresh new-space pages: 0.5-0.8
+    // minor page faults per Hello against 0.04 with one definition
+    // (2026-12-06, /proc/<pid>/stat minflt), each one dear on this VM.
+    // Capped at 4 MiB, the faults go and the p50 gap with them.
     const capped: CapacityBroker[] = [];
     if (process.env.BENCH_CAPACITY_SEMI_SPACE !== '0') {
       for (const count of [twinCount, Math.max(...counts)]) {
         const dir = join(root, `config-${count}-semi`);
         writeDefinitions(dir, count);
-        capped.push(await startCapacityBroker(root, count, [SEMI_SPACE_FLAG], dir));
+        capped.push(await startCapacityBroker(root, count, BROKER_NODE_FLAGS, dir));
       }
       brokers.push(...capped);
     }
@@ -279,7 +275,7 @@ export async function servicesCase(
           `broker.hello_to_reply.defined_${low.count}.semi_space_capped`,
           perSecond(lowP50),
         ),
-        node_flags: SEMI_SPACE_FLAG,
+        node_flags: BROKER_NODE_FLAGS.join(' '),
         definitions: high.count,
         p50_us: us(highP50),
         baseline_p50_us: us(lowP50),

@@ -10,10 +10,10 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectService } from '@handoff/broker';
+import { BROKER_NODE_FLAGS, connectService } from '@handoff/broker';
 import { type BareHandoff, startBareHandoff } from './bare-handoff.ts';
 import { daemonsCase } from './capacity-daemons.ts';
-import { SEMI_SPACE_FLAG, servicesCase } from './capacity-services.ts';
+import { servicesCase } from './capacity-services.ts';
 import { throughputCase } from './capacity-throughput.ts';
 import { stopChildren } from './child-processes.ts';
 
@@ -41,7 +41,7 @@ export async function capacitySuite(): Promise<void> {
       const capped =
         process.env.BENCH_CAPACITY_SEMI_SPACE === '0'
           ? null
-          : child('broker-process.mjs', cappedPath, [SEMI_SPACE_FLAG]);
+          : child('broker-process.mjs', cappedPath, BROKER_NODE_FLAGS);
       // The floors (bare-handoff.mjs): a Node handoff that only passes the fd
       // on, one that also waits for the Hello, and the handoff of record done
       // the cheapest right way. Whatever started is stopped.
@@ -70,7 +70,7 @@ export async function capacitySuite(): Promise<void> {
             protocol: { path: protocolFloor.brokerPath, pids: protocolFloor.pids },
             wire: { path: wireFloor.brokerPath, pids: wireFloor.pids },
           },
-          capped && { path: cappedPath, broker: capped, nodeFlags: SEMI_SPACE_FLAG },
+          capped && { path: cappedPath, broker: capped, nodeFlags: BROKER_NODE_FLAGS.join(' ') },
           {
             loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
             rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
