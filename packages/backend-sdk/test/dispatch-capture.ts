@@ -15,7 +15,7 @@ export const corpusDir = new URL('./fixtures/corpus/', import.meta.url);
 
 export const CAPTURE_ENDPOINTS: DispatchEndpoint[] = [
   { index: 0, transport: 'unix', family: 'unix', path: '/run/fuzz/dispatch.sock' },
-  { index: 1, transport: 'tcp', family: 'inet', address: '127.0.0.1', port: 7001 },
+  { index: 1, transport: 'tcp', family: 'inet', address: '127.0.0.1', port: 7001, noDelay: true },
 ];
 
 /** The fds a captured message came with: one per record for a dispatch, none otherwise. */

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DISPATCH_WIRE_VERSION,
+  type DispatchEndpoint,
   DispatchWireError,
   DropReason,
   decodeMasterMessage,
@@ -39,7 +40,14 @@ const hello: WorkerHello = {
   generation: 2,
   drainDeadlineMs: 5000,
   endpoints: [
-    { index: 0, transport: 'tcp', family: 'inet', address: '127.0.0.1', port: 8080 },
+    {
+      index: 0,
+      transport: 'tcp',
+      family: 'inet',
+      address: '127.0.0.1',
+      port: 8080,
+      noDelay: false,
+    },
     { index: 1, transport: 'unix', family: 'unix', path: '/run/app.sock' },
   ],
 };
@@ -116,6 +124,25 @@ describe('golden bytes', () => {
     });
     expect(decodeMasterMessage(encodeHello(hello), 0)).toEqual({ type: 'hello', hello });
   });
+
+  it('HELLO: a TCP endpoint says whether its listener has TCP_NODELAY; absent means it has not', () => {
+    const withNoDelay: WorkerHello = {
+      ...hello,
+      endpoints: [
+        { ...(hello.endpoints[0] as DispatchEndpoint), noDelay: true } as DispatchEndpoint,
+      ],
+    };
+    expect(decodeMasterMessage(encodeHello(withNoDelay), 0)).toEqual({
+      type: 'hello',
+      hello: withNoDelay,
+    });
+    // A master that predates the field (or the C floor of the benchmark) leaves it out.
+    const json =
+      '{"slot":0,"generation":0,"drainDeadlineMs":1,"endpoints":[{"index":0,"transport":"tcp","family":"inet","address":"127.0.0.1","port":80}]}';
+    const bytes = Uint8Array.from([0x01, 0x01, json.length, 0, ...Buffer.from(json)]);
+    const m = decodeMasterMessage(bytes, 0);
+    expect(m.type === 'hello' && m.hello.endpoints[0]).toMatchObject({ noDelay: false });
+  });
 });
 
 describe('rejections are typed', () => {
@@ -166,6 +193,7 @@ describe('rejections are typed', () => {
       '{"slot":0,"generation":0,"drainDeadlineMs":0,"endpoints":[{"index":0,"transport":"udp"}]}',
       '{"slot":0,"generation":0,"drainDeadlineMs":0,"endpoints":[{"index":0,"transport":"tcp","family":"inet","address":"x","port":70000}]}',
       '{"slot":0,"generation":0,"drainDeadlineMs":0,"endpoints":[{"index":0,"transport":"unix","family":"inet","path":"/x"}]}',
+      '{"slot":0,"generation":0,"drainDeadlineMs":0,"endpoints":[{"index":0,"transport":"tcp","family":"inet","address":"x","port":1,"noDelay":1}]}',
     ];
     for (const s of bad)
       expect(wireError(() => decodeMasterMessage(withJson(s), 0)).code).toBe('BAD_HELLO');

@@ -23,7 +23,7 @@ const hello: WorkerHello = {
   generation: 1,
   drainDeadlineMs: 500,
   endpoints: [
-    { index: 0, transport: 'tcp', family: 'inet', address: '127.0.0.1', port: 1 },
+    { index: 0, transport: 'tcp', family: 'inet', address: '127.0.0.1', port: 1, noDelay: false },
     { index: 1, transport: 'unix', family: 'unix', path: '/x.sock' },
   ],
 };

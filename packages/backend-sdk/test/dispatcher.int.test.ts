@@ -131,6 +131,38 @@ describe('createDispatcher: serving', () => {
     expect(timers()).toBeLessThanOrEqual(timersBefore);
   });
 
+  it('listen.noDelay: TCP_NODELAY set once on the listener reaches every connection the workers serve', async () => {
+    const d = await start({
+      listen: [
+        { port: 0, host: '127.0.0.1', noDelay: true },
+        { port: 0, host: '127.0.0.1' },
+      ],
+    });
+    const [fast, plain] = d.endpoints;
+    expect(fast).toMatchObject({ transport: 'tcp', noDelay: true });
+    expect(plain).toMatchObject({ transport: 'tcp', noDelay: false });
+    const at = (e: typeof fast) => ({
+      port: e?.transport === 'tcp' ? e.port : 0,
+      host: '127.0.0.1',
+    });
+    // Both workers, several connections each: the kernel's answer, then the endpoint's.
+    for (let i = 0; i < 4; i++) {
+      expect(await ask(at(fast), 'nodelay?\n')).toBe('true true\n');
+      expect(await ask(at(plain), 'nodelay?\n')).toBe('false false\n');
+    }
+    await d.close();
+  });
+
+  it('listen.noDelay is checked: a boolean, and only for TCP', async () => {
+    await expect(
+      createDispatcher(options({ listen: { path: tmp.path('x.sock'), noDelay: true } as never })),
+    ).rejects.toThrow('listen.noDelay is for TCP listeners ({ port }), not { path }');
+    await expect(
+      createDispatcher(options({ listen: { port: 0, noDelay: 'yes' } as never })),
+    ).rejects.toThrow('listen.noDelay must be a boolean');
+    expect(childPids()).toEqual([]);
+  });
+
   it('leaks no socketpair end: each side holds only its own end of each channel, and no worker holds the listener', async () => {
     const before = socketInodes('self');
     const d = await start({ workers: 3 });

@@ -37,6 +37,14 @@ export interface SocketFromFdOptions {
    * and type. Unset, the fd is checked, and a non-stream fd refused.
    */
   transport?: 'tcp' | 'unix';
+  /**
+   * The connection already has TCP_NODELAY (a TCP socket accepted from a
+   * listener that had it inherits it on Linux): the socket records that, so
+   * a later `setNoDelay(true)`, which node:http and most servers call for
+   * every connection, makes no system call. This sets nothing itself: on a
+   * socket without the option, `setNoDelay(true)` would then leave Nagle on.
+   */
+  noDelay?: boolean;
 }
 
 function checkStreamSocket(fd: number, where: string): 'tcp' | 'unix' {
@@ -69,8 +77,13 @@ export function socketFromFd(fd: number, opts: SocketFromFdOptions = {}): Socket
   if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: socketFromFd(fd, opts?)');
   const transport = opts.transport ?? checkStreamSocket(fd, 'socketFromFd');
   const allowHalfOpen = opts.allowHalfOpen ?? false;
+  // Node's Socket constructor records `noDelay` without touching the fd.
+  const noDelay = opts.noDelay ?? false;
   const h = nodeHandles();
-  if (h === null) return new Socket({ fd, readable: true, writable: true, allowHalfOpen });
+  if (h === null) {
+    // @types/node does not list `noDelay` among the constructor's options, hence the cast.
+    return new Socket({ fd, readable: true, writable: true, allowHalfOpen, noDelay } as never);
+  }
   const handle = transport === 'tcp' ? new h.TCP(h.tcpSocket) : new h.Pipe(h.pipeSocket);
   const err = handle.open(fd);
   if (err !== 0) {
@@ -79,8 +92,8 @@ export function socketFromFd(fd: number, opts: SocketFromFdOptions = {}): Socket
     throw errnoError(-err, 'open', `socketFromFd fd ${fd}`);
   }
   // `handle` is the option net.Server itself builds its connections with;
-  // @types/node does not list it, hence the cast.
-  return new Socket({ handle, readable: true, writable: true, allowHalfOpen } as never);
+  // @types/node does not list it (nor `noDelay`), hence the cast.
+  return new Socket({ handle, readable: true, writable: true, allowHalfOpen, noDelay } as never);
 }
 
 interface StreamHandle {

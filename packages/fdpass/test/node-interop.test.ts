@@ -7,6 +7,7 @@ import {
   type Server,
   type Socket,
 } from 'node:net';
+import { tcpNoDelay } from '@handoff/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   closeFd,
@@ -184,6 +185,33 @@ describe('socketFromFd', () => {
         expect.objectContaining({ name: 'FdPassError', code: 'EBADF', syscall: 'open' }),
       );
     }
+  });
+
+  it('noDelay records TCP_NODELAY the fd already has, so setNoDelay(true) makes no setsockopt', async () => {
+    const server = await tcpServer();
+    const client = createConnection(port(server), '127.0.0.1');
+    const [original] = (await once(server, 'connection')) as [Socket];
+    original.pause();
+    // net.createServer leaves Nagle on: the kernel says so.
+    const recorded = socketFromFd(duplicateFd(fdOf(original)), {
+      transport: 'tcp',
+      noDelay: true,
+    });
+    expect(await tcpNoDelay(fdOf(recorded))).toBe(false);
+    // Told the option is on already, the socket does not ask the kernel…
+    recorded.setNoDelay(true);
+    expect(await tcpNoDelay(fdOf(recorded))).toBe(false);
+    // …and any real change still reaches it.
+    recorded.setNoDelay(false);
+    recorded.setNoDelay(true);
+    expect(await tcpNoDelay(fdOf(recorded))).toBe(true);
+    // Without noDelay, setNoDelay(true) sets it.
+    original.setNoDelay(false);
+    const plain = socketFromFd(duplicateFd(fdOf(original)), { transport: 'tcp' });
+    plain.setNoDelay(true);
+    expect(await tcpNoDelay(fdOf(plain))).toBe(true);
+    for (const s of [recorded, plain, original, client]) s.destroy();
+    await new Promise((r) => server.close(r));
   });
 
   it('refuses non-stream fds and leaves them with the caller', () => {

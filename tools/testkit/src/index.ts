@@ -41,6 +41,7 @@ export {
   type Mutated,
   toHex,
 } from './mutations.js';
+export { tcpNoDelay } from './tcp-options.js';
 export { type TempDir, tempDir } from './temp-dir.js';
 export { TestBroker, type TestBrokerOptions } from './test-broker.js';
 export { TestDaemon, type TestDaemonOptions } from './test-daemon.js';

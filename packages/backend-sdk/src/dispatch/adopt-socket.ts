@@ -16,10 +16,16 @@ export function adoptionPath(): 'handle' | 'fd' {
 
 /**
  * A readable, writable net.Socket over `fd`, a connected stream socket of
- * the given transport. Throws when the fd cannot be adopted (with the
- * errno's code and syscall 'open'); the caller still owns (and must close)
- * the fd then.
+ * the given transport. `noDelay`: the fd has TCP_NODELAY already (inherited
+ * from its listener), which the socket records instead of setting it again.
+ * Throws when the fd cannot be adopted (with the errno's code and syscall
+ * 'open'); the caller still owns (and must close) the fd then.
  */
-export function adoptSocket(fd: number, transport: 'tcp' | 'unix', allowHalfOpen: boolean): Socket {
-  return socketFromFd(fd, { transport, allowHalfOpen });
+export function adoptSocket(
+  fd: number,
+  transport: 'tcp' | 'unix',
+  allowHalfOpen: boolean,
+  noDelay = false,
+): Socket {
+  return socketFromFd(fd, { transport, allowHalfOpen, noDelay });
 }

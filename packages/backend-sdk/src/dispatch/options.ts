@@ -101,8 +101,11 @@ export function validate(o: DispatcherOptions): Settings {
     if (typeof l !== 'object' || l === null) usage('each listen entry must be an object');
     if ('path' in l) {
       if (typeof l.path !== 'string' || l.path.length === 0) usage('listen.path must be a string');
+      if ('noDelay' in l) usage('listen.noDelay is for TCP listeners ({ port }), not { path }');
     } else if (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535) {
       usage('listen needs { port: 0..65535 } or { path }');
+    } else if (l.noDelay !== undefined && typeof l.noDelay !== 'boolean') {
+      usage('listen.noDelay must be a boolean');
     }
   }
   const int = (v: unknown, name: string, min: number, max = 2 ** 31 - 1): number => {

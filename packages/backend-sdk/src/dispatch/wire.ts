@@ -61,6 +61,12 @@ export type DispatchEndpoint =
       /** The address it is bound to (a connection's local address, unless it is a wildcard). */
       address: string;
       port: number;
+      /**
+       * The listener has TCP_NODELAY, so every connection accepted on it has
+       * it too (Linux and the BSDs copy it on accept): the worker's sockets
+       * record it, and `setNoDelay(true)` on them makes no system call.
+       */
+      noDelay: boolean;
     }
   | { index: number; transport: 'unix'; family: 'unix'; path: string };
 
@@ -328,12 +334,17 @@ function parseHello(json: Uint8Array): WorkerHello {
       if (e.family !== 'inet' && e.family !== 'inet6') bad(`listener ${i}: bad family`);
       if (typeof e.address !== 'string' || e.address.length > 64) bad(`listener ${i}: bad address`);
       if (!isIndex(e.port) || (e.port as number) > 65535) bad(`listener ${i}: bad port`);
+      // Absent from a master that never sets it: no TCP_NODELAY then.
+      if (e.noDelay !== undefined && typeof e.noDelay !== 'boolean') {
+        bad(`listener ${i}: noDelay must be a boolean`);
+      }
       return {
         index: i,
         transport: 'tcp',
         family: e.family as 'inet' | 'inet6',
         address: e.address as string,
         port: e.port as number,
+        noDelay: e.noDelay === true,
       };
     }
     if (e.transport === 'unix') {

@@ -339,7 +339,12 @@ class DispatchWorkerImpl extends EventEmitter implements DispatchWorker {
             `listener ${dispatchRecordListener(data, i)} unknown`,
           );
         }
-        socket = adoptSocket(fd, endpoint.transport, this.#allowHalfOpen);
+        socket = adoptSocket(
+          fd,
+          endpoint.transport,
+          this.#allowHalfOpen,
+          endpoint.transport === 'tcp' && endpoint.noDelay,
+        );
       } catch (err) {
         try {
           closeFd(fd);

@@ -5,7 +5,10 @@ import { createDispatcher } from '@handoff/backend-sdk';
 
 const [port, workers] = process.argv.slice(2).map(Number);
 const dispatcher = await createDispatcher({
-  listen: { port, host: '127.0.0.1', backlog: 4096 },
+  // TCP_NODELAY once on the listener: every connection inherits it, so the
+  // workers' setNoDelay(true) (what node:http's own server does per
+  // connection, with a setsockopt) is already done.
+  listen: { port, host: '127.0.0.1', backlog: 4096, noDelay: true },
   workers,
   workerScript: new URL('./ours-worker.mjs', import.meta.url).pathname,
   execArgv: [],
