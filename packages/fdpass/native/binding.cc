@@ -375,6 +375,7 @@ Napi::Object Constants(Napi::Env env) {
   c.Set("BATCH_DRAINED", kBatchDrained);
   c.Set("BATCH_BUDGET", kBatchBudget);
   c.Set("BATCH_EOF", kBatchEof);
+  c.Set("BATCH_SHORT", kBatchShort);
   c.Set("RECV_OK", kRecvOk);
   c.Set("RECV_TOO_MANY_FDS", kRecvTooManyFds);
   c.Set("RECV_CONTROL_TRUNCATED", kRecvControlTruncated);

@@ -173,6 +173,11 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
         break;
       }
       size_t got = seqpacket ? static_cast<size_t>(r.value) : 1;
+      // Judged before the loop below clears the chunk's fds. A read that
+      // brought fds stopped right after them (the SOCK_STREAM attachment
+      // rule): more is likely queued, so reading goes on.
+      bool short_read = !seqpacket && chunks[0].fds.empty() && !chunks[0].control_truncated &&
+                        chunks[0].bytes > 0 && chunks[0].bytes < max_bytes;
       for (size_t i = 0; i < got; i++) {
         ReceivedChunk& c = chunks[i];
         const uint8_t* bytes = base + i * max_bytes;
@@ -210,6 +215,10 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
         if (c.bytes > 0 && (code == kRecvOk || !seqpacket)) b->spans.push_back({bytes, c.bytes});
       }
       next_slot += got;
+      if (!stop && short_read) {
+        status = kBatchShort;
+        break;
+      }
       if (!stop && got < want) {
         // recvmmsg stops early only when the queue ran dry (or an error is
         // pending, which the next read reports): skip a syscall that would

@@ -12,6 +12,12 @@ namespace fdpass {
 constexpr int kBatchDrained = 0;
 constexpr int kBatchBudget = 1;
 constexpr int kBatchEof = 2;
+// A stream read came back short and brought no fds: the queue was empty
+// then (the kernel ends a stream read early only after fds, or between
+// writers when credentials are passed). Level-triggered polling reports
+// anything that came since, so the read that would only say EAGAIN is
+// skipped, as libuv does for net.Socket.
+constexpr int kBatchShort = 3;
 
 // Per-message codes in a recv record (0 = delivered with its fds).
 constexpr int kRecvOk = 0;

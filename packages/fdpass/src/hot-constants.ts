@@ -8,6 +8,7 @@ export interface HotConstants {
   readonly UV_WRITABLE: number;
   readonly BATCH_EOF: number;
   readonly BATCH_BUDGET: number;
+  readonly BATCH_SHORT: number;
   readonly RECV_OK: number;
 }
 
@@ -21,6 +22,7 @@ export function hotConstants(native: NativeBinding): HotConstants {
       UV_WRITABLE: c.UV_WRITABLE,
       BATCH_EOF: c.BATCH_EOF,
       BATCH_BUDGET: c.BATCH_BUDGET,
+      BATCH_SHORT: c.BATCH_SHORT,
       RECV_OK: c.RECV_OK,
     };
   }

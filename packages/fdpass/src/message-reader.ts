@@ -97,7 +97,7 @@ export class MessageReader<S extends ReaderSocket> {
 
   readBatch(budget: number): void {
     const native = this.#native;
-    const { BATCH_EOF, BATCH_BUDGET } = this.#k;
+    const { BATCH_EOF, BATCH_BUDGET, BATCH_SHORT } = this.#k;
     const recs = recordsArray();
     const seqpacket = this.#kind === 'seqpacket';
     let remaining = budget;
@@ -125,9 +125,14 @@ export class MessageReader<S extends ReaderSocket> {
         return;
       }
       // BATCH_DRAINED: the kernel queue is empty. BATCH_BUDGET: yield to the
-      // loop; level-triggered polling brings us back. Only the error path
-      // (budget Infinity) keeps reading until drained.
-      if (status !== BATCH_BUDGET || remaining <= 0 || !this.wantRead()) return;
+      // loop; level-triggered polling brings us back. BATCH_SHORT: a short
+      // stream read, so probably empty; polling reports anything left. Only
+      // the error path (budget Infinity) keeps reading until drained: its
+      // poll watch is gone.
+      const more =
+        status === BATCH_BUDGET ||
+        (status === BATCH_SHORT && remaining === Number.POSITIVE_INFINITY);
+      if (!more || remaining <= 0 || !this.wantRead()) return;
     }
   }
 

@@ -75,6 +75,8 @@ export interface NativeConstants {
   BATCH_DRAINED: number;
   BATCH_BUDGET: number;
   BATCH_EOF: number;
+  /** A stream read came back short (no fds): stop unless draining everything. */
+  BATCH_SHORT: number;
   /** Per-message codes in recv records. */
   RECV_OK: number;
   RECV_TOO_MANY_FDS: number;
@@ -127,6 +129,8 @@ export interface NativeBinding {
    * -errno), count], then per message [code (RECV_*), bytes, fdCount, fds…
    * (only for RECV_OK)]. Returns the bytes of every message in order (none
    * for a rejected SEQPACKET message), or undefined when there are none.
+   * A stream read that comes back short with no fds ends the batch
+   * (BATCH_SHORT) without asking the kernel again.
    */
   recv(
     fd: number,

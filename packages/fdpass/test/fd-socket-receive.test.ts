@@ -3,6 +3,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { closeFds, FdPassError, type ReceivedMessage } from '../src/index.js';
+import { loadNative } from '../src/native-loader.js';
+import { recordsArray } from '../src/recv-batch.js';
 import {
   checkFdsAfterEachTest,
   cleanup,
@@ -219,5 +221,85 @@ describe('SOCK_STREAM fd attachment rule', () => {
     expect(() => a.write(Buffer.alloc(0), [0])).toThrow(
       expect.objectContaining({ code: 'ERR_FDS_NEED_DATA' }),
     );
+  });
+});
+
+describe('SOCK_STREAM: a short read ends the batch', () => {
+  // [status, count] of one native recv over `fd` with room for 2 messages of 64 bytes.
+  const recvStatus = (fd: number) => {
+    const recs = recordsArray();
+    loadNative().recv(fd, recs, 2, 4, 64, false);
+    const fds = recs[1]! > 0 ? Array.from(recs.subarray(5, 5 + recs[4]!)) : [];
+    closeFds(fds);
+    return [recs[0], recs[1]];
+  };
+
+  it('stops at a read shorter than asked for, without the read that says EAGAIN', () => {
+    const native = loadNative();
+    const { BATCH_SHORT, BATCH_DRAINED, BATCH_BUDGET, SOCK_STREAM } = native.constants;
+    const [x, y] = native.socketPair(SOCK_STREAM);
+    cleanup.push(() => closeFds([x, y]));
+    const send = (bytes: number, fds: number[] = []) =>
+      native.send(
+        x,
+        new Uint8Array(bytes),
+        0,
+        fds.length ? Int32Array.from(fds) : null,
+        fds.length,
+      );
+    // 10 bytes of a possible 64: short. (Before, a second recvmsg found EAGAIN.)
+    send(10);
+    expect(recvStatus(y)).toEqual([BATCH_SHORT, 1]);
+    // Nothing queued: the one read says EAGAIN.
+    expect(recvStatus(y)).toEqual([BATCH_DRAINED, 0]);
+    // A full 64-byte read may have more behind it: reading goes on, and
+    // the second (short) read ends the batch.
+    send(100);
+    expect(recvStatus(y)).toEqual([BATCH_SHORT, 2]);
+    // Exactly full, twice: the budget ends it, not a short read.
+    send(128);
+    expect(recvStatus(y)).toEqual([BATCH_BUDGET, 2]);
+    expect(recvStatus(y)).toEqual([BATCH_DRAINED, 0]);
+    // A read that brought fds stopped right after them: reading goes on.
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    send(4, [file]);
+    send(4);
+    expect(recvStatus(y)).toEqual([BATCH_SHORT, 2]);
+  });
+
+  it('every message still arrives, in order, across short reads and fd boundaries', async () => {
+    const [a, b] = pair('stream');
+    const file = openSync('/dev/null', 'r');
+    cleanup.push(() => closeSync(file));
+    const got: string[] = [];
+    let fds = 0;
+    b.on('message', (m: ReceivedMessage) => {
+      got.push(m.data.toString());
+      fds += m.fds.length;
+      closeFds(m.fds);
+    });
+    for (let i = 0; i < 50; i++) {
+      a.write(Buffer.from(`${i};`), i % 7 === 0 ? [file] : []);
+      if (i % 5 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const want = Array.from({ length: 50 }, (_, i) => `${i};`).join('');
+    await vi.waitFor(() => expect(got.join('')).toBe(want));
+    expect(fds).toBe(8);
+  });
+
+  it('a reset peer: what it sent before is delivered, then the error', async () => {
+    const [a, b] = pair('stream');
+    const events: string[] = [];
+    b.on('message', (m: ReceivedMessage) => events.push(`message ${m.data.toString()}`));
+    b.on('error', (e: FdPassError) => events.push(`error ${e.code}`));
+    a.write(Buffer.from('last words'));
+    // Unread bytes in a's queue when it closes: the kernel resets b.
+    b.write(Buffer.from('unread'));
+    await new Promise((r) => setImmediate(r));
+    a.close();
+    await vi.waitFor(() => expect(b.closed).toBe(true));
+    expect(events[0]).toBe('message last words');
+    expect(events.slice(1).every((e) => e === 'error ECONNRESET' || e === 'end')).toBe(true);
   });
 });
