@@ -150,7 +150,9 @@ describe('handoff-broker top --once', () => {
     const json = await runBrokerCli(['top', '--json', '--socket', nowhere]);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, code: 'CONNECT' });
+    expect(JSON.parse(json.stdout)).toMatchObject({ socket_path: nowhere });
     expect(JSON.parse(json.stdout).message).toContain(nowhere);
+    expect(json.stderr).toContain('cannot reach the broker');
     const plain = await runBrokerCli(['top', '--once', '--socket', nowhere]);
     expect(plain).toMatchObject({ code: 1, stdout: '' });
     expect(plain.stderr).toContain('cannot reach the broker');

@@ -6,6 +6,7 @@ import {
   type Command,
   EXIT_FAILED,
   EXIT_OK,
+  jsonFailure,
   type ParsedArgs,
   UsageError,
 } from '@handoff/backend-sdk/cli';
@@ -60,10 +61,7 @@ export const logsCommand: Command = {
       ({ records, positions } = await readLastRecords(stateDir, service, count, version));
     } catch (error) {
       if (!(error instanceof LogsError)) throw error;
-      if (json)
-        io.stdout(
-          `${JSON.stringify({ schema_version: 1, ok: false, code: error.code, message: error.message, service })}\n`,
-        );
+      if (json) io.stdout(jsonFailure(error.code, error.message, { service }));
       else io.stderr(`handoff-broker logs: ${error.message}\n`);
       return EXIT_FAILED;
     }

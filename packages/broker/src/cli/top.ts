@@ -5,6 +5,7 @@ import {
   type Command,
   EXIT_FAILED,
   EXIT_OK,
+  jsonFailure,
   type ParsedArgs,
   UsageError,
 } from '@handoff/backend-sdk/cli';
@@ -103,11 +104,12 @@ async function snapshot(options: SnapshotOptions, io: CliIo): Promise<number> {
     second = await takeSample(options.socketPath, ask);
   } catch (error) {
     if (!(error instanceof BrokerError)) throw error;
+    // As every admin command reports a broker it cannot ask: the document
+    // under --json, and the line on stderr either way.
     const message = describe(error);
-    if (options.json) {
-      const error_ = { code: error.code, message };
-      io.stdout(`${JSON.stringify({ schema_version: 1, ok: false, ...error_, error: error_ })}\n`);
-    } else io.stderr(`handoff-broker: ${message}\n`);
+    if (options.json)
+      io.stdout(jsonFailure(error.code, message, { socket_path: options.socketPath }));
+    io.stderr(`handoff-broker: ${message}\n`);
     return EXIT_FAILED;
   }
   const view = buildView(second, first, options.sort);
