@@ -126,9 +126,9 @@ export class MessageReader<S extends ReaderSocket> {
       }
       // BATCH_DRAINED: the kernel queue is empty. BATCH_BUDGET: yield to the
       // loop; level-triggered polling brings us back. BATCH_SHORT: a short
-      // stream read, so probably empty; polling reports anything left. Only
-      // the error path (budget Infinity) keeps reading until drained: its
-      // poll watch is gone.
+      // stream read, so the queue was empty then; polling reports what came
+      // since (recv_binding.h says why). Only the error path (budget
+      // Infinity) keeps reading until drained: its poll watch is gone.
       const more =
         status === BATCH_BUDGET ||
         (status === BATCH_SHORT && remaining === Number.POSITIVE_INFINITY);

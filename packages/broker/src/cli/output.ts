@@ -82,8 +82,18 @@ export function contractDocument(
 
 /** A broker that cannot be asked: one line on stderr, and under --json one document on stdout. */
 export function reportAdminError(io: CliIo, json: boolean, error: AdminClientError): number {
-  const message = describeAdminError(error);
-  if (json) io.stdout(jsonFailure(error.code, message, { socket_path: error.socketPath }));
+  return reportUnreachable(io, json, error.code, describeAdminError(error), error.socketPath);
+}
+
+/** reportAdminError for a failure already described (top's samples, which also parse METRICS). */
+export function reportUnreachable(
+  io: CliIo,
+  json: boolean,
+  code: string,
+  message: string,
+  socketPath: string,
+): number {
+  if (json) io.stdout(jsonFailure(code, message, { socket_path: socketPath }));
   io.stderr(`handoff-broker: ${message}\n`);
   return EXIT_FAILED;
 }

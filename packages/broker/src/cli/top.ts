@@ -1,14 +1,7 @@
 // `handoff-broker top`: the live view on a terminal (top/live.ts), or one
 // snapshot — `--once`, `--json`, or whenever stdout is not a terminal — as
 // text or as one JSON document. Options and the snapshot path live here.
-import {
-  type Command,
-  EXIT_FAILED,
-  EXIT_OK,
-  jsonFailure,
-  type ParsedArgs,
-  UsageError,
-} from '@handoff/backend-sdk/cli';
+import { type Command, EXIT_OK, type ParsedArgs, UsageError } from '@handoff/backend-sdk/cli';
 import { AdminClientError } from '../client/admin-client.js';
 import { BrokerError } from '../errors.js';
 import { runLive } from '../top/live.js';
@@ -26,7 +19,7 @@ import {
   TIMEOUT_HELP,
   timeoutOption,
 } from './command.js';
-import { type CliIo, describeAdminError } from './output.js';
+import { type CliIo, describeAdminError, reportUnreachable } from './output.js';
 
 /** A live view refreshing faster than this would mostly measure itself. */
 const MIN_LIVE_INTERVAL_MS = 100;
@@ -104,13 +97,7 @@ async function snapshot(options: SnapshotOptions, io: CliIo): Promise<number> {
     second = await takeSample(options.socketPath, ask);
   } catch (error) {
     if (!(error instanceof BrokerError)) throw error;
-    // As every admin command reports a broker it cannot ask: the document
-    // under --json, and the line on stderr either way.
-    const message = describe(error);
-    if (options.json)
-      io.stdout(jsonFailure(error.code, message, { socket_path: options.socketPath }));
-    io.stderr(`handoff-broker: ${message}\n`);
-    return EXIT_FAILED;
+    return reportUnreachable(io, options.json, error.code, describe(error), options.socketPath);
   }
   const view = buildView(second, first, options.sort);
   io.stdout(options.json ? renderJson(view) : renderText(view));
