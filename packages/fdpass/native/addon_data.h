@@ -53,6 +53,7 @@ struct ReceiveBuffers {
     size_t len;
   };
   std::vector<Span> spans;             // message bytes still in their slots, in order
+  size_t held = 0;                     // bytes of the last batch, until takeReceived copies them
   int highest_fd = -1;                 // largest fd the last batch received
 };
 

@@ -445,6 +445,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("send", Napi::Function::New<Send>(env, "send"));
   exports.Set("sendMany", Napi::Function::New<SendMany>(env, "sendMany"));
   exports.Set("recv", Napi::Function::New<Recv>(env, "recv"));
+  exports.Set("takeReceived", Napi::Function::New<TakeReceived>(env, "takeReceived"));
   exports.Set("socketType", Napi::Function::New<FdQueryOrThrow<SocketType>>(env, "socketType"));
   exports.Set("socketFamily", Napi::Function::New<FdQueryOrThrow<SocketFamily>>(env, "socketFamily"));
   exports.Set("isListening", Napi::Function::New<FdQueryOrThrow<IsListening>>(env, "isListening"));

@@ -85,6 +85,11 @@ double* Float64Elements(const Napi::Value& v, size_t* length) {
   return static_cast<double*>(TypedArrayData(v, napi_float64_array, length, &none));
 }
 
+uint8_t* Uint8Elements(const Napi::Value& v, size_t* length) {
+  static uint8_t none = 0;
+  return static_cast<uint8_t*>(TypedArrayData(v, napi_uint8_array, length, &none));
+}
+
 // Reads the first `count` entries of an Int32Array fd list (JS packs arrays
 // into one, which is much cheaper than reading array elements through
 // N-API). Returns nullptr on a usage error.

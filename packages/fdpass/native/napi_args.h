@@ -26,6 +26,8 @@ bool BytesOf(const Napi::Value& v, const uint8_t** data, size_t* len);
 int32_t* Int32Elements(const Napi::Value& v, size_t* length);
 // The same for a Float64Array.
 double* Float64Elements(const Napi::Value& v, size_t* length);
+// The same for a Uint8Array (Buffer included), writable.
+uint8_t* Uint8Elements(const Napi::Value& v, size_t* length);
 // The first `count` entries of an Int32Array fd list, or nullptr on a usage error.
 const int32_t* FdListArg(const Napi::Value& list, const Napi::Value& count_arg, size_t* count);
 // The value, or -errno: hot paths return errors instead of throwing them.

@@ -103,12 +103,15 @@ bool IsEndOfFile(int fd, const ReceivedChunk* later, size_t later_count) {
 // `budget` messages (SEQPACKET: recvmmsg batches). Fills `records`
 // (Int32Array): [status, count] then per message [code, bytes, fdCount,
 // fds... (only when code is 0)]; status is a kBatch* code or -errno. Returns
-// one Buffer with the bytes of every message in order (undefined when there
-// are none); a rejected SEQPACKET message contributes no bytes (it is
-// dropped whole), a rejected stream chunk does (JS delivers them without
-// fds). A rejected message's fds are closed here, before JS could lose them.
-// One buffer and one typed array per batch, not objects per message: that
-// allocation used to cost more than the recvmsg.
+// how many bytes the batch holds, every message's in order; they stay here
+// until takeReceived copies them out (the next recv drops them). A rejected
+// SEQPACKET message contributes no bytes (it is dropped whole), a rejected
+// stream chunk does (JS delivers them without fds). A rejected message's fds
+// are closed here, before JS could lose them.
+// One byte count and one typed array per batch, not objects per message:
+// that allocation used to cost more than the recvmsg. The bytes go into a
+// Buffer JS allocates (from Node's pool when small): a Buffer made here
+// costs an ArrayBuffer, its malloc and a prototype change per batch.
 Napi::Value Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage = "recv(fd, records: Int32Array, budget, maxFds, maxBytes, seqpacket)";
@@ -140,6 +143,7 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   size_t entries = 0;
   rec[0] = kBatchDrained;
   rec[1] = 0;
+  b->held = 0;
   try {
     PrepareReceiveBuffers(b, slots, max_bytes, control_stride);
     b->staging.clear();
@@ -231,18 +235,8 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
     if (entries > 0) b->highest_fd = highest;
     size_t total = b->staging.size();
     for (const auto& span : b->spans) total += span.len;
-    if (total == 0) return env.Undefined();
-    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, total);
-    uint8_t* dst = out.Data();
-    if (!b->staging.empty()) {
-      std::memcpy(dst, b->staging.data(), b->staging.size());
-      dst += b->staging.size();
-    }
-    for (const auto& span : b->spans) {
-      std::memcpy(dst, span.data, span.len);
-      dst += span.len;
-    }
-    return out;
+    b->held = total;
+    return Napi::Number::New(env, static_cast<double>(total));
   } catch (const std::bad_alloc&) {
     // The fds are ours until JS holds them: if handing them over fails
     // (out of memory), close them rather than leak them.
@@ -254,6 +248,30 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
     rec[1] = 0;
     throw;
   }
+}
+
+// takeReceived(into: Uint8Array): copies the bytes the last recv holds into
+// `into`, exactly as long as recv said, and lets go of them.
+Napi::Value TakeReceived(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReceiveBuffers* b = &env.GetInstanceData<AddonData>()->receive;
+  size_t len = 0;
+  uint8_t* dst = info.Length() == 1 ? Uint8Elements(info[0], &len) : nullptr;
+  if (dst == nullptr || len != b->held) {
+    Usage(env, "takeReceived(into: Uint8Array as long as the last recv returned)");
+  }
+  if (!b->staging.empty()) {
+    std::memcpy(dst, b->staging.data(), b->staging.size());
+    dst += b->staging.size();
+  }
+  for (const auto& span : b->spans) {
+    std::memcpy(dst, span.data, span.len);
+    dst += span.len;
+  }
+  b->staging.clear();
+  b->spans.clear();
+  b->held = 0;
+  return env.Undefined();
 }
 
 }  // namespace fdpass

@@ -1,6 +1,7 @@
 // binding.recv: one batch of received messages (recvmmsg on SEQPACKET) as
-// one Buffer and one Int32Array of records, the fds inside them owned by JS
-// from then on. The record codes are shared with src/native-loader.ts.
+// one Int32Array of records, the fds inside them owned by JS from then on,
+// and their bytes, which binding.takeReceived copies into a Buffer of JS's.
+// The record codes are shared with src/native-loader.ts.
 #ifndef FDPASS_RECV_BINDING_H_
 #define FDPASS_RECV_BINDING_H_
 
@@ -26,6 +27,7 @@ constexpr int kRecvControlTruncated = 2;
 constexpr int kRecvDataTruncated = 3;
 
 Napi::Value Recv(const Napi::CallbackInfo& info);
+Napi::Value TakeReceived(const Napi::CallbackInfo& info);
 
 }  // namespace fdpass
 

@@ -145,7 +145,41 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
         }
       }
     }
+    // Still alive here: `recv` (in this scope) holds the JS object. The
+    // callback may have closed the watcher, which clears entry_.
+    if (self->entry_ != nullptr && ++self->shared_wakes_ == kOwnPollAfterWakes) {
+      self->MoveToOwnPoll(env);
+    }
     napi_close_handle_scope(env, scope);
+  }
+
+  // A socket in the shared epoll set costs each wake-up one more syscall:
+  // the loop reports the set, then epoll_wait reads which fds are ready.
+  // That suits the many short-lived sockets the set is for (registering one
+  // is a single epoll_ctl); a socket still busy after this many wake-ups is
+  // likely long-lived (a control channel, a session), so it moves to a
+  // uv_poll_t of its own: five syscalls once, one fewer per wake-up after.
+  static constexpr uint32_t kOwnPollAfterWakes = 8;
+
+  // Moves a shared-set watch to a uv_poll_t of its own, keeping its events
+  // and ref. Readiness is level-triggered, so nothing ready is missed
+  // between leaving the set and the loop's next poll. When the uv_poll_t
+  // cannot be made, the watch simply stays where it is.
+  void MoveToOwnPoll(napi_env env) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return;
+    int err = 0;
+    PollWatcher* own = PollWatcher::Create(loop, fd_, &Watcher::OnPoll, this, &err);
+    if (own == nullptr) return;
+    if (!entry_->ref) own->SetRef(false);
+    if (entry_->events != 0 && own->SetEvents(entry_->events) != 0) {
+      tracker_->closing++;
+      own->Close(&OnHandleClosed, tracker_);
+      return;
+    }
+    tracker_->nested->Remove(entry_);
+    entry_ = nullptr;
+    poll_ = own;
   }
 
   // While watching, the JS object must not be collected (the callback needs
@@ -191,6 +225,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
 
   PollWatcher* poll_ = nullptr;
   NestedPoll::Entry* entry_ = nullptr;  // instead of poll_ for a fresh fd
+  uint32_t shared_wakes_ = 0;           // wake-ups while in the shared set
   int fd_ = -1;
   bool pinned_ = false;
   HandleTracker* tracker_ = nullptr;

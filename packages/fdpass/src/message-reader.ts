@@ -102,7 +102,7 @@ export class MessageReader<S extends ReaderSocket> {
     const seqpacket = this.#kind === 'seqpacket';
     let remaining = budget;
     for (;;) {
-      const data = native.recv(
+      const bytes = native.recv(
         this.#fd,
         recs,
         Math.min(remaining, RECV_BATCH),
@@ -110,6 +110,13 @@ export class MessageReader<S extends ReaderSocket> {
         this.#maxBytes,
         seqpacket,
       );
+      // allocUnsafe: a small batch is a slice of Node's pool, no ArrayBuffer
+      // of its own (and takeReceived overwrites every byte of it).
+      let data: Buffer | undefined;
+      if (bytes > 0) {
+        data = Buffer.allocUnsafe(bytes);
+        native.takeReceived(data);
+      }
       const status = recs[0] as number;
       const count = recs[1] as number;
       remaining -= count;

@@ -127,10 +127,10 @@ export interface NativeBinding {
   /**
    * Reads up to `budget` messages. Fills `records` with [status (BATCH_* or
    * -errno), count], then per message [code (RECV_*), bytes, fdCount, fds…
-   * (only for RECV_OK)]. Returns the bytes of every message in order (none
-   * for a rejected SEQPACKET message), or undefined when there are none.
-   * A stream read that comes back short with no fds ends the batch
-   * (BATCH_SHORT) without asking the kernel again.
+   * (only for RECV_OK)]. Returns how many bytes the messages brought, in
+   * order (none for a rejected SEQPACKET message): takeReceived copies them
+   * out, and the next recv drops them. A stream read that comes back short
+   * with no fds ends the batch (BATCH_SHORT) without asking the kernel again.
    */
   recv(
     fd: number,
@@ -139,7 +139,9 @@ export interface NativeBinding {
     maxFds: number,
     maxBytes: number,
     seqpacket: boolean,
-  ): Buffer | undefined;
+  ): number;
+  /** Copies the last recv's bytes into `into`, exactly as long as recv returned. */
+  takeReceived(into: Uint8Array): void;
   socketType(fd: number): number;
   socketFamily(fd: number): number;
   isListening(fd: number): number;

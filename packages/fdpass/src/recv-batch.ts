@@ -64,6 +64,9 @@ export function decodeBatch(
     let data: Buffer;
     if (batch === undefined || carried === 0) {
       data = Buffer.alloc(0);
+    } else if (carried === total) {
+      // The only message with bytes (the usual stream read): no view needed.
+      data = batch;
     } else if (total <= SHARED_BATCH_BYTES || carried * 2 >= total) {
       data = batch.subarray(offset, offset + carried);
     } else {

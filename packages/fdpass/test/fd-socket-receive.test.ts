@@ -224,6 +224,64 @@ describe('SOCK_STREAM fd attachment rule', () => {
   });
 });
 
+describe('native recv hands its bytes over through takeReceived', () => {
+  it('returns the byte count, and takeReceived copies exactly those bytes, in order', () => {
+    const native = loadNative();
+    const { SOCK_SEQPACKET } = native.constants;
+    const [x, y] = native.socketPair(SOCK_SEQPACKET);
+    cleanup.push(() => closeFds([x, y]));
+    const sent = ['alpha', '', 'a'.repeat(3000), 'omega'].map((t) => Buffer.from(t));
+    for (const m of sent) native.send(x, m, 0, null, 0);
+    const recs = recordsArray();
+    const bytes = native.recv(y, recs, 8, 4, 4096, true);
+    expect(recs[1]).toBe(4);
+    expect(bytes).toBe(Buffer.concat(sent).length);
+    const into = Buffer.alloc(bytes, 0xee);
+    native.takeReceived(into);
+    expect(into.equals(Buffer.concat(sent))).toBe(true);
+    // Taken: nothing is held any more.
+    expect(() => native.takeReceived(Buffer.alloc(bytes))).toThrow(TypeError);
+    native.takeReceived(Buffer.alloc(0));
+  });
+
+  it('refuses a destination of another length or type, and the next recv drops untaken bytes', () => {
+    const native = loadNative();
+    const { SOCK_STREAM } = native.constants;
+    const [x, y] = native.socketPair(SOCK_STREAM);
+    cleanup.push(() => closeFds([x, y]));
+    const recs = recordsArray();
+    native.send(x, Buffer.from('first'), 0, null, 0);
+    expect(native.recv(y, recs, 1, 4, 64, false)).toBe(5);
+    expect(() => native.takeReceived(Buffer.alloc(4))).toThrow(TypeError);
+    expect(() => native.takeReceived(Buffer.alloc(6))).toThrow(TypeError);
+    expect(() => native.takeReceived(new Int32Array(5) as unknown as Uint8Array)).toThrow(
+      TypeError,
+    );
+    // Still held after the refusals; a new recv replaces it.
+    native.send(x, Buffer.from('second!'), 0, null, 0);
+    expect(native.recv(y, recs, 1, 4, 64, false)).toBe(7);
+    const into = Buffer.alloc(7);
+    native.takeReceived(into);
+    expect(into.toString()).toBe('second!');
+    // Nothing queued: no bytes, nothing to take.
+    expect(native.recv(y, recs, 1, 4, 64, false)).toBe(0);
+    native.takeReceived(Buffer.alloc(0));
+  });
+
+  it('FdSocket messages are Buffers of their own bytes, small and large alike', async () => {
+    const [a, b] = pair('seqpacket');
+    const sizes = [1, 100, 4095, 4096, 70_000, 3];
+    const got: Buffer[] = [];
+    b.on('message', (m: ReceivedMessage) => got.push(m.data));
+    for (const [i, n] of sizes.entries()) a.write(Buffer.alloc(n, i + 1));
+    await vi.waitFor(() => expect(got.length).toBe(sizes.length));
+    for (const [i, n] of sizes.entries()) {
+      expect(Buffer.isBuffer(got[i])).toBe(true);
+      expect(got[i]!.equals(Buffer.alloc(n, i + 1))).toBe(true);
+    }
+  });
+});
+
 describe('SOCK_STREAM: a short read ends the batch', () => {
   // [status, count] of one native recv over `fd` with room for 2 messages of 64 bytes.
   const recvStatus = (fd: number) => {

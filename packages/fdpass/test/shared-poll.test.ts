@@ -145,6 +145,80 @@ describe.skipIf(process.platform !== 'linux')('shared epoll set', () => {
   });
 });
 
+describe.skipIf(process.platform !== 'linux')('a socket that keeps waking up', () => {
+  /** Sends `n` messages from `from`, each once `to` has read the one before: n wake-ups of `to`. */
+  async function pingOneByOne(from: FdSocket, got: string[], n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const before = got.length;
+      from.write(new TextEncoder().encode(`${got.length};`));
+      await expect.poll(() => got.length).toBe(before + 1);
+    }
+  }
+
+  it('moves to a poll of its own after 8 wake-ups and still hears everything', async () => {
+    const fdsBefore = openFdCount();
+    const [a, b] = FdSocket.pair('stream');
+    const got: string[] = [];
+    b.on('message', ({ data }: ReceivedMessage) => got.push(new TextDecoder().decode(data)));
+    await pingOneByOne(a, got, 7);
+    // Seven wake-ups: still one of the many in the shared set.
+    expect(registeredFds()).toContain(b.fd);
+    await pingOneByOne(a, got, 1);
+    expect(registeredFds()).not.toContain(b.fd);
+    // From here its wake-ups are its own poll's, not the shared set's.
+    const wakes = stats().wakes;
+    await pingOneByOne(a, got, 12);
+    expect(stats().wakes).toBe(wakes);
+    expect(got.join('')).toBe(Array.from({ length: 20 }, (_, i) => `${i};`).join(''));
+
+    // Paused, it reads nothing; resumed, it gets what waited.
+    b.pause();
+    a.write(new TextEncoder().encode('while paused;'));
+    await turns(10);
+    expect(got).toHaveLength(20);
+    b.resume();
+    await expect.poll(() => got.at(-1)).toBe('while paused;');
+
+    // Its writable watch still works: fill a's receive queue, then drain it.
+    a.pause();
+    const chunk = new Uint8Array(64 * 1024);
+    let queued = 0;
+    while (b.write(chunk)) queued++;
+    expect(b.writableLength).toBeGreaterThan(0);
+    const drained = nextEvent(b, 'drain');
+    let read = 0;
+    a.on('message', ({ data }: ReceivedMessage) => {
+      read += data.length;
+    });
+    a.resume();
+    await drained;
+    await expect.poll(() => read).toBe((queued + 1) * chunk.length);
+    a.close();
+    b.close();
+    await expectFdCount(fdsBefore);
+  });
+
+  it('a socket that moved and is then closed mid-batch leaves no fd and no watch behind', async () => {
+    const fdsBefore = openFdCount();
+    const [a, b] = FdSocket.pair('seqpacket');
+    const got: string[] = [];
+    b.on('message', ({ data }: ReceivedMessage) => {
+      got.push(new TextDecoder().decode(data));
+      if (got.length === 10) b.close();
+    });
+    await pingOneByOne(a, got, 9);
+    expect(registeredFds()).not.toContain(b.fd);
+    // Two messages in one wake-up: the first closes b, the second is never read.
+    a.write(new TextEncoder().encode('last'));
+    a.write(new TextEncoder().encode('never'));
+    await expect.poll(() => b.closed).toBe(true);
+    await turns(5);
+    expect(got).toHaveLength(10);
+    a.close();
+    await expectFdCount(fdsBefore);
+  });
+});
+
 describe.skipIf(process.platform !== 'linux')('the first read of an accepted socket', () => {
   // A net.Socket client stays out of the shared set (and the listener has a
   // watcher of its own): every wake counted here is an accepted socket's.
