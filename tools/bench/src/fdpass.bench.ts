@@ -1,9 +1,12 @@
 // The fdpass suite: fds/s between two processes through @handoff/fdpass at
 // 1 and 16 fds per message, against C sendmsg/recvmsg, Python
 // send_fds/recv_fds and Node's built-in child.send(msg, socket), all
-// measured in this run; and how long starting a process blocks the caller,
-// spawnProcess against child_process.spawn. The helpers live in ./fdpass/; this file schedules
-// rounds and prints the lines.
+// measured in this run; how long starting a process blocks the caller,
+// spawnProcess against child_process.spawn; and one small message at a time
+// back and forth (ping-pong), against node:net. The helpers live in
+// ./fdpass/; this file schedules rounds and prints the lines.
+// BENCH_FDPASS_CASES=send_recv,spawn,ping_pong runs some of the cases
+// (default: all).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +17,7 @@ import {
   runCRound,
   runPythonRound,
 } from './fdpass/native-baselines.ts';
+import { pingPongLine } from './fdpass/ping-pong.ts';
 import { spawnStallLine } from './fdpass/spawn-stall-case.ts';
 import { emit, line, summarize, type Throughput } from './measure.ts';
 
@@ -54,8 +58,10 @@ export async function fdpassSuite(): Promise<void> {
       console.error(`# fdpass: our case cannot run, measuring baselines only: ${String(err)}`);
     }
 
+    const cases = process.env.BENCH_FDPASS_CASES?.split(',');
+    const runs = (name: string) => cases === undefined || cases.includes(name);
     const results = [];
-    for (const c of CASES) {
+    for (const c of runs('send_recv') ? CASES : []) {
       const k = c.fdsPerMessage;
       const { messages } = c;
       const fdsPerRound = messages * k;
@@ -82,56 +88,63 @@ export async function fdpassSuite(): Promise<void> {
       });
     }
 
-    const builtin = await measureBuiltin(dir);
+    // Node's built-in is the send_recv lines' baseline only.
+    const builtin = results.length > 0 ? await measureBuiltin(dir) : undefined;
 
-    for (const r of results) {
-      const k = r.fdsPerMessage;
-      const common = { fds_per_message: k, messages_per_round: r.messages, rounds: ROUNDS };
-      if (ours === undefined) {
-        console.error(
-          `# fdpass ${k} fd/message baselines: c ${fmt(r.c.opsPerSec)} fds/s, python ${fmt(r.python.opsPerSec)} fds/s`,
+    if (builtin !== undefined)
+      for (const r of results) {
+        const k = r.fdsPerMessage;
+        const common = { fds_per_message: k, messages_per_round: r.messages, rounds: ROUNDS };
+        if (ours === undefined) {
+          console.error(
+            `# fdpass ${k} fd/message baselines: c ${fmt(r.c.opsPerSec)} fds/s, python ${fmt(r.python.opsPerSec)} fds/s`,
+          );
+          continue;
+        }
+        const bench = `fdpass.send_recv.${k}fd`;
+        emit(withTarget(line(bench, r.ours, `c.sendmsg.${k}fd`, r.c, common), r.ours, r.c, r.vsC));
+        // Our sender batches with sendmmsg (writeBatch); C doing the same is on
+        // record beside the issue's baseline, so the batching is not hidden.
+        emit({
+          ...line(bench, r.ours, `c.sendmmsg${C_SEND_BATCH}.${k}fd`, r.cBatch, common),
+          target: 'none: C with the same send batching as ours, on record',
+        });
+        emit(
+          withTarget(
+            line(bench, r.ours, `python.send_fds.${k}fd`, r.python, common),
+            r.ours,
+            r.python,
+            TARGET_VS_PYTHON,
+          ),
         );
-        continue;
+        emit(
+          withTarget(
+            line(bench, r.ours, `node.child_send.burst${builtin.burst}`, builtin.rate, {
+              ...common,
+              builtin_burst: builtin.burst,
+              builtin_burst_wanted: BUILTIN_BURST,
+              builtin_ramp: builtin.ramp,
+              ...(builtin.note === undefined ? {} : { builtin_note: builtin.note }),
+            }),
+            r.ours,
+            builtin.rate,
+            TARGET_VS_BUILTIN,
+          ),
+        );
       }
-      const bench = `fdpass.send_recv.${k}fd`;
-      emit(withTarget(line(bench, r.ours, `c.sendmsg.${k}fd`, r.c, common), r.ours, r.c, r.vsC));
-      // Our sender batches with sendmmsg (writeBatch); C doing the same is on
-      // record beside the issue's baseline, so the batching is not hidden.
-      emit({
-        ...line(bench, r.ours, `c.sendmmsg${C_SEND_BATCH}.${k}fd`, r.cBatch, common),
-        target: 'none: C with the same send batching as ours, on record',
-      });
-      emit(
-        withTarget(
-          line(bench, r.ours, `python.send_fds.${k}fd`, r.python, common),
-          r.ours,
-          r.python,
-          TARGET_VS_PYTHON,
-        ),
-      );
-      emit(
-        withTarget(
-          line(bench, r.ours, `node.child_send.burst${builtin.burst}`, builtin.rate, {
-            ...common,
-            builtin_burst: builtin.burst,
-            builtin_burst_wanted: BUILTIN_BURST,
-            builtin_ramp: builtin.ramp,
-            ...(builtin.note === undefined ? {} : { builtin_note: builtin.note }),
-          }),
-          r.ours,
-          builtin.rate,
-          TARGET_VS_BUILTIN,
-        ),
-      );
-    }
-    if (ours !== undefined) {
+    if (ours !== undefined && runs('spawn')) {
       console.error('# fdpass spawn: caller blocked per process start, posix_spawn vs fork');
       emit(await spawnStallLine());
     }
+    if (ours !== undefined && runs('ping_pong')) {
+      console.error('# fdpass ping-pong: one 100-byte message at a time, vs node:net');
+      emit(await pingPongLine(dir));
+    }
     if (ours === undefined) {
-      console.error(
-        `# fdpass node built-in: ${fmt(builtin.rate.opsPerSec)} handles/s (burst ${builtin.burst})`,
-      );
+      if (builtin !== undefined)
+        console.error(
+          `# fdpass node built-in: ${fmt(builtin.rate.opsPerSec)} handles/s (burst ${builtin.burst})`,
+        );
       throw new Error(`fdpass: our case did not run: ${String(oursError)}`);
     }
   } finally {
