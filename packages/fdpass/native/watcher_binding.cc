@@ -158,7 +158,9 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   // That suits the many short-lived sockets the set is for (registering one
   // is a single epoll_ctl); a socket still busy after this many wake-ups is
   // likely long-lived (a control channel, a session), so it moves to a
-  // uv_poll_t of its own: five syscalls once, one fewer per wake-up after.
+  // uv_poll_t of its own: six syscalls once (uv_poll_init's ADD, DEL and
+  // FIONBIO, uv_poll_start's DEL and ADD, the shared set's DEL), one fewer
+  // per wake-up after.
   static constexpr uint32_t kOwnPollAfterWakes = 8;
 
   // Moves a shared-set watch to a uv_poll_t of its own, keeping its events
