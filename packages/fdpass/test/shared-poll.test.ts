@@ -5,24 +5,15 @@
 // readable), a socket closed while its event is pending never hears of it,
 // many sockets share one set, and fds and registrations come back to where
 // they were. Ref/unref of the loop is in shared-poll-ref.int.test.ts.
-import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FdServer, FdSocket, type ReceivedMessage } from '../src/index.js';
-import { loadNative, type NativeNestedPollStats } from '../src/native-loader.js';
+import { loadNative } from '../src/native-loader.js';
 import { expectFdCount, makeTempDir, nextEvent, openFdCount } from './helpers.js';
+import { sharedSetFds, sharedSetStats } from './shared-set.js';
 
-function stats(): NativeNestedPollStats {
-  const s = loadNative().nestedPollStats();
-  if (s === null) throw new Error('no shared epoll set on this platform');
-  return s;
-}
-
-/** The fd numbers the kernel lists as registered in the shared set. */
-function registeredFds(): number[] {
-  const text = readFileSync(`/proc/self/fdinfo/${stats().epollFd}`, 'utf8');
-  return [...text.matchAll(/^tfd:\s+(\d+)/gm)].map((m) => Number(m[1]));
-}
+const stats = sharedSetStats;
+const registeredFds = sharedSetFds;
 
 const turns = async (n: number) => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
