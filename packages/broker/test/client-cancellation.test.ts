@@ -26,6 +26,20 @@ describe('CallCancellation', () => {
     expect(heard).toEqual(['a:first']);
   });
 
+  it('removes any one listener, the last added or not, and ignores one it never had', () => {
+    const c = new CallCancellation();
+    const heard: string[] = [];
+    const make = (name: string) => () => heard.push(name);
+    const [a, b, d] = [make('a'), make('b'), make('d')];
+    for (const listener of [a, b, d]) c.addEventListener('abort', listener);
+    c.removeEventListener('abort', b);
+    c.removeEventListener('abort', make('never added'));
+    c.removeEventListener('abort', d);
+    c.addEventListener('abort', d);
+    c.cancel(new Error('now'));
+    expect(heard).toEqual(['a', 'd']);
+  });
+
   it('ends a back-off wait with its reason, leaving no timer', async () => {
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();

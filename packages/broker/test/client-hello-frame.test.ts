@@ -18,6 +18,18 @@ describe('helloFrame', () => {
     expect(helloFrame('svc-a', { version: '1.2.4', clientVersion: 'c1' })).not.toBe(a);
     expect(helloFrame('svc-a', { version: '1.2.3' })).not.toBe(a);
     expect(helloFrame('svc-b', { version: '1.2.3', clientVersion: 'c1' })).not.toBe(a);
+    // Back to the first after others: the same frame, and the right one
+    // each time the service alternates.
+    const b = helloFrame('svc-b', { version: '1.2.3', clientVersion: 'c1' });
+    for (let i = 0; i < 3; i++) {
+      expect(helloFrame('svc-a', { version: '1.2.3', clientVersion: 'c1' })).toBe(a);
+      expect(helloFrame('svc-b', { version: '1.2.3', clientVersion: 'c1' })).toBe(b);
+    }
+    expect(decoded(b).hello.serviceName).toBe('svc-b');
+    // No client version and an empty one are the same Hello.
+    expect(helloFrame('svc-a', { version: '1.2.3', clientVersion: '' })).toBe(
+      helloFrame('svc-a', { version: '1.2.3' }),
+    );
     const { frame, hello } = decoded(a);
     expect(frame.requestId).toBe(1n);
     expect(hello.serviceName).toBe('svc-a');

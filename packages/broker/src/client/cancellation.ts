@@ -24,8 +24,11 @@ export class CallCancellation implements Cancellable {
   }
 
   removeEventListener(_type: 'abort', listener: () => void): void {
-    const at = this.listeners.indexOf(listener);
-    if (at >= 0) this.listeners.splice(at, 1);
+    const at = this.listeners.lastIndexOf(listener);
+    if (at < 0) return;
+    // Usually the one added last: a pop, not a splice.
+    if (at === this.listeners.length - 1) this.listeners.pop();
+    else this.listeners.splice(at, 1);
   }
 
   cancel(reason: Error): void {

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import {
   CAP_HANDLE_PASSING,
   ErrorCode,
+  type Frame,
   HandoffAck,
   HelloReply,
   type Negotiated,
@@ -17,7 +18,7 @@ import { defaultBrokerSocketPath } from '../paths.js';
 import { noteCacheSession } from './cache-session-report.js';
 import { CallCancellation, type Cancellable } from './cancellation.js';
 import { ConnectServiceError } from './connect-service-error.js';
-import { Conversation } from './conversation.js';
+import { Conversation, type RawFrame } from './conversation.js';
 import {
   connectCached,
   endpointCacheEnabled,
@@ -137,20 +138,26 @@ export async function connectService(
     if (outer.aborted) onOuterAbort();
   }
   try {
-    if (cacheKey !== null) {
-      const brokered = await brokeredConnect(serviceName, brokerPath, options, abort, deadline);
-      rememberEndpoint(cacheKey, brokerPath, serviceName, brokered.negotiated);
-      return brokered;
+    // Through the broker: a Hello, then the handoff or the reconnect route.
+    // The first attempt is awaited here rather than in a helper, one async
+    // layer fewer on the usual path.
+    let brokered: ServiceConnection;
+    try {
+      brokered = await attempt(serviceName, brokerPath, options, abort);
+    } catch (error) {
+      brokered = await retryBrokered(error, serviceName, brokerPath, options, abort, deadline);
     }
-    return await brokeredConnect(serviceName, brokerPath, options, abort, deadline);
+    if (cacheKey !== null) rememberEndpoint(cacheKey, brokerPath, serviceName, brokered.negotiated);
+    return brokered;
   } finally {
     clearTimeout(timer);
     outer?.removeEventListener('abort', onOuterAbort);
   }
 }
 
-/** Through the broker: a Hello, then the handoff or the reconnect route, with retries. */
-async function brokeredConnect(
+/** After the first attempt through the broker failed with `error`: the retries. */
+async function retryBrokered(
+  error: unknown,
   serviceName: string,
   brokerPath: string,
   options: ConnectServiceOptions,
@@ -158,24 +165,20 @@ async function brokeredConnect(
   deadline: number,
 ): Promise<ServiceConnection> {
   const once = () => attempt(serviceName, brokerPath, options, signal);
-  try {
-    return await once();
-  } catch (error) {
-    if (options.retry === false) {
-      // A handoff fell through and the daemon's own socket is dead too (it
-      // died mid-handoff), or the broker let go of us before replying: ask
-      // the broker once more, which prunes the dead backend and starts a
-      // fresh one.
-      if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
-      return await once().catch((again) => {
-        if (again instanceof ConnectServiceError) again.attempts = 2;
-        throw again;
-      });
-    }
-    // The back-off is only made once an attempt has failed: the usual call
-    // succeeds at once and pays nothing for it.
-    return await withBackoff(new ConnectBackoff(options.retry), error, deadline, signal, once);
+  if (options.retry === false) {
+    // A handoff fell through and the daemon's own socket is dead too (it
+    // died mid-handoff), or the broker let go of us before replying: ask
+    // the broker once more, which prunes the dead backend and starts a
+    // fresh one.
+    if (!(error instanceof ConnectServiceError && error.retryable)) throw error;
+    return await once().catch((again) => {
+      if (again instanceof ConnectServiceError) again.attempts = 2;
+      throw again;
+    });
   }
+  // The back-off is only made once an attempt has failed: the usual call
+  // succeeds at once and pays nothing for it.
+  return await withBackoff(new ConnectBackoff(options.retry), error, deadline, signal, once);
 }
 
 /**
@@ -235,7 +238,12 @@ async function attempt(
     // CONNECT, like any fault before the reply. Closed or reset before any
     // reply: also how the broker lets go of a client whose handoff a dying
     // daemon never acknowledged. Asking again reaches a respawned one.
-    const replyFrame = await broker.next().catch(retryableIfClosed);
+    let replyFrame: RawFrame;
+    try {
+      replyFrame = await broker.next();
+    } catch (error) {
+      retryableIfClosed(error);
+    }
     let reply: HelloReply;
     try {
       reply = HelloReply.decode(replyFrame.frame.payload);
@@ -270,9 +278,12 @@ async function attempt(
       negotiated.handlePassedToken.length > 0 &&
       (negotiated.serverCapabilities & CAP_HANDLE_PASSING) !== 0n;
     if (handoff) {
-      // Closed before the relay: the daemon died mid-handoff. Asking again
-      // reaches a respawned one.
-      const relay = await broker.untilRelay(negotiated.connectionId).catch(retryableIfClosed);
+      // Usually here already: the daemon writes the HelloReply and the relay
+      // at once, and the wait below (a promise, more microtask turns) is
+      // only for a relay that comes in a later read.
+      const relay =
+        broker.relayNow(negotiated.connectionId) ??
+        (await relayOf(broker, negotiated.connectionId));
       let ack: HandoffAck;
       try {
         ack = HandoffAck.decode(relay.payload);
@@ -328,6 +339,18 @@ async function attempt(
  * left to fail. The rest is written once the route is known.
  */
 const EAGER_INITIAL_BYTES = 16 * 1024;
+
+/**
+ * Waits for the relay. Closed before it: the daemon died mid-handoff, and
+ * asking again reaches a respawned one.
+ */
+async function relayOf(broker: Conversation, connectionId: bigint): Promise<Frame> {
+  try {
+    return await broker.untilRelay(connectionId);
+  } catch (error) {
+    retryableIfClosed(error);
+  }
+}
 
 /** Rethrows `error`, marked worth asking the broker again about when the connection closed. */
 function retryableIfClosed(error: unknown): never {

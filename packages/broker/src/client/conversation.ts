@@ -36,8 +36,9 @@ export class Conversation {
   private kept: Buffer[] = [];
   private waiter: (() => void) | null = null;
   private failure: Error | null = null;
-  private isConnected = false;
   private reading = false;
+  /** Whether connected() has asked to hear of the connect (the reconnect route only). */
+  private awaitingConnect = false;
 
   /**
    * `readNow`: listen for data from the start (the broker's reply is
@@ -50,7 +51,9 @@ export class Conversation {
     readNow = false,
   ) {
     this.socket = connect({ path });
-    this.socket.on('connect', this.onConnect);
+    // No 'connect' listener unless connected() is called: a failed connect
+    // is told apart by its error's syscall, and on the handoff route the
+    // broker's reply is proof enough of the connection.
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
     if (readNow) this.startReading();
@@ -64,10 +67,6 @@ export class Conversation {
   }
 
   private readonly wake = () => this.waiter?.();
-  private readonly onConnect = () => {
-    this.isConnected = true;
-    this.wake();
-  };
   private readonly onData = (chunk: Buffer) => {
     this.chunks.push(chunk);
     this.size += chunk.length;
@@ -75,19 +74,22 @@ export class Conversation {
   };
   private readonly onError = (error: NodeJS.ErrnoException) => {
     const errno = error.code;
-    this.failure ??= this.isConnected
-      ? new ConnectServiceError(
-          'CLOSED',
-          `the connection to ${this.path} failed during connectService (${errno ?? error.message})`,
-          undefined,
-          { errno, cause: error },
-        )
-      : new ConnectServiceError(
-          'CONNECT',
-          `cannot connect to ${this.path}: ${errno ?? error.message}`,
-          undefined,
-          { errno, cause: error },
-        );
+    // Node names the failed call: 'connect' for the connect itself (ENOENT,
+    // ECONNREFUSED, EAGAIN), 'read' or 'write' once connected.
+    this.failure ??=
+      error.syscall === 'connect'
+        ? new ConnectServiceError(
+            'CONNECT',
+            `cannot connect to ${this.path}: ${errno ?? error.message}`,
+            undefined,
+            { errno, cause: error },
+          )
+        : new ConnectServiceError(
+            'CLOSED',
+            `the connection to ${this.path} failed during connectService (${errno ?? error.message})`,
+            undefined,
+            { errno, cause: error },
+          );
     this.wake();
   };
   private readonly onClose = () => {
@@ -115,7 +117,13 @@ export class Conversation {
   async connected(): Promise<void> {
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.isConnected) return;
+      // A failed connect destroys the socket at once, before its 'error'
+      // is emitted: not connecting and not destroyed means connected.
+      if (!this.socket.connecting && !this.socket.destroyed) return;
+      if (!this.awaitingConnect) {
+        this.awaitingConnect = true;
+        this.socket.on('connect', this.wake);
+      }
       await this.wait();
     }
   }
@@ -130,9 +138,15 @@ export class Conversation {
     }
   }
 
-  async untilRelay(connectionId: bigint): Promise<Frame> {
-    for (;;) {
-      const { frame, raw } = await this.next();
+  /**
+   * The handoff's relay for `connectionId`, if it has arrived: the frames
+   * before it are kept for the caller. It usually came in the same read as
+   * the HelloReply (the daemon writes both at once), so the caller asks
+   * here first and awaits untilRelay() only when it has not.
+   */
+  relayNow(connectionId: bigint): Frame | null {
+    for (let next = this.take(); next !== null; next = this.take()) {
+      const { frame, raw } = next;
       if (
         frame.kind === FrameKind.EVENT &&
         frame.payloadProtocol === HANDOFF_PAYLOAD_PROTOCOL &&
@@ -141,33 +155,50 @@ export class Conversation {
         return frame;
       this.kept.push(raw);
     }
+    return null;
+  }
+
+  async untilRelay(connectionId: bigint): Promise<Frame> {
+    for (;;) {
+      const relay = this.relayNow(connectionId);
+      if (relay) return relay;
+      if (this.failure) throw this.failure;
+      await this.wait();
+    }
   }
 
   /**
    * Cuts the next whole frame off the received bytes. The header is checked
    * as soon as it is in (a bad version byte or a length over the 16 MiB cap
-   * fails at once), and the body is copied once, when complete.
+   * fails at once), and pieces are joined once, when the frame is complete.
+   * The usual reply is in one piece, decoded where it lies.
    */
   private take(): RawFrame | null {
     if (this.size === 0) return null;
     try {
-      const head =
-        this.chunks[0]!.length >= FRAME_HEADER_BYTES || this.chunks.length === 1
-          ? this.chunks[0]!
-          : Buffer.concat(this.chunks, Math.min(this.size, FRAME_HEADER_BYTES));
-      const header = decodeFrameHeader(head.subarray(0, FRAME_HEADER_BYTES));
-      if (!header) return null;
-      const end = FRAME_HEADER_BYTES + header.bodyLength;
-      if (this.size < end) return null;
-      const all =
-        this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-      const raw = all.subarray(0, end);
-      const rest = all.subarray(end);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.size = rest.length;
-      const decoded = tryDecodeFramed(raw);
-      if (!decoded) throw new Error('frame incomplete after its header said it was whole');
-      return { frame: decoded.frame, raw };
+      let all = this.chunks[0]!;
+      if (this.chunks.length > 1) {
+        const head =
+          all.length >= FRAME_HEADER_BYTES
+            ? all
+            : Buffer.concat(this.chunks, Math.min(this.size, FRAME_HEADER_BYTES));
+        const header = decodeFrameHeader(head);
+        if (!header || this.size < FRAME_HEADER_BYTES + header.bodyLength) return null;
+        all = Buffer.concat(this.chunks, this.size);
+        this.chunks = [all];
+      }
+      const decoded = tryDecodeFramed(all);
+      if (!decoded) return null;
+      const end = decoded.consumed;
+      if (end === all.length) {
+        this.chunks = [];
+        this.size = 0;
+      } else {
+        const rest = all.subarray(end);
+        this.chunks = [rest];
+        this.size = rest.length;
+      }
+      return { frame: decoded.frame, raw: all.subarray(0, end) };
     } catch (error) {
       throw new ConnectServiceError(
         'PROTOCOL',
@@ -222,7 +253,7 @@ export class Conversation {
   }
 
   private detach(): void {
-    this.socket.off('connect', this.onConnect);
+    if (this.awaitingConnect) this.socket.off('connect', this.wake);
     this.socket.off('close', this.onClose);
     this.signal.removeEventListener('abort', this.onAbort);
     this.waiter = null;

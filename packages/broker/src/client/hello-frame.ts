@@ -17,6 +17,14 @@ const MAX_KEPT = 64;
 
 const kept = new Map<string, Uint8Array>();
 
+/** The last frame handed out, checked before the map: a program usually asks for one service. */
+let last: {
+  serviceName: string;
+  version: string;
+  clientVersion: string;
+  frame: Uint8Array;
+} | null = null;
+
 export interface HelloFields {
   version: string;
   clientVersion?: string | undefined;
@@ -28,13 +36,22 @@ export interface HelloFields {
 export function helloFrame(serviceName: string, fields: HelloFields): Uint8Array {
   const traced = (fields.traceparent ?? '') !== '' || (fields.tracestate ?? '') !== '';
   if (traced) return encodeHello(serviceName, fields);
-  const key = `${serviceName}\0${fields.version}\0${fields.clientVersion ?? ''}`;
+  const clientVersion = fields.clientVersion ?? '';
+  if (
+    last !== null &&
+    last.serviceName === serviceName &&
+    last.version === fields.version &&
+    last.clientVersion === clientVersion
+  )
+    return last.frame;
+  const key = `${serviceName}\0${fields.version}\0${clientVersion}`;
   let frame = kept.get(key);
   if (frame === undefined) {
     frame = encodeHello(serviceName, fields);
     if (kept.size >= MAX_KEPT) kept.delete(kept.keys().next().value as string);
     kept.set(key, frame);
   }
+  last = { serviceName, version: fields.version, clientVersion, frame };
   return frame;
 }
 
