@@ -16,4 +16,5 @@ export const suites: Record<string, () => Promise<void>> = {
   dispatcher: dispatcherSuite,
   lifecycle: () => lifecycleSuite(),
   capacity: async () => (await import('./broker/capacity-suite.ts')).capacitySuite(),
+  instructions: async () => (await import('./broker/instructions-suite.ts')).instructionsSuite(),
 };

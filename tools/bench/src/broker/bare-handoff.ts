@@ -25,15 +25,32 @@ export interface BareHandoff {
  */
 export type FloorKind = 'bare' | 'hello' | 'wire';
 
+/** A command a floor process runs under (valgrind, for the instructions suite), and node flags of its own. */
+export interface RunUnder {
+  prefix: readonly string[];
+  nodeArgs?: readonly string[];
+}
+
 /** One floor process, ready; it never waits forever for one that exited first. */
 async function startFloorProcess(
   nodeArgs: readonly string[],
   role: string,
   a: string,
   b: string,
+  under?: RunUnder,
 ): Promise<ChildProcess> {
   const script = join(import.meta.dirname, 'bare-handoff.mjs');
-  const child = spawn(process.execPath, [...nodeArgs, script, role, a, b], {
+  const argv = [
+    ...(under?.prefix ?? []),
+    process.execPath,
+    ...nodeArgs,
+    ...(under?.nodeArgs ?? []),
+    script,
+    role,
+    a,
+    b,
+  ];
+  const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // Ready, or gone before it was (a socket path taken, say).
@@ -86,13 +103,17 @@ export async function startBareHandoff(
   {
     kind = 'bare',
     nodeArgs = [],
+    under = {},
   }: {
     kind?: FloorKind;
     /** Node flags for both processes (the tests load the packages from source with them). */
     nodeArgs?: readonly string[];
+    /** The broker or the daemon run under a command (valgrind, for the instructions suite). */
+    under?: { broker?: RunUnder; daemon?: RunUnder };
   } = {},
 ): Promise<BareHandoff> {
-  const start = (role: string, a: string, b: string) => startFloorProcess(nodeArgs, role, a, b);
+  const start = (role: string, a: string, b: string) =>
+    startFloorProcess(nodeArgs, role, a, b, role.endsWith('daemon') ? under.daemon : under.broker);
   const prefix = kind === 'bare' ? '' : `${kind}-`;
   const control = join(dir, `${prefix}bare-handoff-control.sock`);
   const brokerPath = join(dir, `${prefix}bare-handoff-broker.sock`);

@@ -10,13 +10,17 @@ const daemon = join(import.meta.dirname, 'echo-daemon.mjs');
 // BENCH_DAEMON_NODE_ARGS: node flags for the daemons (e.g. --cpu-prof
 // --cpu-prof-dir=…, which NODE_OPTIONS does not take) to profile the adopting side.
 const daemonNodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// BENCH_DAEMON_UNDER: a command the daemons run under (valgrind, for the
+// instructions suite), which also gives them longer to attach.
+const under = (process.env.BENCH_DAEMON_UNDER ?? '').split(' ').filter(Boolean);
+const daemonArgv = [...under, process.execPath, ...daemonNodeArgs, daemon];
 const service = (name, handoff) => ({
   name,
   version: '1.0.0',
-  command: process.execPath,
-  args: [...daemonNodeArgs, daemon],
+  command: daemonArgv[0],
+  args: daemonArgv.slice(1),
   handoff,
-  readyTimeoutMs: 30_000,
+  readyTimeoutMs: under.length > 0 ? 300_000 : 30_000,
 });
 const broker = await startBroker({
   socketPath,

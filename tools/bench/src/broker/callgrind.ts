@@ -1,0 +1,133 @@
+// Counting the instructions a process executes, with valgrind's callgrind:
+// the command prefix to start it under, zeroing and dumping its counters
+// while it runs (callgrind_control), and reading a dump — the total, and
+// how much of it went to V8's garbage collector and optimizing compiler.
+// Instruction counts do not move with the neighbours on a shared machine the
+// way CPU time does, so a few percent is a difference they can show.
+import { execFile } from 'node:child_process';
+import { createReadStream, existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Throws with what to install when valgrind is missing. */
+export async function requireCallgrind(): Promise<void> {
+  try {
+    await run('valgrind', ['--version']);
+    await run('callgrind_control', ['--version']);
+  } catch {
+    throw new Error(
+      'the instructions suite counts with valgrind: apt-get install valgrind (callgrind_control comes with it)',
+    );
+  }
+}
+
+/**
+ * The command a process is started under to be counted, writing its dumps
+ * to `outFile`.1, .2, …. Node then runs with --single-threaded: V8's
+ * compiler and GC work on the main thread, counted in the same total
+ * whatever the scheduling.
+ */
+export function callgrindPrefix(outFile: string): string[] {
+  return ['valgrind', '-q', '--tool=callgrind', `--callgrind-out-file=${outFile}`];
+}
+
+export const COUNTED_NODE_ARGS = ['--single-threaded'] as const;
+
+/** Zeroes the counters of the callgrind process `pid`. */
+export async function zeroCounters(pid: number): Promise<void> {
+  await run('callgrind_control', ['--zero', String(pid)]);
+}
+
+/** Dumps the counters of `pid` to the next `outFile`.N and returns that file once written. */
+export async function dumpCounters(pid: number, outFile: string, n: number): Promise<string> {
+  await run('callgrind_control', ['--dump', String(pid)]);
+  const file = `${outFile}.${n}`;
+  const deadline = performance.now() + 60_000;
+  // callgrind writes the dump from the process itself, after the request.
+  while (!existsSync(file) || !(await complete(file))) {
+    if (performance.now() > deadline) throw new Error(`no callgrind dump at ${file}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return file;
+}
+
+async function complete(file: string): Promise<boolean> {
+  const { stdout } = await run('tail', ['-c', '4096', file]);
+  return /^totals:/m.test(stdout);
+}
+
+export interface InstructionCounts {
+  total: number;
+  /** V8's garbage collector (scavenges, marking, sweeping, compaction). */
+  gc: number;
+  /** V8's optimizing compilers (TurboFan, Maglev), still tiering up. */
+  compiler: number;
+  /** Everything else: the program's own work, V8's builtins and runtime, libuv, libc. */
+  mutator: number;
+}
+
+// By symbol. Heuristic but stable: V8's heap and compiler code live in
+// namespaces and classes with these names.
+const GC_SYMBOL =
+  /v8::internal::(Heap|Scaveng|MarkCompact|Marking|MainMarking|Sweeper|Evacuat|RememberedSet|Minor|ConcurrentMarking|IncrementalMarking|.*Visitor|LiveObjectRange|PagedSpace|NewSpace|SemiSpace)|heap::base::/;
+const COMPILER_SYMBOL =
+  /v8::internal::(compiler::|maglev::|Compiler::|OptimizingCompile|TurbofanCompilationJob|Zone|CodeGenerator|Deoptimizer|RelocIterator)/;
+
+/**
+ * The dump's counts, split by symbol. Each function's own cost is summed
+ * from the dump itself (callgrind's format: the cost lines of an `fn=`
+ * block, except the line after each `calls=`, which is the callee's
+ * inclusive cost), so nothing is counted twice.
+ */
+export async function readCounts(file: string): Promise<InstructionCounts> {
+  const names = new Map<string, string>();
+  let fn = '';
+  let afterCall = false;
+  let total = 0;
+  let gc = 0;
+  let compiler = 0;
+  const lines = createInterface({ input: createReadStream(file) });
+  for await (const text of lines) {
+    if (text.startsWith('fn=')) {
+      fn = nameOf(text.slice(3), names);
+      continue;
+    }
+    if (text.startsWith('cfn=')) {
+      nameOf(text.slice(4), names);
+      continue;
+    }
+    if (text.startsWith('calls=')) {
+      afterCall = true;
+      continue;
+    }
+    if (text.startsWith('totals:') || text.startsWith('summary:')) {
+      total = Number(
+        text
+          .slice(text.indexOf(':') + 1)
+          .trim()
+          .split(/\s+/)[0],
+      );
+      continue;
+    }
+    const cost = /^[+\-*\d]\S*\s+(\d+)/.exec(text);
+    if (!cost) continue;
+    if (afterCall) {
+      afterCall = false;
+      continue;
+    }
+    const ir = Number(cost[1]);
+    if (GC_SYMBOL.test(fn)) gc += ir;
+    else if (COMPILER_SYMBOL.test(fn)) compiler += ir;
+  }
+  return { total, gc, compiler, mutator: total - gc - compiler };
+}
+
+/** `(id) name` defines id, `(id)` refers to it, a bare name is itself. */
+function nameOf(spec: string, names: Map<string, string>): string {
+  const m = /^\((\d+)\)\s*(.*)$/.exec(spec);
+  if (!m) return spec;
+  if (m[2]) names.set(m[1]!, m[2]);
+  return names.get(m[1]!) ?? spec;
+}

@@ -1,0 +1,62 @@
+// The client of the instructions suite: sequential connects, each a fresh
+// connection → Hello and one framed request → the response → close. It
+// warms up, says so, and measures only when told, so the suite can zero the
+// instruction counters of whichever process it counts in between.
+//   instructions-client.mjs <handoff|wire> <socket> <warmup> <connects>
+// handoff: connectService('echo', { initialData: request }) through the broker
+// wire:    a hand-written client: the same bytes in one write, three frames
+//          read (Negotiated, the relayed ack, the response)
+// Protocol on stdio: prints "warm" after <warmup> connects, waits for a
+// line on stdin, runs <connects>, prints "done", exits when stdin closes.
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
+
+// Handoffs are what is counted: no endpoint cache (set before the client loads).
+process.env.HANDOFF_ENDPOINT_CACHE = 'off';
+const { connectService } = await import('@handoff/broker/client');
+
+const [mode, path, warmupArg, connectsArg] = process.argv.slice(2);
+const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), echoRequest]);
+
+async function handoff() {
+  const { socket } = await connectService('echo', {
+    version: '1.0.0',
+    brokerPath: path,
+    // A daemon started under valgrind takes many seconds to attach.
+    timeoutMs: 300_000,
+    initialData: echoRequest,
+  });
+  try {
+    // readFrames rejects on close; an error is followed by one.
+    socket.on('error', () => {});
+    await readFrames(socket, 1);
+  } finally {
+    socket.destroy();
+  }
+}
+
+async function wire() {
+  const socket = connect({ path });
+  try {
+    // readFrames rejects on close; an error is followed by one.
+    socket.on('error', () => {});
+    socket.write(helloAndRequest);
+    await readFrames(socket, 3);
+  } finally {
+    socket.destroy();
+  }
+}
+
+const one = mode === 'handoff' ? handoff : wire;
+async function run(n) {
+  for (let i = 0; i < n; i++) await one();
+}
+
+await run(Number(warmupArg));
+process.stdout.write('warm\n');
+await once(process.stdin, 'data');
+await run(Number(connectsArg));
+process.stdout.write('done\n');
+process.stdin.resume();
+await once(process.stdin, 'end');
