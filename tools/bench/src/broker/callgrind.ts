@@ -1,5 +1,5 @@
 // Counting the instructions a process executes, with valgrind's callgrind:
-// the command prefix to start it under, zeroing and dumping its counters
+// the command prefix to start it under, dumping its counters
 // while it runs (callgrind_control), and reading a dump — the total, and
 // how much of it went to V8's garbage collector and optimizing compiler.
 // Instruction counts do not move with the neighbours on a shared machine the
@@ -35,12 +35,12 @@ export function callgrindPrefix(outFile: string): string[] {
 
 export const COUNTED_NODE_ARGS = ['--single-threaded'] as const;
 
-/** Zeroes the counters of the callgrind process `pid`. */
-export async function zeroCounters(pid: number): Promise<void> {
-  await run('callgrind_control', ['--zero', String(pid)]);
-}
-
-/** Dumps the counters of `pid` to the next `outFile`.N and returns that file once written. */
+/**
+ * Dumps the counters of `pid` to `outFile`.N (the Nth dump) and returns
+ * that file once written. A dump also starts the counters afresh, so a
+ * dump marks where a measured span begins and the next one holds exactly
+ * that span (callgrind_control --zero, tried first, left counts behind).
+ */
 export async function dumpCounters(pid: number, outFile: string, n: number): Promise<string> {
   await run('callgrind_control', ['--dump', String(pid)]);
   const file = `${outFile}.${n}`;

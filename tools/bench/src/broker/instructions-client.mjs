@@ -2,13 +2,17 @@
 // connection → Hello and one framed request → the response → close. It
 // warms up, says so, and measures only when told, so the suite can zero the
 // instruction counters of whichever process it counts in between.
-//   instructions-client.mjs <handoff|wire> <socket> <warmup> <connects>
+//   instructions-client.mjs <handoff|wire> <socket> <warmup> <connects> [go-file]
 // handoff: connectService('echo', { initialData: request }) through the broker
 // wire:    a hand-written client: the same bytes in one write, three frames
 //          read (Negotiated, the relayed ack, the response)
-// Protocol on stdio: prints "warm" after <warmup> connects, waits for a
-// line on stdin, runs <connects>, prints "done", exits when stdin closes.
-import { once } from 'node:events';
+// Prints "warm" after <warmup> connects; with a go-file, waits for it to
+// exist, runs <connects>, prints "done" and waits to be stopped; without,
+// runs <connects> at once and exits. Not a line on stdin: a pipe as stdin
+// (or stdout) made every later connect cost about twice the instructions
+// (V8 kept recompiling the stream code it shares with the sockets); nor a
+// signal: under valgrind, SIGUSR2 killed the process.
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
 
@@ -16,7 +20,7 @@ import { echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
 process.env.HANDOFF_ENDPOINT_CACHE = 'off';
 const { connectService } = await import('@handoff/broker/client');
 
-const [mode, path, warmupArg, connectsArg] = process.argv.slice(2);
+const [mode, path, warmupArg, connectsArg, goFile] = process.argv.slice(2);
 const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), echoRequest]);
 
 async function handoff() {
@@ -55,8 +59,8 @@ async function run(n) {
 
 await run(Number(warmupArg));
 process.stdout.write('warm\n');
-await once(process.stdin, 'data');
+if (goFile) while (!existsSync(goFile)) await new Promise((r) => setTimeout(r, 50));
 await run(Number(connectsArg));
 process.stdout.write('done\n');
-process.stdin.resume();
-await once(process.stdin, 'end');
+// Until the suite has read the counters and stops it (SIGTERM).
+if (goFile) setInterval(() => {}, 60_000);

@@ -4,15 +4,15 @@
 // wire-daemon, with a hand-written client: the handoff of record done the
 // cheapest right way in Node). Counted with callgrind in the steady state:
 // each process in its turn runs under valgrind while the others run
-// natively, a client warms everything up, the counters are zeroed, and a
-// fixed number of sequential connects is counted. The capacity suite's
-// throughput line says how fast; this one says, without the machine's
-// noise, where the work is and how much of it is ours.
-// Knobs: BENCH_INSTRUCTIONS_WARMUP (connects before counting, default 4000),
-// BENCH_INSTRUCTIONS_CONNECTS (counted, default 2000).
+// natively, a client warms everything up, and a fixed number of sequential
+// connects is counted (see countClient and countServer for how). The capacity
+// suite's throughput line says how fast; this one says, without the
+// machine's noise, where the work is and how much of it is ours.
+// Knobs: BENCH_INSTRUCTIONS_WARMUP (connects before counting, default 8000),
+// BENCH_INSTRUCTIONS_CONNECTS (counted, default 4000).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emit, line, summarize } from '../measure.ts';
@@ -24,7 +24,6 @@ import {
   type InstructionCounts,
   readCounts,
   requireCallgrind,
-  zeroCounters,
 } from './callgrind.ts';
 import { stopChildren } from './child-processes.ts';
 import { childrenOf } from './probe-wire.mjs';
@@ -101,6 +100,116 @@ async function startWire(dir: string, counted: Role, outFile: string): Promise<S
   };
 }
 
+/** The client script, started; under callgrind when it is the one counted. */
+function startClient(
+  side: Side,
+  role: Role,
+  path: string,
+  outFile: string,
+  warmup: number,
+  connects: number,
+  goFile?: string,
+): ChildProcess {
+  // The counted client gets no pipe on stdout: a process holding a pipe as
+  // stdin or stdout cost about twice the instructions per connect (V8 kept
+  // recompiling the stream code the pipe shares with the sockets).
+  const argv = [
+    ...(role === 'client' ? callgrindPrefix(outFile) : []),
+    process.execPath,
+    ...(role === 'client' ? COUNTED_NODE_ARGS : []),
+    join(import.meta.dirname, 'instructions-client.mjs'),
+    side === 'ours' && role === 'client' ? 'handoff' : 'wire',
+    path,
+    String(warmup),
+    String(connects),
+    ...(goFile ? [goFile] : []),
+  ];
+  return spawn(argv[0]!, argv.slice(1), {
+    stdio: ['ignore', role === 'client' ? 'ignore' : 'pipe', 'inherit'],
+  });
+}
+
+/** Resolves once `child` has printed `word`; rejects if it exits first. */
+async function printed(child: ChildProcess, word: string): Promise<void> {
+  const lines = child.stdout!.setEncoding('utf8');
+  for (;;) {
+    const [chunk] = (await Promise.race([
+      once(lines, 'data'),
+      once(child, 'exit').then(() => {
+        throw new Error(`instructions-client.mjs exited before "${word}"`);
+      }),
+    ])) as [string];
+    if (chunk.includes(word)) return;
+  }
+}
+
+const perConnect = (c: InstructionCounts, n: number): InstructionCounts => ({
+  total: Math.round(c.total / n),
+  gc: Math.round(c.gc / n),
+  compiler: Math.round(c.compiler / n),
+  mutator: Math.round(c.mutator / n),
+});
+
+/**
+ * The client counted: two whole runs under callgrind, `warmup` connects
+ * then none, and `warmup` then `connects`; the difference is the counted
+ * connects, start-up and warm-up cancelling out, with no pipe to talk over
+ * (see startClient).
+ */
+async function countClient(
+  dir: string,
+  side: Side,
+  servers: Servers,
+  warmup: number,
+  connects: number,
+): Promise<InstructionCounts> {
+  const totals: InstructionCounts[] = [];
+  for (const n of [0, connects]) {
+    const outFile = join(dir, `client-${n}.callgrind`);
+    const client = startClient(side, 'client', servers.path, outFile, warmup, n);
+    const [code] = (await once(client, 'exit')) as [number | null];
+    if (code !== 0) throw new Error(`instructions-client.mjs (${side}) exited with ${code}`);
+    totals.push(await readCounts(outFile));
+  }
+  const [base, counted] = totals as [InstructionCounts, InstructionCounts];
+  return perConnect(
+    {
+      total: counted.total - base.total,
+      gc: counted.gc - base.gc,
+      compiler: counted.compiler - base.compiler,
+      mutator: counted.mutator - base.mutator,
+    },
+    connects,
+  );
+}
+
+/**
+ * A server counted: it runs under callgrind while a native client warms it
+ * up and waits; a dump marks the start (it starts the counters afresh),
+ * the client runs `connects`, and a second dump holds exactly them.
+ */
+async function countServer(
+  dir: string,
+  servers: Servers,
+  role: 'broker' | 'daemon',
+  outFile: string,
+  warmup: number,
+  connects: number,
+): Promise<InstructionCounts> {
+  const goFile = join(dir, 'go');
+  const client = startClient('wire', role, servers.path, outFile, warmup, connects, goFile);
+  try {
+    await printed(client, 'warm');
+    const pid = servers.pid(role);
+    await dumpCounters(pid, outFile, 1);
+    writeFileSync(goFile, '');
+    await printed(client, 'done');
+    return perConnect(await readCounts(await dumpCounters(pid, outFile, 2)), connects);
+  } finally {
+    await stopChildren([client]);
+  }
+}
+
 /** Counts `role` of `side` over `connects` sequential connects after `warmup`. */
 async function count(
   root: string,
@@ -113,48 +222,11 @@ async function count(
   const outFile = join(dir, 'callgrind.out');
   mkdirSync(join(dir, 'ours'), { recursive: true });
   const servers = await (side === 'ours' ? startOurs : startWire)(dir, role, outFile);
-  const clientScript = join(import.meta.dirname, 'instructions-client.mjs');
-  const argv = [
-    ...(role === 'client' ? callgrindPrefix(outFile) : []),
-    process.execPath,
-    ...(role === 'client' ? COUNTED_NODE_ARGS : []),
-    clientScript,
-    side === 'ours' && role === 'client' ? 'handoff' : 'wire',
-    servers.path,
-    String(warmup),
-    String(connects),
-  ];
-  const client = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
-    const lines = client.stdout!.setEncoding('utf8');
-    const next = async (word: string) => {
-      for (;;) {
-        const [chunk] = (await Promise.race([
-          once(lines, 'data'),
-          once(client, 'exit').then(() => {
-            throw new Error(`instructions-client.mjs exited before "${word}"`);
-          }),
-        ])) as [string];
-        if (chunk.includes(word)) return;
-      }
-    };
-    await next('warm');
-    const pid = role === 'client' ? client.pid! : servers.pid(role);
-    await zeroCounters(pid);
-    client.stdin!.write('go\n');
-    await next('done');
-    const file = await dumpCounters(pid, outFile, 1);
-    const counts = await readCounts(file);
-    const per = (n: number) => Math.round(n / connects);
-    return {
-      total: per(counts.total),
-      gc: per(counts.gc),
-      compiler: per(counts.compiler),
-      mutator: per(counts.mutator),
-    };
+    return role === 'client'
+      ? await countClient(dir, side, servers, warmup, connects)
+      : await countServer(dir, servers, role, outFile, warmup, connects);
   } finally {
-    client.stdin!.end();
-    await stopChildren([client]);
     await servers.stop();
   }
 }
@@ -185,8 +257,8 @@ function instructionsLine(
 
 export async function instructionsSuite(): Promise<void> {
   await requireCallgrind();
-  const warmup = env('BENCH_INSTRUCTIONS_WARMUP', 4000);
-  const connects = env('BENCH_INSTRUCTIONS_CONNECTS', 2000);
+  const warmup = env('BENCH_INSTRUCTIONS_WARMUP', 8000);
+  const connects = env('BENCH_INSTRUCTIONS_CONNECTS', 4000);
   const root = mkdtempSync(join(tmpdir(), 'handoff-bench-instructions-'));
   try {
     const sum = (cs: InstructionCounts[]): InstructionCounts => ({
