@@ -49,7 +49,7 @@ async function ready(child: ChildProcess, what: string): Promise<void> {
   if (!up) throw new Error(`${what} exited before it was ready`);
 }
 
-/** Our broker (broker-process.mjs) and its echo daemon; `under` for the one counted. */
+/** Our broker (broker-process.mjs) and its echo daemon, the one `counted` under callgrind. */
 async function startOurs(dir: string, counted: Role, outFile: string): Promise<Servers> {
   const path = join(dir, 'ours', 'broker.sock');
   const script = join(import.meta.dirname, 'broker-process.mjs');
@@ -86,7 +86,7 @@ async function startOurs(dir: string, counted: Role, outFile: string): Promise<S
   };
 }
 
-/** The wire floor's broker and daemon; `under` for the one counted. */
+/** The wire floor's broker and daemon, the one `counted` under callgrind. */
 async function startWire(dir: string, counted: Role, outFile: string): Promise<Servers> {
   const under = { prefix: callgrindPrefix(outFile), nodeArgs: COUNTED_NODE_ARGS };
   const floor = await startBareHandoff(dir, {
