@@ -41,7 +41,7 @@ export const COUNTED_NODE_ARGS = ['--single-threaded'] as const;
  * Dumps the counters of `pid` to `outFile`.N (the Nth dump) and returns
  * that file once written. A dump also starts the counters afresh, so a
  * dump marks where a measured span begins and the next one holds exactly
- * that span (callgrind_control --zero, tried first, left counts behind).
+ * that span.
  */
 export async function dumpCounters(pid: number, outFile: string, n: number): Promise<string> {
   await run('callgrind_control', ['--dump', String(pid)]);
