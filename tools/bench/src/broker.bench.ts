@@ -30,7 +30,7 @@ import { firstReply, helloFrameFor, readFrame } from './broker/frames.ts';
 import { childrenOf } from './broker/probe-wire.mjs';
 import { emit, line, percentile, roundOrders, summarize, type Throughput } from './measure.ts';
 import { warmUntilSettled } from './settle.ts';
-import { verdictOf } from './verdict.ts';
+import { beyondAaDrift, verdictOf } from './verdict.ts';
 
 const P = 0xf001;
 const us = (ms: number) => Number((ms * 1000).toFixed(1));
@@ -344,7 +344,16 @@ async function connectBench(
   );
   const reconnectP99 = percentile(samples.reconnect, 99);
   const p50Met = vsDirect <= HANDOFF_P50_VS_DIRECT_TARGET;
-  const p99Met = percentile(samples.handoff, 99) < reconnectP99;
+  const p99VsReconnect = percentile(samples.handoff, 99) / reconnectP99;
+  const p99Met = p99VsReconnect < 1;
+  const p50Part = { met: p50Met, reachable: floorVsDirect <= HANDOFF_P50_VS_DIRECT_TARGET };
+  const p99Part = {
+    met: p99Met,
+    reachable: percentile(samples.bareHandoff, 99) < reconnectP99,
+    // The target is "below", with no tolerance: a p99 above reconnect's by
+    // less than the reconnect route's own A/A drift is not a finding.
+    resolvable: beyondAaDrift(p99VsReconnect, aaP99),
+  };
   reportLatencies(
     'broker.connect_to_first_response.handoff',
     samples.handoff,
@@ -359,7 +368,7 @@ async function connectBench(
         (percentile(samples.handoff, 50) / percentile(samples.bareHandoff, 50)).toFixed(2),
       ),
       p99_below_reconnect: p99Met,
-      p99_vs_reconnect_ratio: Number((percentile(samples.handoff, 99) / reconnectP99).toFixed(2)),
+      p99_vs_reconnect_ratio: Number(p99VsReconnect.toFixed(2)),
       // The floor's p99 against the same reconnect p99: when the handoff
       // that reads nothing is not below it either, no Node handoff was.
       floor_p99_vs_reconnect_ratio: Number(
@@ -368,15 +377,14 @@ async function connectBench(
       reconnect_a_a_p99_ratio: Number(aaP99.toFixed(2)),
       ...warmup,
       meets_target: p50Met && p99Met,
-      verdict: verdictOf([
-        { met: p50Met, reachable: floorVsDirect <= HANDOFF_P50_VS_DIRECT_TARGET },
-        { met: p99Met, reachable: percentile(samples.bareHandoff, 99) < reconnectP99 },
-      ]),
+      verdict: verdictOf([p50Part, p99Part]),
+      p99_verdict: verdictOf([p99Part]),
     },
   );
 }
 
-const BULK_WARMUP_PAIRS = 2;
+const BULK_WARMUP_ROUNDS = 2;
+const BULK_TARGET = 0.95;
 
 async function bulkBench(brokerPath: string): Promise<void> {
   const payload = new Uint8Array(64 * 1024).fill(1);
@@ -386,10 +394,14 @@ async function bulkBench(brokerPath: string): Promise<void> {
     brokerPath,
     timeoutMs: 10_000,
   });
-  const handedOff = new FrameClient(socket);
-  const direct = await FrameClient.connect(negotiated.backendPipe);
-  const ours: number[] = [];
-  const base: number[] = [];
+  // Three sessions on the same daemon: the handed-off one, a direct one, and
+  // a second direct one — the A/A control, for how far two identical
+  // sessions' rates drift apart in this run.
+  const sides = [
+    new FrameClient(socket),
+    await FrameClient.connect(negotiated.backendPipe),
+    await FrameClient.connect(negotiated.backendPipe),
+  ];
   const run = async (client: FrameClient) => {
     const t0 = performance.now();
     let sent = 0;
@@ -403,42 +415,38 @@ async function bulkBench(brokerPath: string): Promise<void> {
     );
     return (requests * payload.length * 2) / ((performance.now() - t0) / 1000);
   };
-  // Two unmeasured pairs first. Not warmUntilSettled: 64 KiB buffers keep
-  // the GC's helper threads busy for as long as this runs, so they never
-  // look idle (the cap of 20 s was reached in every run).
-  for (let r = 0; r < BULK_WARMUP_PAIRS; r++) {
-    await run(handedOff);
-    await run(direct);
-  }
-  // Alternating rounds, and the ratio as the median of each round's pair:
-  // a burst of noise on this shared machine then skews one pair, not the
-  // verdict. Which side goes first flips every round, so that neither
-  // always runs on the other's leftovers (its garbage, a neighbour's burst).
-  const pairs: number[] = [];
-  for (let r = 0; r < 9; r++) {
-    if (r % 2 === 0) {
-      ours.push(await run(handedOff));
-      base.push(await run(direct));
-    } else {
-      base.push(await run(direct));
-      ours.push(await run(handedOff));
-    }
-    pairs.push(ours.at(-1)! / base.at(-1)!);
-  }
-  handedOff.close();
-  direct.close();
-  const o = summarize(ours);
-  const b = summarize(base);
-  const ratio = Number(summarize(pairs).opsPerSec.toFixed(2));
+  // Unmeasured rounds first. Not warmUntilSettled: 64 KiB buffers keep the
+  // GC's helper threads busy for as long as this runs, so they never look
+  // idle (the cap of 20 s was reached in every run).
+  for (let r = 0; r < BULK_WARMUP_ROUNDS; r++) for (const side of sides) await run(side);
+  // Rounds in a fresh random order each (see roundOrders), and each ratio
+  // the median of its rounds' ratios: a burst of noise on this shared
+  // machine then skews one round, not the verdict, and no side always runs
+  // on another's leftovers (its garbage, a neighbour's burst).
+  const rates: [number[], number[], number[]] = [[], [], []];
+  const order = roundOrders(sides.length);
+  for (let r = 0; r < 9; r++) for (const k of order()) rates[k]!.push(await run(sides[k]!));
+  for (const side of sides) side.close();
+  const [ours, base, twin] = rates;
+  const medianRatio = (a: number[]) =>
+    Number(summarize(a.map((rate, i) => rate / base[i]!)).opsPerSec.toFixed(2));
+  const ratio = medianRatio(ours);
+  const aa = medianRatio(twin);
+  const met = ratio >= BULK_TARGET;
   emit({
-    ...line('broker.bulk_after_handoff', o, 'daemon.bulk_direct', b),
+    ...line('broker.bulk_after_handoff', summarize(ours), 'daemon.bulk_direct', summarize(base)),
     ratio,
-    ratio_of: 'median of 9 alternating round pairs',
+    ratio_of: 'median of 9 rounds’ ratios, sides in a random order each round',
     unit: 'bytes_per_s',
     request_bytes: payload.length,
-    warmup_pairs: BULK_WARMUP_PAIRS,
-    target_ratio: 0.95,
-    meets_target: ratio >= 0.95,
+    warmup_rounds: BULK_WARMUP_ROUNDS,
+    a_a_ratio: aa,
+    target_ratio: BULK_TARGET,
+    meets_target: met,
+    // A handed-off session is the same kernel socket as a direct one, so
+    // there is no floor to miss; a shortfall no wider than the A/A
+    // control's drift is one this run cannot tell from noise.
+    verdict: verdictOf([{ met, resolvable: beyondAaDrift(ratio, aa) }]),
   });
 }
 

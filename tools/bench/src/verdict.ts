@@ -34,3 +34,16 @@ export function verdictOf(parts: readonly TargetPart[]): Verdict {
   if (missed.every((p) => p.reachable === false || p.resolvable === false)) return 'undecidable';
   return 'missed';
 }
+
+/**
+ * Whether `ratio` (ours ÷ its baseline) sits further from 1 than an A/A
+ * control of the same run: `aaRatio` is the baseline measured against
+ * itself (the same route twice, or two identical servers), so a ratio no
+ * further from 1 than it is a difference this run cannot tell from noise.
+ * For a part whose tolerance is zero ("below", "at least as fast"), a miss
+ * inside that drift is undecidable, not missed.
+ */
+export function beyondAaDrift(ratio: number, aaRatio: number): boolean {
+  const distance = (r: number) => Math.max(r, 1 / r);
+  return distance(ratio) > distance(aaRatio);
+}
