@@ -83,7 +83,7 @@ describe('Conversation', () => {
     );
     const c = talk(path);
     const first = await c.next();
-    expect(first.frame.payloadProtocol).toBe(CONTROL_PAYLOAD_PROTOCOL);
+    expect(first.payloadProtocol).toBe(CONTROL_PAYLOAD_PROTOCOL);
     // The rest of that read is already here: no wait, no promise.
     const found = c.relayNow(CONNECTION_ID);
     expect(found?.requestId).toBe(CONNECTION_ID);

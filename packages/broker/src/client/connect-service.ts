@@ -18,7 +18,7 @@ import { defaultBrokerSocketPath } from '../paths.js';
 import { noteCacheSession } from './cache-session-report.js';
 import { CallCancellation, type Cancellable } from './cancellation.js';
 import { ConnectServiceError } from './connect-service-error.js';
-import { Conversation, type RawFrame } from './conversation.js';
+import { Conversation } from './conversation.js';
 import {
   connectCached,
   endpointCacheEnabled,
@@ -238,7 +238,7 @@ async function attempt(
     // CONNECT, like any fault before the reply. Closed or reset before any
     // reply: also how the broker lets go of a client whose handoff a dying
     // daemon never acknowledged. Asking again reaches a respawned one.
-    let replyFrame: RawFrame;
+    let replyFrame: Frame;
     try {
       replyFrame = await broker.next();
     } catch (error) {
@@ -246,7 +246,7 @@ async function attempt(
     }
     let reply: HelloReply;
     try {
-      reply = HelloReply.decode(replyFrame.frame.payload);
+      reply = HelloReply.decode(replyFrame.payload);
     } catch (error) {
       throw new ConnectServiceError(
         'PROTOCOL',

@@ -13,11 +13,7 @@ import {
 import type { Cancellable } from './cancellation.js';
 import { ConnectServiceError } from './connect-service-error.js';
 
-export interface RawFrame {
-  frame: Frame;
-  /** The frame's bytes as they came, header included. */
-  raw: Buffer;
-}
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One socket while connectService uses it. It listens for every event the
@@ -34,6 +30,9 @@ export class Conversation {
   private size = 0;
   /** Frames that arrived before the relay, for the caller. */
   private kept: Buffer[] = [];
+  /** Where the last frame taken lies: the buffer it was cut from, and its end in it. */
+  private takenFrom: Buffer = EMPTY;
+  private takenEnd = 0;
   private waiter: (() => void) | null = null;
   private failure: Error | null = null;
   private reading = false;
@@ -128,7 +127,7 @@ export class Conversation {
     }
   }
 
-  async next(): Promise<RawFrame> {
+  async next(): Promise<Frame> {
     if (!this.reading) this.startReading();
     for (;;) {
       const frame = this.take();
@@ -145,15 +144,15 @@ export class Conversation {
    * here first and awaits untilRelay() only when it has not.
    */
   relayNow(connectionId: bigint): Frame | null {
-    for (let next = this.take(); next !== null; next = this.take()) {
-      const { frame, raw } = next;
+    for (let frame = this.take(); frame !== null; frame = this.take()) {
       if (
         frame.kind === FrameKind.EVENT &&
         frame.payloadProtocol === HANDOFF_PAYLOAD_PROTOCOL &&
         frame.requestId === connectionId
       )
         return frame;
-      this.kept.push(raw);
+      // Its bytes as they came, header included: the caller reads them first.
+      this.kept.push(this.takenFrom.subarray(0, this.takenEnd));
     }
     return null;
   }
@@ -171,9 +170,11 @@ export class Conversation {
    * Cuts the next whole frame off the received bytes. The header is checked
    * as soon as it is in (a bad version byte or a length over the 16 MiB cap
    * fails at once), and pieces are joined once, when the frame is complete.
-   * The usual reply is in one piece, decoded where it lies.
+   * The usual reply is in one piece, decoded where it lies. The frame's
+   * own bytes are `takenFrom` up to `takenEnd`, until the next take: cut
+   * out only for a frame that is kept.
    */
-  private take(): RawFrame | null {
+  private take(): Frame | null {
     if (this.size === 0) return null;
     try {
       let all = this.chunks[0]!;
@@ -198,7 +199,9 @@ export class Conversation {
         this.chunks = [rest];
         this.size = rest.length;
       }
-      return { frame: decoded.frame, raw: all.subarray(0, end) };
+      this.takenFrom = all;
+      this.takenEnd = end;
+      return decoded.frame;
     } catch (error) {
       throw new ConnectServiceError(
         'PROTOCOL',

@@ -3,9 +3,8 @@
 // direct echo listener) and its "broker", each in its own process, both
 // ready; and the Hello floor, one process.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
-import { stopChildren } from './child-processes.ts';
+import { stopChildren, untilReady } from './child-processes.ts';
 
 export interface BareHandoff {
   /** Where a client connects to be handed to the bare daemon. */
@@ -54,11 +53,7 @@ async function startFloorProcess(
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // Ready, or gone before it was (a socket path taken, say).
-  const ready = await Promise.race([
-    once(child.stdout!, 'data').then(() => true),
-    once(child, 'exit').then(() => false),
-  ]);
-  if (!ready) throw new Error(`bare-handoff.mjs ${role} exited before it was ready`);
+  await untilReady(child, `bare-handoff.mjs ${role}`);
   return child;
 }
 

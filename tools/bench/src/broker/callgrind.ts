@@ -78,6 +78,18 @@ export interface InstructionCounts {
   mutator: number;
 }
 
+const FIELDS = ['total', 'gc', 'compiler', 'mutator'] as const;
+
+/** Counts built field by field from the same field of each of `counts` (sums, differences, shares). */
+export function fieldwise(
+  f: (...values: number[]) => number,
+  ...counts: readonly InstructionCounts[]
+): InstructionCounts {
+  const out = { total: 0, gc: 0, compiler: 0, mutator: 0 };
+  for (const field of FIELDS) out[field] = f(...counts.map((c) => c[field]));
+  return out;
+}
+
 // By symbol. Heuristic but stable: V8's heap and compiler code live in
 // namespaces and classes with these names.
 const GC_SYMBOL =

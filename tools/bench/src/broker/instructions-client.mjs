@@ -53,8 +53,17 @@ async function wire() {
 }
 
 const one = mode === 'handoff' ? handoff : wire;
+// BENCH_INSTRUCTIONS_LOOPS: connects in flight at once (default 1, sequential).
+const loops = Number(process.env.BENCH_INSTRUCTIONS_LOOPS ?? 1);
 async function run(n) {
-  for (let i = 0; i < n; i++) await one();
+  let left = n;
+  const loop = async () => {
+    while (left > 0) {
+      left--;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(loops, n) }, loop));
 }
 
 await run(Number(warmupArg));

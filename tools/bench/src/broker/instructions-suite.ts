@@ -9,7 +9,11 @@
 // suite's throughput line says how fast; this one says, without the
 // machine's noise, where the work is and how much of it is ours.
 // Knobs: BENCH_INSTRUCTIONS_WARMUP (connects before counting, default 8000),
-// BENCH_INSTRUCTIONS_CONNECTS (counted, default 4000).
+// BENCH_INSTRUCTIONS_CONNECTS (counted, default 4000), BENCH_INSTRUCTIONS_LOOPS
+// (connects in flight at once, default 1: under load, what each connection
+// keeps alive is copied by every scavenge while it waits), and
+// BENCH_INSTRUCTIONS_ROLES (which processes, default client,broker,daemon;
+// the line for all three together only when all three are counted).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,11 +25,12 @@ import {
   COUNTED_NODE_ARGS,
   callgrindPrefix,
   dumpCounters,
+  fieldwise,
   type InstructionCounts,
   readCounts,
   requireCallgrind,
 } from './callgrind.ts';
-import { stopChildren } from './child-processes.ts';
+import { stopChildren, untilPrinted, untilReady } from './child-processes.ts';
 import { childrenOf } from './probe-wire.mjs';
 
 type Role = 'client' | 'broker' | 'daemon';
@@ -34,19 +39,22 @@ const ROLES: readonly Role[] = ['client', 'broker', 'daemon'];
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
+function rolesWanted(list: string | undefined): readonly Role[] {
+  if (list === undefined) return ROLES;
+  const named = list.split(',').filter(Boolean);
+  const unknown = named.filter((r) => !ROLES.includes(r as Role));
+  if (unknown.length > 0 || named.length === 0)
+    throw new Error(
+      `BENCH_INSTRUCTIONS_ROLES: name some of ${ROLES.join(', ')}; got ${JSON.stringify(list)}`,
+    );
+  return ROLES.filter((r) => named.includes(r));
+}
+
 interface Servers {
   path: string;
   /** The pid of the broker or the daemon, once there is one. */
   pid(role: 'broker' | 'daemon'): number;
   stop(): Promise<void>;
-}
-
-async function ready(child: ChildProcess, what: string): Promise<void> {
-  const up = await Promise.race([
-    once(child.stdout!, 'data').then(() => true),
-    once(child, 'exit').then(() => false),
-  ]);
-  if (!up) throw new Error(`${what} exited before it was ready`);
 }
 
 /** Our broker (broker-process.mjs) and its echo daemon, the one `counted` under callgrind. */
@@ -73,7 +81,7 @@ async function startOurs(dir: string, counted: Role, outFile: string): Promise<S
         : {}),
     },
   });
-  await ready(broker, 'broker-process.mjs');
+  await untilReady(broker, 'broker-process.mjs');
   return {
     path,
     pid: (role) => {
@@ -129,26 +137,7 @@ function startClient(
   });
 }
 
-/** Resolves once `child` has printed `word`; rejects if it exits first. */
-async function printed(child: ChildProcess, word: string): Promise<void> {
-  const lines = child.stdout!.setEncoding('utf8');
-  for (;;) {
-    const [chunk] = (await Promise.race([
-      once(lines, 'data'),
-      once(child, 'exit').then(() => {
-        throw new Error(`instructions-client.mjs exited before "${word}"`);
-      }),
-    ])) as [string];
-    if (chunk.includes(word)) return;
-  }
-}
-
-const perConnect = (c: InstructionCounts, n: number): InstructionCounts => ({
-  total: Math.round(c.total / n),
-  gc: Math.round(c.gc / n),
-  compiler: Math.round(c.compiler / n),
-  mutator: Math.round(c.mutator / n),
-});
+const perConnect = (c: InstructionCounts, n: number) => fieldwise((v) => Math.round(v / n), c);
 
 /**
  * The client counted: two whole runs under callgrind, `warmup` connects
@@ -173,12 +162,7 @@ async function countClient(
   }
   const [base, counted] = totals as [InstructionCounts, InstructionCounts];
   return perConnect(
-    {
-      total: counted.total - base.total,
-      gc: counted.gc - base.gc,
-      compiler: counted.compiler - base.compiler,
-      mutator: counted.mutator - base.mutator,
-    },
+    fieldwise((c, b) => c - b, counted, base),
     connects,
   );
 }
@@ -199,11 +183,11 @@ async function countServer(
   const goFile = join(dir, 'go');
   const client = startClient('wire', role, servers.path, outFile, warmup, connects, goFile);
   try {
-    await printed(client, 'warm');
+    await untilPrinted(client, 'warm', 'instructions-client.mjs');
     const pid = servers.pid(role);
     await dumpCounters(pid, outFile, 1);
     writeFileSync(goFile, '');
-    await printed(client, 'done');
+    await untilPrinted(client, 'done', 'instructions-client.mjs');
     return perConnect(await readCounts(await dumpCounters(pid, outFile, 2)), connects);
   } finally {
     await stopChildren([client]);
@@ -259,16 +243,15 @@ export async function instructionsSuite(): Promise<void> {
   await requireCallgrind();
   const warmup = env('BENCH_INSTRUCTIONS_WARMUP', 8000);
   const connects = env('BENCH_INSTRUCTIONS_CONNECTS', 4000);
+  // The client script reads it from the environment it inherits.
+  const loops = env('BENCH_INSTRUCTIONS_LOOPS', 1);
+  const roles = rolesWanted(process.env.BENCH_INSTRUCTIONS_ROLES);
   const root = mkdtempSync(join(tmpdir(), 'handoff-bench-instructions-'));
   try {
-    const sum = (cs: InstructionCounts[]): InstructionCounts => ({
-      total: cs.reduce((a, c) => a + c.total, 0),
-      gc: cs.reduce((a, c) => a + c.gc, 0),
-      compiler: cs.reduce((a, c) => a + c.compiler, 0),
-      mutator: cs.reduce((a, c) => a + c.mutator, 0),
-    });
+    const sum = (cs: InstructionCounts[]) =>
+      fieldwise((...v) => v.reduce((a, b) => a + b, 0), ...cs);
     const all: Record<Side, InstructionCounts[]> = { ours: [], wire: [] };
-    for (const role of ROLES) {
+    for (const role of roles) {
       process.stderr.write(`instructions: counting the ${role}, ours and the wire floor's…\n`);
       // Both sides at once: instruction counts do not depend on the load.
       const [ours, wire] = await Promise.all([
@@ -281,16 +264,19 @@ export async function instructionsSuite(): Promise<void> {
         instructionsLine(`broker.handoff.instructions.${role}`, ours, wire, {
           warmup_connects: warmup,
           connects,
+          loops,
         }),
       );
     }
-    emit(
-      instructionsLine('broker.handoff.instructions', sum(all.ours), sum(all.wire), {
-        of: 'client + broker + daemon',
-        warmup_connects: warmup,
-        connects,
-      }),
-    );
+    if (roles.length === ROLES.length)
+      emit(
+        instructionsLine('broker.handoff.instructions', sum(all.ours), sum(all.wire), {
+          of: 'client + broker + daemon',
+          warmup_connects: warmup,
+          connects,
+          loops,
+        }),
+      );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
