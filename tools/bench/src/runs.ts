@@ -56,8 +56,11 @@ function parseRuns(value: string | undefined): number {
 /** A line as a case emitted it (with `run` added under --runs). */
 export type EmittedLine = { bench: string; baseline: string; [field: string]: unknown };
 
+/** A verdict on the whole target (`verdict`) or on one part of it (`p99_verdict`). */
+const VERDICT_FIELD = /^(?:\w+_)?verdict$/;
+
 /** Fields that are strings on a line but say nothing about which case it is. */
-const NOT_IDENTITY = new Set(['error', 'verdict']);
+const notIdentity = (field: string) => field === 'error' || VERDICT_FIELD.test(field);
 
 /**
  * Which case a line belongs to across runs: bench, baseline and every other
@@ -67,7 +70,7 @@ const NOT_IDENTITY = new Set(['error', 'verdict']);
 export function caseKey(line: EmittedLine): string {
   const parts: [string, unknown][] = [];
   for (const [k, v] of Object.entries(line)) {
-    if (typeof v === 'string' && !NOT_IDENTITY.has(k)) parts.push([k, v]);
+    if (typeof v === 'string' && !notIdentity(k)) parts.push([k, v]);
   }
   return JSON.stringify(parts);
 }
@@ -100,7 +103,8 @@ const NOT_SUMMARISED = new Set(['ratio', 'target_ratio', 'run']);
  * `meets_target_runs` (lines with `meets_target: true`; null when the case
  * states no target), `verdicts` ({met, out_of_reach, undecidable, missed}:
  * how many runs got each, for cases that judge their target against a
- * same-run floor; see verdict.ts), `target_ratio` when the lines give one, and
+ * same-run floor; see verdict.ts) and likewise `p99_verdicts` for a part's
+ * own `p99_verdict`, `target_ratio` when the lines give one, and
  * `other_ratios` ({field: [min, median, max]}) for every other numeric
  * field named like a ratio (cpu_ratio, ratio_of_medians, …).
  */
@@ -117,14 +121,20 @@ export function summarizeRuns(lines: readonly EmittedLine[]): EmittedLine[] {
     const first = group[0] as EmittedLine;
     const identity: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(first)) {
-      if (typeof v === 'string' && !NOT_IDENTITY.has(k)) identity[k] = v;
+      if (typeof v === 'string' && !notIdentity(k)) identity[k] = v;
     }
     const ratios = spanOf(group.map((l) => l.ratio).filter((v) => typeof v === 'number'));
     const stated = group.filter((l) => typeof l.meets_target === 'boolean');
-    const judged = group.filter((l) => typeof l.verdict === 'string');
-    const verdicts: Record<string, number> = {};
-    for (const l of judged)
-      verdicts[l.verdict as string] = (verdicts[l.verdict as string] ?? 0) + 1;
+    // `verdict` counted as `verdicts`, a part's `p99_verdict` as `p99_verdicts`.
+    const verdicts: Record<string, Record<string, number>> = {};
+    for (const l of group) {
+      for (const [k, v] of Object.entries(l)) {
+        if (typeof v !== 'string' || !VERDICT_FIELD.test(k)) continue;
+        const counts = verdicts[`${k}s`] ?? {};
+        counts[v] = (counts[v] ?? 0) + 1;
+        verdicts[`${k}s`] = counts;
+      }
+    }
     const other: Record<string, [number, number, number]> = {};
     const names = new Set<string>();
     for (const l of group) {
@@ -149,7 +159,7 @@ export function summarizeRuns(lines: readonly EmittedLine[]): EmittedLine[] {
       ...(typeof target === 'number' ? { target_ratio: target } : {}),
       meets_target_runs: stated.length > 0 ? stated.filter((l) => l.meets_target).length : null,
       runs_with_target: stated.length,
-      ...(judged.length > 0 ? { verdicts } : {}),
+      ...verdicts,
       ...(Object.keys(other).length > 0 ? { other_ratios: other } : {}),
     });
   }

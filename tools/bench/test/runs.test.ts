@@ -116,6 +116,26 @@ describe('summarizeRuns', () => {
     expect(summarizeRuns([l(1, 1)])[0]).not.toHaveProperty('verdicts');
   });
 
+  it("counts a part's own verdict apart, without letting it split the case either", () => {
+    const lines = [
+      l(1, 0.4, { verdict: 'out_of_reach', p99_verdict: 'met' }),
+      l(2, 0.5, { verdict: 'undecidable', p99_verdict: 'undecidable' }),
+      l(3, 0.4, { verdict: 'out_of_reach', p99_verdict: 'met' }),
+    ];
+    const summaries = summarizeRuns(lines);
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toMatchObject({
+      runs: 3,
+      verdicts: { out_of_reach: 2, undecidable: 1 },
+      p99_verdicts: { met: 2, undecidable: 1 },
+    });
+    expect(summaries[0]).not.toHaveProperty('p99_verdict');
+    // A string field that merely contains the word still tells cases apart.
+    expect(caseKey(l(1, 1, { verdict_source: 'a' }))).not.toBe(
+      caseKey(l(1, 1, { verdict_source: 'b' })),
+    );
+  });
+
   it('keys a case on its strings only, never on its measurements', () => {
     expect(caseKey(l(1, 2, { meets_target: true, p50_us: 3 }))).toBe(
       caseKey(l(2, 1, { meets_target: false, p50_us: 4 })),
