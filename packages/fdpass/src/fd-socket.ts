@@ -246,24 +246,69 @@ export class FdSocket extends EventEmitter {
       settings.maxBytes,
     );
     this.#writer = new WriteQueue(this, hooks, native, fd, settings);
-    // Reading follows interest: it starts when the first 'message' listener
-    // is added and stops when the last goes, so no message (and none of its
-    // fds) is ever read with nobody to hand it to.
-    this.on('newListener', (event) => {
-      if (event === 'message')
-        void SETTLED.then(() => {
-          // A 'message' listener may throw from inside the first read: an
-          // uncaught exception, as from queueMicrotask or any later read,
-          // not a rejection of a promise nobody sees.
-          try {
-            this.#startReading();
-          } catch (err) {
-            process.nextTick(rethrow, err);
-          }
-        });
-    });
-    this.on('removeListener', (event) => {
-      if (event === 'message') this.#updateWatch();
+  }
+
+  // Reading follows interest: it starts when the first 'message' listener is
+  // added and stops when the last goes, so no message (and none of its fds)
+  // is ever read with nobody to hand it to. Seen by overriding the methods
+  // that add and remove listeners (once() and prependOnceListener() go
+  // through on() and prependListener()), not by listening to this socket's
+  // own 'newListener' and 'removeListener': with those, every listener any
+  // caller adds is announced by an emit, and a broker adds four per client.
+
+  // biome-ignore-start lint/suspicious/noExplicitAny: EventEmitter's own signatures, overridden
+  /** As EventEmitter's; the first 'message' listener starts reading. */
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.on(event, listener);
+    if (event === 'message') this.#messageListenerAdded();
+    return this;
+  }
+
+  /** As on(). */
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.on(event, listener);
+  }
+
+  /** As EventEmitter's; the first 'message' listener starts reading. */
+  override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.prependListener(event, listener);
+    if (event === 'message') this.#messageListenerAdded();
+    return this;
+  }
+
+  /** As EventEmitter's; with the last 'message' listener gone, reading stops. */
+  override removeListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.removeListener(event, listener);
+    if (event === 'message') this.#updateWatch();
+    return this;
+  }
+
+  /** As removeListener(). */
+  override off(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.removeListener(event, listener);
+  }
+
+  /** As EventEmitter's; with no 'message' listener left, reading stops. */
+  override removeAllListeners(...event: [] | [string | symbol | undefined]): this {
+    // Node tells "all events" from "the event named undefined" by the
+    // argument count, so it gets exactly the arguments given.
+    super.removeAllListeners(...event);
+    if (event.length === 0 || event[0] === 'message') this.#updateWatch();
+    return this;
+  }
+  // biome-ignore-end lint/suspicious/noExplicitAny: EventEmitter's own signatures, overridden
+
+  /** A 'message' listener came: reading starts in a microtask, after the caller's synchronous setup. */
+  #messageListenerAdded(): void {
+    void SETTLED.then(() => {
+      // A 'message' listener may throw from inside the first read: an
+      // uncaught exception, as from queueMicrotask or any later read, not a
+      // rejection of a promise nobody sees.
+      try {
+        this.#startReading();
+      } catch (err) {
+        process.nextTick(rethrow, err);
+      }
     });
   }
 

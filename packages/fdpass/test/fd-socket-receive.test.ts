@@ -38,6 +38,41 @@ describe.each(['seqpacket', 'stream'] as const)('FdSocket.pair(%s)', (kind) => {
     expect(b.closed).toBe(true);
   });
 
+  it('reads only while a message listener is on, however listeners are added and removed', async () => {
+    const [a, b] = pair(kind);
+    const settle = () => new Promise((r) => setTimeout(r, 30));
+    const next = (add: (h: (m: ReceivedMessage) => void) => void) =>
+      new Promise<string>((resolve) => add((m) => resolve(m.data.toString())));
+    // Each removal below leaves the socket with no 'message' listener: if it
+    // kept reading, the message written next would be emitted to nobody and
+    // lost, and the listener added after it would wait for ever.
+    const removals: Array<[string, (h: (m: ReceivedMessage) => void) => void]> = [
+      ['off', (h) => b.off('message', h)],
+      ['removeListener', (h) => b.removeListener('message', h)],
+      ['removeAllListeners(message)', () => b.removeAllListeners('message')],
+      ['removeAllListeners()', () => b.removeAllListeners()],
+    ];
+    for (const [name, remove] of removals) {
+      let handler: ((m: ReceivedMessage) => void) | undefined;
+      const first = next((h) => {
+        handler = h;
+        b.prependListener('message', h);
+      });
+      a.write(Buffer.from(`${name}:1`));
+      expect(await first).toBe(`${name}:1`);
+      remove(handler!);
+      expect(b.listenerCount('message'), name).toBe(0);
+      a.write(Buffer.from(`${name}:2`));
+      await settle();
+      expect(await next((h) => b.once('message', h))).toBe(`${name}:2`);
+    }
+    // once() took itself off: the socket has stopped reading again.
+    expect(b.listenerCount('message')).toBe(0);
+    a.write(Buffer.from('last'));
+    await settle();
+    expect(await next((h) => b.addListener('message', h))).toBe('last');
+  });
+
   it('pause() stops delivery and resume() continues without loss', async () => {
     const [a, b] = pair(kind);
     const seen: string[] = [];
