@@ -1,8 +1,9 @@
 // The series of one metric family, found by label values. Several series
 // are updated per Hello, so a lookup builds no key: a family without labels
-// has its one series at hand, and a labelled one walks one Map per label
-// (values as they are, so no separator can make two tuples collide).
-// Naming and rendering the family is metrics.ts's.
+// has its one series at hand, pinned labels (a caller on a hot path keeps
+// one object per series) remember the series they last found, and any
+// other walks one Map per label (values as they are, so no separator can
+// make two tuples collide). Naming and rendering the family is metrics.ts's.
 
 /** Label values by label name, as metrics.ts's Labels. */
 type LabelValues = Readonly<Record<string, string>>;
@@ -10,6 +11,27 @@ type LabelValues = Readonly<Record<string, string>>;
 interface Series<T> {
   readonly values: string[];
   readonly state: T;
+}
+
+/** Where pinned labels remember the series they last found, and whose it is. */
+const PIN = Symbol('series pin');
+
+interface Pin {
+  owner: SeriesMap<unknown> | null;
+  series: Series<unknown> | null;
+}
+
+/**
+ * `labels`, frozen, with a slot that remembers the series they last found
+ * in a family: updating that family again with them skips the checks and
+ * the walk. Frozen, so the values that series was found by cannot change.
+ * For a caller that updates the same series often (the router, per Hello).
+ */
+export function pinnedLabels<L extends LabelValues>(labels: L): Readonly<L> {
+  const pin: Pin = { owner: null, series: null };
+  // A symbol, not enumerable: invisible to the label checks and to rendering.
+  Object.defineProperty(labels, PIN, { value: pin });
+  return Object.freeze(labels);
 }
 
 /** One level per label; the last level's values are series. */
@@ -39,11 +61,12 @@ export class SeriesMap<T> {
     return this.labelNames.map((name) => String(labels[name]));
   }
 
-  get(labels: LabelValues): T {
+  /** `undefined`: no labels (a family declared without any). */
+  get(labels: LabelValues | undefined): T {
     return this.find(labels, true)!.state;
   }
 
-  peek(labels: LabelValues): T | undefined {
+  peek(labels: LabelValues | undefined): T | undefined {
     return this.find(labels, false)?.state;
   }
 
@@ -64,7 +87,25 @@ export class SeriesMap<T> {
       if (labels[names[i]!] === undefined) throw this.badLabels(labels);
   }
 
-  private find(labels: LabelValues, create: boolean): Series<T> | undefined {
+  private find(labels: LabelValues | undefined, create: boolean): Series<T> | undefined {
+    const names = this.labelNames;
+    if (labels === undefined) {
+      if (names.length > 0) throw this.badLabels({});
+      if (this.unlabelled === undefined && create) this.unlabelled = this.add([]);
+      return this.unlabelled;
+    }
+    // (Optional chaining: a JavaScript caller may pass null.)
+    const pin = (labels as { [PIN]?: Pin } | null)?.[PIN];
+    if (pin !== undefined && pin.owner === this) return pin.series as Series<T>;
+    const series = this.walk(labels, create);
+    if (pin !== undefined && series !== undefined) {
+      pin.owner = this as SeriesMap<unknown>;
+      pin.series = series;
+    }
+    return series;
+  }
+
+  private walk(labels: LabelValues, create: boolean): Series<T> | undefined {
     this.check(labels);
     const names = this.labelNames;
     if (names.length === 0) {

@@ -119,7 +119,7 @@ export function createMetricsRegistry(): MetricsRegistry {
         [family, `${family}_total`, `${family}_created`],
       );
       return {
-        inc(labels = {}, amount = 1) {
+        inc(labels?: Labels, amount = 1) {
           if (!(amount >= 0) || !Number.isFinite(amount)) {
             throw new MetricsError(
               'VALUE',
@@ -129,7 +129,7 @@ export function createMetricsRegistry(): MetricsRegistry {
           }
           series.get(labels).value += amount;
         },
-        value: (labels = {}) => series.peek(labels)?.value ?? 0,
+        value: (labels?: Labels) => series.peek(labels)?.value ?? 0,
       };
     },
 
@@ -150,16 +150,16 @@ export function createMetricsRegistry(): MetricsRegistry {
         [name],
       );
       return {
-        set: (value, labels = {}) => {
+        set: (value, labels?: Labels) => {
           series.get(labels).value = value;
         },
-        inc: (labels = {}, amount = 1) => {
+        inc: (labels?: Labels, amount = 1) => {
           series.get(labels).value += amount;
         },
-        dec: (labels = {}, amount = 1) => {
+        dec: (labels?: Labels, amount = 1) => {
           series.get(labels).value -= amount;
         },
-        value: (labels = {}) => series.peek(labels)?.value ?? 0,
+        value: (labels?: Labels) => series.peek(labels)?.value ?? 0,
       };
     },
 
@@ -197,7 +197,7 @@ export function createMetricsRegistry(): MetricsRegistry {
         [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`],
       );
       return {
-        observe(value, labels = {}) {
+        observe(value, labels?: Labels) {
           if (Number.isNaN(value))
             throw new MetricsError('VALUE', name, `histogram ${name} cannot observe NaN`);
           const s = series.get(labels);

@@ -7,7 +7,8 @@ import type { Backend } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
 import type { HandoffTokenPool } from './handoff/token-pool.js';
 import { HelloRateLimiter, type HelloRateLimitOptions } from './hello-rate-limit.js';
-import type { BrokerMetrics } from './metrics.js';
+import type { BrokerMetrics, Labels } from './metrics.js';
+import { pinnedLabels } from './metrics-series.js';
 import { refusalLabelFor } from './refusal-label.js';
 import { selectDefinition } from './version-policy.js';
 
@@ -149,19 +150,60 @@ export function routerRateLimit(
   return { admitHello: (uid) => limiter.admit(uid) };
 }
 
-/** What the router observes, counted in the broker's metrics. */
+/** Routed Hellos' label objects kept per service; beyond this many services they start over. */
+const KEPT_LABELS = 1024;
+
+/** The pinned labels of one service's routed Hellos. */
+interface RoutedLabels {
+  service: Labels;
+  handoff: Labels;
+  reconnect: Labels;
+}
+
+/**
+ * What the router observes, counted in the broker's metrics. A routed
+ * Hello (handoff, reconnect) updates its series through pinned labels kept
+ * per service, which remember their series (src/metrics-series.ts); the
+ * service of a routed Hello is a defined one, so there are few. Refusals
+ * name whatever the client asked for, and get fresh objects.
+ */
 export function routerObservers(
   counters: BrokerMetrics,
 ): Pick<RouterContext, 'observeHello' | 'observeHandoff'> {
+  const routed = new Map<string, RoutedLabels>();
+  const routedLabels = (service: string): RoutedLabels => {
+    let labels = routed.get(service);
+    if (labels === undefined) {
+      if (routed.size >= KEPT_LABELS) routed.clear();
+      labels = {
+        service: pinnedLabels({ service }),
+        handoff: pinnedLabels({ service, outcome: 'handoff' }),
+        reconnect: pinnedLabels({ service, outcome: 'reconnect' }),
+      };
+      routed.set(service, labels);
+    }
+    return labels;
+  };
+  const byOutcome = {
+    accepted: pinnedLabels({ outcome: 'accepted' }),
+    fallback: pinnedLabels({ outcome: 'fallback' }),
+    reconnect: pinnedLabels({ outcome: 'reconnect' }),
+  };
   return {
     observeHello: (service, outcome, seconds, code) => {
+      if (outcome === 'handoff' || outcome === 'reconnect') {
+        const labels = routedLabels(service);
+        counters.helloTotal.inc(labels[outcome]);
+        counters.helloDuration.observe(seconds, labels.service);
+        return;
+      }
       counters.helloTotal.inc({ service, outcome });
       counters.helloDuration.observe(seconds, { service });
       const refused = refusalLabelFor(outcome, code);
       if (refused !== undefined) counters.helloRefusedTotal.inc({ service, code: refused });
     },
     observeHandoff: (outcome, seconds) => {
-      counters.handoffTotal.inc({ outcome });
+      counters.handoffTotal.inc(byOutcome[outcome]);
       if (outcome !== 'reconnect') counters.handoffDuration.observe(seconds);
     },
   };
