@@ -76,12 +76,15 @@ export async function startHelloFloor(
     version,
     endpoint,
     nodeArgs = [],
+    under,
   }: {
     service: string;
     version: string;
     endpoint: string;
     /** As startBareHandoff's. */
     nodeArgs?: readonly string[];
+    /** A command it runs under (valgrind, for the instructions suite). */
+    under?: RunUnder;
   },
 ): Promise<HelloFloor> {
   const child = await startFloorProcess(
@@ -89,6 +92,7 @@ export async function startHelloFloor(
     'wire-hello',
     path,
     `${service}=${version}=${endpoint}`,
+    under,
   );
   return { path, pid: child.pid!, stop: () => stopChildren([child]) };
 }

@@ -2,10 +2,11 @@
 // connection → Hello and one framed request → the response → close. It
 // warms up, says so, and measures only when told, so the suite can zero the
 // instruction counters of whichever process it counts in between.
-//   instructions-client.mjs <handoff|wire> <socket> <warmup> <connects> [go-file]
+//   instructions-client.mjs <handoff|wire|hello> <socket> <warmup> <connects> [go-file]
 // handoff: connectService('echo', { initialData: request }) through the broker
 // wire:    a hand-written client: the same bytes in one write, three frames
 //          read (Negotiated, the relayed ack, the response)
+// hello:   a Hello for echo-plain (the reconnect route) and its one reply
 // Prints "warm" after <warmup> connects; with a go-file, waits for it to
 // exist, runs <connects>, prints "done" and waits to be stopped; without,
 // runs <connects> at once and exits. Not a line on stdin: a pipe as stdin
@@ -22,6 +23,7 @@ const { connectService } = await import('@handoff/broker/client');
 
 const [mode, path, warmupArg, connectsArg, goFile] = process.argv.slice(2);
 const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), echoRequest]);
+const helloAlone = helloBytes('echo-plain');
 
 async function handoff() {
   const { socket } = await connectService('echo', {
@@ -40,19 +42,26 @@ async function handoff() {
   }
 }
 
-async function wire() {
+/** One connection: `bytes` written, `frames` whole frames read, closed. */
+async function exchange(bytes, frames) {
   const socket = connect({ path });
   try {
     // readFrames rejects on close; an error is followed by one.
     socket.on('error', () => {});
-    socket.write(helloAndRequest);
-    await readFrames(socket, 3);
+    socket.write(bytes);
+    await readFrames(socket, frames);
   } finally {
     socket.destroy();
   }
 }
 
-const one = mode === 'handoff' ? handoff : wire;
+const modes = {
+  handoff,
+  wire: () => exchange(helloAndRequest, 3),
+  hello: () => exchange(helloAlone, 1),
+};
+const one = modes[mode];
+if (one === undefined) throw new Error(`instructions-client.mjs: no mode ${mode}`);
 // BENCH_INSTRUCTIONS_LOOPS: connects in flight at once (default 1, sequential).
 const loops = Number(process.env.BENCH_INSTRUCTIONS_LOOPS ?? 1);
 async function run(n) {

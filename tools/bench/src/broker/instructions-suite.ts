@@ -7,8 +7,11 @@
 // natively, a client warms everything up, and a fixed number of sequential
 // connects is counted (see countClient and countServer for how). The capacity
 // suite's throughput line says how fast; this one says, without the
-// machine's noise, where the work is and how much of it is ours.
-// Knobs: BENCH_INSTRUCTIONS_WARMUP (connects before counting, default 8000),
+// machine's noise, where the work is and how much of it is ours. The broker
+// is also counted on a Hello alone (the reconnect route), against the Hello
+// floor of broker.hello_to_reply (see countHello).
+// Knobs: BENCH_INSTRUCTIONS_CASES (handoff, hello; default both),
+// BENCH_INSTRUCTIONS_WARMUP (connects before counting, default 8000),
 // BENCH_INSTRUCTIONS_CONNECTS (counted, default 4000), BENCH_INSTRUCTIONS_LOOPS
 // (connects in flight at once, default 1: under load, what each connection
 // keeps alive is copied by every scavenge while it waits), and
@@ -20,7 +23,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emit, line, summarize } from '../measure.ts';
-import { startBareHandoff } from './bare-handoff.ts';
+import { startBareHandoff, startHelloFloor } from './bare-handoff.ts';
 import {
   COUNTED_NODE_ARGS,
   callgrindPrefix,
@@ -39,15 +42,21 @@ const ROLES: readonly Role[] = ['client', 'broker', 'daemon'];
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
-function rolesWanted(list: string | undefined): readonly Role[] {
-  if (list === undefined) return ROLES;
+type Case = 'handoff' | 'hello';
+const CASES: readonly Case[] = ['handoff', 'hello'];
+
+/** Which of `all` the comma-separated `list` of knob `knob` names (all of them when unset). */
+export function namedIn<T extends string>(
+  knob: string,
+  all: readonly T[],
+  list: string | undefined,
+): readonly T[] {
+  if (list === undefined) return all;
   const named = list.split(',').filter(Boolean);
-  const unknown = named.filter((r) => !ROLES.includes(r as Role));
+  const unknown = named.filter((r) => !all.includes(r as T));
   if (unknown.length > 0 || named.length === 0)
-    throw new Error(
-      `BENCH_INSTRUCTIONS_ROLES: name some of ${ROLES.join(', ')}; got ${JSON.stringify(list)}`,
-    );
-  return ROLES.filter((r) => named.includes(r));
+    throw new Error(`${knob}: name some of ${all.join(', ')}; got ${JSON.stringify(list)}`);
+  return all.filter((r) => named.includes(r));
 }
 
 interface Servers {
@@ -108,10 +117,13 @@ async function startWire(dir: string, counted: Role, outFile: string): Promise<S
   };
 }
 
-/** The client script, started; under callgrind when it is the one counted. */
+/** What the client script does per connect (see instructions-client.mjs). */
+type ClientMode = 'handoff' | 'wire' | 'hello';
+
+/** The client script, started; under callgrind when it is the one `counted`. */
 function startClient(
-  side: Side,
-  role: Role,
+  mode: ClientMode,
+  counted: boolean,
   path: string,
   outFile: string,
   warmup: number,
@@ -122,18 +134,18 @@ function startClient(
   // stdin or stdout cost about twice the instructions per connect (V8 kept
   // recompiling the stream code the pipe shares with the sockets).
   const argv = [
-    ...(role === 'client' ? callgrindPrefix(outFile) : []),
+    ...(counted ? callgrindPrefix(outFile) : []),
     process.execPath,
-    ...(role === 'client' ? COUNTED_NODE_ARGS : []),
+    ...(counted ? COUNTED_NODE_ARGS : []),
     join(import.meta.dirname, 'instructions-client.mjs'),
-    side === 'ours' && role === 'client' ? 'handoff' : 'wire',
+    mode,
     path,
     String(warmup),
     String(connects),
     ...(goFile ? [goFile] : []),
   ];
   return spawn(argv[0]!, argv.slice(1), {
-    stdio: ['ignore', role === 'client' ? 'ignore' : 'pipe', 'inherit'],
+    stdio: ['ignore', counted ? 'ignore' : 'pipe', 'inherit'],
   });
 }
 
@@ -155,7 +167,8 @@ async function countClient(
   const totals: InstructionCounts[] = [];
   for (const n of [0, connects]) {
     const outFile = join(dir, `client-${n}.callgrind`);
-    const client = startClient(side, 'client', servers.path, outFile, warmup, n);
+    const mode = side === 'ours' ? 'handoff' : 'wire';
+    const client = startClient(mode, true, servers.path, outFile, warmup, n);
     const [code] = (await once(client, 'exit')) as [number | null];
     if (code !== 0) throw new Error(`instructions-client.mjs (${side}) exited with ${code}`);
     totals.push(await readCounts(outFile));
@@ -168,27 +181,29 @@ async function countClient(
 }
 
 /**
- * A server counted: it runs under callgrind while a native client warms it
- * up and waits; a dump marks the start (it starts the counters afresh),
- * the client runs `connects`, and a second dump holds exactly them.
+ * A server counted (the process `pid`): it runs under callgrind while a
+ * native client (`mode`) warms it up and waits; a dump marks the start (it
+ * starts the counters afresh), the client runs `connects`, and a second
+ * dump holds exactly them.
  */
 async function countServer(
   dir: string,
-  servers: Servers,
-  role: 'broker' | 'daemon',
+  path: string,
+  pid: () => number,
+  mode: ClientMode,
   outFile: string,
   warmup: number,
   connects: number,
 ): Promise<InstructionCounts> {
   const goFile = join(dir, 'go');
-  const client = startClient('wire', role, servers.path, outFile, warmup, connects, goFile);
+  const client = startClient(mode, false, path, outFile, warmup, connects, goFile);
   try {
     await untilPrinted(client, 'warm', 'instructions-client.mjs');
-    const pid = servers.pid(role);
-    await dumpCounters(pid, outFile, 1);
+    const counted = pid();
+    await dumpCounters(counted, outFile, 1);
     writeFileSync(goFile, '');
     await untilPrinted(client, 'done', 'instructions-client.mjs');
-    return perConnect(await readCounts(await dumpCounters(pid, outFile, 2)), connects);
+    return perConnect(await readCounts(await dumpCounters(counted, outFile, 2)), connects);
   } finally {
     await stopChildren([client]);
   }
@@ -209,9 +224,54 @@ async function count(
   try {
     return role === 'client'
       ? await countClient(dir, side, servers, warmup, connects)
-      : await countServer(dir, servers, role, outFile, warmup, connects);
+      : await countServer(
+          dir,
+          servers.path,
+          () => servers.pid(role),
+          'wire',
+          outFile,
+          warmup,
+          connects,
+        );
   } finally {
     await servers.stop();
+  }
+}
+
+/**
+ * The broker counted on the Hello alone (the reconnect route: a Hello, its
+ * Negotiated, closed), ours against the Hello floor (bare-handoff.mjs
+ * wire-hello: the same reply done the cheapest right way in Node).
+ */
+async function countHello(
+  root: string,
+  side: Side,
+  warmup: number,
+  connects: number,
+): Promise<InstructionCounts> {
+  const dir = join(root, `${side}-hello`);
+  const outFile = join(dir, 'callgrind.out');
+  mkdirSync(join(dir, 'ours'), { recursive: true });
+  if (side === 'ours') {
+    const servers = await startOurs(dir, 'broker', outFile);
+    try {
+      const pid = () => servers.pid('broker');
+      return await countServer(dir, servers.path, pid, 'hello', outFile, warmup, connects);
+    } finally {
+      await servers.stop();
+    }
+  }
+  const floor = await startHelloFloor(join(dir, 'hello-floor.sock'), {
+    service: 'echo-plain',
+    version: '1.0.0',
+    // Named in the reply, never dialled: the client stops at the reply.
+    endpoint: join(dir, 'echo-plain.sock'),
+    under: { prefix: callgrindPrefix(outFile), nodeArgs: COUNTED_NODE_ARGS },
+  });
+  try {
+    return await countServer(dir, floor.path, () => floor.pid, 'hello', outFile, warmup, connects);
+  } finally {
+    await floor.stop();
   }
 }
 
@@ -220,11 +280,12 @@ function instructionsLine(
   ours: InstructionCounts,
   wire: InstructionCounts,
   extra: Record<string, unknown>,
+  baseline = 'wire_floor',
 ) {
   // As throughput: connects per 10⁹ instructions, so the ratio reads like the others (higher is better).
   const rate = (c: InstructionCounts) => summarize([1e9 / c.total]);
   return {
-    ...line(bench, rate(ours), 'wire_floor', rate(wire)),
+    ...line(bench, rate(ours), baseline, rate(wire)),
     unit: 'connects per 10⁹ instructions (callgrind Ir); instructions per connect below',
     instructions_per_connect: ours.total,
     baseline_instructions_per_connect: wire.total,
@@ -245,7 +306,10 @@ export async function instructionsSuite(): Promise<void> {
   const connects = env('BENCH_INSTRUCTIONS_CONNECTS', 4000);
   // The client script reads it from the environment it inherits.
   const loops = env('BENCH_INSTRUCTIONS_LOOPS', 1);
-  const roles = rolesWanted(process.env.BENCH_INSTRUCTIONS_ROLES);
+  const cases = namedIn('BENCH_INSTRUCTIONS_CASES', CASES, process.env.BENCH_INSTRUCTIONS_CASES);
+  const roles = cases.includes('handoff')
+    ? namedIn('BENCH_INSTRUCTIONS_ROLES', ROLES, process.env.BENCH_INSTRUCTIONS_ROLES)
+    : [];
   const root = mkdtempSync(join(tmpdir(), 'handoff-bench-instructions-'));
   try {
     const sum = (cs: InstructionCounts[]) =>
@@ -277,6 +341,22 @@ export async function instructionsSuite(): Promise<void> {
           loops,
         }),
       );
+    if (cases.includes('hello')) {
+      process.stderr.write('instructions: counting the broker on the Hello, ours and the floor…\n');
+      const [ours, floor] = await Promise.all([
+        countHello(root, 'ours', warmup, connects),
+        countHello(root, 'wire', warmup, connects),
+      ]);
+      emit(
+        instructionsLine(
+          'broker.hello.instructions',
+          ours,
+          floor,
+          { of: 'the broker', route: 'reconnect', warmup_connects: warmup, connects, loops },
+          'wire.hello_floor',
+        ),
+      );
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
