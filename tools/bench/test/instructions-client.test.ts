@@ -10,32 +10,22 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BareHandoff,
-  type HelloFloor,
-  startBareHandoff,
-  startHelloFloor,
-} from '../src/broker/bare-handoff.ts';
+import type { BareHandoff, HelloFloor } from '../src/broker/bare-handoff.ts';
 import { namedIn } from '../src/broker/instructions-suite.ts';
+import { type Floors, fromSource, startFloors } from './floors.ts';
 
-// From source, as every test runs: a fresh clone has no dist/ yet.
-const fromSource = ['--conditions=@handoff/source', '--import', 'tsx'];
 const client = join(import.meta.dirname, '../src/broker/instructions-client.mjs');
 let dir: string;
+let floors: Floors | undefined;
 let floor: BareHandoff;
 let helloFloor: HelloFloor;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'instructions-client-'));
-  floor = await startBareHandoff(dir, { kind: 'wire', nodeArgs: fromSource });
-  helloFloor = await startHelloFloor(join(dir, 'hello-floor.sock'), {
-    service: 'echo-plain',
-    version: '1.0.0',
-    endpoint: floor.directPath,
-    nodeArgs: fromSource,
-  });
+  floors = await startFloors(dir);
+  ({ floor, helloFloor } = floors);
 });
 afterAll(async () => {
-  await Promise.all([floor?.stop(), helloFloor?.stop()]);
+  await floors?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -24,32 +24,21 @@ import {
   tryDecodeFramed,
 } from '@handoff/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BareHandoff,
-  type HelloFloor,
-  startBareHandoff,
-  startHelloFloor,
-} from '../src/broker/bare-handoff.ts';
+import type { BareHandoff, HelloFloor } from '../src/broker/bare-handoff.ts';
 import { echoRequest, helloBytes, readFrames } from '../src/broker/probe-wire.mjs';
+import { type Floors, startFloors } from './floors.ts';
 
-// From source, as every test runs: a fresh clone has no dist/ yet.
-const fromSource = ['--conditions=@handoff/source', '--import', 'tsx'];
 let dir: string;
+let floors: Floors | undefined;
 let floor: BareHandoff;
 let helloFloor: HelloFloor;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wire-floor-'));
-  floor = await startBareHandoff(dir, { kind: 'wire', nodeArgs: fromSource });
-  // Its Negotiated names the wire floor's daemon, so a client can follow it there.
-  helloFloor = await startHelloFloor(join(dir, 'hello-floor.sock'), {
-    service: 'echo-plain',
-    version: '1.0.0',
-    endpoint: floor.directPath,
-    nodeArgs: fromSource,
-  });
+  floors = await startFloors(dir);
+  ({ floor, helloFloor } = floors);
 });
 afterAll(async () => {
-  await Promise.all([floor?.stop(), helloFloor?.stop()]);
+  await floors?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
