@@ -208,7 +208,10 @@ export class BrokerImpl extends EventEmitter implements Broker {
       tokens: new HandoffTokenPool(),
       ...routerDeadlines(options),
       ...routerRateLimit(options.helloRateLimit),
-      ...journalRouterObservers(this.journal, routerObservers(this.counters)),
+      ...journalRouterObservers(
+        this.journal,
+        routerObservers(this.counters, () => this.services),
+      ),
       log: (level, fields, message) => {
         if (typeof fields !== 'function') this.log[level](fields, message);
         else if (this.log.isLevelEnabled(level)) this.log[level](fields(), message);

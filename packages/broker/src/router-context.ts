@@ -5,6 +5,7 @@
 import { type AdminReply, type AdminRequest, ErrorCode, PROTOCOL_VERSION } from '@handoff/protocol';
 import type { Backend } from './backend-registry.js';
 import type { ServiceDefinition } from './config/definition.js';
+import { definitionsNamed } from './config/definition-index.js';
 import type { HandoffTokenPool } from './handoff/token-pool.js';
 import { HelloRateLimiter, type HelloRateLimitOptions } from './hello-rate-limit.js';
 import type { BrokerMetrics, Labels } from './metrics.js';
@@ -160,16 +161,48 @@ interface RoutedLabels {
   reconnect: Labels;
 }
 
+/** Names a client asked for that no definition has, kept as they are in the metrics' labels. */
+export const UNDEFINED_NAMES_KEPT = 64;
+
+/** The `service` label of a refused Hello for a name past UNDEFINED_NAMES_KEPT (no service name has parentheses). */
+export const OTHER_SERVICES_LABEL = '(other)';
+
+/**
+ * The `service` label of a Hello the router did not route. A client names
+ * whatever service it likes, and every name would be a new series in three
+ * families, for ever: the broker's memory would grow with every name a
+ * buggy or hostile client of the same user tries. Defined names (and `''`,
+ * the name not read) are kept; names no definition has are kept for the
+ * first UNDEFINED_NAMES_KEPT of them, the diagnostics an operator wants
+ * ("clients ask for `nope`"), and counted under OTHER_SERVICES_LABEL after.
+ */
+function refusedServiceLabel(
+  definitions: () => readonly ServiceDefinition[],
+): (service: string) => string {
+  const undefinedNames = new Set<string>();
+  return (service) => {
+    if (service === '' || undefinedNames.has(service)) return service;
+    // By the name index, as selectDefinition: a flood of refusals must not scan every definition.
+    if (definitionsNamed(definitions(), service).length > 0) return service;
+    if (undefinedNames.size >= UNDEFINED_NAMES_KEPT) return OTHER_SERVICES_LABEL;
+    undefinedNames.add(service);
+    return service;
+  };
+}
+
 /**
  * What the router observes, counted in the broker's metrics. A routed
  * Hello (handoff, reconnect) updates its series through pinned labels kept
  * per service, which remember their series (src/metrics-series.ts); the
- * service of a routed Hello is a defined one, so there are few. Refusals
- * name whatever the client asked for, and get fresh objects.
+ * service of a routed Hello is a defined one, so there are few. A refused
+ * one gets fresh objects, its service label bounded (refusedServiceLabel).
+ * `definitions`: the broker's current service definitions.
  */
 export function routerObservers(
   counters: BrokerMetrics,
+  definitions: () => readonly ServiceDefinition[],
 ): Pick<RouterContext, 'observeHello' | 'observeHandoff'> {
+  const refusedLabel = refusedServiceLabel(definitions);
   const routed = new Map<string, RoutedLabels>();
   const routedLabels = (service: string): RoutedLabels => {
     let labels = routed.get(service);
@@ -197,10 +230,11 @@ export function routerObservers(
         counters.helloDuration.observe(seconds, labels.service);
         return;
       }
-      counters.helloTotal.inc({ service, outcome });
-      counters.helloDuration.observe(seconds, { service });
+      const label = refusedLabel(service);
+      counters.helloTotal.inc({ service: label, outcome });
+      counters.helloDuration.observe(seconds, { service: label });
       const refused = refusalLabelFor(outcome, code);
-      if (refused !== undefined) counters.helloRefusedTotal.inc({ service, code: refused });
+      if (refused !== undefined) counters.helloRefusedTotal.inc({ service: label, code: refused });
     },
     observeHandoff: (outcome, seconds) => {
       counters.handoffTotal.inc(byOutcome[outcome]);

@@ -157,6 +157,21 @@ describe('the first request with the Hello (initialData)', () => {
 });
 
 describe('admin and metrics on the broker socket', () => {
+  it('keeps the metric series of refused Hellos bounded, whatever names clients ask for', async () => {
+    const b = await broker([echoService('echo')]);
+    const names = Array.from({ length: 100 }, (_, i) => `nope-${i}`);
+    for (const name of names)
+      await expect(
+        connectService(name, { version: '1.0.0', brokerPath: b.socketPath, retry: false }),
+      ).rejects.toMatchObject({ code: 'REFUSED' });
+    const { body } = await adminRequest(b.socketPath, { verb: AdminVerb.METRICS });
+    const refusedSeries = body.split('\n').filter((l) => l.startsWith('hello_refused_total{'));
+    expect(refusedSeries).toHaveLength(64 + 1);
+    expect(body).toContain('hello_refused_total{service="nope-0",code="SERVICE_UNKNOWN"} 1');
+    expect(body).toContain('hello_refused_total{service="(other)",code="SERVICE_UNKNOWN"} 36');
+    expect(body).not.toContain('service="nope-99"');
+  });
+
   it('reports real metrics after real traffic, and shuts down on request', async () => {
     const b = await broker([echoService('echo')]);
     const { socket } = await connectService('echo', {
