@@ -91,8 +91,7 @@ export class SeriesMap<T> {
     const names = this.labelNames;
     if (labels === undefined) {
       if (names.length > 0) throw this.badLabels({});
-      if (this.unlabelled === undefined && create) this.unlabelled = this.add([]);
-      return this.unlabelled;
+      return this.only(create);
     }
     // (Optional chaining: a JavaScript caller may pass null.)
     const pin = (labels as { [PIN]?: Pin } | null)?.[PIN];
@@ -108,10 +107,7 @@ export class SeriesMap<T> {
   private walk(labels: LabelValues, create: boolean): Series<T> | undefined {
     this.check(labels);
     const names = this.labelNames;
-    if (names.length === 0) {
-      if (this.unlabelled === undefined && create) this.unlabelled = this.add([]);
-      return this.unlabelled;
-    }
+    if (names.length === 0) return this.only(create);
     let level = this.root;
     const last = names.length - 1;
     for (let i = 0; i < last; i++) {
@@ -131,6 +127,12 @@ export class SeriesMap<T> {
       level.set(value, series);
     }
     return series;
+  }
+
+  /** The one series of a family without labels. */
+  private only(create: boolean): Series<T> | undefined {
+    if (this.unlabelled === undefined && create) this.unlabelled = this.add([]);
+    return this.unlabelled;
   }
 
   private add(values: string[]): Series<T> {

@@ -9,7 +9,7 @@
 // suite's throughput line says how fast; this one says, without the
 // machine's noise, where the work is and how much of it is ours. The broker
 // is also counted on a Hello alone (the reconnect route), against the Hello
-// floor of broker.hello_to_reply (see countHello).
+// floor of broker.hello_to_reply (see count).
 // Knobs: BENCH_INSTRUCTIONS_CASES (handoff, hello; default both),
 // BENCH_INSTRUCTIONS_WARMUP (connects before counting, default 8000),
 // BENCH_INSTRUCTIONS_CONNECTS (counted, default 4000), BENCH_INSTRUCTIONS_LOOPS
@@ -209,58 +209,8 @@ async function countServer(
   }
 }
 
-/** Counts `role` of `side` over `connects` sequential connects after `warmup`. */
-async function count(
-  root: string,
-  side: Side,
-  role: Role,
-  warmup: number,
-  connects: number,
-): Promise<InstructionCounts> {
-  const dir = join(root, `${side}-${role}`);
-  const outFile = join(dir, 'callgrind.out');
-  mkdirSync(join(dir, 'ours'), { recursive: true });
-  const servers = await (side === 'ours' ? startOurs : startWire)(dir, role, outFile);
-  try {
-    return role === 'client'
-      ? await countClient(dir, side, servers, warmup, connects)
-      : await countServer(
-          dir,
-          servers.path,
-          () => servers.pid(role),
-          'wire',
-          outFile,
-          warmup,
-          connects,
-        );
-  } finally {
-    await servers.stop();
-  }
-}
-
-/**
- * The broker counted on the Hello alone (the reconnect route: a Hello, its
- * Negotiated, closed), ours against the Hello floor (bare-handoff.mjs
- * wire-hello: the same reply done the cheapest right way in Node).
- */
-async function countHello(
-  root: string,
-  side: Side,
-  warmup: number,
-  connects: number,
-): Promise<InstructionCounts> {
-  const dir = join(root, `${side}-hello`);
-  const outFile = join(dir, 'callgrind.out');
-  mkdirSync(join(dir, 'ours'), { recursive: true });
-  if (side === 'ours') {
-    const servers = await startOurs(dir, 'broker', outFile);
-    try {
-      const pid = () => servers.pid('broker');
-      return await countServer(dir, servers.path, pid, 'hello', outFile, warmup, connects);
-    } finally {
-      await servers.stop();
-    }
-  }
+/** The Hello floor (bare-handoff.mjs wire-hello) under callgrind, as the `Servers` a Hello count needs. */
+async function startWireHello(dir: string, _counted: Role, outFile: string): Promise<Servers> {
   const floor = await startHelloFloor(join(dir, 'hello-floor.sock'), {
     service: 'echo-plain',
     version: '1.0.0',
@@ -268,10 +218,42 @@ async function countHello(
     endpoint: join(dir, 'echo-plain.sock'),
     under: { prefix: callgrindPrefix(outFile), nodeArgs: COUNTED_NODE_ARGS },
   });
+  return { path: floor.path, pid: () => floor.pid, stop: floor.stop };
+}
+
+/**
+ * Counts `role` of `side` over `connects` sequential connects after
+ * `warmup`: in a handoff, or (`hello`, the broker only) on the Hello alone,
+ * the reconnect route, ours against the Hello floor (bare-handoff.mjs
+ * wire-hello: the same reply done the cheapest right way in Node).
+ */
+async function count(
+  root: string,
+  side: Side,
+  role: Role,
+  warmup: number,
+  connects: number,
+  kind: Case = 'handoff',
+): Promise<InstructionCounts> {
+  const dir = join(root, `${side}-${kind === 'hello' ? 'hello' : role}`);
+  const outFile = join(dir, 'callgrind.out');
+  mkdirSync(join(dir, 'ours'), { recursive: true });
+  const start = side === 'ours' ? startOurs : kind === 'hello' ? startWireHello : startWire;
+  const servers = await start(dir, role, outFile);
   try {
-    return await countServer(dir, floor.path, () => floor.pid, 'hello', outFile, warmup, connects);
+    return role === 'client'
+      ? await countClient(dir, side, servers, warmup, connects)
+      : await countServer(
+          dir,
+          servers.path,
+          () => servers.pid(role),
+          kind === 'hello' ? 'hello' : 'wire',
+          outFile,
+          warmup,
+          connects,
+        );
   } finally {
-    await floor.stop();
+    await servers.stop();
   }
 }
 
@@ -344,8 +326,8 @@ export async function instructionsSuite(): Promise<void> {
     if (cases.includes('hello')) {
       process.stderr.write('instructions: counting the broker on the Hello, ours and the floor…\n');
       const [ours, floor] = await Promise.all([
-        countHello(root, 'ours', warmup, connects),
-        countHello(root, 'wire', warmup, connects),
+        count(root, 'ours', 'broker', warmup, connects, 'hello'),
+        count(root, 'wire', 'broker', warmup, connects, 'hello'),
       ]);
       emit(
         instructionsLine(
