@@ -23,16 +23,27 @@ Napi::Error SystemError(Napi::Env env, const SysResult& r) {
   throw Napi::TypeError::New(env, std::string("Usage: ") + usage);
 }
 
+namespace {
+
+// The number in v, or false for anything else. One napi_get_value_double,
+// which fails for a non-number by itself: the wrappers' IsNumber() first
+// would add a napi_typeof to every fd and int argument of every hot call.
+bool NumberOf(const Napi::Value& v, double* d) {
+  return napi_get_value_double(v.Env(), v, d) == napi_ok;
+}
+
+}  // namespace
+
 bool IsFd(const Napi::Value& v) {
-  if (!v.IsNumber()) return false;
-  double d = v.As<Napi::Number>().DoubleValue();
-  return d >= 0 && d <= 2147483647.0 && d == static_cast<double>(static_cast<int>(d));
+  double d = 0;
+  return NumberOf(v, &d) && d >= 0 && d <= 2147483647.0 &&
+         d == static_cast<double>(static_cast<int>(d));
 }
 
 bool IsInt(const Napi::Value& v) {
-  if (!v.IsNumber()) return false;
-  double d = v.As<Napi::Number>().DoubleValue();
-  return d >= -2147483648.0 && d <= 2147483647.0 && d == static_cast<double>(static_cast<int>(d));
+  double d = 0;
+  return NumberOf(v, &d) && d >= -2147483648.0 && d <= 2147483647.0 &&
+         d == static_cast<double>(static_cast<int>(d));
 }
 
 // Returns the bytes of a Uint8Array (Buffer included) or false. Raw N-API:

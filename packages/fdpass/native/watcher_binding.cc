@@ -6,7 +6,6 @@
 #include <uv.h>
 
 #include <cerrno>
-#include <memory>
 #include <vector>
 
 #include "napi_args.h"
@@ -48,16 +47,22 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     // The callback closes over the JS socket that owns this watcher. Held
     // strongly from here it would be a GC root keeping that socket, and so
     // this watcher, alive forever: every socket ever opened would leak. So
-    // the JS wrapper holds it (a plain property: an ordinary cycle the GC
-    // can collect) and the native side only weakly; while watching, Pin()
-    // keeps the wrapper, and with it the callback, alive.
+    // the native side holds it only weakly, and the JS wrapper holds it as a
+    // plain property (an ordinary cycle the GC can collect) that JS sets
+    // (openWatcher, native-loader.ts): a store V8 caches, where defining it
+    // from here cost napi_define_properties about 2,600 instructions per
+    // socket. While watching, Pin() keeps the wrapper, and with it the
+    // callback, alive.
     Napi::Function callback = info[1].As<Napi::Function>();
-    info.This().As<Napi::Object>().DefineProperty(
-        Napi::PropertyDescriptor::Value("callback", callback, napi_default));
     callback_ = Napi::Weak(callback);
-    async_context_ =
-        std::make_unique<Napi::AsyncContext>(env, "FdPassWatcher", info.This().As<Napi::Object>());
-    HandleTracker* tracker = env.GetInstanceData<AddonData>()->tracker;
+    AddonData* data = env.GetInstanceData<AddonData>();
+    napi_value resource_name;
+    if (napi_create_string_latin1(env, "FdPassWatcher", NAPI_AUTO_LENGTH, &resource_name) !=
+            napi_ok ||
+        napi_async_init(env, info.This(), resource_name, &async_context_) != napi_ok) {
+      throw Napi::Error::New(env, "fdpass: could not make the watcher's async context");
+    }
+    HandleTracker* tracker = data->tracker;
     // The poll handle is created last: nothing after it can throw, so a
     // half-built Watcher never leaves a registered handle behind.
     NestedPoll* nested = fresh ? NestedFor(tracker, loop) : nullptr;
@@ -79,6 +84,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   }
 
   ~Watcher() override {
+    DestroyAsyncContext();
     Shutdown();
   }
 
@@ -87,7 +93,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   void ShutdownForTeardown() {
     // The async context belongs to an environment that is going away;
     // destroying it now would call back into a dying env.
-    (void)async_context_.release();
+    async_context_ = nullptr;
     Shutdown();
   }
 
@@ -134,8 +140,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
         napi_get_reference_value(env, static_cast<napi_ref>(self->callback_), &fn) == napi_ok &&
         recv != nullptr && fn != nullptr && napi_create_int32(env, status, &argv[0]) == napi_ok &&
         napi_create_int32(env, events, &argv[1]) == napi_ok) {
-      napi_async_context async = self->async_context_ ? static_cast<napi_async_context>(*self->async_context_) : nullptr;
-      napi_status st = napi_make_callback(env, async, recv, fn, 2, argv, &result);
+      napi_status st = napi_make_callback(env, self->async_context_, recv, fn, 2, argv, &result);
       if (st == napi_pending_exception) {
         // An exception from a JS listener must surface as
         // 'uncaughtException', exactly as if a core stream had thrown it.
@@ -217,13 +222,19 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Pin(false);
-    async_context_.reset();
+    DestroyAsyncContext();
     callback_.Reset();
     Shutdown();
     return info.Env().Undefined();
   }
 
   Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+  void DestroyAsyncContext() {
+    if (async_context_ == nullptr) return;
+    napi_async_destroy(Env(), async_context_);
+    async_context_ = nullptr;
+  }
 
   PollWatcher* poll_ = nullptr;
   NestedPoll::Entry* entry_ = nullptr;  // instead of poll_ for a fresh fd
@@ -232,7 +243,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   bool pinned_ = false;
   HandleTracker* tracker_ = nullptr;
   Napi::FunctionReference callback_;
-  std::unique_ptr<Napi::AsyncContext> async_context_;
+  napi_async_context async_context_ = nullptr;
 };
 
 Napi::Function DefineWatcher(Napi::Env env) { return Watcher::Define(env); }

@@ -3,7 +3,7 @@
 // to a budget per readiness event, backs off after failures that would spin
 // (EMFILE…), pauses. What an accepted fd becomes, and every event, is the owner's.
 import { errnoError, errnoName, type FdPassError, fromNative } from './errors.js';
-import type { NativeBinding, NativeWatcher } from './native-loader.js';
+import { type NativeBinding, type NativeWatcher, openWatcher } from './native-loader.js';
 import { type SocketFileIdentity, unlinkIfOurs } from './socket-file.js';
 
 /** EMFILE and friends leave the connection in the backlog: wait this long before retrying. */
@@ -46,7 +46,7 @@ export class AcceptLoop {
   /** Takes fd (its watcher closes it from here); on a throw the caller still owns it. */
   constructor(native: NativeBinding, fd: number, opts: AcceptLoopOptions, hooks: AcceptLoopHooks) {
     try {
-      this.#watcher = new native.Watcher(fd, (status) => this.#onPoll(status));
+      this.#watcher = openWatcher(native, fd, (status) => this.#onPoll(status));
     } catch (err) {
       throw fromNative(err, `fd ${fd}`);
     }

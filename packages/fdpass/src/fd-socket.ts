@@ -19,7 +19,12 @@ import {
 } from './fd-socket-options.js';
 import { type HotConstants, hotConstants } from './hot-constants.js';
 import { MessageReader, type ReaderHooks } from './message-reader.js';
-import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
+import {
+  loadNative,
+  type NativeBinding,
+  type NativeWatcher,
+  openWatcher,
+} from './native-loader.js';
 import type { ReceivedMessage } from './recv-batch.js';
 import { type OutgoingMessage, sendPacked, type WriteHooks, WriteQueue } from './write-queue.js';
 
@@ -223,7 +228,7 @@ export class FdSocket extends EventEmitter {
     this.#readFirst = accepted;
     try {
       const onPoll = (status: number, events: number) => this.#onPoll(status, events);
-      this.#watcher = fresh ? new native.Watcher(fd, onPoll, true) : new native.Watcher(fd, onPoll);
+      this.#watcher = openWatcher(native, fd, onPoll, fresh ? true : undefined);
     } catch (err) {
       throw fromNative(err, `fd ${fd}`);
     }

@@ -6,7 +6,12 @@
 // on every cached connect. The syscalls are native/process_handle.cc's.
 import type { Socket } from 'node:net';
 import { errnoError, FdPassError, fromNative } from './errors.js';
-import { loadNative, type NativeBinding, type NativeWatcher } from './native-loader.js';
+import {
+  loadNative,
+  type NativeBinding,
+  type NativeWatcher,
+  openWatcher,
+} from './native-loader.js';
 import { fdOf } from './node-interop.js';
 
 /** The largest uid_t. */
@@ -118,7 +123,7 @@ export class ProcessHandle {
     let watcher: NativeWatcher;
     try {
       // From here the watcher owns the fd: close() closes it through the watcher.
-      watcher = new native.Watcher(fd, (status) => this.#onExitPoll(status));
+      watcher = openWatcher(native, fd, (status) => this.#onExitPoll(status));
     } catch (err) {
       this.#settle?.(fromNative(err, `pidfd of pid ${this.pid}`));
       return this.#exit;

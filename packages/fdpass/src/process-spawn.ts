@@ -14,6 +14,7 @@ import {
   type NativeBinding,
   type NativeSpawnArgs,
   type NativeWatcher,
+  openWatcher,
 } from './native-loader.js';
 
 /** What one child fd becomes: /dev/null, a new pipe to us, or a dup of our fd. */
@@ -73,7 +74,7 @@ export class SpawnedProcess extends EventEmitter<SpawnedProcessEvents> {
     this.stdio = stdio;
     if (pidfd >= 0) {
       // The watcher owns the pidfd from here and closes it with itself.
-      this.#watcher = new native.Watcher(pidfd, () => this.#reap(), false);
+      this.#watcher = openWatcher(native, pidfd, () => this.#reap(), false);
       const status = this.#watcher.setEvents(native.constants.UV_READABLE);
       if (status < 0) this.#pollInstead();
     } else {

@@ -57,6 +57,27 @@ describe('FdSocket and garbage collection', () => {
     await expect.poll(openFds).toBe(before);
   });
 
+  it('a paused socket keeps its watcher callback through collections, and reads once resumed', async () => {
+    const [a, b] = FdSocket.pair('stream');
+    let received = 0;
+    b.on('message', ({ data }) => {
+      received += data.length;
+    });
+    // Watching, then not: the addon holds the callback only weakly, so from
+    // here only the watcher's own hold on it keeps it.
+    await new Promise((r) => setImmediate(r));
+    b.pause();
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    b.resume();
+    a.write(new Uint8Array(5));
+    await expect.poll(() => received).toBe(5);
+    a.close();
+    b.close();
+  });
+
   it('a socket that is still reading is kept alive, and keeps receiving', async () => {
     const [a, b] = FdSocket.pair('stream');
     let received = 0;
