@@ -61,7 +61,6 @@ struct ReceiveBuffers {
 struct AddonData {
   HandleTracker* tracker = nullptr;
   ReceiveBuffers receive;
-  Napi::FunctionReference watcher_constructor;
 };
 
 // Frees the tracker once teardown has begun and every close has called back.

@@ -1,7 +1,7 @@
 // The addon's entry: the module's exports, and the plain functions that
 // validate JS arguments, call the C++ syscall layer (unix_socket,
 // unix_datagram, scm_rights, peer_cred, sockaddr_image, memfd) and turn
-// errno-style results into JS values or errors. The Watcher class is
+// errno-style results into JS values or errors. The watchers are
 // watcher_binding.cc's, recv is recv_binding.cc's, per-environment state is
 // addon_data.h's (instance data: the addon is context-aware and loads in
 // worker threads).
@@ -435,9 +435,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     NestedFor(data->tracker, loop);
   }
 
-  Napi::Function watcher = DefineWatcher(env);
-  data->watcher_constructor = Napi::Persistent(watcher);
-  exports.Set("Watcher", watcher);
+  DefineWatcher(env, exports);
   exports.Set("socketPair", Napi::Function::New<SocketPair>(env, "socketPair"));
   exports.Set("connect", Napi::Function::New<Connect>(env, "connect"));
   exports.Set("listen", Napi::Function::New<Listen>(env, "listen"));

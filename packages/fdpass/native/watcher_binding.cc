@@ -1,6 +1,7 @@
-// binding.Watcher (watcher_binding.h). Its fd and watch are released
-// exactly once, whichever comes first: close(), the environment's teardown,
-// or the finalizer of an object JS dropped without closing it.
+// binding.watch() and the functions that take its handle (watcher_binding.h).
+// A watcher's fd and watch are released exactly once, whichever comes first:
+// watchClose(), the environment's teardown, or the finalizer of a handle JS
+// dropped without closing it.
 #include "watcher_binding.h"
 
 #include <uv.h>
@@ -15,85 +16,111 @@
 
 namespace fdpass {
 
-// Watcher: owns one socket fd and the uv_poll_t that watches it. The fd is
-// closed exactly once, by close(), by the environment's cleanup hook, or by
-// the finalizer when JS dropped the object without closing it.
-class Watcher : public Napi::ObjectWrap<Watcher> {
- public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Watcher",
-                       {InstanceMethod<&Watcher::SetEvents>("setEvents"),
-                        InstanceMethod<&Watcher::SetRef>("setRef"),
-                        InstanceMethod<&Watcher::Close>("close"),
-                        InstanceAccessor<&Watcher::GetFd>("fd")});
-  }
+// Watcher: owns one socket fd and the readiness watch on it. JS holds it as
+// an External (made by watch(), used by watchEvents, watchRef and
+// watchClose), not as an ObjectWrap: wrapping an object and unwrapping it on
+// every method call cost about 3,000 instructions per socket, a sixth of a
+// broker's whole Hello. The fd is closed exactly once, by watchClose(), by the
+// environment's cleanup hook, or by the External's finalizer when JS dropped
+// it without closing it.
+class Watcher {
+  friend void DefineWatcher(Napi::Env env, Napi::Object exports);
 
-  Watcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watcher>(info) {
+ public:
+  // Tells a Watcher from an External some other code made.
+  static constexpr uint32_t kTag = 0x46445741;  // "FDWA"
+
+  static Napi::Value Watch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t argc = info.Length();
-    if (argc < 2 || argc > 3 || !IsFd(info[0]) || !info[1].IsFunction() ||
-        (argc == 3 && !info[2].IsBoolean())) {
-      Usage(env, "new Watcher(fd, callback(status, events), fresh?)");
+    if (argc != 3 || !IsFd(info[0]) || !info[1].IsFunction() || !info[2].IsBoolean()) {
+      Usage(env, "watch(fd, callback(status, events), fresh)");
     }
     // fresh: fdpass made this fd itself (accept4, socketpair, connect), so it
     // is a non-blocking socket no other watcher knows: it can join the
     // shared epoll set without uv_poll_init's checks.
-    bool fresh = argc == 3 && info[2].As<Napi::Boolean>().Value();
-    int fd = ToInt(info[0]);
+    bool fresh = info[2].As<Napi::Boolean>().Value();
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
       throw Napi::Error::New(env, "fdpass: no event loop for this environment");
     }
-    // The callback closes over the JS socket that owns this watcher. Held
-    // strongly from here it would be a GC root keeping that socket, and so
-    // this watcher, alive forever: every socket ever opened would leak. So
-    // the native side holds it only weakly, and the JS wrapper holds it as a
-    // plain property (an ordinary cycle the GC can collect) that JS sets
-    // (openWatcher, native-loader.ts): a store V8 caches, where defining it
-    // from here cost napi_define_properties about 2,600 instructions per
-    // socket. While watching, Pin() keeps the wrapper, and with it the
-    // callback, alive.
-    Napi::Function callback = info[1].As<Napi::Function>();
-    callback_ = Napi::Weak(callback);
-    AddonData* data = env.GetInstanceData<AddonData>();
+    std::unique_ptr<Watcher> w(new Watcher());
+    w->env_ = env;
+    // The callback closes over the JS object that owns this watcher. Held
+    // strongly from here it would be a GC root keeping that owner, and so
+    // this watcher, alive forever: every socket ever opened would leak. So it
+    // is held weakly (the JS side keeps it beside the handle: an ordinary
+    // cycle the GC can collect), and strongly only while watching (Pin), when
+    // it must be there to call.
+    if (napi_create_reference(env, info[1], 0, &w->callback_) != napi_ok) {
+      throw Napi::Error::New(env, "fdpass: could not reference the watcher's callback");
+    }
+    // The callback, a closure of this watcher's own, is the async resource
+    // async_hooks see: one object fewer to make per socket.
     napi_value resource_name;
     if (napi_create_string_latin1(env, "FdPassWatcher", NAPI_AUTO_LENGTH, &resource_name) !=
             napi_ok ||
-        napi_async_init(env, info.This(), resource_name, &async_context_) != napi_ok) {
+        napi_async_init(env, info[1], resource_name, &w->async_context_) != napi_ok) {
       throw Napi::Error::New(env, "fdpass: could not make the watcher's async context");
     }
-    HandleTracker* tracker = data->tracker;
-    // The poll handle is created last: nothing after it can throw, so a
+    napi_value handle;
+    if (napi_create_external(env, w.get(), &Finalize, nullptr, &handle) != napi_ok) {
+      throw Napi::Error::New(env, "fdpass: could not make the watcher's handle");
+    }
+    // From here the External's finalizer deletes the Watcher.
+    Watcher* self = w.release();
+    HandleTracker* tracker = env.GetInstanceData<AddonData>()->tracker;
+    // The poll handle is made last: nothing after it can throw, so a
     // half-built Watcher never leaves a registered handle behind.
+    int fd = ToInt(info[0]);
     NestedPoll* nested = fresh ? NestedFor(tracker, loop) : nullptr;
     int err = 0;
     if (nested != nullptr) {
-      entry_ = nested->Add(fd, &Watcher::OnPoll, this);
+      self->entry_ = nested->Add(fd, &Watcher::OnPoll, self);
     } else {
-      poll_ = PollWatcher::Create(loop, fd, &Watcher::OnPoll, this, &err);
+      self->poll_ = PollWatcher::Create(loop, fd, &Watcher::OnPoll, self, &err);
     }
-    if (poll_ == nullptr && entry_ == nullptr) {
+    if (self->poll_ == nullptr && self->entry_ == nullptr) {
       // Ownership passes only on success: the caller still owns fd and
       // decides whether to close it (an adopt() that fails must not close a
-      // descriptor the user still holds).
+      // descriptor the user still holds). The handle, fd-less, is left to
+      // the GC.
       throw SystemError(env, SysResult::Fail(-err == 0 ? EINVAL : -err, "uv_poll_init"));
     }
-    fd_ = fd;
-    tracker_ = tracker;
-    tracker_->live.insert(this);
+    self->fd_ = fd;
+    self->tracker_ = tracker;
+    tracker->live.insert(self);
+    return Napi::Value(env, handle);
   }
 
-  ~Watcher() override {
+  // The Watcher behind a handle argument, or a usage error.
+  static Watcher* From(const Napi::CallbackInfo& info, const char* usage) {
+    void* data = nullptr;
+    if (info.Length() < 1 || napi_get_value_external(info.Env(), info[0], &data) != napi_ok ||
+        data == nullptr || static_cast<Watcher*>(data)->tag_ != kTag) {
+      Usage(info.Env(), usage);
+    }
+    return static_cast<Watcher*>(data);
+  }
+
+  ~Watcher() {
+    Pin(false);
     DestroyAsyncContext();
+    if (callback_ != nullptr) napi_delete_reference(env_, callback_);
+    callback_ = nullptr;
     Shutdown();
+    tag_ = 0;
   }
 
   // Called by the environment's async cleanup hook: no JS may run, so only
   // the libuv handle and the fd are released.
   void ShutdownForTeardown() {
-    // The async context belongs to an environment that is going away;
-    // destroying it now would call back into a dying env.
+    // The async context and the reference belong to an environment that is
+    // going away, which frees them itself; releasing them now would call
+    // back into a dying env.
     async_context_ = nullptr;
+    callback_ = nullptr;
+    pinned_ = false;
     Shutdown();
   }
 
@@ -127,20 +154,22 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   // environment that can no longer run JS aborts the process.
   static void OnPoll(void* context, int status, int events) {
     auto* self = static_cast<Watcher*>(context);
-    napi_env env = self->Env();
-    // A poll error stops the handle inside libuv; drop the pin to match.
-    if (status < 0) self->Pin(false);
+    napi_env env = self->env_;
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value recv;
-    napi_value fn;
+    napi_value fn = nullptr;
     napi_value argv[2];
     napi_value result;
-    if (napi_get_reference_value(env, static_cast<napi_ref>(*self), &recv) == napi_ok &&
-        napi_get_reference_value(env, static_cast<napi_ref>(self->callback_), &fn) == napi_ok &&
-        recv != nullptr && fn != nullptr && napi_create_int32(env, status, &argv[0]) == napi_ok &&
+    // Taken before any unpin: while watching, the reference is strong.
+    bool have = self->callback_ != nullptr &&
+                napi_get_reference_value(env, self->callback_, &fn) == napi_ok && fn != nullptr;
+    // A poll error stops the handle inside libuv; drop the pin to match.
+    if (status < 0) self->Pin(false);
+    if (have && napi_create_int32(env, status, &argv[0]) == napi_ok &&
         napi_create_int32(env, events, &argv[1]) == napi_ok) {
-      napi_status st = napi_make_callback(env, self->async_context_, recv, fn, 2, argv, &result);
+      // The callbacks are arrow functions: `this` is theirs, so the function
+      // itself serves as the receiver.
+      napi_status st = napi_make_callback(env, self->async_context_, fn, fn, 2, argv, &result);
       if (st == napi_pending_exception) {
         // An exception from a JS listener must surface as
         // 'uncaughtException', exactly as if a core stream had thrown it.
@@ -150,8 +179,9 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
         }
       }
     }
-    // Still alive here: `recv` (in this scope) holds the JS object. The
-    // callback may have closed the watcher, which clears entry_.
+    // Still alive here: the External's finalizer, the only thing that
+    // deletes a Watcher, runs from the finalizer queue, never inside a
+    // callback. The callback may have closed the watcher, which clears entry_.
     if (self->entry_ != nullptr && ++self->shared_wakes_ == kOwnPollAfterWakes) {
       self->MoveToOwnPoll(env);
     }
@@ -189,50 +219,62 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     poll_ = own;
   }
 
-  // While watching, the JS object must not be collected (the callback needs
-  // it); when idle it may be, and the finalizer then closes the fd.
+  // While watching, the callback (and through it the owner, which holds the
+  // handle) must not be collected; when idle it may be, and the finalizer
+  // then closes the fd.
   void Pin(bool on) {
-    if (on && !pinned_) {
-      Ref();
-      pinned_ = true;
-    } else if (!on && pinned_) {
-      Unref();
-      pinned_ = false;
-    }
+    if (on == pinned_ || callback_ == nullptr) return;
+    uint32_t count = 0;
+    napi_status st = on ? napi_reference_ref(env_, callback_, &count)
+                        : napi_reference_unref(env_, callback_, &count);
+    if (st == napi_ok) pinned_ = on;
   }
 
-  Napi::Value SetEvents(const Napi::CallbackInfo& info) {
+  static void Finalize(napi_env, void* data, void*) { delete static_cast<Watcher*>(data); }
+
+  static Napi::Value SetEvents(const Napi::CallbackInfo& info) {
+    Watcher* self = From(info, "watchEvents(handle, mask)");
     Napi::Env env = info.Env();
-    if (info.Length() != 1 || !IsInt(info[0])) Usage(env, "watcher.setEvents(mask)");
-    if (poll_ == nullptr && entry_ == nullptr) return Napi::Number::New(env, -EBADF);
-    int mask = ToInt(info[0]) & (UV_READABLE | UV_WRITABLE);
-    int rc = entry_ != nullptr ? tracker_->nested->SetEvents(entry_, mask) : poll_->SetEvents(mask);
-    if (rc == 0) Pin(mask != 0);
+    if (info.Length() != 2 || !IsInt(info[1])) Usage(env, "watchEvents(handle, mask)");
+    if (self->poll_ == nullptr && self->entry_ == nullptr) return Napi::Number::New(env, -EBADF);
+    int mask = ToInt(info[1]) & (UV_READABLE | UV_WRITABLE);
+    int rc = self->entry_ != nullptr ? self->tracker_->nested->SetEvents(self->entry_, mask)
+                                     : self->poll_->SetEvents(mask);
+    if (rc == 0) self->Pin(mask != 0);
     return Napi::Number::New(env, rc);
   }
 
-  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+  static Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    Watcher* self = From(info, "watchRef(handle, boolean)");
     Napi::Env env = info.Env();
-    if (info.Length() != 1 || !info[0].IsBoolean()) Usage(env, "watcher.setRef(boolean)");
-    bool ref = info[0].As<Napi::Boolean>().Value();
-    if (entry_ != nullptr) tracker_->nested->SetRef(entry_, ref);
-    if (poll_ != nullptr) poll_->SetRef(ref);
+    if (info.Length() != 2 || !info[1].IsBoolean()) Usage(env, "watchRef(handle, boolean)");
+    bool ref = info[1].As<Napi::Boolean>().Value();
+    if (self->entry_ != nullptr) self->tracker_->nested->SetRef(self->entry_, ref);
+    if (self->poll_ != nullptr) self->poll_->SetRef(ref);
     return env.Undefined();
   }
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Pin(false);
-    DestroyAsyncContext();
-    callback_.Reset();
-    Shutdown();
+  // Stops watching and closes the fd. Idempotent. The Watcher itself stays
+  // until the handle is collected.
+  static Napi::Value Close(const Napi::CallbackInfo& info) {
+    Watcher* self = From(info, "watchClose(handle)");
+    self->Pin(false);
+    self->DestroyAsyncContext();
+    if (self->callback_ != nullptr) {
+      napi_delete_reference(self->env_, self->callback_);
+      self->callback_ = nullptr;
+    }
+    self->Shutdown();
     return info.Env().Undefined();
   }
 
-  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+  static Napi::Value GetFd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), From(info, "watchFd(handle)")->fd_);
+  }
 
   void DestroyAsyncContext() {
     if (async_context_ == nullptr) return;
-    napi_async_destroy(Env(), async_context_);
+    napi_async_destroy(env_, async_context_);
     async_context_ = nullptr;
   }
 
@@ -242,11 +284,19 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   int fd_ = -1;
   bool pinned_ = false;
   HandleTracker* tracker_ = nullptr;
-  Napi::FunctionReference callback_;
+  uint32_t tag_ = kTag;
+  napi_env env_ = nullptr;
+  napi_ref callback_ = nullptr;
   napi_async_context async_context_ = nullptr;
 };
 
-Napi::Function DefineWatcher(Napi::Env env) { return Watcher::Define(env); }
+void DefineWatcher(Napi::Env env, Napi::Object exports) {
+  exports.Set("watch", Napi::Function::New<&Watcher::Watch>(env, "watch"));
+  exports.Set("watchEvents", Napi::Function::New<&Watcher::SetEvents>(env, "watchEvents"));
+  exports.Set("watchRef", Napi::Function::New<&Watcher::SetRef>(env, "watchRef"));
+  exports.Set("watchClose", Napi::Function::New<&Watcher::Close>(env, "watchClose"));
+  exports.Set("watchFd", Napi::Function::New<&Watcher::GetFd>(env, "watchFd"));
+}
 
 void ShutdownLiveWatchers(HandleTracker* tracker) {
   // Copy first: each shutdown erases itself from the set.

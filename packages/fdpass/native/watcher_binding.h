@@ -1,5 +1,6 @@
-// The Watcher class JS gets as binding.Watcher: one socket fd and its
-// readiness watch (the shared epoll set, or a uv_poll_t of its own).
+// The watchers JS gets through binding.watch(): one socket fd and its
+// readiness watch (the shared epoll set, or a uv_poll_t of its own), held as
+// an External handle that watchEvents, watchRef, watchClose and watchFd take.
 #ifndef FDPASS_WATCHER_BINDING_H_
 #define FDPASS_WATCHER_BINDING_H_
 
@@ -9,7 +10,8 @@
 
 namespace fdpass {
 
-Napi::Function DefineWatcher(Napi::Env env);
+// Adds watch, watchEvents, watchRef, watchClose and watchFd to exports.
+void DefineWatcher(Napi::Env env, Napi::Object exports);
 // Environment teardown: closes every watcher still open. No JS may run.
 void ShutdownLiveWatchers(HandleTracker* tracker);
 

@@ -3,8 +3,9 @@
 // to a budget per readiness event, backs off after failures that would spin
 // (EMFILE…), pauses. What an accepted fd becomes, and every event, is the owner's.
 import { errnoError, errnoName, type FdPassError, fromNative } from './errors.js';
-import { type NativeBinding, type NativeWatcher, openWatcher } from './native-loader.js';
+import type { NativeBinding } from './native-loader.js';
 import { type SocketFileIdentity, unlinkIfOurs } from './socket-file.js';
+import { Watcher } from './watcher.js';
 
 /** EMFILE and friends leave the connection in the backlog: wait this long before retrying. */
 const ACCEPT_BACKOFF_MS = 100;
@@ -30,7 +31,7 @@ export interface AcceptLoopOptions {
 
 export class AcceptLoop {
   readonly #native: NativeBinding;
-  readonly #watcher: NativeWatcher;
+  readonly #watcher: Watcher;
   readonly #fd: number;
   readonly #path: string | null;
   readonly #identity: SocketFileIdentity | null;
@@ -46,7 +47,7 @@ export class AcceptLoop {
   /** Takes fd (its watcher closes it from here); on a throw the caller still owns it. */
   constructor(native: NativeBinding, fd: number, opts: AcceptLoopOptions, hooks: AcceptLoopHooks) {
     try {
-      this.#watcher = openWatcher(native, fd, (status) => this.#onPoll(status));
+      this.#watcher = new Watcher(native, fd, (status) => this.#onPoll(status));
     } catch (err) {
       throw fromNative(err, `fd ${fd}`);
     }

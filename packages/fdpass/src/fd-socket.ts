@@ -19,13 +19,9 @@ import {
 } from './fd-socket-options.js';
 import { type HotConstants, hotConstants } from './hot-constants.js';
 import { MessageReader, type ReaderHooks } from './message-reader.js';
-import {
-  loadNative,
-  type NativeBinding,
-  type NativeWatcher,
-  openWatcher,
-} from './native-loader.js';
+import { loadNative, type NativeBinding } from './native-loader.js';
 import type { ReceivedMessage } from './recv-batch.js';
+import { Watcher } from './watcher.js';
 import { type OutgoingMessage, sendPacked, type WriteHooks, WriteQueue } from './write-queue.js';
 
 export interface WriteOptions {
@@ -95,7 +91,7 @@ function rethrow(err: unknown): never {
  * fd. Internal (FdServer and FdSocket's factories use it): the constructor is
  * private to keep it out of the public API, and this is its one door.
  * `fresh`: fdpass just made fd (accept4, socketpair, connect), so it is
- * watched through the shared epoll set (NativeWatcherConstructor); never for
+ * watched through the shared epoll set (see NativeBinding.watch); never for
  * an adopted fd, which may be blocking or watched by Node already.
  * `accepted`: fd came from accept4 on a listener, and its first read is
  * tried before it is watched (see #startReading).
@@ -128,7 +124,7 @@ export class FdSocket extends EventEmitter {
 
   readonly #native: NativeBinding;
   readonly #k: HotConstants;
-  readonly #watcher: NativeWatcher;
+  readonly #watcher: Watcher;
   readonly #fd: number;
   readonly #kind: SocketKind;
   readonly #maxFds: number;
@@ -228,7 +224,7 @@ export class FdSocket extends EventEmitter {
     this.#readFirst = accepted;
     try {
       const onPoll = (status: number, events: number) => this.#onPoll(status, events);
-      this.#watcher = openWatcher(native, fd, onPoll, fresh ? true : undefined);
+      this.#watcher = new Watcher(native, fd, onPoll, fresh);
     } catch (err) {
       throw fromNative(err, `fd ${fd}`);
     }

@@ -9,52 +9,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FdPassError, registerErrnoNames } from './errors.js';
 
-/** What a Watcher calls on readiness: status 0 or a negative libuv error, and the events. */
+/** What a watcher calls on readiness: status 0 or a negative libuv error, and the events. */
 export type WatcherCallback = (status: number, events: number) => void;
 
-export interface NativeWatcher {
-  readonly fd: number;
-  /** Set by openWatcher: the wrapper's hold on its callback (the addon's is weak). */
-  callback: WatcherCallback;
-  /** 0 or a negative libuv error. */
-  setEvents(mask: number): number;
-  setRef(ref: boolean): void;
-  /** Stops watching and closes the fd (the watcher owns it). Idempotent. */
-  close(): void;
-}
-
-export interface NativeWatcherConstructor {
-  /**
-   * `fresh`: fdpass made fd itself (accept4, socketpair, connect), so it is a
-   * non-blocking socket nothing else watches; it joins the environment's
-   * shared epoll set (native/nested_poll.h) instead of getting a uv_poll_t.
-   */
-  new (fd: number, callback: WatcherCallback, fresh?: boolean): NativeWatcher;
-}
-
-/**
- * Makes a Watcher over `fd` (which it then owns), its wrapper holding
- * `callback`. The addon holds the callback only weakly: a strong hold would
- * be a GC root, and the callback closes over its owner, which holds the
- * watcher, so nothing would ever be collected. The wrapper's own property is
- * what keeps the callback while the watcher lives, and it is set here, from
- * JS, where V8 caches the store; the addon defining it cost about 2,600
- * instructions per socket. Every Watcher fdpass makes comes from here.
- */
-export function openWatcher(
-  native: NativeBinding,
-  fd: number,
-  callback: WatcherCallback,
-  fresh?: boolean,
-): NativeWatcher {
-  const watcher =
-    fresh === undefined
-      ? new native.Watcher(fd, callback)
-      : new native.Watcher(fd, callback, fresh);
-  // An addon built before this file defines the property itself, read-only.
-  if (watcher.callback !== callback) watcher.callback = callback;
-  return watcher;
-}
+/** A native watcher, as watch() returns it: opaque, taken by the watch* functions. */
+export type WatcherHandle = object & { readonly __watcher: unique symbol };
 
 /** Counters of the shared epoll set (native/nested_poll.h). */
 export interface NativeNestedPollStats {
@@ -129,7 +88,23 @@ export type NativeSpawnArgs = [
  * code/errno/syscall, which callers convert with fromNative().
  */
 export interface NativeBinding {
-  Watcher: NativeWatcherConstructor;
+  /**
+   * A readiness watch on `fd`, which the watcher owns from then on (on a
+   * throw the caller still does). It holds `callback` only weakly, and
+   * strongly while watching: whoever keeps the handle keeps the callback
+   * too (watcher.ts). `fresh`: fdpass made fd itself (accept4, socketpair,
+   * connect), so it is a non-blocking socket nothing else watches; it joins
+   * the environment's shared epoll set (native/nested_poll.h) instead of
+   * getting a uv_poll_t.
+   */
+  watch(fd: number, callback: WatcherCallback, fresh: boolean): WatcherHandle;
+  /** 0 or a negative libuv error. */
+  watchEvents(handle: WatcherHandle, mask: number): number;
+  watchRef(handle: WatcherHandle, ref: boolean): void;
+  /** Stops watching and closes the fd. Idempotent. */
+  watchClose(handle: WatcherHandle): void;
+  /** The fd, or -1 once closed. */
+  watchFd(handle: WatcherHandle): number;
   socketPair(type: number): [number, number];
   connect(path: string, type: number): [fd: number, inProgress: boolean];
   listen(path: string, type: number, backlog: number, mode: number): number;

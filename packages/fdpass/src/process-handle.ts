@@ -6,13 +6,9 @@
 // on every cached connect. The syscalls are native/process_handle.cc's.
 import type { Socket } from 'node:net';
 import { errnoError, FdPassError, fromNative } from './errors.js';
-import {
-  loadNative,
-  type NativeBinding,
-  type NativeWatcher,
-  openWatcher,
-} from './native-loader.js';
+import { loadNative, type NativeBinding } from './native-loader.js';
 import { fdOf } from './node-interop.js';
+import { Watcher } from './watcher.js';
 
 /** The largest uid_t. */
 const MAX_ID = 0xffff_ffff;
@@ -37,7 +33,7 @@ export class ProcessHandle {
   readonly pid: number;
   #fd: number;
   /** Once exited() is called: the watch on the pidfd, which owns the fd from then on. */
-  #watcher: NativeWatcher | null = null;
+  #watcher: Watcher | null = null;
   #exit: Promise<void> | null = null;
   #settle: ((error?: Error) => void) | null = null;
 
@@ -120,10 +116,10 @@ export class ProcessHandle {
       this.#settle?.(errnoError(-done, 'poll', `pidfd of pid ${this.pid}`));
       return this.#exit;
     }
-    let watcher: NativeWatcher;
+    let watcher: Watcher;
     try {
       // From here the watcher owns the fd: close() closes it through the watcher.
-      watcher = openWatcher(native, fd, (status) => this.#onExitPoll(status));
+      watcher = new Watcher(native, fd, (status) => this.#onExitPoll(status));
     } catch (err) {
       this.#settle?.(fromNative(err, `pidfd of pid ${this.pid}`));
       return this.#exit;

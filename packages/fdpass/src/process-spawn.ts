@@ -9,13 +9,8 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { FdPassError, fromNative } from './errors.js';
-import {
-  loadNative,
-  type NativeBinding,
-  type NativeSpawnArgs,
-  type NativeWatcher,
-  openWatcher,
-} from './native-loader.js';
+import { loadNative, type NativeBinding, type NativeSpawnArgs } from './native-loader.js';
+import { Watcher } from './watcher.js';
 
 /** What one child fd becomes: /dev/null, a new pipe to us, or a dup of our fd. */
 export type SpawnStdio = 'ignore' | 'pipe' | number;
@@ -61,7 +56,7 @@ export class SpawnedProcess extends EventEmitter<SpawnedProcessEvents> {
   /** The signal that ended the child, once 'exit' fired; null otherwise. */
   signalCode: NodeJS.Signals | null = null;
   readonly #native: NativeBinding;
-  #watcher: NativeWatcher | null = null;
+  #watcher: Watcher | null = null;
   #poll: NodeJS.Timeout | null = null;
   #reaped = false;
 
@@ -74,7 +69,7 @@ export class SpawnedProcess extends EventEmitter<SpawnedProcessEvents> {
     this.stdio = stdio;
     if (pidfd >= 0) {
       // The watcher owns the pidfd from here and closes it with itself.
-      this.#watcher = openWatcher(native, pidfd, () => this.#reap(), false);
+      this.#watcher = new Watcher(native, pidfd, () => this.#reap());
       const status = this.#watcher.setEvents(native.constants.UV_READABLE);
       if (status < 0) this.#pollInstead();
     } else {

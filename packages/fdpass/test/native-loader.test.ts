@@ -34,7 +34,12 @@ describe('native loader', () => {
     expect(() => (native.recv as (...a: unknown[]) => unknown)(-1, 1, 1, 1, true)).toThrow(
       TypeError,
     );
-    expect(() => new native.Watcher(-5, () => {})).toThrow(/Usage/);
+    expect(() => native.watch(-5, () => {}, false)).toThrow(/Usage/);
+    // A handle argument must be a watcher's: any other value, External or not, is refused.
+    const watchEvents = native.watchEvents as (...a: unknown[]) => number;
+    expect(() => watchEvents({}, 1)).toThrow(/^Usage: watchEvents/);
+    expect(() => watchEvents(1, 1)).toThrow(/^Usage: watchEvents/);
+    expect(() => (native.watchClose as (x: unknown) => void)(null)).toThrow(/^Usage: watchClose/);
     expect(() => (native.decodeSockaddr as (x: unknown) => unknown)('str')).toThrow(/Usage/);
     const peer = native.peerCredentials as (...a: unknown[]) => void;
     expect(() => peer(0)).toThrow(/^Usage: peerCredentials/);
