@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <memory>
 #include <vector>
 
 #include "napi_args.h"
@@ -104,11 +105,7 @@ class Watcher {
   }
 
   ~Watcher() {
-    Pin(false);
-    DestroyAsyncContext();
-    if (callback_ != nullptr) napi_delete_reference(env_, callback_);
-    callback_ = nullptr;
-    Shutdown();
+    Release();
     tag_ = 0;
   }
 
@@ -257,25 +254,20 @@ class Watcher {
   // Stops watching and closes the fd. Idempotent. The Watcher itself stays
   // until the handle is collected.
   static Napi::Value Close(const Napi::CallbackInfo& info) {
-    Watcher* self = From(info, "watchClose(handle)");
-    self->Pin(false);
-    self->DestroyAsyncContext();
-    if (self->callback_ != nullptr) {
-      napi_delete_reference(self->env_, self->callback_);
-      self->callback_ = nullptr;
-    }
-    self->Shutdown();
+    From(info, "watchClose(handle)")->Release();
     return info.Env().Undefined();
   }
 
-  static Napi::Value GetFd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), From(info, "watchFd(handle)")->fd_);
-  }
-
-  void DestroyAsyncContext() {
-    if (async_context_ == nullptr) return;
-    napi_async_destroy(env_, async_context_);
+  // Everything a watcher holds, given back once (close, or the finalizer of
+  // a handle dropped without it): the pin, the async context, the callback
+  // reference, the watch and the fd.
+  void Release() {
+    Pin(false);
+    if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
     async_context_ = nullptr;
+    if (callback_ != nullptr) napi_delete_reference(env_, callback_);
+    callback_ = nullptr;
+    Shutdown();
   }
 
   PollWatcher* poll_ = nullptr;
@@ -295,7 +287,6 @@ void DefineWatcher(Napi::Env env, Napi::Object exports) {
   exports.Set("watchEvents", Napi::Function::New<&Watcher::SetEvents>(env, "watchEvents"));
   exports.Set("watchRef", Napi::Function::New<&Watcher::SetRef>(env, "watchRef"));
   exports.Set("watchClose", Napi::Function::New<&Watcher::Close>(env, "watchClose"));
-  exports.Set("watchFd", Napi::Function::New<&Watcher::GetFd>(env, "watchFd"));
 }
 
 void ShutdownLiveWatchers(HandleTracker* tracker) {

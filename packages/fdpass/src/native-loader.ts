@@ -89,7 +89,7 @@ export type NativeSpawnArgs = [
  */
 export interface NativeBinding {
   /**
-   * A readiness watch on `fd`, which the watcher owns from then on (on a
+   * A readiness watch on `fd`, which the watch owns from then on (on a
    * throw the caller still does). It holds `callback` only weakly, and
    * strongly while watching: whoever keeps the handle keeps the callback
    * too (watcher.ts). `fresh`: fdpass made fd itself (accept4, socketpair,
@@ -103,8 +103,6 @@ export interface NativeBinding {
   watchRef(handle: WatcherHandle, ref: boolean): void;
   /** Stops watching and closes the fd. Idempotent. */
   watchClose(handle: WatcherHandle): void;
-  /** The fd, or -1 once closed. */
-  watchFd(handle: WatcherHandle): number;
   socketPair(type: number): [number, number];
   connect(path: string, type: number): [fd: number, inProgress: boolean];
   listen(path: string, type: number, backlog: number, mode: number): number;

@@ -11,6 +11,7 @@ import type { NativeBinding, WatcherCallback, WatcherHandle } from './native-loa
 export class Watcher {
   readonly #native: NativeBinding;
   readonly #handle: WatcherHandle;
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: never read; holding the callback is its whole job (see above)
   readonly #callback: WatcherCallback;
 
   /** Takes `fd` (the watcher closes it from then on); on a throw the caller still owns it. */
@@ -18,16 +19,6 @@ export class Watcher {
     this.#handle = native.watch(fd, callback, fresh);
     this.#native = native;
     this.#callback = callback;
-  }
-
-  /** The fd, or -1 once closed. Borrow only. */
-  get fd(): number {
-    return this.#native.watchFd(this.#handle);
-  }
-
-  /** The callback this watcher keeps alive for the addon. */
-  get callback(): WatcherCallback {
-    return this.#callback;
   }
 
   /** Watches for `mask` (UV_READABLE | UV_WRITABLE; 0 stops): 0 or a negative libuv error. */
