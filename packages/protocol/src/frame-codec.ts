@@ -5,10 +5,10 @@
 // property tests check both directions agree with it.
 import { ENVELOPE_VERSION, FRAME_HEADER_BYTES, FRAMING_VERSION } from './constants.js';
 import type { FrameKind, PayloadEncoding } from './enums.js';
-import { FrameSyntaxError } from './errors.js';
 import { defineMessage, type MessageType } from './message-type.js';
 import { empty, generated, typeName } from './schema.js';
 import { utf8ByteLength, writeAscii, writeUtf8 } from './utf8.js';
+import { Cursor, decodeUtf8 } from './wire-cursor.js';
 import { allocate } from './wire-io.js';
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -204,170 +204,7 @@ export function encodeFramedFrame(
 }
 
 // ---------------------------------------------------------------------------
-// Decoding. Same rules as the generated decoder (the reference, checked by a
-// differential property test): last value wins, a known field with the wrong
-// wire type is skipped like an unknown one, groups nest at most 100 deep,
-// strings must be valid UTF-8, bytes are views into the input.
-
-const MAX_GROUP_DEPTH = 100;
-type Utf8Decoder = { decode(bytes: Uint8Array): string };
-let strictUtf8: Utf8Decoder | undefined;
-
-function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
-  if (start === end) return '';
-  // Short ASCII (trace headers, names) is built eight characters a call;
-  // anything else goes to the runtime's strict UTF-8 decoder.
-  if (end - start <= 128) {
-    let out = '';
-    let i = start;
-    for (; i + 8 <= end; i += 8) {
-      const a = bytes[i]!;
-      const b = bytes[i + 1]!;
-      const c = bytes[i + 2]!;
-      const d = bytes[i + 3]!;
-      const e = bytes[i + 4]!;
-      const f = bytes[i + 5]!;
-      const g = bytes[i + 6]!;
-      const h = bytes[i + 7]!;
-      if ((a | b | c | d | e | f | g | h) & 0x80) return out + strictDecode(bytes, i, end);
-      out += String.fromCharCode(a, b, c, d, e, f, g, h);
-    }
-    for (; i < end; i++) {
-      const a = bytes[i]!;
-      if (a & 0x80) return out + strictDecode(bytes, i, end);
-      out += String.fromCharCode(a);
-    }
-    return out;
-  }
-  return strictDecode(bytes, start, end);
-}
-
-function strictDecode(bytes: Uint8Array, start: number, end: number): string {
-  // TextDecoder is in every runtime we target, but not in the pure ES lib.
-  strictUtf8 ??= new (
-    globalThis as unknown as {
-      TextDecoder: new (label: string, options: { fatal: boolean }) => Utf8Decoder;
-    }
-  ).TextDecoder('utf-8', { fatal: true });
-  try {
-    return strictUtf8.decode(bytes.subarray(start, end));
-  } catch {
-    throw new FrameSyntaxError('invalid UTF-8 in a string field');
-  }
-}
-
-class Cursor {
-  pos = 0;
-  constructor(
-    readonly buf: Uint8Array,
-    readonly end: number,
-  ) {}
-
-  /** A varint's low 32 bits (as protobuf does for 32-bit fields); up to 10 bytes. */
-  varint32(): number {
-    const buf = this.buf;
-    let value = 0;
-    for (let shift = 0; shift < 70; shift += 7) {
-      if (this.pos >= this.end) throw new FrameSyntaxError('truncated varint');
-      const b = buf[this.pos++]!;
-      if (shift < 32) value |= (b & 0x7f) << shift;
-      if (b < 0x80) return value;
-    }
-    throw new FrameSyntaxError('varint longer than 10 bytes');
-  }
-
-  varint64(): bigint {
-    let lo = 0;
-    let hi = 0;
-    const buf = this.buf;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw new FrameSyntaxError('truncated varint');
-      const b = buf[this.pos++]!;
-      const bits = b & 0x7f;
-      if (i < 4) lo |= bits << (7 * i);
-      else if (i === 4) {
-        lo |= (bits & 0x0f) << 28;
-        hi |= bits >> 4;
-      } else hi |= bits << (7 * i - 32);
-      if (b < 0x80)
-        return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-    }
-    throw new FrameSyntaxError('varint longer than 10 bytes');
-  }
-
-  /**
-   * A tag or a length: at most 5 bytes, the 5th holding only the top bits
-   * (tags: 4 bits; lengths: 3 bits, so a length stays below 2^31).
-   */
-  private short(topBits: number, what: string): number {
-    const buf = this.buf;
-    let value = 0;
-    for (let i = 0; i < 4; i++) {
-      if (this.pos >= this.end) throw new FrameSyntaxError(`truncated ${what}`);
-      const b = buf[this.pos++]!;
-      value |= (b & 0x7f) << (7 * i);
-      if (b < 0x80) return value >>> 0;
-    }
-    if (this.pos >= this.end) throw new FrameSyntaxError(`truncated ${what}`);
-    const last = buf[this.pos++]!;
-    if (last > topBits) throw new FrameSyntaxError(`invalid ${what} encoding`);
-    return (value | (last << 28)) >>> 0;
-  }
-
-  tag(): number {
-    return this.short(0x0f, 'tag');
-  }
-
-  /** Start of a length-delimited field's content; the cursor moves past it. */
-  delimited(): number {
-    const length = this.short(0x07, 'length');
-    const start = this.pos;
-    if (length > this.end - start) throw new FrameSyntaxError('length past the end');
-    this.pos = start + length;
-    return start;
-  }
-
-  skip(wireType: number, field: number, depth: number): void {
-    if (field === 0) throw new FrameSyntaxError('field number 0');
-    switch (wireType) {
-      case 0:
-        // Unknown varints are skipped whatever their length, as protobuf does.
-        do {
-          if (this.pos >= this.end) throw new FrameSyntaxError('truncated varint');
-        } while (this.buf[this.pos++]! & 0x80);
-        return;
-      case 1:
-        this.advance(8);
-        return;
-      case 2:
-        this.delimited();
-        return;
-      case 5:
-        this.advance(4);
-        return;
-      case 3: {
-        if (depth >= MAX_GROUP_DEPTH) throw new FrameSyntaxError('groups nested too deep');
-        for (;;) {
-          const tag = this.tag();
-          const inner = tag >>> 3;
-          if (inner === 0) throw new FrameSyntaxError('field number 0');
-          if ((tag & 7) === 4) {
-            if (inner !== field) throw new FrameSyntaxError('mismatched end group');
-            return;
-          }
-          this.skip(tag & 7, inner, depth + 1);
-        }
-      }
-      default:
-        throw new FrameSyntaxError(`invalid wire type ${wireType}`);
-    }
-  }
-
-  private advance(n: number): void {
-    if (n > this.end - this.pos) throw new FrameSyntaxError('fixed-size field past the end');
-    this.pos += n;
-  }
-}
+// Decoding, with the reading rules of wire-cursor.ts (the generated decoder's).
 
 const EMPTY = Object.freeze(new Uint8Array(0)) as Uint8Array;
 

@@ -41,6 +41,7 @@ export {
   type FramingOptions,
   tryDecodeFramed,
 } from './framing.js';
+export { Hello, HelloReply, type HelloResult, Negotiated, Refused } from './hello-codec.js';
 export type { MessageType } from './message-type.js';
 export {
   AdminReply,
@@ -51,11 +52,6 @@ export {
   FdStoreEntries,
   HandoffAck,
   HandoffOffer,
-  Hello,
-  HelloReply,
-  type HelloResult,
-  Negotiated,
-  Refused,
 } from './messages.js';
 export {
   ADMIN_PAYLOAD_PROTOCOL,

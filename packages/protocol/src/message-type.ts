@@ -56,8 +56,12 @@ export interface MessageSpec<T extends object> {
    * fields (a synthetic oneof such as `_idleTimeoutSecs`); removed again.
    */
   synthetic?: readonly string[];
-  /** A hand-written decoder to use instead of the generated one (same results). */
-  decode?: (bytes: Uint8Array) => T;
+  /**
+   * A hand-written decoder to use instead of the generated one (same
+   * results). It may return `undefined` to leave these bytes to the
+   * generated decoder: a shape too rare on the hot path to write by hand.
+   */
+  decode?: (bytes: Uint8Array) => T | undefined;
   /** Replaces the generic conversion, for oneofs. */
   toWire?: (message: Partial<T>) => object;
   fromWire?: (decoded: object) => T;
@@ -142,11 +146,13 @@ export function defineMessage<T extends object>(spec: MessageSpec<T>): MessageTy
     },
     decode(bytes) {
       if (spec.decode) {
+        let out: T | undefined;
         try {
-          return spec.decode(bytes);
+          out = spec.decode(bytes);
         } catch (cause) {
           throw decodeError(cause);
         }
+        if (out !== undefined) return out;
       }
       const target = custom ? undefined : spec.defaults();
       let decoded: object;

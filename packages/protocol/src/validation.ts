@@ -3,7 +3,7 @@
 // bytes, as they are on the wire, not UTF-16 code units.
 import { PROTOCOL_VERSION } from './constants.js';
 import { ErrorCode } from './enums.js';
-import type { Hello } from './messages.js';
+import type { Hello } from './hello-codec.js';
 import { utf8ByteLength } from './utf8.js';
 
 export const SERVICE_NAME_PATTERN = /^[a-z0-9-]{1,64}$/;

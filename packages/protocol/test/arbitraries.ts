@@ -1,6 +1,6 @@
 // fast-check generators shared by the property tests.
 import fc from 'fast-check';
-import type { Frame, Hello } from '../src/index.js';
+import type { Frame, Hello, HelloReply, Negotiated, Refused } from '../src/index.js';
 
 export const arbU64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const arbU32 = fc.nat({ max: 0xffff_ffff });
@@ -40,3 +40,33 @@ export const arbHello: fc.Arbitrary<Hello> = fc
     clientKeepaliveSecs: arbU64,
   })
   .map((r) => ({ ...r }));
+
+export const arbNegotiated: fc.Arbitrary<Negotiated> = fc
+  .record({
+    negotiatedProtocol: arbU32,
+    daemonVersion: arbText(),
+    backendPipe: arbText(108),
+    warnings: fc.array(arbText(), { maxLength: 3 }),
+    serverCapabilities: arbU64,
+    keepaliveIntervalSecs: arbU64,
+    handlePassedToken: arbBytes(32),
+    connectionId: arbU64,
+  })
+  .map((r) => ({ ...r }));
+
+export const arbRefused: fc.Arbitrary<Refused> = fc
+  .record({
+    reason: arbText(),
+    daemonMinProtocol: arbU32,
+    daemonMaxProtocol: arbU32,
+    code: fc.integer({ min: 0, max: 20 }),
+    details: fc.dictionary(arbText(8), arbText(8), { maxKeys: 3 }).map((d) => ({ ...d })),
+    retryAfterMs: arbU64,
+  })
+  .map((r) => ({ ...r }));
+
+export const arbHelloReply: fc.Arbitrary<HelloReply> = fc.oneof(
+  arbNegotiated.map((value): HelloReply => ({ result: { case: 'negotiated', value } })),
+  arbRefused.map((value): HelloReply => ({ result: { case: 'refused', value } })),
+  fc.constant<HelloReply>({ result: { case: undefined } }),
+);

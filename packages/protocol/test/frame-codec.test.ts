@@ -156,6 +156,15 @@ describe('hand-written Frame decoder', () => {
       [0x42, 0x03, 0xe2, 0x82, 0xac], // "€"
       [0x42, 0x02, 0xed, 0xa0], // a UTF-8 encoded surrogate: invalid
       new Array(101).fill(0x0b), // groups nested too deep
+      // Closed groups at the edge of the limit (101 deep is still read),
+      // empty or with a varint in the innermost (which counts one deeper).
+      ...[100, 101, 102].map((n) => [...new Array(n).fill(0x0b), ...new Array(n).fill(0x0c)]),
+      ...[99, 100, 101].map((n) => [
+        ...new Array(n).fill(0x0b),
+        0x10,
+        0x01,
+        ...new Array(n).fill(0x0c),
+      ]),
     ];
     for (const bytes of cases) {
       const input = new Uint8Array(bytes);
