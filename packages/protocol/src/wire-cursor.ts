@@ -31,7 +31,25 @@ export function decodeUtf8(bytes: Uint8Array, start: number, end: number): strin
       if ((a | b | c | d | e | f | g | h) & 0x80) return out + strictDecode(bytes, i, end);
       out += String.fromCharCode(a, b, c, d, e, f, g, h);
     }
-    for (; i < end; i++) {
+    // The last 0–7 as at most three calls (4, 2, 1), not one per character:
+    // most names and versions are shorter than eight.
+    if (end - i >= 4) {
+      const a = bytes[i]!;
+      const b = bytes[i + 1]!;
+      const c = bytes[i + 2]!;
+      const d = bytes[i + 3]!;
+      if ((a | b | c | d) & 0x80) return out + strictDecode(bytes, i, end);
+      out += String.fromCharCode(a, b, c, d);
+      i += 4;
+    }
+    if (end - i >= 2) {
+      const a = bytes[i]!;
+      const b = bytes[i + 1]!;
+      if ((a | b) & 0x80) return out + strictDecode(bytes, i, end);
+      out += String.fromCharCode(a, b);
+      i += 2;
+    }
+    if (i < end) {
       const a = bytes[i]!;
       if (a & 0x80) return out + strictDecode(bytes, i, end);
       out += String.fromCharCode(a);

@@ -5,12 +5,19 @@
 //           alternating rounds (protocol/encode-pair.ts), then the same in
 //           fresh processes (HANDOFF_BENCH_FRESH_PROCESSES, default 10; 0 skips)
 //   decode: tryDecodeFramed vs the bare protobufjs static decoder
+//   hello:  Hello.decode and HelloReply.decode (hand-written) vs the same
+//           messages through the generated decoder (decodeGenerated: the
+//           path they took before, same results)
 //   stream: FrameDecoder on one 16 MiB frame pushed in 64 KiB chunks vs a
 //           single 16 MiB Buffer.copy (the floor for getting the bytes in)
 import {
+  CAP_HANDLE_PASSING,
   encodeFramed,
   FrameDecoder,
+  Hello,
+  HelloReply,
   MAX_FRAME_BYTES,
+  Negotiated,
   requestFrame,
   tryDecodeFramed,
 } from '@handoff/protocol';
@@ -58,6 +65,50 @@ export async function protocolSuite(): Promise<void> {
       payload_bytes: 64,
     }),
   );
+
+  // The two decodes every connect makes, with what a client of ours sends
+  // and what a broker answers on the reconnect route.
+  const hello = Hello.encode({
+    clientMinProtocol: 1,
+    clientMaxProtocol: 1,
+    serviceName: 'echo-plain',
+    wantedVersion: '1.0.0',
+    clientVersion: '1.0.0',
+    clientCapabilities: CAP_HANDLE_PASSING,
+    peerPid: 4242,
+    clientLibName: '@handoff/broker',
+    clientLibVersion: '0.9.0',
+  });
+  const reply = HelloReply.encode({
+    result: {
+      case: 'negotiated',
+      value: Negotiated.create({
+        negotiatedProtocol: 1,
+        daemonVersion: '1.0.0',
+        backendPipe: '/run/user/1000/handoff/services/echo-plain/daemon.sock',
+        serverCapabilities: CAP_HANDLE_PASSING,
+        connectionId: 123_456n,
+      }),
+    },
+  });
+  const handshake = [
+    ['protocol.decode.hello', Hello, hello],
+    ['protocol.decode.hello_reply', HelloReply, reply],
+  ] as const;
+  for (const [bench, type, bytes] of handshake) {
+    const ours = timeSync(() => {
+      sink += Object.keys(type.decode(bytes)).length;
+    });
+    const base = timeSync(() => {
+      sink += Object.keys(type.decodeGenerated(bytes)).length;
+    });
+    emit(
+      line(bench, ours, 'generated.decode', base, {
+        body_bytes: bytes.length,
+        target: 'none: the hand-written decoder against the generated one it replaced, on record',
+      }),
+    );
+  }
 
   // One frame just under the cap, as a socket would deliver it.
   const big = encodeFramed({
