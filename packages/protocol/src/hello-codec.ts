@@ -33,23 +33,7 @@ export interface Hello {
 export const Hello: MessageType<Hello> = defineMessage<Hello>({
   typeName: typeName('Hello'),
   generated: generated('Hello'),
-  defaults: () => ({
-    clientMinProtocol: 0,
-    clientMaxProtocol: 0,
-    serviceName: '',
-    wantedVersion: '',
-    clientVersion: '',
-    clientCapabilities: 0n,
-    authToken: empty(),
-    requestId: '',
-    connectionId: 0n,
-    peerPid: 0,
-    clientLibName: '',
-    clientLibVersion: '',
-    peerAttestationNonce: empty(),
-    capabilityToken: empty(),
-    clientKeepaliveSecs: 0n,
-  }),
+  defaults: newHello,
   u64: ['clientCapabilities', 'connectionId', 'clientKeepaliveSecs'],
   // Decoded once per connection by the broker: by hand (below).
   decode: decodeHello,
@@ -69,16 +53,7 @@ export interface Negotiated {
 export const Negotiated: MessageType<Negotiated> = defineMessage<Negotiated>({
   typeName: typeName('Negotiated'),
   generated: generated('Negotiated'),
-  defaults: () => ({
-    negotiatedProtocol: 0,
-    daemonVersion: '',
-    backendPipe: '',
-    warnings: [],
-    serverCapabilities: 0n,
-    keepaliveIntervalSecs: 0n,
-    handlePassedToken: empty(),
-    connectionId: 0n,
-  }),
+  defaults: newNegotiated,
   u64: ['serverCapabilities', 'keepaliveIntervalSecs', 'connectionId'],
 });
 
@@ -150,9 +125,9 @@ function stringField(c: Cursor, start: number): string {
   return decodeUtf8(c.buf, start, c.pos);
 }
 
-/** Decodes a Hello body; throws FrameSyntaxError for malformed bytes. */
-function decodeHello(bytes: Uint8Array): Hello {
-  const hello: Hello = {
+/** A Hello with every field at its default: what decoding starts from. */
+function newHello(): Hello {
+  return {
     clientMinProtocol: 0,
     clientMaxProtocol: 0,
     serviceName: '',
@@ -169,6 +144,11 @@ function decodeHello(bytes: Uint8Array): Hello {
     capabilityToken: empty(),
     clientKeepaliveSecs: 0n,
   };
+}
+
+/** Decodes a Hello body; throws FrameSyntaxError for malformed bytes. */
+function decodeHello(bytes: Uint8Array): Hello {
+  const hello = newHello();
   const c = new Cursor(bytes, bytes.length);
   while (c.pos < c.end) {
     const tag = c.tag();
@@ -233,6 +213,7 @@ function decodeHello(bytes: Uint8Array): Hello {
   return hello;
 }
 
+/** A Negotiated with every field at its default (a fresh warnings list). */
 function newNegotiated(): Negotiated {
   return {
     negotiatedProtocol: 0,
