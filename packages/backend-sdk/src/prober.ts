@@ -5,7 +5,7 @@
 // name the claimed pid and the expected uid, and /proc must agree on when
 // that pid started, so a recycled pid or a forwarding impostor fails.
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { peerCredentials } from '@handoff/fdpass';
 import {
   DaemonProcess,
@@ -116,7 +116,11 @@ function exchange(
 ): Promise<{ frame: Frame; socket: Socket }> {
   const timeoutMs = options.timeoutMs ?? 500;
   return new Promise((resolve, reject) => {
-    const socket = connect({ path });
+    // No prototype on the options: Node's Socket constructor reads a dozen
+    // unset options, which on a plain object take V8's slow path on every
+    // connect (about half of a bare connect's instructions; see
+    // @handoff/broker's client/unix-connect.ts).
+    const socket = connect({ __proto__: null, path } as NetConnectOpts);
     const decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 });
     let settled = false;
     const finish = (error: ProbeError | null, frame?: Frame) => {

@@ -17,7 +17,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
@@ -26,7 +25,7 @@ import { encodeFramed, requestFrame } from '@handoff/protocol';
 import { startBareHandoff, startHelloFloor } from './broker/bare-handoff.ts';
 import { startCFirstReply } from './broker/c-first-reply.ts';
 import { endpointCacheBench } from './broker/endpoint-cache.ts';
-import { firstReply, helloFrameFor, readFrame } from './broker/frames.ts';
+import { connectPath, firstReply, helloFrameFor, readFrame } from './broker/frames.ts';
 import { childrenOf } from './broker/probe-wire.mjs';
 import { emit, line, percentile, roundOrders, summarize, type Throughput } from './measure.ts';
 import { warmUntilSettled } from './settle.ts';
@@ -241,7 +240,7 @@ async function connectBench(
   const { pipe } = await viaBroker('echo', true);
   const direct = async (path = pipe) => {
     const t0 = performance.now();
-    const socket = connect({ path });
+    const socket = connectPath(path);
     socket.write(request);
     await readFrame(socket);
     const elapsed = performance.now() - t0;

@@ -6,7 +6,6 @@
 // endpoint_cache_sessions_total{service} (src/cache-sessions.ts). The timer
 // is unref'd, and what is still pending when the event loop empties is sent
 // from 'beforeExit'; only a process.exit() or a signal loses the last batch.
-import { connect } from 'node:net';
 import {
   ADMIN_PAYLOAD_PROTOCOL,
   AdminRequest,
@@ -14,6 +13,7 @@ import {
   encodeFramed,
   requestFrame,
 } from '@handoff/protocol';
+import { connectUnix } from './unix-connect.js';
 
 /**
  * Ours, beside UPGRADE (1000) and RESTART (1001): "one session of this
@@ -88,7 +88,7 @@ function send(brokerPath: string, services: Map<string, number>): void {
     for (let i = 0; i < take; i++) frames.push(frame);
     if (take < count) requeue(brokerPath, service, count - take);
   }
-  const socket = connect({ path: brokerPath });
+  const socket = connectUnix(brokerPath);
   socket.on('connect', () => socket.end(Buffer.concat(frames)));
   // The broker answers each request; the answers say nothing we need. A
   // broker that cannot be reached loses this batch: counting is best effort.

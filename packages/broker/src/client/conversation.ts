@@ -1,7 +1,7 @@
 // One socket while connectService uses it (see Conversation): connecting,
 // cutting the broker's replies into frames, and handing the socket back to
 // the caller with every unread byte, or disposing of it.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   decodeFrameHeader,
   FRAME_HEADER_BYTES,
@@ -12,6 +12,7 @@ import {
 } from '@handoff/protocol';
 import type { Cancellable } from './cancellation.js';
 import { ConnectServiceError } from './connect-service-error.js';
+import { connectUnix } from './unix-connect.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -49,7 +50,7 @@ export class Conversation {
     private readonly signal: Cancellable,
     readNow = false,
   ) {
-    this.socket = connect({ path });
+    this.socket = connectUnix(path);
     // No 'connect' listener unless connected() is called: a failed connect
     // is told apart by its error's syscall, and on the handoff route the
     // broker's reply is proof enough of the connection.

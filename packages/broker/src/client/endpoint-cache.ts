@@ -18,11 +18,12 @@
 // The process is pinned at once (pidfd, or its /proc start time). Until that
 // answer is in, the entry is not used.
 import { closeSync, openSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ProcessHandle } from '@handoff/fdpass';
 import { AdminVerb, type Negotiated } from '@handoff/protocol';
 import { adminRequest } from './admin-client.js';
 import { procStartTicksAt } from './proc-start-time.js';
+import { connectUnix } from './unix-connect.js';
 
 /** `on` (`1`, `true`, `yes`) or `off` (`0`, `false`, `no`) for every call of the process. */
 export const ENDPOINT_CACHE_ENV = 'HANDOFF_ENDPOINT_CACHE';
@@ -284,7 +285,7 @@ export function connectCached(
   const entry = entries.get(key);
   const identity = entry?.identity ?? null;
   if (entry === undefined || identity === null || fdpass === null) return null;
-  const socket = connect({ path: entry.backendPipe });
+  const socket = connectUnix(entry.backendPipe);
   const verdict = peerVerdict(fdpass, identity, socket);
   if (verdict !== null) return judged(key, entry, socket, verdict, initialData, signal, aborted);
   const module = fdpass;

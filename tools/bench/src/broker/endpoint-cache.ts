@@ -4,13 +4,12 @@
 // its pid and start time) against a bare net.connect to the daemon's socket
 // with the same first request: the same run, interleaved, plus the client
 // CPU each costs. Target: p50 ≤ 1.1× direct.
-import { connect } from 'node:net';
 import { connectService } from '@handoff/broker';
 import { encodeFramed, requestFrame } from '@handoff/protocol';
 import { emit, line, percentile, summarize, type Throughput } from '../measure.ts';
 import { warmUntilSettled } from '../settle.ts';
 import { verdictOf } from '../verdict.ts';
-import { readFrame } from './frames.ts';
+import { connectPath, readFrame } from './frames.ts';
 
 const P = 0xf001;
 const TARGET_RATIO = 1.1;
@@ -62,7 +61,7 @@ export async function endpointCacheBench(
   const direct = async () => {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const socket = connect({ path: pipe });
+    const socket = connectPath(pipe);
     socket.write(request);
     await readFrame(socket);
     const elapsed = performance.now() - t0;
@@ -75,7 +74,7 @@ export async function endpointCacheBench(
   const connectThenWrite = async () => {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const socket = connect({ path: pipe });
+    const socket = connectPath(pipe);
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.write(request);
     await readFrame(socket);

@@ -42,9 +42,13 @@ async function handoff() {
   }
 }
 
-/** One connection: `bytes` written, `frames` whole frames read, closed. */
+/**
+ * One connection: `bytes` written, `frames` whole frames read, closed. The
+ * options have no prototype, as connectService's (see frames.ts's
+ * connectPath): the floor's socket costs what ours does to make.
+ */
 async function exchange(bytes, frames) {
-  const socket = connect({ path });
+  const socket = connect({ __proto__: null, path });
   try {
     // readFrames rejects on close; an error is followed by one.
     socket.on('error', () => {});
