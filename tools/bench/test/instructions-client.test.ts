@@ -1,6 +1,6 @@
 // The instructions suite's client and knobs. The client is what each count
 // is made over, so each of its modes must really complete its exchanges
-// against a real server (the wire floor, the Hello floor) and exit 0, and a
+// against a real server (the wire floor, the Hello floor, an echo) and exit 0, and a
 // mode it does not know must fail loudly rather than count nothing. The
 // knobs refuse a name they do not know.
 import { spawn } from 'node:child_process';
@@ -66,6 +66,22 @@ describe('instructions-client.mjs', () => {
       expect(r.out).toBe('warm\ndone\n');
     } finally {
       delete process.env.BENCH_INSTRUCTIONS_LOOPS;
+    }
+  });
+
+  it('connect-plain, connect-bare: bare connects to an echo, each way of making the options', async () => {
+    const path = join(dir, 'echo.sock');
+    const echo = createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => echo.listen(path, resolve));
+    try {
+      for (const mode of ['connect-plain', 'connect-bare']) {
+        const r = await run(mode, path, 5, 20);
+        expect(r.err).toBe('');
+        expect(r.code).toBe(0);
+        expect(r.out).toBe('warm\ndone\n');
+      }
+    } finally {
+      await new Promise((resolve) => echo.close(resolve));
     }
   });
 

@@ -7,12 +7,15 @@
 // wire:    a hand-written client: the same bytes in one write, three frames
 //          read (Negotiated, the relayed ack, the response)
 // hello:   a Hello for echo-plain (the reconnect route) and its one reply
+// connect-plain, connect-bare: a bare net.connect to an echo (echo-process.mjs),
+//          one byte each way, closed; options { path } or { __proto__: null, path }
 // Prints "warm" after <warmup> connects; with a go-file, waits for it to
 // exist, runs <connects>, prints "done" and waits to be stopped; without,
 // runs <connects> at once and exits. Not a line on stdin: a pipe as stdin
 // (or stdout) made every later connect cost about twice the instructions
 // (V8 kept recompiling the stream code it shares with the sockets); nor a
 // signal: under valgrind, SIGUSR2 killed the process.
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
@@ -59,8 +62,23 @@ async function exchange(bytes, frames) {
   }
 }
 
+/** A bare connect with `options` (made fresh for each), one byte to the echo and back, closed. */
+async function bare(options) {
+  const socket = connect(options);
+  try {
+    socket.on('error', () => {});
+    socket.write(ONE);
+    await once(socket, 'data');
+  } finally {
+    socket.destroy();
+  }
+}
+const ONE = Buffer.from([1]);
+
 const modes = {
   handoff,
+  'connect-plain': () => bare({ path }),
+  'connect-bare': () => bare({ __proto__: null, path }),
   wire: () => exchange(helloAndRequest, 3),
   hello: () => exchange(helloAlone, 1),
 };

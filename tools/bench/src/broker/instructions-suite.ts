@@ -9,8 +9,10 @@
 // suite's throughput line says how fast; this one says, without the
 // machine's noise, where the work is and how much of it is ours. The broker
 // is also counted on a Hello alone (the reconnect route), against the Hello
-// floor of broker.hello_to_reply (see count).
-// Knobs: BENCH_INSTRUCTIONS_CASES (handoff, hello; default both),
+// floor of broker.hello_to_reply (see count). And a bare net.connect client
+// is counted with plain options ({ path }) and with prototype-less ones, the
+// way our sockets are made (see @handoff/broker's client/unix-connect.ts).
+// Knobs: BENCH_INSTRUCTIONS_CASES (handoff, hello, connect; default all),
 // BENCH_INSTRUCTIONS_WARMUP (connects before counting, default 8000),
 // BENCH_INSTRUCTIONS_CONNECTS (counted, default 4000), BENCH_INSTRUCTIONS_LOOPS
 // (connects in flight at once, default 1: under load, what each connection
@@ -42,8 +44,8 @@ const ROLES: readonly Role[] = ['client', 'broker', 'daemon'];
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
-type Case = 'handoff' | 'hello';
-const CASES: readonly Case[] = ['handoff', 'hello'];
+type Case = 'handoff' | 'hello' | 'connect';
+const CASES: readonly Case[] = ['handoff', 'hello', 'connect'];
 
 /** Which of `all` the comma-separated `list` of knob `knob` names (all of them when unset). */
 export function namedIn<T extends string>(
@@ -118,7 +120,7 @@ async function startWire(dir: string, counted: Role, outFile: string): Promise<S
 }
 
 /** What the client script does per connect (see instructions-client.mjs). */
-type ClientMode = 'handoff' | 'wire' | 'hello';
+type ClientMode = 'handoff' | 'wire' | 'hello' | 'connect-plain' | 'connect-bare';
 
 /** The client script, started; under callgrind when it is the one `counted`. */
 function startClient(
@@ -159,18 +161,17 @@ const perConnect = (c: InstructionCounts, n: number) => fieldwise((v) => Math.ro
  */
 async function countClient(
   dir: string,
-  side: Side,
-  servers: Servers,
+  mode: ClientMode,
+  path: string,
   warmup: number,
   connects: number,
 ): Promise<InstructionCounts> {
   const totals: InstructionCounts[] = [];
   for (const n of [0, connects]) {
-    const outFile = join(dir, `client-${n}.callgrind`);
-    const mode = side === 'ours' ? 'handoff' : 'wire';
-    const client = startClient(mode, true, servers.path, outFile, warmup, n);
+    const outFile = join(dir, `client-${mode}-${n}.callgrind`);
+    const client = startClient(mode, true, path, outFile, warmup, n);
     const [code] = (await once(client, 'exit')) as [number | null];
-    if (code !== 0) throw new Error(`instructions-client.mjs (${side}) exited with ${code}`);
+    if (code !== 0) throw new Error(`instructions-client.mjs (${mode}) exited with ${code}`);
     totals.push(await readCounts(outFile));
   }
   const [base, counted] = totals as [InstructionCounts, InstructionCounts];
@@ -242,7 +243,7 @@ async function count(
   const servers = await start(dir, role, outFile);
   try {
     return role === 'client'
-      ? await countClient(dir, side, servers, warmup, connects)
+      ? await countClient(dir, side === 'ours' ? 'handoff' : 'wire', servers.path, warmup, connects)
       : await countServer(
           dir,
           servers.path,
@@ -338,6 +339,40 @@ export async function instructionsSuite(): Promise<void> {
           'wire.hello_floor',
         ),
       );
+    }
+    if (cases.includes('connect')) {
+      process.stderr.write('instructions: counting a bare net.connect client, both ways…\n');
+      const dir = join(root, 'connect');
+      mkdirSync(dir);
+      const path = join(dir, 'echo.sock');
+      const echo = spawn(process.execPath, [join(import.meta.dirname, 'echo-process.mjs'), path], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      try {
+        await untilReady(echo, 'echo-process.mjs');
+        const [bare, plain] = await Promise.all([
+          countClient(dir, 'connect-bare', path, warmup, connects),
+          countClient(dir, 'connect-plain', path, warmup, connects),
+        ]);
+        emit(
+          instructionsLine(
+            'node.net_connect.instructions',
+            bare,
+            plain,
+            {
+              of: 'a client: net.connect to a Unix echo, one byte each way, destroy',
+              options: '{ __proto__: null, path } (ours) vs { path }',
+              target:
+                'none: why our sockets get prototype-less options (client/unix-connect.ts), on record',
+              warmup_connects: warmup,
+              connects,
+            },
+            'net_connect.plain_options',
+          ),
+        );
+      } finally {
+        await stopChildren([echo]);
+      }
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
