@@ -180,6 +180,38 @@ for (const pinnedBy of ['pidfd', 'start time'] as const)
       );
     });
 
+    it('delivers initialData larger than a socket buffer whole, before what the caller writes next', async () => {
+      const b = await broker();
+      await ask(b);
+      await endpointCacheSettled();
+      // More than the kernel takes at once: part goes inside the call, the
+      // rest through Node's queue, and the caller's own write after both.
+      const big = 'b'.repeat(1 << 20);
+      const initialData = Buffer.concat([request('a'), request(big)]);
+      const { socket, route } = await connectService('echo', {
+        version: '1.0.0',
+        brokerPath: b.socketPath,
+        initialData,
+        endpointCache: true,
+        retry: false,
+      });
+      expect(route).toBe('cache');
+      socket.write(request('c'));
+      const decoder = new FrameDecoder({ maxFrameBytes: 4 << 20 });
+      const payloads: string[] = [];
+      for await (const chunk of socket) {
+        for (const frame of decoder.push(chunk as Buffer))
+          payloads.push(str(frame.payload).split(':')[1]!);
+        if (payloads.length === 3) break;
+      }
+      socket.destroy();
+      expect(payloads.map((p) => (p.length > 10 ? `${p[0]}×${p.length}` : p))).toEqual([
+        'a',
+        `b×${big.length}`,
+        'c',
+      ]);
+    });
+
     it('counts reported sessions only for defined services', async () => {
       const b = await broker();
       const report = (serviceName: string) =>

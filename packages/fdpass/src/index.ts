@@ -19,6 +19,7 @@ export {
   serverFromFd,
   socketAdoptionPath,
   socketFromFd,
+  writeNow,
 } from './node-interop.js';
 export type { PeerCredentials } from './peer-credentials.js';
 export { peerCredentials } from './peer-credentials.js';

@@ -205,6 +205,36 @@ export function serverFromFd(fd: number): Promise<Server> {
   });
 }
 
+/**
+ * Writes `data` to a connected stream socket now, in this call, past Node's
+ * write queue; returns how many bytes the kernel took (0 to data.length).
+ *
+ * Why: net.Socket sends nothing until its 'connect' callback, a turn of the
+ * event loop after connect() returned, even where the kernel connected the
+ * socket inside the call, as it does a Unix socket. A server woken by the
+ * connect can then read before the request is there, and wait for a second
+ * wake-up. Written here, the first bytes are queued at the peer before the
+ * caller's code goes on.
+ *
+ * 0 means nothing was taken and is not an error: the socket is not
+ * connected yet, its buffer is full, it is closed or failed, or Node already
+ * holds writes for it (which must go first). Write what was not taken with
+ * `socket.write(data.subarray(n))`: it goes after these bytes, and a fault
+ * is reported there, the way Node reports it. No SIGPIPE is raised. The
+ * bytes taken here are not counted in `socket.bytesWritten`.
+ */
+export function writeNow(socket: Socket, data: Uint8Array): number {
+  if (!(socket instanceof Socket) || !(data instanceof Uint8Array))
+    throw new TypeError('Usage: writeNow(socket: net.Socket, data: Uint8Array)');
+  if (data.length === 0 || socket.destroyed || socket.writableEnded || socket.writableLength > 0)
+    return 0;
+  const fd = (socket as unknown as HandleCarrier)._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 0;
+  // Node's sockets are non-blocking: a full buffer is EAGAIN, not a wait.
+  const sent = loadNative().send(fd, data, 0, null, 0);
+  return sent > 0 ? sent : 0;
+}
+
 /** close(2). Throws FdPassError (e.g. EBADF) with errno and syscall. */
 export function closeFd(fd: number): void {
   if (!Number.isInteger(fd) || fd < 0) throw new TypeError('Usage: closeFd(fd)');

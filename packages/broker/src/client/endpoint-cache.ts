@@ -268,12 +268,13 @@ export interface CachedConnection {
  * ECONNREFUSED / EAGAIN), so this needs no deadline of its own and stays
  * off the connectService timer machinery. Usually the check runs at once:
  * net.connect() has made the connect() syscall before it returns, and
- * SO_PEERCRED already names the peer, so the first bytes are queued as
- * early as on a bare net.connect (Node sends them on 'connect'). Only when
- * the socket is not connected yet (no peer: the connect failed, or is still
- * being made) does it wait for 'connect' or 'error'. A hit costs one
- * native call (a getsockopt and a poll of the pidfd) more than a bare
- * net.connect. `signal` is checked before the check; an abort then throws
+ * SO_PEERCRED already names the peer, so `initialData` reaches the daemon
+ * inside this call (fdpass writeNow), sooner than a bare net.connect sends
+ * it (on 'connect', a loop turn later). Only when the socket is not
+ * connected yet (no peer: the connect failed, or is still being made) does
+ * it wait for 'connect' or 'error'. A hit costs two native calls more than
+ * a bare net.connect: the check (a getsockopt and a poll of the pidfd) and
+ * the send. `signal` is checked before the check; an abort then throws
  * what `aborted()` makes.
  */
 export function connectCached(
@@ -287,7 +288,8 @@ export function connectCached(
   if (entry === undefined || identity === null || fdpass === null) return null;
   const socket = connectUnix(entry.backendPipe);
   const verdict = peerVerdict(fdpass, identity, socket);
-  if (verdict !== null) return judged(key, entry, socket, verdict, initialData, signal, aborted);
+  if (verdict !== null)
+    return judged(fdpass, key, entry, socket, verdict, initialData, signal, aborted);
   const module = fdpass;
   return new Promise<boolean>((resolve) => {
     const onConnect = () => {
@@ -309,7 +311,7 @@ export function connectCached(
     }
     // Connected and still no peer to name: not the daemon.
     const connected = peerVerdict(module, identity, socket) ?? false;
-    return judged(key, entry, socket, connected, initialData, signal, aborted);
+    return judged(module, key, entry, socket, connected, initialData, signal, aborted);
   });
 }
 
@@ -336,6 +338,7 @@ function peerVerdict(module: Fdpass, identity: DaemonIdentity, socket: Socket): 
 
 /** The hit when `isDaemon`; null (entry dropped, socket closed) otherwise. */
 function judged(
+  module: Fdpass,
   key: string,
   entry: Entry,
   socket: Socket,
@@ -359,7 +362,15 @@ function judged(
   }
   // Yours from here, as on the reconnect route: an error (a reset, a failed
   // write) is emitted from a later tick, once the caller holds the socket.
-  if (initialData !== undefined && initialData.length > 0) socket.write(initialData);
+  if (initialData !== undefined && initialData.length > 0) {
+    // Sent now, not on Node's 'connect' a loop turn later: the daemon, woken
+    // by the connect, then finds the request in its first read instead of
+    // waiting to be woken again. That second wake-up made a cache hit ~1.2×
+    // a bare connect whenever the daemon woke fast (tools/bench/RESULTS.md,
+    // 2026-12-07 09:30). Node writes whatever the kernel did not take.
+    const taken = module.writeNow(socket, initialData);
+    if (taken < initialData.length) socket.write(initialData.subarray(taken));
+  }
   return { socket, route: 'cache', negotiated: entry.negotiated };
 }
 
