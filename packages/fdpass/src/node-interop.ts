@@ -211,10 +211,10 @@ export function serverFromFd(fd: number): Promise<Server> {
  *
  * Why: net.Socket sends nothing until its 'connect' callback, a turn of the
  * event loop after connect() returned, even where the kernel connected the
- * socket inside the call, as it does a Unix socket. A server woken by the
- * connect can then read before the request is there, and wait for a second
- * wake-up. Written here, the first bytes are queued at the peer before the
- * caller's code goes on.
+ * socket inside the call, as it does a Unix socket. Until then the request
+ * waits behind whatever the caller's code does next, while the server,
+ * woken by the connect, may already be waiting for it. Written here, the
+ * first bytes are queued at the peer before the caller's code goes on.
  *
  * 0 means nothing was taken and is not an error: the socket is not
  * connected yet, its buffer is full, it is closed or failed, or Node already

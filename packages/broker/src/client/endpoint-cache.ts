@@ -363,11 +363,11 @@ function judged(
   // Yours from here, as on the reconnect route: an error (a reset, a failed
   // write) is emitted from a later tick, once the caller holds the socket.
   if (initialData !== undefined && initialData.length > 0) {
-    // Sent now, not on Node's 'connect' a loop turn later: the daemon, woken
-    // by the connect, then finds the request in its first read instead of
-    // waiting to be woken again. That second wake-up made a cache hit ~1.2×
-    // a bare connect whenever the daemon woke fast (tools/bench/RESULTS.md,
-    // 2026-12-07 09:30). Node writes whatever the kernel did not take.
+    // Sent now, not on Node's 'connect' a loop turn later, behind the rest
+    // of this call and the caller's code. Whenever the daemon, woken by the
+    // connect, was ready for it sooner than that, the wait showed: a cache
+    // hit was ~1.2× a bare connect (tools/bench/RESULTS.md, 2026-12-07
+    // 09:07). Node writes whatever the kernel did not take.
     const taken = module.writeNow(socket, initialData);
     if (taken < initialData.length) socket.write(initialData.subarray(taken));
   }
