@@ -25,6 +25,7 @@ import {
   nextEvent,
   O_CLOEXEC,
   openFdCount,
+  type TempDir,
 } from './helpers.js';
 
 async function tcpServer(): Promise<Server> {
@@ -280,6 +281,12 @@ describe('FdSocket.adopt of an fd Node is already watching', () => {
 });
 
 describe('writeNow', () => {
+  let dir: TempDir;
+  beforeEach(() => {
+    dir = makeTempDir();
+  });
+  afterEach(() => dir.cleanup());
+
   /** A Unix server whose every connection's bytes are collected until it ends. */
   async function collectingServer(path: string, { paused = false } = {}) {
     const received: Promise<Buffer>[] = [];
@@ -301,129 +308,99 @@ describe('writeNow', () => {
   }
 
   it('queues the bytes at the peer inside the call, before the connect callback; the rest follows in order', async () => {
-    const dir = makeTempDir();
-    try {
-      const { server, received } = await collectingServer(dir.file('w.sock'));
-      const head = Buffer.from('first bytes, ');
-      const tail = Buffer.from('then the rest');
-      const client = createConnection(dir.file('w.sock'));
-      // A Unix connect is settled inside connect(): the kernel takes the bytes now.
-      expect(client.connecting).toBe(true);
-      expect(writeNow(client, head)).toBe(head.length);
-      client.end(tail);
-      await once(client, 'close');
-      expect((await received[0])!.toString()).toBe('first bytes, then the rest');
-      await new Promise((r) => server.close(r));
-    } finally {
-      dir.cleanup();
-    }
+    const { server, received } = await collectingServer(dir.file('w.sock'));
+    const head = Buffer.from('first bytes, ');
+    const tail = Buffer.from('then the rest');
+    const client = createConnection(dir.file('w.sock'));
+    // A Unix connect is settled inside connect(): the kernel takes the bytes now.
+    expect(client.connecting).toBe(true);
+    expect(writeNow(client, head)).toBe(head.length);
+    client.end(tail);
+    await once(client, 'close');
+    expect((await received[0])!.toString()).toBe('first bytes, then the rest');
+    await new Promise((r) => server.close(r));
   });
 
   it('takes nothing while Node holds writes for the socket, or once it is ended or destroyed', async () => {
-    const dir = makeTempDir();
-    try {
-      const { server, received } = await collectingServer(dir.file('q.sock'));
-      const client = createConnection(dir.file('q.sock'));
-      client.write('queued by Node, ');
-      expect(client.writableLength).toBeGreaterThan(0);
-      expect(writeNow(client, Buffer.from('must not overtake'))).toBe(0);
-      client.end('then this');
-      expect(writeNow(client, Buffer.from('after end'))).toBe(0);
-      await once(client, 'close');
-      expect(writeNow(client, Buffer.from('after destroy'))).toBe(0);
-      expect(writeNow(client, new Uint8Array(0))).toBe(0);
-      expect((await received[0])!.toString()).toBe('queued by Node, then this');
-      // Ended while connecting, with nothing queued: the FIN is Node's last word.
-      const ended = createConnection(dir.file('q.sock'));
-      ended.end();
-      expect(writeNow(ended, Buffer.from('after end'))).toBe(0);
-      await once(ended, 'close');
-      expect((await received[1])!.length).toBe(0);
-      await new Promise((r) => server.close(r));
-    } finally {
-      dir.cleanup();
-    }
+    const { server, received } = await collectingServer(dir.file('q.sock'));
+    const client = createConnection(dir.file('q.sock'));
+    client.write('queued by Node, ');
+    expect(client.writableLength).toBeGreaterThan(0);
+    expect(writeNow(client, Buffer.from('must not overtake'))).toBe(0);
+    client.end('then this');
+    expect(writeNow(client, Buffer.from('after end'))).toBe(0);
+    await once(client, 'close');
+    expect(writeNow(client, Buffer.from('after destroy'))).toBe(0);
+    expect(writeNow(client, new Uint8Array(0))).toBe(0);
+    expect((await received[0])!.toString()).toBe('queued by Node, then this');
+    // Ended while connecting, with nothing queued: the FIN is Node's last word.
+    const ended = createConnection(dir.file('q.sock'));
+    ended.end();
+    expect(writeNow(ended, Buffer.from('after end'))).toBe(0);
+    await once(ended, 'close');
+    expect((await received[1])!.length).toBe(0);
+    await new Promise((r) => server.close(r));
   });
 
   it('takes nothing from a socket whose connect failed; the error is still Node’s to report', async () => {
-    const dir = makeTempDir();
-    try {
-      const client = createConnection(dir.file('nobody.sock'));
-      const failed = nextEvent<NodeJS.ErrnoException>(client, 'error');
-      expect(writeNow(client, Buffer.from('lost?'))).toBe(0);
-      expect((await failed).code).toBe('ENOENT');
-    } finally {
-      dir.cleanup();
-    }
+    const client = createConnection(dir.file('nobody.sock'));
+    const failed = nextEvent<NodeJS.ErrnoException>(client, 'error');
+    expect(writeNow(client, Buffer.from('lost?'))).toBe(0);
+    expect((await failed).code).toBe('ENOENT');
   });
 
   it('takes what fits when the buffer fills, and the remainder written by Node arrives whole and in order', async () => {
-    const dir = makeTempDir();
-    try {
-      const { server, received, peers } = await collectingServer(dir.file('f.sock'), {
-        paused: true,
-      });
-      const data = Buffer.alloc(4 << 20);
-      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
-      const client = createConnection(dir.file('f.sock'));
-      const taken = writeNow(client, data);
-      // The peer reads nothing yet: the kernel takes a socket buffer's worth.
-      expect(taken).toBeGreaterThan(0);
-      expect(taken).toBeLessThan(data.length);
-      expect(writeNow(client, data.subarray(taken))).toBe(0);
-      client.end(data.subarray(taken));
-      await once(client, 'connect');
-      while (peers.length === 0) await new Promise((r) => setImmediate(r));
-      peers[0]!.resume();
-      await once(client, 'close');
-      expect((await received[0])!.equals(data)).toBe(true);
-      await new Promise((r) => server.close(r));
-    } finally {
-      dir.cleanup();
-    }
+    const { server, received, peers } = await collectingServer(dir.file('f.sock'), {
+      paused: true,
+    });
+    const data = Buffer.alloc(4 << 20);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+    const client = createConnection(dir.file('f.sock'));
+    const taken = writeNow(client, data);
+    // The peer reads nothing yet: the kernel takes a socket buffer's worth.
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThan(data.length);
+    expect(writeNow(client, data.subarray(taken))).toBe(0);
+    client.end(data.subarray(taken));
+    await once(client, 'connect');
+    while (peers.length === 0) await new Promise((r) => setImmediate(r));
+    peers[0]!.resume();
+    await once(client, 'close');
+    expect((await received[0])!.equals(data)).toBe(true);
+    await new Promise((r) => server.close(r));
   });
 
   it('raises no SIGPIPE on a peer that has gone: it takes nothing, and Node reports the write', async () => {
-    const dir = makeTempDir();
-    try {
-      const server = createServer((peer) => peer.destroy());
-      server.listen(dir.file('gone.sock'));
-      await once(server, 'listening');
-      const client = createConnection(dir.file('gone.sock'));
-      client.on('error', () => {});
-      await once(client, 'end');
-      expect(writeNow(client, Buffer.from('into the void'))).toBe(0);
-      client.destroy();
-      await new Promise((r) => server.close(r));
-    } finally {
-      dir.cleanup();
-    }
+    const server = createServer((peer) => peer.destroy());
+    server.listen(dir.file('gone.sock'));
+    await once(server, 'listening');
+    const client = createConnection(dir.file('gone.sock'));
+    client.on('error', () => {});
+    await once(client, 'end');
+    expect(writeNow(client, Buffer.from('into the void'))).toBe(0);
+    client.destroy();
+    await new Promise((r) => server.close(r));
   });
 
   it('splits anywhere: what writeNow took and what Node wrote after it arrive as one stream', async () => {
-    const dir = makeTempDir();
-    try {
-      const { server, received } = await collectingServer(dir.file('p.sock'));
-      await fc.assert(
-        fc.asyncProperty(
-          fc.uint8Array({ minLength: 1, maxLength: 70_000 }),
-          fc.nat(),
-          async (bytes, cut) => {
-            const at = cut % (bytes.length + 1);
-            const client = createConnection(dir.file('p.sock'));
-            const taken = writeNow(client, bytes.subarray(0, at));
-            expect(taken).toBe(at);
-            client.end(bytes.subarray(at));
-            await once(client, 'close');
-            expect(Buffer.from(bytes).equals((await received.at(-1))!)).toBe(true);
-          },
-        ),
-        { numRuns: 40 },
-      );
-      await new Promise((r) => server.close(r));
-    } finally {
-      dir.cleanup();
-    }
+    const { server, received } = await collectingServer(dir.file('p.sock'));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 1, maxLength: 70_000 }),
+        fc.nat(),
+        async (bytes, cut) => {
+          const at = cut % (bytes.length + 1);
+          const client = createConnection(dir.file('p.sock'));
+          const taken = writeNow(client, bytes.subarray(0, at));
+          expect(taken).toBe(at);
+          client.end(bytes.subarray(at));
+          await once(client, 'close');
+          expect(Buffer.from(bytes).equals((await received.at(-1))!)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+    await new Promise((r) => server.close(r));
   });
 
   it('refuses what is not a net.Socket and bytes, typed', () => {
