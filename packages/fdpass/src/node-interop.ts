@@ -15,12 +15,22 @@ interface HandleCarrier {
 }
 
 /**
+ * The fd behind a net.Socket or net.Server, or null while it has none (not
+ * connected or listening yet, closed). The one place Node's handle is read;
+ * package-internal (fdOf is the public form).
+ */
+export function fdOrNull(target: Socket | Server): number | null {
+  const fd = (target as unknown as HandleCarrier)?._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
+
+/**
  * The fd behind a net.Socket or net.Server. Borrowed: Node still owns it and
  * closes it with the object; duplicate it (duplicateFd) to keep a copy.
  */
 export function fdOf(target: Socket | Server): number {
-  const fd = (target as unknown as HandleCarrier)?._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) {
+  const fd = fdOrNull(target);
+  if (fd === null) {
     throw new FdPassError(
       'ERR_INVALID_FD',
       'fdOf: the object has no open fd (not connected/listening, already closed, or not on Unix)',
@@ -228,8 +238,8 @@ export function writeNow(socket: Socket, data: Uint8Array): number {
     throw new TypeError('Usage: writeNow(socket: net.Socket, data: Uint8Array)');
   if (data.length === 0 || socket.destroyed || socket.writableEnded || socket.writableLength > 0)
     return 0;
-  const fd = (socket as unknown as HandleCarrier)._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return 0;
+  const fd = fdOrNull(socket);
+  if (fd === null) return 0;
   // Node's sockets are non-blocking: a full buffer is EAGAIN, not a wait.
   const sent = loadNative().send(fd, data, 0, null, 0);
   return sent > 0 ? sent : 0;

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { errnoError, FdPassError, fromNative } from './errors.js';
 import { loadNative, type NativeBinding } from './native-loader.js';
-import { fdOf } from './node-interop.js';
+import { fdOrNull } from './node-interop.js';
 import { Watcher } from './watcher.js';
 
 /** The largest uid_t. */
@@ -192,13 +192,4 @@ function pidfdOf(handle: ProcessHandle): number {
   if (handle.fd < 0)
     throw new FdPassError('ERR_INVALID_FD', `the handle of pid ${handle.pid} is closed`);
   return handle.fd;
-}
-
-/** The socket's fd, or null while it has none (destroyed). */
-function fdOrNull(socket: Socket): number | null {
-  try {
-    return fdOf(socket);
-  } catch {
-    return null;
-  }
 }
