@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameClient } from '@handoff/backend-sdk';
-import { connectService } from '@handoff/broker';
+import { BROKER_NODE_FLAGS, connectService } from '@handoff/broker';
 import { encodeFramed, requestFrame } from '@handoff/protocol';
 import { startBareHandoff, startHelloFloor } from './broker/bare-handoff.ts';
 import { startCFirstReply } from './broker/c-first-reply.ts';
@@ -39,12 +39,13 @@ export async function brokerSuite(): Promise<void> {
   const socketPath = join(dir, 'run', 'broker.sock');
   // Broker, daemons and the echo baseline each run in their own process,
   // as plain JavaScript over the built packages: the client crosses a
-  // process boundary for ours and for the baseline alike.
-  const child = (script: string, arg: string) =>
-    spawn(process.execPath, [join(import.meta.dirname, 'broker', script), arg], {
+  // process boundary for ours and for the baseline alike. The broker gets
+  // the node flags its executable and its systemd unit start it with.
+  const child = (script: string, arg: string, nodeArgs: readonly string[] = []) =>
+    spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, 'broker', script), arg], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-  const broker = child('broker-process.mjs', socketPath);
+  const broker = child('broker-process.mjs', socketPath, BROKER_NODE_FLAGS);
   const echo = child('echo-process.mjs', join(dir, 'echo.sock'));
   const echoTwin = child('echo-process.mjs', join(dir, 'echo-twin.sock'));
   const cServer = await startCFirstReply(join(dir, 'c.sock'));

@@ -94,8 +94,10 @@ export const PUBLIC_PACKAGES: readonly TarballRules[] = [
   {
     name: '@handoff/broker',
     dir: 'packages/broker',
-    allowed: TYPESCRIPT_PACKAGE,
-    required: [...ALWAYS_REQUIRED, 'dist/index.js', 'dist/cli/main.js'],
+    // bin/handoff-broker: the executable, a sh script that starts the CLI
+    // (dist/cli/main.js) with the broker's node flags.
+    allowed: [...TYPESCRIPT_PACKAGE, 'bin/handoff-broker'],
+    required: [...ALWAYS_REQUIRED, 'dist/index.js', 'dist/cli/main.js', 'bin/handoff-broker'],
   },
   {
     name: '@handoff/create-daemon',

@@ -56,6 +56,7 @@ describe('checkFileList', () => {
     'dist/index.d.ts',
     'dist/index.d.ts.map',
     'dist/cli/main.js',
+    'bin/handoff-broker',
     'src/index.ts',
     'src/cli/main.ts',
   ];

@@ -3,8 +3,10 @@
 // repository, on a PATH with no compiler and no make. Each package installs
 // alone; a consumer type-checks against them under strict nodenext and runs
 // four scenarios on real sockets and processes; CommonJS can require() them.
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+// The handoff-broker executable runs from the consumer's node_modules/.bin.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsumerProject, pathWithoutBuildTools } from '../src/consumer.ts';
@@ -99,6 +101,60 @@ describe('published packages, installed by a user with no compiler', () => {
       expect(imported.output).toContain('import ok');
     });
   }
+
+  it('runs the installed handoff-broker executable: serve is node with the broker flags, one process, stopped by SIGTERM', async () => {
+    const project = ConsumerProject.create(registry, 'cli', noBuildTools);
+    project.must('npm', ['install', '@handoff/broker']);
+    const bin = join(project.dir, 'node_modules', '.bin', 'handoff-broker');
+    expect(project.must(bin, ['--version']).output).toBe(`${version('broker')}\n`);
+
+    const home = join(project.dir, 'home');
+    mkdirSync(home, { mode: 0o700 });
+    const socket = join(home, 'broker.sock');
+    const env = registry.env({ PATH: noBuildTools, HANDOFF_ALLOW_ROOT: '1' });
+    const serve = spawn(
+      bin,
+      [
+        'serve',
+        ...['--socket', socket, '--allow-empty', '--log-format', 'json'],
+        ...['--config-dir', join(home, 'services'), '--state-dir', join(home, 'state')],
+      ],
+      { cwd: project.dir, env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    serve.stderr!.on('data', (d) => (log += d));
+    const exited = once(serve, 'exit');
+    try {
+      // healthz through the same executable, until the broker answers.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const health = spawnSync(bin, ['healthz', '--socket', socket, '--json'], {
+          env,
+          encoding: 'utf8',
+        });
+        if (health.status === 0) {
+          expect(JSON.parse(health.stdout)).toMatchObject({ ok: true });
+          break;
+        }
+        if (serve.exitCode !== null || Date.now() > deadline) {
+          throw new Error(`serve did not come up: ${health.stdout}${health.stderr}\n${log}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // The pid npm's bin was started as is node itself, with the flags.
+      const cmdline = readFileSync(`/proc/${serve.pid}/cmdline`, 'utf8').split('\0');
+      const entry = join('node_modules', '@handoff', 'broker', 'dist', 'cli', 'main.js');
+      expect(cmdline.slice(1, 4)).toEqual([
+        '--max-semi-space-size=4',
+        join(realpathSync(project.dir), entry),
+        'serve',
+      ]);
+    } finally {
+      if (serve.exitCode === null) serve.kill('SIGTERM');
+      await exited;
+    }
+    expect(serve.exitCode, log).toBe(0);
+  });
 
   it('type-checks a strict nodenext consumer and runs four scenarios against the installed packages', () => {
     const project = ConsumerProject.create(registry, 'scenarios', noBuildTools);

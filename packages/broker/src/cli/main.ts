@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The handoff-broker executable (package.json "bin" → dist/cli/main.js):
-// real process I/O around runCli, which does everything else.
+// The handoff-broker CLI's entry, which bin/handoff-broker (package.json
+// "bin") starts with the broker's node flags: real process I/O around
+// runCli, which does everything else.
 import { runCli } from './run.js';
 
 // Not a top-level await: `serve` may end by its event loop emptying (the

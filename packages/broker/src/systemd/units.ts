@@ -30,12 +30,14 @@ export const UNIT_FD_NAME = 'broker';
 export const DEFAULT_WATCHDOG_SEC = 30;
 
 /**
- * Node flags the service starts the broker with. V8 grows the young
+ * Node flags the broker runs with: the service starts it with them, and so
+ * does the handoff-broker executable (bin/handoff-broker, which
+ * test/executable.int.test.ts holds to this list). V8 grows the young
  * generation's semi-spaces towards 16 MiB as a heap grows (10,000 service
  * definitions do it), and a Hello then touches pages not touched lately:
  * up to 1.6x the Hello p50 of a one-definition broker where a page fault
- * is dear (tools/bench capacity, the semi_space_capped line). Capped at
- * 4 MiB, the Hello stays flat, throughput is unchanged and the broker's
+ * is dear (tools/bench capacity, the v8_defaults line). Capped at
+ * 4 MiB, the Hello stays flat, throughput is about the same and the broker's
  * RSS is ~20 MB smaller. A successor started by `upgrade` inherits them
  * (upgrade/successor.ts passes process.execArgv on).
  */

@@ -3,8 +3,9 @@
 // startup against the number of defined services, RSS per defined service
 // and per attached daemon. Knobs: BENCH_CAPACITY_CASES=throughput,services,daemons
 // BENCH_CAPACITY_LOOPS=64,256 BENCH_CAPACITY_ROUNDS=3 BENCH_CAPACITY_HELLOS=2000
-// BENCH_CAPACITY_DAEMONS=0,100,1000; BENCH_CAPACITY_SEMI_SPACE=0 leaves the
-// brokers started with V8's young generation capped out.
+// BENCH_CAPACITY_DAEMONS=0,100,1000; BENCH_CAPACITY_V8_DEFAULTS=0 leaves out
+// the brokers started with V8's defaults. Ours run with BROKER_NODE_FLAGS,
+// as the handoff-broker executable and the systemd unit start them.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,15 +34,16 @@ export async function capacitySuite(): Promise<void> {
     if (cases.includes('throughput')) {
       const brokerPath = join(root, 'run', 'broker.sock');
       const barePath = join(root, 'bare.sock');
-      const broker = child('broker-process.mjs', brokerPath);
+      const broker = child('broker-process.mjs', brokerPath, BROKER_NODE_FLAGS);
       const bare = child('capacity-accept-server.mjs', barePath);
-      // The same broker started as the systemd unit starts it (young
-      // generation capped), in the same rounds: what the flag costs or buys.
-      const cappedPath = join(root, 'capped', 'run', 'broker.sock');
-      const capped =
-        process.env.BENCH_CAPACITY_SEMI_SPACE === '0'
+      // The same broker started without those flags (V8's default young
+      // generation, as a library in a plain process would have it), in the
+      // same rounds: what the flags cost or buy.
+      const defaultsPath = join(root, 'v8-defaults', 'run', 'broker.sock');
+      const defaults =
+        process.env.BENCH_CAPACITY_V8_DEFAULTS === '0'
           ? null
-          : child('broker-process.mjs', cappedPath, BROKER_NODE_FLAGS);
+          : child('broker-process.mjs', defaultsPath);
       // The floors (bare-handoff.mjs): a Node handoff that only passes the fd
       // on, one that also waits for the Hello, and the handoff of record done
       // the cheapest right way. Whatever started is stopped.
@@ -55,8 +57,8 @@ export async function capacitySuite(): Promise<void> {
         floors.push(wireFloor);
         await once(broker.stdout!, 'data');
         await once(bare.stdout!, 'data');
-        if (capped) await once(capped.stdout!, 'data');
-        for (const path of capped ? [brokerPath, cappedPath] : [brokerPath])
+        if (defaults) await once(defaults.stdout!, 'data');
+        for (const path of defaults ? [brokerPath, defaultsPath] : [brokerPath])
           (
             await connectService('echo', { version: '1.0.0', brokerPath: path, timeoutMs: 60_000 })
           ).socket.destroy();
@@ -70,7 +72,8 @@ export async function capacitySuite(): Promise<void> {
             protocol: { path: protocolFloor.brokerPath, pids: protocolFloor.pids },
             wire: { path: wireFloor.brokerPath, pids: wireFloor.pids },
           },
-          capped && { path: cappedPath, broker: capped, nodeFlags: BROKER_NODE_FLAGS.join(' ') },
+          BROKER_NODE_FLAGS.join(' '),
+          defaults && { path: defaultsPath, broker: defaults },
           {
             loops: numbers(env('BENCH_CAPACITY_LOOPS', '64,256')),
             rounds: Number(env('BENCH_CAPACITY_ROUNDS', '3')),
@@ -80,7 +83,7 @@ export async function capacitySuite(): Promise<void> {
         );
       } finally {
         await Promise.all([
-          stopChildren(capped ? [broker, bare, capped] : [broker, bare]),
+          stopChildren(defaults ? [broker, bare, defaults] : [broker, bare]),
           ...floors.map((f) => f.stop()),
         ]);
       }
