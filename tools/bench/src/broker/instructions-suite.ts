@@ -24,7 +24,6 @@ import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BROKER_NODE_FLAGS } from '@handoff/broker';
 import { emit, line, summarize } from '../measure.ts';
 import { startBareHandoff, startHelloFloor } from './bare-handoff.ts';
 import {
@@ -74,11 +73,9 @@ async function startOurs(dir: string, counted: Role, outFile: string): Promise<S
   const path = join(dir, 'ours', 'broker.sock');
   const script = join(import.meta.dirname, 'broker-process.mjs');
   const prefix = counted === 'broker' ? callgrindPrefix(outFile) : [];
-  // The broker runs with the node flags its executable starts it with.
   const argv = [
     ...prefix,
     process.execPath,
-    ...BROKER_NODE_FLAGS,
     ...(counted === 'broker' ? COUNTED_NODE_ARGS : []),
     script,
     path,
