@@ -6,34 +6,37 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { tempDir } from '@handoff/testkit';
-import { afterAll, describe, expect, it } from 'vitest';
+import { type TempDir, tempDir } from '@handoff/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_NODE_FLAGS } from '../src/systemd/units.js';
 
 const script = join(import.meta.dirname, '..', 'bin', 'handoff-broker');
-const tmp = tempDir('broker-executable');
-afterAll(() => tmp.remove());
+let tmp: TempDir;
 
 // The package as installed: <pkg>/bin/handoff-broker and <pkg>/dist/cli/main.js,
 // linked from a bin directory elsewhere by a relative symlink.
-const pkg = tmp.path('node_modules', '@handoff', 'broker');
-mkdirSync(join(pkg, 'bin'), { recursive: true });
-mkdirSync(join(pkg, 'dist', 'cli'), { recursive: true });
-copyFileSync(script, join(pkg, 'bin', 'handoff-broker'));
-chmodSync(join(pkg, 'bin', 'handoff-broker'), 0o755);
-writeFileSync(
-  join(pkg, 'dist', 'cli', 'main.js'),
-  [
-    'const report = { pid: process.pid, execArgv: process.execArgv, args: process.argv.slice(2) };',
-    'console.log(JSON.stringify(report));',
-    "process.exitCode = process.argv.includes('--fail') ? 3 : 0;",
-  ].join('\n'),
-);
-mkdirSync(tmp.path('node_modules', '.bin'));
-symlinkSync(
-  '../@handoff/broker/bin/handoff-broker',
-  tmp.path('node_modules', '.bin', 'handoff-broker'),
-);
+beforeAll(() => {
+  tmp = tempDir('broker-executable');
+  const pkg = tmp.path('node_modules', '@handoff', 'broker');
+  mkdirSync(join(pkg, 'bin'), { recursive: true });
+  mkdirSync(join(pkg, 'dist', 'cli'), { recursive: true });
+  copyFileSync(script, join(pkg, 'bin', 'handoff-broker'));
+  chmodSync(join(pkg, 'bin', 'handoff-broker'), 0o755);
+  writeFileSync(
+    join(pkg, 'dist', 'cli', 'main.js'),
+    [
+      'const report = { pid: process.pid, execArgv: process.execArgv, args: process.argv.slice(2) };',
+      'console.log(JSON.stringify(report));',
+      "process.exitCode = process.argv.includes('--fail') ? 3 : 0;",
+    ].join('\n'),
+  );
+  mkdirSync(tmp.path('node_modules', '.bin'));
+  symlinkSync(
+    '../@handoff/broker/bin/handoff-broker',
+    tmp.path('node_modules', '.bin', 'handoff-broker'),
+  );
+});
+afterAll(() => tmp.remove());
 
 interface Started {
   status: number | null;

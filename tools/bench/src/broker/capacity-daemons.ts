@@ -69,7 +69,7 @@ export async function daemonsCase(root: string, counts: readonly number[]): Prom
   await writeTinyDefinitions(configDir, max, python);
   let broker: CapacityBroker | undefined;
   try {
-    broker = await startCapacityBroker(root, max, undefined, configDir);
+    broker = await startCapacityBroker(root, max, { written: configDir });
     const points: { x: number; y: number }[] = [];
     const heap: number[] = [];
     let attached = 0;

@@ -54,10 +54,15 @@ export function writeDefinitions(dir: string, count: number, handoff = false): v
 export async function startCapacityBroker(
   root: string,
   count: number,
-  /** Node flags: by default the broker's own (its executable's and its systemd unit's). */
-  nodeFlags: readonly string[] = BROKER_NODE_FLAGS,
-  /** A config dir already written; by default one of `count` echo definitions is. */
-  written?: string,
+  {
+    nodeFlags = BROKER_NODE_FLAGS,
+    written,
+  }: {
+    /** Node flags: by default the broker's own (its executable's and its systemd unit's). */
+    nodeFlags?: readonly string[];
+    /** A config dir already written; by default one of `count` echo definitions is. */
+    written?: string;
+  } = {},
 ): Promise<CapacityBroker> {
   const configDir = written ?? join(root, `config-${count}`);
   if (written === undefined) writeDefinitions(configDir, count);
@@ -137,7 +142,7 @@ export async function servicesCase(
     const twinCount = counts.find((c) => c > 0)!;
     const twinDir = join(root, `config-${twinCount}-twin`);
     writeDefinitions(twinDir, twinCount);
-    const twin = await startCapacityBroker(root, twinCount, BROKER_NODE_FLAGS, twinDir);
+    const twin = await startCapacityBroker(root, twinCount, { written: twinDir });
     brokers.push(twin);
     // The young generation's share: the smallest and the largest count again,
     // in the same loop, both started without the broker's node flags
@@ -153,7 +158,7 @@ export async function servicesCase(
       for (const count of [twinCount, Math.max(...counts)]) {
         const dir = join(root, `config-${count}-v8-defaults`);
         writeDefinitions(dir, count);
-        defaults.push(await startCapacityBroker(root, count, [], dir));
+        defaults.push(await startCapacityBroker(root, count, { nodeFlags: [], written: dir }));
       }
       brokers.push(...defaults);
     }
