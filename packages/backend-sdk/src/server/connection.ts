@@ -53,7 +53,8 @@ export class Connection implements EventSink {
   readonly #mark: number;
   /** Where the server keeps it among its open connections. */
   slot = -1;
-  readonly closed: Promise<void>;
+  /** Made when first asked for (only the server's close() asks): see `closed`. */
+  #closed: Promise<void> | null = null;
 
   readonly #server: ConnectionHost;
   readonly #socket: Socket;
@@ -68,12 +69,24 @@ export class Connection implements EventSink {
     this.#server = server;
     this.#socket = socket;
     this.#peer = peer;
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     this.#writer = new BatchedWriter(socket, () => this.#updateFlow());
     this.#mark = Math.max(
       server.serveOptions.maxQueuedAnswerBytes ?? DEFAULT_MAX_QUEUED_ANSWER_BYTES,
       socket.writableHighWaterMark,
     );
+  }
+
+  /**
+   * Settles once the socket has closed. Made on demand rather than per
+   * connection: a promise and a 'close' listener for every connection were
+   * a measurable share of a short one's cost, and only a server closing
+   * with this connection still open waits for it.
+   */
+  get closed(): Promise<void> {
+    this.#closed ??= this.#socket.closed
+      ? Promise.resolve()
+      : new Promise((resolve) => this.#socket.once('close', () => resolve()));
+    return this.#closed;
   }
 
   start(initial: Uint8Array | undefined, prelude?: Uint8Array): void {
@@ -83,7 +96,7 @@ export class Connection implements EventSink {
     // Paused until bytes read before we owned the socket are handled, so
     // they are processed first and in order.
     this.#socket.pause();
-    this.#socket.on('error', () => {});
+    this.#socket.on('error', ignoreError);
     // Half-open, so that a client which sends its requests and then ends
     // its side still gets every answer: we end ours once they are written
     // (#closeIfDone). Node's own default would end ours at once, and what a
@@ -432,6 +445,9 @@ export class Connection implements EventSink {
     this.#inFlight.clear();
   }
 }
+
+/** The socket's 'error' listener, one for every connection: 'close' follows an error, and ends it. */
+function ignoreError(): void {}
 
 const DEFAULT_MAX_QUEUED_ANSWER_BYTES = 1024 * 1024;
 

@@ -54,7 +54,15 @@ async function runClient(
   serverPids: () => number[],
   warmupMs: number,
   measureMs: number,
-): Promise<ClientResult & { server_cpu_us: number; server_helper_cpu_us: number }> {
+): Promise<
+  ClientResult & {
+    server_cpu_us: number;
+    server_helper_cpu_us: number;
+    /** Of server_cpu_us: the first pid's (the broker's) and the others' (its daemons'). */
+    broker_cpu_us: number;
+    daemon_cpu_us: number;
+  }
+> {
   const client = spawn(
     process.execPath,
     [
@@ -70,23 +78,32 @@ async function runClient(
   let out = '';
   // Server CPU over the client's measuring window: from its "measuring"
   // line (the end of its warm-up) to its exit.
-  let cpu0 = Number.NaN;
+  // The broker's and its daemons' apart: where a gap to a floor lies.
+  const split = () => {
+    const [broker, ...daemons] = serverPids();
+    return { broker: treeCpuUs([broker!]), daemons: treeCpuUs(daemons) };
+  };
+  let cpu0 = { broker: Number.NaN, daemons: Number.NaN };
   let helpers0 = Number.NaN;
   client.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
-    if (Number.isNaN(cpu0) && out.startsWith('measuring\n')) {
-      cpu0 = treeCpuUs(serverPids());
+    if (Number.isNaN(cpu0.broker) && out.startsWith('measuring\n')) {
+      cpu0 = split();
       helpers0 = threadCpuOf(serverPids()).helpers;
     }
   });
   const [code] = (await once(client, 'exit')) as [number | null];
-  const cpu1 = treeCpuUs(serverPids());
+  const cpu1 = split();
   const helpers1 = threadCpuOf(serverPids()).helpers;
   if (code !== 0) throw new Error(`capacity-client.mjs ${mode} exited with ${code}`);
+  const broker = cpu1.broker - cpu0.broker;
+  const daemon = cpu1.daemons - cpu0.daemons;
   return {
     ...(JSON.parse(out.slice('measuring\n'.length)) as ClientResult),
-    server_cpu_us: cpu1 - cpu0,
+    server_cpu_us: broker + daemon,
     server_helper_cpu_us: helpers1 - helpers0,
+    broker_cpu_us: broker,
+    daemon_cpu_us: daemon,
   };
 }
 
@@ -115,6 +132,8 @@ export async function throughputCase(
       pids,
       results: [] as ClientResult[],
       cpu: [] as number[],
+      brokerCpu: [] as number[],
+      daemonCpu: [] as number[],
       helpers: [] as number[],
     });
     const oursSide = side('handoff', brokerPath, ourPids);
@@ -155,6 +174,8 @@ export async function throughputCase(
         );
         s.results.push(o);
         s.cpu.push(o.server_cpu_us / Math.max(1, o.done));
+        s.brokerCpu.push(o.broker_cpu_us / Math.max(1, o.done));
+        s.daemonCpu.push(o.daemon_cpu_us / Math.max(1, o.done));
         s.helpers.push(o.server_helper_cpu_us / Math.max(1, o.done));
       }
       const perS = (s: { results: ClientResult[] }) => s.results.at(-1)!.per_s;
@@ -215,6 +236,8 @@ export async function throughputCase(
       baseline_p50_ms: ms(percentile(lat(base), 50)),
       baseline_p99_ms: ms(percentile(lat(base), 99)),
       server_cpu_us_per_op: med(oursCpu),
+      broker_cpu_us_per_op: med(oursSide.brokerCpu),
+      daemon_cpu_us_per_op: med(oursSide.daemonCpu),
       baseline_server_cpu_us_per_op: med(baseCpu),
       client_cpu_us_per_op: clientCpu(ours),
       baseline_client_cpu_us_per_op: clientCpu(base),
@@ -251,6 +274,8 @@ export async function throughputCase(
       wire_floor_paired_ratios: wirePairs.map((p) => Number(p.toFixed(2))),
       ratio_to_wire_floor: Number(summarize(oursToWire).opsPerSec.toFixed(2)),
       wire_floor_server_cpu_us_per_op: med(wireSide.cpu),
+      wire_floor_broker_cpu_us_per_op: med(wireSide.brokerCpu),
+      wire_floor_daemon_cpu_us_per_op: med(wireSide.daemonCpu),
       wire_floor_client_cpu_us_per_op: clientCpu(wireSide.results),
       wire_floor_p50_ms: ms(percentile(lat(wireSide.results), 50)),
       wire_floor_p99_ms: ms(percentile(lat(wireSide.results), 99)),
