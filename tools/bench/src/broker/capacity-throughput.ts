@@ -56,9 +56,8 @@ async function runClient(
   measureMs: number,
 ): Promise<
   ClientResult & {
-    server_cpu_us: number;
     server_helper_cpu_us: number;
-    /** Of server_cpu_us: the first pid's (the broker's) and the others' (its daemons'). */
+    /** The server side's CPU: the first pid's (the broker's) and the others' (its daemons'). */
     broker_cpu_us: number;
     daemon_cpu_us: number;
   }
@@ -100,7 +99,6 @@ async function runClient(
   const daemon = cpu1.daemons - cpu0.daemons;
   return {
     ...(JSON.parse(out.slice('measuring\n'.length)) as ClientResult),
-    server_cpu_us: broker + daemon,
     server_helper_cpu_us: helpers1 - helpers0,
     broker_cpu_us: broker,
     daemon_cpu_us: daemon,
@@ -173,7 +171,7 @@ export async function throughputCase(
           options.measureMs,
         );
         s.results.push(o);
-        s.cpu.push(o.server_cpu_us / Math.max(1, o.done));
+        s.cpu.push((o.broker_cpu_us + o.daemon_cpu_us) / Math.max(1, o.done));
         s.brokerCpu.push(o.broker_cpu_us / Math.max(1, o.done));
         s.daemonCpu.push(o.daemon_cpu_us / Math.max(1, o.done));
         s.helpers.push(o.server_helper_cpu_us / Math.max(1, o.done));
