@@ -419,6 +419,20 @@ function writeAndClose(ctx: TrafficContext, scope: Scope, bytes: Buffer): Promis
   });
 }
 
+/**
+ * Writes `bytes` on a handed-off socket, waits `lingerMs`, and destroys it
+ * unread. The daemon at the other end may be gone already (the campaign
+ * kills daemons), so the write can fail with EPIPE or ECONNRESET: for a
+ * client that leaves anyway that is no failure, and an 'error' without a
+ * listener would take the whole runner down.
+ */
+export async function leaveRudely(socket: Socket, bytes: Uint8Array, lingerMs: number) {
+  socket.on('error', () => {});
+  socket.write(bytes);
+  if (lingerMs > 0) await new Promise((r) => setTimeout(r, lingerMs));
+  socket.destroy();
+}
+
 const ABRUPT_VARIANTS = ['after_hello', 'hello_and_first_request', 'mid_request', 'reset'] as const;
 
 /**
@@ -448,17 +462,14 @@ const abrupt: Task = async (ctx, scope) => {
         { op: 'set', key: Buffer.from(scope.key()), value: value(ctx, scope, 64 * KiB), ttlMs: 0 },
         1n,
       );
-      socket.write(set.subarray(0, set.length >> 1));
-      socket.destroy();
+      await leaveRudely(socket, set.subarray(0, set.length >> 1), 0);
       break;
     }
     case 'reset': {
       const { socket } = await serviceSocket(ctx, scope);
       const gets = Array.from({ length: 16 }, (_, i) => kvFrame({ op: 'stats' }, BigInt(i + 1)));
-      socket.write(Buffer.concat(gets));
       // Let the answers start, then close with them unread.
-      await new Promise((r) => setTimeout(r, 5));
-      socket.destroy();
+      await leaveRudely(socket, Buffer.concat(gets), 5);
       break;
     }
   }
