@@ -91,15 +91,7 @@ export function socketFromFd(fd: number, opts: SocketFromFdOptions = {}): Socket
   const noDelay = opts.noDelay ?? false;
   const h = nodeHandles();
   if (h === null) {
-    // @types/node does not list `noDelay` among the constructor's options, hence the cast.
-    return new Socket({
-      __proto__: null,
-      fd,
-      readable: true,
-      writable: true,
-      allowHalfOpen,
-      noDelay,
-    } as never);
+    return new Socket(socketOptions(undefined, fd, allowHalfOpen, noDelay));
   }
   const handle = transport === 'tcp' ? new h.TCP(h.tcpSocket) : new h.Pipe(h.pipeSocket);
   const err = handle.open(fd);
@@ -108,22 +100,65 @@ export function socketFromFd(fd: number, opts: SocketFromFdOptions = {}): Socket
     handle.close();
     throw errnoError(-err, 'open', `socketFromFd fd ${fd}`);
   }
-  // `handle` is the option net.Server itself builds its connections with;
-  // @types/node does not list it (nor `noDelay`), hence the cast. The
-  // options have no prototype (in both branches): Node's Socket and Duplex
-  // constructors read a dozen options nobody sets here, and on an object
-  // inheriting from Object.prototype those lookups took V8's slow path on
-  // every adoption, about 52,000 of 121,000 instructions per adopted socket
-  // (callgrind: socketpair, socketFromFd, destroy, close; 69,600 without
-  // the prototype).
-  return new Socket({
-    __proto__: null,
+  // `handle` is the option net.Server itself builds its connections with.
+  return new Socket(socketOptions(handle, undefined, allowHalfOpen, noDelay));
+}
+
+/**
+ * The options of every socket socketFromFd makes, with each option Node's
+ * Socket, Duplex, Readable and Writable constructors read (Node 20)
+ * present, undefined where unset: those constructors only read values, so
+ * an undefined option is an unset one. Why all of them:
+ * - Socket copies its options (`{ ...options }`), then the stream
+ *   constructors look up two dozen of them. On an object that inherits from
+ *   Object.prototype, each missing one took V8's slow path on every
+ *   adoption: about 52,000 of 121,000 instructions per adopted socket
+ *   (callgrind: socketpair, socketFromFd, destroy, close).
+ * - An object without a prototype has no chain to search, but V8 keeps it
+ *   as a dictionary, and copying a dictionary is V8's slow clone: 13,200
+ *   instructions of a daemon's ~102,000 per handed-off connection.
+ * - An ordinary object that has every key is copied on V8's fast path and
+ *   answers every lookup itself. One shape for both branches (a handle or
+ *   an fd) keeps the copy's cache monomorphic.
+ * @types/node lists neither `handle` nor `noDelay`, hence the cast.
+ */
+function socketOptions(
+  handle: StreamHandle | undefined,
+  fd: number | undefined,
+  allowHalfOpen: boolean,
+  noDelay: boolean,
+): never {
+  return {
     handle,
+    fd,
     readable: true,
     writable: true,
     allowHalfOpen,
     noDelay,
-  } as never);
+    keepAlive: undefined,
+    keepAliveInitialDelay: undefined,
+    onread: undefined,
+    pauseOnCreate: undefined,
+    manualStart: undefined,
+    signal: undefined,
+    objectMode: undefined,
+    readableObjectMode: undefined,
+    writableObjectMode: undefined,
+    highWaterMark: undefined,
+    readableHighWaterMark: undefined,
+    writableHighWaterMark: undefined,
+    encoding: undefined,
+    defaultEncoding: undefined,
+    decodeStrings: undefined,
+    emitClose: undefined,
+    autoDestroy: undefined,
+    read: undefined,
+    write: undefined,
+    writev: undefined,
+    final: undefined,
+    destroy: undefined,
+    construct: undefined,
+  } as never;
 }
 
 interface StreamHandle {
