@@ -42,6 +42,8 @@ export class Connection implements EventSink {
   #needed = 1;
   #draining = false;
   #paused = false;
+  /** A 'drain' listener is on the socket (see #updateFlow). */
+  #drainWatched = false;
   #handedOver = false;
   /** The client ended its side: what it sent is all there will be. */
   #peerEnded = false;
@@ -103,10 +105,9 @@ export class Connection implements EventSink {
     // slower handler answered after that would be lost.
     this.#halfOpenBefore = this.#socket.allowHalfOpen;
     this.#socket.allowHalfOpen = true;
-    this.#socket.once('end', this.#onEnd);
+    // 'end' comes once: `on`, not `once`, which wraps every listener.
+    this.#socket.on('end', this.#onEnd);
     this.#socket.on('data', this.#onData);
-    // The queue is empty: frames left waiting in our buffer go first.
-    this.#socket.on('drain', () => this.#pump());
     if (idleTimeoutMs) {
       this.#socket.setTimeout(idleTimeoutMs, () => {
         if (this.#inFlight.size === 0) this.#socket.destroy();
@@ -401,6 +402,13 @@ export class Connection implements EventSink {
     if (shouldPause && !this.#paused) {
       this.#paused = true;
       this.#socket.pause();
+      // Every wait on the outbound queue starts here, so 'drain' is listened
+      // to from the first one on, not on every connection: most never wait.
+      // Then the queue is empty: frames left waiting in our buffer go first.
+      if (!this.#drainWatched) {
+        this.#drainWatched = true;
+        this.#socket.on('drain', () => this.#pump());
+      }
     } else if (!shouldPause && this.#paused && !this.#draining) {
       this.#paused = false;
       this.#socket.resume();

@@ -216,7 +216,8 @@ class DaemonServerImpl extends EventEmitter implements DaemonServer, ConnectionH
     }
     const connection = new Connection(this, id, socket, peer);
     connection.slot = this.#connections.add(connection);
-    socket.once('close', () => {
+    // 'close' comes once: `on`, not `once`, which wraps every listener.
+    socket.on('close', () => {
       this.#connections.delete(connection.slot, connection);
       connection.abortAll();
       if (seen) this.emit('connectionClosed', id);
