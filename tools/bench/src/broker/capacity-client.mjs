@@ -74,7 +74,12 @@ async function once() {
     }
     return;
   }
-  const socket = connect({ path });
+  // Made as connectService makes its connection (options without a
+  // prototype, @handoff/broker's client/unix-connect.ts): with a plain
+  // `{ path }` Node spends about twice the instructions per connect
+  // (node.net_connect.instructions), and the baseline's and the floors'
+  // clients would burn that on the two cores the servers share.
+  const socket = connect({ __proto__: null, path });
   try {
     if (mode === 'hello' || mode === 'wire') {
       // readFrames rejects on close; an error is followed by one.
