@@ -14,10 +14,9 @@
 // The warm-up lasts at least warmupMs, then until this process's JIT has
 // settled (see settle()): every client is measured in its steady state,
 // whatever the size of the code it runs.
-import { connect } from 'node:net';
 import { encodeFramed, requestFrame, tryDecodeFramed } from '@handoff/protocol';
 import { helpersSettled, SETTLE_WINDOW_MS, threadCpuUs } from '../thread-cpu.mjs';
-import { helloBytes, readFrames } from './probe-wire.mjs';
+import { connectPath, helloBytes, readFrames } from './probe-wire.mjs';
 
 // The endpoint cache would skip the broker on repeat connects: this case
 // measures handoffs (set before the client module is loaded).
@@ -74,12 +73,11 @@ async function once() {
     }
     return;
   }
-  // Made as connectService makes its connection (options without a
-  // prototype, @handoff/broker's client/unix-connect.ts): with a plain
-  // `{ path }` Node spends about twice the instructions per connect
-  // (node.net_connect.instructions), and the baseline's and the floors'
-  // clients would burn that on the two cores the servers share.
-  const socket = connect({ __proto__: null, path });
+  // Made as connectService makes its connection: a plain `{ path }` costs
+  // about twice the instructions per connect (node.net_connect.instructions),
+  // which the baseline's and the floors' clients would burn on the two
+  // cores the servers share.
+  const socket = connectPath(path);
   try {
     if (mode === 'hello' || mode === 'wire') {
       // readFrames rejects on close; an error is followed by one.

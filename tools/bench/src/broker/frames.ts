@@ -1,21 +1,14 @@
 // The broker cases' wire helpers, shared by broker.bench.ts and the
 // capacity and endpoint-cache cases: the Hello they time, the time from
 // writing bytes on a connected socket to the first reply byte, and waiting
-// for one whole framed response. The bytes and the frame reading are
+// for one whole framed response. The bytes, the connect as connectService
+// makes it (connectPath) and the frame reading are
 // probe-wire.mjs's, which the standalone probes share.
 import { once } from 'node:events';
-import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { helloBytes, readFrames } from './probe-wire.mjs';
 
-/**
- * A connect to a Unix path as connectService makes it: options without a
- * prototype (see @handoff/broker's client/unix-connect.ts; with a plain
- * `{ path }` Node spends about twice the instructions per connect). The
- * direct baselines connect this way, so a ratio against them is the cost
- * of the route alone, not of how the socket was made.
- */
-export const connectPath = (path: string): Socket =>
-  connect({ __proto__: null, path } as NetConnectOpts);
+export { connectPath } from './probe-wire.mjs';
 
 /** A framed Hello for `service`@1.0.0 without the handoff capability (the reconnect route). */
 export const helloFrameFor = (service: string): Uint8Array => helloBytes(service);

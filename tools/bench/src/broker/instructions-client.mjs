@@ -18,7 +18,7 @@
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
+import { connectPath, echoRequest, helloBytes, readFrames } from './probe-wire.mjs';
 
 // Handoffs are what is counted: no endpoint cache (set before the client loads).
 process.env.HANDOFF_ENDPOINT_CACHE = 'off';
@@ -47,11 +47,11 @@ async function handoff() {
 
 /**
  * One connection: `bytes` written, `frames` whole frames read, closed. The
- * options have no prototype, as connectService's (see frames.ts's
+ * options have no prototype, as connectService's (probe-wire.mjs's
  * connectPath): the floor's socket costs what ours does to make.
  */
 async function exchange(bytes, frames) {
-  const socket = connect({ __proto__: null, path });
+  const socket = connectPath(path);
   try {
     // readFrames rejects on close; an error is followed by one.
     socket.on('error', () => {});

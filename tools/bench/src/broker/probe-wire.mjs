@@ -1,9 +1,10 @@
 // The wire the standalone probes speak (hello-probe, handoff-probe,
 // offer-throughput-probe: plain `node` scripts over the built packages,
 // which cannot import the suites' TypeScript frames.ts): a framed Hello,
-// the echo daemon's request, waiting for whole framed replies, and finding
-// the daemons a broker process started.
+// the echo daemon's request, connecting as connectService does, waiting for
+// whole framed replies, and finding the daemons a broker process started.
 import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import {
   CAP_HANDLE_PASSING,
   CONTROL_PAYLOAD_PROTOCOL,
@@ -12,6 +13,17 @@ import {
   requestFrame,
   tryDecodeFramed,
 } from '@handoff/protocol';
+
+/**
+ * A connect to a Unix path as connectService makes it: options without a
+ * prototype (see @handoff/broker's client/unix-connect.ts; with a plain
+ * `{ path }` Node spends about twice the instructions per connect). Every
+ * baseline and floor client connects this way, so a ratio against them is
+ * the cost of the route alone, not of how the socket was made.
+ */
+export function connectPath(path) {
+  return connect({ __proto__: null, path });
+}
 
 /** A framed Hello for `service`@1.0.0; `handoff` adds the handle-passing capability. */
 export function helloBytes(service, { handoff = false } = {}) {
