@@ -41,6 +41,7 @@ export {
   type FramingOptions,
   tryDecodeFramed,
 } from './framing.js';
+export { HandoffAck, HandoffOffer } from './handoff-codec.js';
 export { Hello, HelloReply, type HelloResult, Negotiated, Refused } from './hello-codec.js';
 export type { MessageType } from './message-type.js';
 export {
@@ -50,8 +51,6 @@ export {
   DaemonProcess,
   Endpoint,
   FdStoreEntries,
-  HandoffAck,
-  HandoffOffer,
 } from './messages.js';
 export {
   ADMIN_PAYLOAD_PROTOCOL,

@@ -62,6 +62,8 @@ export interface MessageSpec<T extends object> {
    * generated decoder: a shape too rare on the hot path to write by hand.
    */
   decode?: (bytes: Uint8Array) => T | undefined;
+  /** A hand-written encoder to use instead of the generated one (same bytes). */
+  encode?: (message: Partial<T>) => Uint8Array;
   /** Replaces the generic conversion, for oneofs. */
   toWire?: (message: Partial<T>) => object;
   fromWire?: (decoded: object) => T;
@@ -136,6 +138,7 @@ export function defineMessage<T extends object>(spec: MessageSpec<T>): MessageTy
       return Object.assign(spec.defaults(), spec.createDefaults?.(), partial);
     },
     encode(message) {
+      if (spec.encode) return spec.encode(message);
       const writer = takeWriter();
       try {
         spec.generated.encode(toWire(message), writer);

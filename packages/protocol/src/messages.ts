@@ -3,58 +3,12 @@
 // Every field is always present after create/decode; 64-bit fields are
 // `bigint`; bytes are Uint8Array views into the decoded buffer. The
 // envelope, `Frame`, lives with its hand-written codec in frame-codec.ts,
-// and the handshake (Hello, HelloReply) with its decoders in hello-codec.ts.
+// the handshake (Hello, HelloReply) with its decoders in hello-codec.ts,
+// and the handoff (HandoffOffer, HandoffAck) with its in handoff-codec.ts.
 
 import type { AdminReplyKind, AdminVerb } from './enums.js';
 import { defineMessage, type MessageType } from './message-type.js';
 import { empty, generated, typeName } from './schema.js';
-
-export interface HandoffOffer {
-  handleValue: bigint;
-  token: Uint8Array;
-  serviceName: string;
-  correlationId: bigint;
-  /** Ours (field 1000): client bytes the broker read past the Hello. */
-  bufferedClientBytes: Uint8Array;
-  /** Ours (field 1001): bytes the backend writes to the client first, if it accepts. */
-  clientPrelude: Uint8Array;
-}
-
-export const HandoffOffer: MessageType<HandoffOffer> = defineMessage<HandoffOffer>({
-  typeName: typeName('HandoffOffer'),
-  generated: generated('HandoffOffer'),
-  defaults: () => ({
-    handleValue: 0n,
-    token: empty(),
-    serviceName: '',
-    correlationId: 0n,
-    bufferedClientBytes: empty(),
-    clientPrelude: empty(),
-  }),
-  u64: ['handleValue', 'correlationId'],
-});
-
-export interface HandoffAck {
-  token: Uint8Array;
-  accepted: boolean;
-  errorDetail: string;
-  correlationId: bigint;
-  /** Ours (field 1000): the backend wrote the offer's client_prelude to the client. */
-  preludeWritten: boolean;
-}
-
-export const HandoffAck: MessageType<HandoffAck> = defineMessage<HandoffAck>({
-  typeName: typeName('HandoffAck'),
-  generated: generated('HandoffAck'),
-  defaults: () => ({
-    token: empty(),
-    accepted: false,
-    errorDetail: '',
-    correlationId: 0n,
-    preludeWritten: false,
-  }),
-  u64: ['correlationId'],
-});
 
 export interface Endpoint {
   namespaceId: string;

@@ -94,6 +94,19 @@ export class Cursor {
     throw new FrameSyntaxError('varint longer than 10 bytes');
   }
 
+  /** A bool: true when any bit of the varint is set, as protobuf reads it; up to 10 bytes. */
+  bool(): boolean {
+    const buf = this.buf;
+    let any = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new FrameSyntaxError('truncated varint');
+      const b = buf[this.pos++]!;
+      any |= b & 0x7f;
+      if (b < 0x80) return any !== 0;
+    }
+    throw new FrameSyntaxError('varint longer than 10 bytes');
+  }
+
   varint64(): bigint {
     let lo = 0;
     let hi = 0;
