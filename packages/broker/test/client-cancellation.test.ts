@@ -40,6 +40,22 @@ describe('CallCancellation', () => {
     expect(heard).toEqual(['a', 'd']);
   });
 
+  it('keeps the order of listeners added after the only one was removed', () => {
+    const c = new CallCancellation();
+    const heard: string[] = [];
+    const make = (name: string) => () => heard.push(name);
+    const [a, b, d, e] = [make('a'), make('b'), make('d'), make('e')];
+    c.addEventListener('abort', a);
+    c.removeEventListener('abort', a);
+    c.addEventListener('abort', b);
+    c.addEventListener('abort', d);
+    c.removeEventListener('abort', b);
+    c.addEventListener('abort', e);
+    c.addEventListener('abort', a);
+    c.cancel(new Error('now'));
+    expect(heard).toEqual(['d', 'e', 'a']);
+  });
+
   it('ends a back-off wait with its reason, leaving no timer', async () => {
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();

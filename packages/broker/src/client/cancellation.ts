@@ -16,27 +16,47 @@ export interface Cancellable {
 export class CallCancellation implements Cancellable {
   aborted = false;
   reason: Error | undefined = undefined;
-  /** Rarely more than one at a time (the socket in use, or a back-off wait). */
-  private listeners: Array<() => void> = [];
+  /**
+   * The listeners, oldest first. Rarely more than one at a time (the socket
+   * in use, or a back-off wait): that one is kept in a field, and an array
+   * (with its backing store, some 150 bytes) is made only for a second.
+   */
+  private only: (() => void) | null = null;
+  private more: Array<() => void> | null = null;
 
   addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.aborted) this.listeners.push(listener);
+    if (this.aborted) return;
+    if (this.more !== null) this.more.push(listener);
+    else if (this.only === null) this.only = listener;
+    else {
+      this.more = [this.only, listener];
+      this.only = null;
+    }
   }
 
   removeEventListener(_type: 'abort', listener: () => void): void {
-    const at = this.listeners.lastIndexOf(listener);
+    if (this.only === listener) {
+      this.only = null;
+      return;
+    }
+    const more = this.more;
+    if (more === null) return;
+    const at = more.lastIndexOf(listener);
     if (at < 0) return;
     // Usually the one added last: a pop, not a splice.
-    if (at === this.listeners.length - 1) this.listeners.pop();
-    else this.listeners.splice(at, 1);
+    if (at === more.length - 1) more.pop();
+    else more.splice(at, 1);
   }
 
   cancel(reason: Error): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const listener of listeners) listener();
+    const only = this.only;
+    const more = this.more;
+    this.only = null;
+    this.more = null;
+    if (only !== null) only();
+    if (more !== null) for (const listener of more) listener();
   }
 }

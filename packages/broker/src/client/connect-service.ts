@@ -19,6 +19,7 @@ import { noteCacheSession } from './cache-session-report.js';
 import { CallCancellation, type Cancellable } from './cancellation.js';
 import { ConnectServiceError } from './connect-service-error.js';
 import { Conversation } from './conversation.js';
+import { type Expiring, unwatchDeadline, watchDeadline } from './deadline-timer.js';
 import {
   connectCached,
   endpointCacheEnabled,
@@ -114,26 +115,17 @@ export async function connectService(
     }
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const deadline = performance.now() + timeoutMs;
-  const abort = new CallCancellation();
-  const timer = setTimeout(
-    () =>
-      abort.cancel(
-        new ConnectServiceError(
-          'TIMEOUT',
-          `no connection to ${serviceName} within ${timeoutMs} ms`,
-        ),
-      ),
-    timeoutMs,
-  );
+  const abort = new ConnectCall(serviceName, timeoutMs);
+  watchDeadline(abort);
   const outer = options.signal;
-  const onOuterAbort = () =>
-    abort.cancel(
-      new ConnectServiceError('ABORTED', 'connectService aborted', undefined, {
-        cause: outer?.reason,
-      }),
-    );
+  let onOuterAbort: (() => void) | undefined;
   if (outer !== undefined) {
+    onOuterAbort = () =>
+      abort.cancel(
+        new ConnectServiceError('ABORTED', 'connectService aborted', undefined, {
+          cause: outer.reason,
+        }),
+      );
     outer.addEventListener('abort', onOuterAbort, { once: true });
     if (outer.aborted) onOuterAbort();
   }
@@ -145,13 +137,46 @@ export async function connectService(
     try {
       brokered = await attempt(serviceName, brokerPath, options, abort);
     } catch (error) {
-      brokered = await retryBrokered(error, serviceName, brokerPath, options, abort, deadline);
+      brokered = await retryBrokered(
+        error,
+        serviceName,
+        brokerPath,
+        options,
+        abort,
+        abort.expiresAt,
+      );
     }
     if (cacheKey !== null) rememberEndpoint(cacheKey, brokerPath, serviceName, brokered.negotiated);
     return brokered;
   } finally {
-    clearTimeout(timer);
-    outer?.removeEventListener('abort', onOuterAbort);
+    unwatchDeadline(abort);
+    if (onOuterAbort !== undefined) outer?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+/**
+ * One call's cancellation, cancelled with TIMEOUT at its deadline (through
+ * the shared deadline timer, see deadline-timer.ts) or by the caller's signal.
+ */
+class ConnectCall extends CallCancellation implements Expiring {
+  readonly expiresAt: number;
+  deadlineSlot = -1;
+
+  constructor(
+    private readonly serviceName: string,
+    private readonly timeoutMs: number,
+  ) {
+    super();
+    this.expiresAt = performance.now() + timeoutMs;
+  }
+
+  expire(): void {
+    this.cancel(
+      new ConnectServiceError(
+        'TIMEOUT',
+        `no connection to ${this.serviceName} within ${this.timeoutMs} ms`,
+      ),
+    );
   }
 }
 
@@ -219,6 +244,13 @@ async function withBackoff(
   }
 }
 
+/**
+ * One try through the broker. Only the wait for the broker's reply is
+ * awaited here; what follows is routeOf(), which finishes the usual handoff
+ * without another await. An async function keeps every local it has alive
+ * across its awaits (V8 sizes its saved frame to all of them), so this one
+ * is kept small.
+ */
 async function attempt(
   serviceName: string,
   brokerPath: string,
@@ -230,10 +262,18 @@ async function attempt(
     // The Hello is encoded and queued while the connect completes (net.Socket
     // writes it on 'connect'), not after a turn spent waiting for it.
     const hello = helloFrame(serviceName, options);
-    const initial = options.initialData ?? new Uint8Array(0);
-    const eager = initial.subarray(0, EAGER_INITIAL_BYTES);
-    const held = initial.subarray(eager.length);
-    broker.socket.write(eager.length > 0 ? Buffer.concat([hello, eager]) : hello);
+    // Views are cut only where needed: the usual initialData goes out whole.
+    const initial = options.initialData ?? NO_BYTES;
+    broker.socket.write(
+      initial.length === 0
+        ? hello
+        : Buffer.concat([
+            hello,
+            initial.length > EAGER_INITIAL_BYTES
+              ? initial.subarray(0, EAGER_INITIAL_BYTES)
+              : initial,
+          ]),
+    );
     // No wait for 'connect' of its own: a failed connect surfaces here as
     // CONNECT, like any fault before the reply. Closed or reset before any
     // reply: also how the broker lets go of a client whose handoff a dying
@@ -244,89 +284,136 @@ async function attempt(
     } catch (error) {
       retryableIfClosed(error);
     }
-    let reply: HelloReply;
-    try {
-      reply = HelloReply.decode(replyFrame.payload);
-    } catch (error) {
-      throw new ConnectServiceError(
-        'PROTOCOL',
-        'the broker answered with an undecodable HelloReply',
-        undefined,
-        { cause: error },
-      );
-    }
-    const result = reply.result;
-    if (result.case === 'refused') {
-      const r = result.value;
-      throw new ConnectServiceError(
-        'REFUSED',
-        `broker refused ${serviceName}: ${ErrorCode[r.code] ?? r.code} — ${r.reason}`,
-        {
-          code: r.code,
-          retryAfterMs: Number(r.retryAfterMs),
-          details: r.details,
-        },
-      );
-    }
-    if (result.case !== 'negotiated')
-      throw new ConnectServiceError(
-        'PROTOCOL',
-        'the broker answered neither Negotiated nor Refused',
-      );
-    const negotiated = result.value;
-    const handoff =
-      negotiated.handlePassedToken.length > 0 &&
-      (negotiated.serverCapabilities & CAP_HANDLE_PASSING) !== 0n;
-    if (handoff) {
-      // Usually here already: the daemon writes the HelloReply and the relay
-      // at once, and the wait below (a promise, more microtask turns) is
-      // only for a relay that comes in a later read.
-      const relay =
-        broker.relayNow(negotiated.connectionId) ??
-        (await relayOf(broker, negotiated.connectionId));
-      let ack: HandoffAck;
-      try {
-        ack = HandoffAck.decode(relay.payload);
-      } catch (error) {
-        throw new ConnectServiceError(
-          'PROTOCOL',
-          'the handoff relay carries an undecodable HandoffAck',
-          undefined,
-          { cause: error },
-        );
-      }
-      if (ack.accepted) {
-        const socket = broker.handBack();
-        // The daemon holds the connection now; what was held back follows
-        // what it already got, in order. A failure of this write is the
-        // caller's to see, on the socket that is now theirs.
-        if (held.length > 0) socket.write(held);
-        return { socket, route: 'handoff', negotiated };
-      }
-    }
-    // The reconnect route. The broker forwarded none of our bytes and closes
-    // its side now, often with initialData unread: the reset that follows
-    // the reply is expected, and this socket is done with either way.
-    broker.dispose();
-    // net.connect() with an empty path would dial TCP on localhost instead.
-    if (negotiated.backendPipe === '')
-      throw new ConnectServiceError('PROTOCOL', 'the broker sent no backend_pipe to reconnect to');
-    const direct = new Conversation(negotiated.backendPipe, signal);
-    try {
-      await direct.connected();
-    } catch (error) {
-      direct.dispose();
-      if (error instanceof ConnectServiceError && error.code === 'CONNECT') error.retryable = true;
-      throw error;
-    }
-    // Every byte written before the handoff reaches the daemon exactly once:
-    // here, since the broker passed none of them on.
-    if (initial.length > 0) direct.socket.write(initial);
-    return { socket: direct.handBack(), route: 'reconnect', negotiated };
+    const routed = routeOf(broker, replyFrame, serviceName, initial, signal);
+    return routed instanceof Promise ? await routed : routed;
   } catch (error) {
     broker.dispose();
     throw error;
   }
+}
+
+/**
+ * What the broker's reply says to do: throws for a refusal or a bad reply;
+ * returns the connection once the handoff is done (usually at once: the
+ * relay came with the reply), or a promise for it when the relay is still
+ * to come or the route is the reconnect one. `broker` is disposed of by
+ * the caller if this throws.
+ */
+function routeOf(
+  broker: Conversation,
+  replyFrame: Frame,
+  serviceName: string,
+  initial: Uint8Array,
+  signal: Cancellable,
+): ServiceConnection | Promise<ServiceConnection> {
+  let reply: HelloReply;
+  try {
+    reply = HelloReply.decode(replyFrame.payload);
+  } catch (error) {
+    throw new ConnectServiceError(
+      'PROTOCOL',
+      'the broker answered with an undecodable HelloReply',
+      undefined,
+      { cause: error },
+    );
+  }
+  const result = reply.result;
+  if (result.case === 'refused') {
+    const r = result.value;
+    throw new ConnectServiceError(
+      'REFUSED',
+      `broker refused ${serviceName}: ${ErrorCode[r.code] ?? r.code} — ${r.reason}`,
+      {
+        code: r.code,
+        retryAfterMs: Number(r.retryAfterMs),
+        details: r.details,
+      },
+    );
+  }
+  if (result.case !== 'negotiated')
+    throw new ConnectServiceError('PROTOCOL', 'the broker answered neither Negotiated nor Refused');
+  const negotiated = result.value;
+  const handoff =
+    negotiated.handlePassedToken.length > 0 &&
+    (negotiated.serverCapabilities & CAP_HANDLE_PASSING) !== 0n;
+  if (!handoff) return reconnect(broker, negotiated, initial, signal);
+  // Usually here already: the daemon writes the HelloReply and the relay at
+  // once. Only a relay that comes in a later read is waited for.
+  const relay = broker.relayNow(negotiated.connectionId);
+  if (relay === null) return afterRelay(broker, negotiated, initial, signal);
+  return (
+    handedOff(broker, relay, negotiated, initial) ?? reconnect(broker, negotiated, initial, signal)
+  );
+}
+
+/** The handoff whose relay has not come yet: waits for it, then as routeOf. */
+async function afterRelay(
+  broker: Conversation,
+  negotiated: Negotiated,
+  initial: Uint8Array,
+  signal: Cancellable,
+): Promise<ServiceConnection> {
+  const relay = await relayOf(broker, negotiated.connectionId);
+  return (
+    handedOff(broker, relay, negotiated, initial) ??
+    (await reconnect(broker, negotiated, initial, signal))
+  );
+}
+
+/** The connection, if the relay says the daemon accepted it; null if it declined. */
+function handedOff(
+  broker: Conversation,
+  relay: Frame,
+  negotiated: Negotiated,
+  initial: Uint8Array,
+): ServiceConnection | null {
+  let ack: HandoffAck;
+  try {
+    ack = HandoffAck.decode(relay.payload);
+  } catch (error) {
+    throw new ConnectServiceError(
+      'PROTOCOL',
+      'the handoff relay carries an undecodable HandoffAck',
+      undefined,
+      { cause: error },
+    );
+  }
+  if (!ack.accepted) return null;
+  const socket = broker.handBack();
+  // The daemon holds the connection now; what was held back follows what it
+  // already got, in order. A failure of this write is the caller's to see,
+  // on the socket that is now theirs.
+  if (initial.length > EAGER_INITIAL_BYTES) socket.write(initial.subarray(EAGER_INITIAL_BYTES));
+  return { socket, route: 'handoff', negotiated };
+}
+
+/**
+ * The reconnect route. The broker forwarded none of our bytes and closes its
+ * side now, often with initialData unread: the reset that follows the reply
+ * is expected, and its socket is done with either way.
+ */
+async function reconnect(
+  broker: Conversation,
+  negotiated: Negotiated,
+  initial: Uint8Array,
+  signal: Cancellable,
+): Promise<ServiceConnection> {
+  broker.dispose();
+  // net.connect() with an empty path would dial TCP on localhost instead.
+  if (negotiated.backendPipe === '')
+    throw new ConnectServiceError('PROTOCOL', 'the broker sent no backend_pipe to reconnect to');
+  const direct = new Conversation(negotiated.backendPipe, signal);
+  try {
+    await direct.connected();
+  } catch (error) {
+    direct.dispose();
+    if (error instanceof ConnectServiceError && error.code === 'CONNECT') error.retryable = true;
+    throw error;
+  }
+  // Every byte written before the handoff reaches the daemon exactly once:
+  // here, since the broker passed none of them on.
+  if (initial.length > 0) direct.socket.write(initial);
+  return { socket: direct.handBack(), route: 'reconnect', negotiated };
 }
 
 /**
@@ -339,6 +426,8 @@ async function attempt(
  * left to fail. The rest is written once the route is known.
  */
 const EAGER_INITIAL_BYTES = 16 * 1024;
+
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * Waits for the relay. Closed before it: the daemon died mid-handoff, and

@@ -35,10 +35,13 @@ export class Conversation {
   private takenFrom: Buffer = EMPTY;
   private takenEnd = 0;
   private waiter: (() => void) | null = null;
+  /** connected()'s 'connect' listener, made only on the reconnect route. */
+  private onConnect: (() => void) | null = null;
+  /** A next() in progress: how to settle its promise (see settleNext). */
+  private nextSettle: ((frame: Frame) => void) | null = null;
+  private nextFail: ((error: unknown) => void) | null = null;
   private failure: Error | null = null;
   private reading = false;
-  /** Whether connected() has asked to hear of the connect (the reconnect route only). */
-  private awaitingConnect = false;
 
   /**
    * `readNow`: listen for data from the start (the broker's reply is
@@ -66,7 +69,11 @@ export class Conversation {
     this.socket.on('data', this.onData);
   }
 
-  private readonly wake = () => this.waiter?.();
+  /** Tells whoever waits that something happened (a method: no closure per connection). */
+  private wake(): void {
+    if (this.nextSettle !== null) this.settleNext();
+    else this.waiter?.();
+  }
   private readonly onData = (chunk: Buffer) => {
     this.chunks.push(chunk);
     this.size += chunk.length;
@@ -120,22 +127,55 @@ export class Conversation {
       // A failed connect destroys the socket at once, before its 'error'
       // is emitted: not connecting and not destroyed means connected.
       if (!this.socket.connecting && !this.socket.destroyed) return;
-      if (!this.awaitingConnect) {
-        this.awaitingConnect = true;
-        this.socket.on('connect', this.wake);
+      if (this.onConnect === null) {
+        this.onConnect = () => this.wake();
+        this.socket.on('connect', this.onConnect);
       }
       await this.wait();
     }
   }
 
-  async next(): Promise<Frame> {
+  /**
+   * The next whole frame. Not an async function: the broker's reply usually
+   * comes in one read after the call, and the data handler settles this
+   * promise itself (settleNext), with no generator and one microtask turn
+   * fewer than an async loop around wait().
+   */
+  next(): Promise<Frame> {
     if (!this.reading) this.startReading();
-    for (;;) {
-      const frame = this.take();
-      if (frame) return frame;
-      if (this.failure) throw this.failure;
-      await this.wait();
+    return new Promise<Frame>((resolve, reject) => {
+      this.nextSettle = resolve;
+      this.nextFail = reject;
+      this.settleNext();
+    });
+  }
+
+  /**
+   * Settles next()'s promise if a whole frame or a fault is in (frames
+   * first: a reply followed by a reset is still a reply); otherwise leaves
+   * it for the next wake.
+   */
+  private settleNext(): void {
+    let frame: Frame | null;
+    try {
+      frame = this.take();
+    } catch (error) {
+      this.endNext()(error);
+      return;
     }
+    if (frame !== null) {
+      const settle = this.nextSettle!;
+      this.endNext();
+      settle(frame);
+    } else if (this.failure) this.endNext()(this.failure);
+  }
+
+  /** Forgets next()'s promise; returns its reject. */
+  private endNext(): (error: unknown) => void {
+    const fail = this.nextFail!;
+    this.nextSettle = null;
+    this.nextFail = null;
+    return fail;
   }
 
   /**
@@ -257,9 +297,11 @@ export class Conversation {
   }
 
   private detach(): void {
-    if (this.awaitingConnect) this.socket.off('connect', this.wake);
+    if (this.onConnect !== null) this.socket.off('connect', this.onConnect);
     this.socket.off('close', this.onClose);
     this.signal.removeEventListener('abort', this.onAbort);
     this.waiter = null;
+    this.nextSettle = null;
+    this.nextFail = null;
   }
 }
