@@ -1,6 +1,14 @@
 // fast-check generators shared by the property tests.
 import fc from 'fast-check';
-import type { Frame, Hello, HelloReply, Negotiated, Refused } from '../src/index.js';
+import type {
+  Frame,
+  HandoffAck,
+  HandoffOffer,
+  Hello,
+  HelloReply,
+  Negotiated,
+  Refused,
+} from '../src/index.js';
 
 export const arbU64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const arbU32 = fc.nat({ max: 0xffff_ffff });
@@ -70,3 +78,20 @@ export const arbHelloReply: fc.Arbitrary<HelloReply> = fc.oneof(
   arbRefused.map((value): HelloReply => ({ result: { case: 'refused', value } })),
   fc.constant<HelloReply>({ result: { case: undefined } }),
 );
+
+export const arbHandoffOffer: fc.Arbitrary<HandoffOffer> = fc.record({
+  handleValue: arbU64,
+  token: arbBytes(40),
+  serviceName: arbText(20),
+  correlationId: arbU64,
+  bufferedClientBytes: arbBytes(40),
+  clientPrelude: arbBytes(40),
+});
+
+export const arbHandoffAck: fc.Arbitrary<HandoffAck> = fc.record({
+  token: arbBytes(40),
+  accepted: fc.boolean(),
+  errorDetail: arbText(20),
+  correlationId: arbU64,
+  preludeWritten: fc.boolean(),
+});

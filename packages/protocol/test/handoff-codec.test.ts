@@ -8,49 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { HandoffAck, HandoffOffer, type MessageType } from '../src/index.js';
 import { generated } from '../src/schema.js';
 import { bigIntWriter } from '../src/wire-io.js';
+import { arbHandoffAck as arbAck, arbHandoffOffer as arbOffer } from './arbitraries.js';
+import { outcome, randomAndMutated } from './differential.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const outcome = <T>(decode: () => T): T | 'error' => {
-  try {
-    return decode();
-  } catch {
-    return 'error';
-  }
-};
-const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
-const bytes = fc.uint8Array({ maxLength: 40 });
-
-const arbOffer: fc.Arbitrary<HandoffOffer> = fc.record({
-  handleValue: u64,
-  token: bytes,
-  serviceName: fc.string({ maxLength: 20 }),
-  correlationId: u64,
-  bufferedClientBytes: bytes,
-  clientPrelude: bytes,
-});
-const arbAck: fc.Arbitrary<HandoffAck> = fc.record({
-  token: bytes,
-  accepted: fc.boolean(),
-  errorDetail: fc.string({ maxLength: 20 }),
-  correlationId: u64,
-  preludeWritten: fc.boolean(),
-});
-
-/** Random bytes, and valid encodings with a few bytes overwritten. */
-const randomAndMutated = <T extends object>(type: MessageType<T>, arb: fc.Arbitrary<T>) =>
-  fc.oneof(
-    fc.uint8Array({ maxLength: 200 }),
-    fc
-      .tuple(
-        arb,
-        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 6 }),
-      )
-      .map(([message, edits]) => {
-        const body = type.encode(message).slice();
-        for (const [at, value] of edits) if (body.length) body[at % body.length] = value;
-        return body;
-      }),
-  );
 
 const agree = <T extends object>(type: MessageType<T>, input: Uint8Array) =>
   expect(

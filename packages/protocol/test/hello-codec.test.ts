@@ -3,34 +3,11 @@
 // reference) do: same message, or an error where it errs.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Hello, HelloReply, type MessageType, Negotiated, Refused } from '../src/index.js';
+import { Hello, HelloReply, Negotiated, Refused } from '../src/index.js';
 import { arbHello, arbHelloReply, arbNegotiated } from './arbitraries.js';
+import { outcome, randomAndMutated } from './differential.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-const outcome = <T>(decode: () => T): T | 'error' => {
-  try {
-    return decode();
-  } catch {
-    return 'error';
-  }
-};
-
-/** Random bytes, and valid encodings with a few bytes overwritten. */
-const randomAndMutated = <T extends object>(type: MessageType<T>, arb: fc.Arbitrary<T>) =>
-  fc.oneof(
-    fc.uint8Array({ maxLength: 200 }),
-    fc
-      .tuple(
-        arb,
-        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 6 }),
-      )
-      .map(([message, edits]) => {
-        const body = type.encode(message).slice();
-        for (const [at, value] of edits) if (body.length) body[at % body.length] = value;
-        return body;
-      }),
-  );
 
 /** `n` groups of field 1, each inside the last, all closed, `inner` in the innermost. */
 const nestedGroups = (n: number, inner: number[] = []) => [
