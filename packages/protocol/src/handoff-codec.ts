@@ -88,11 +88,6 @@ export const HandoffAck: MessageType<HandoffAck> = defineMessage<HandoffAck>({
 // last value wins, a known field with the other wire type is skipped like an
 // unknown one, bytes are views into the input.
 
-/** The bytes of the length-delimited field whose content starts at `start`. */
-function bytesAt(c: Cursor, start: number): Uint8Array {
-  return c.pos === start ? empty() : c.buf.subarray(start, c.pos);
-}
-
 /** Decodes a HandoffOffer body; throws FrameSyntaxError for malformed bytes. */
 function decodeHandoffOffer(bytes: Uint8Array): HandoffOffer {
   const offer = newHandoffOffer();
@@ -113,7 +108,7 @@ function decodeHandoffOffer(bytes: Uint8Array): HandoffOffer {
     } else if (wire === 2) {
       switch (field) {
         case 2:
-          offer.token = bytesAt(c, c.delimited());
+          offer.token = c.bytesFrom(c.delimited());
           continue;
         case 3: {
           const start = c.delimited();
@@ -121,10 +116,10 @@ function decodeHandoffOffer(bytes: Uint8Array): HandoffOffer {
           continue;
         }
         case 1000:
-          offer.bufferedClientBytes = bytesAt(c, c.delimited());
+          offer.bufferedClientBytes = c.bytesFrom(c.delimited());
           continue;
         case 1001:
-          offer.clientPrelude = bytesAt(c, c.delimited());
+          offer.clientPrelude = c.bytesFrom(c.delimited());
           continue;
       }
     }
@@ -156,7 +151,7 @@ function decodeHandoffAck(bytes: Uint8Array): HandoffAck {
     } else if (wire === 2) {
       switch (field) {
         case 1:
-          ack.token = bytesAt(c, c.delimited());
+          ack.token = c.bytesFrom(c.delimited());
           continue;
         case 3: {
           const start = c.delimited();

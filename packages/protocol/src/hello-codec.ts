@@ -116,11 +116,6 @@ export const HelloReply: MessageType<HelloReply> = defineMessage<HelloReply>({
 // ---------------------------------------------------------------------------
 // Decoding, with the reading rules of wire-cursor.ts (the generated decoder's).
 
-/** The bytes in `[start, c.pos)`: a view, or the shared empty array. */
-function bytesField(c: Cursor, start: number): Uint8Array {
-  return c.pos === start ? empty() : c.buf.subarray(start, c.pos);
-}
-
 function stringField(c: Cursor, start: number): string {
   return decodeUtf8(c.buf, start, c.pos);
 }
@@ -189,7 +184,7 @@ function decodeHello(bytes: Uint8Array): Hello {
           hello.clientVersion = stringField(c, c.delimited());
           continue;
         case 7:
-          hello.authToken = bytesField(c, c.delimited());
+          hello.authToken = c.bytesFrom(c.delimited());
           continue;
         case 8:
           hello.requestId = stringField(c, c.delimited());
@@ -201,10 +196,10 @@ function decodeHello(bytes: Uint8Array): Hello {
           hello.clientLibVersion = stringField(c, c.delimited());
           continue;
         case 13:
-          hello.peerAttestationNonce = bytesField(c, c.delimited());
+          hello.peerAttestationNonce = c.bytesFrom(c.delimited());
           continue;
         case 14:
-          hello.capabilityToken = bytesField(c, c.delimited());
+          hello.capabilityToken = c.bytesFrom(c.delimited());
           continue;
       }
     }
@@ -265,7 +260,7 @@ function readNegotiated(c: Cursor, into: Negotiated, depth: number): void {
           into.warnings.push(stringField(c, c.delimited()));
           continue;
         case 7:
-          into.handlePassedToken = bytesField(c, c.delimited());
+          into.handlePassedToken = c.bytesFrom(c.delimited());
           continue;
       }
     }

@@ -6,6 +6,7 @@
 // groups nest at most 100 deep, strings must be valid UTF-8, bytes are
 // views into the input.
 import { FrameSyntaxError } from './errors.js';
+import { empty } from './schema.js';
 
 const MAX_GROUP_DEPTH = 100;
 type Utf8Decoder = { decode(bytes: Uint8Array): string };
@@ -147,6 +148,14 @@ export class Cursor {
 
   tag(): number {
     return this.short(0x0f, 'tag');
+  }
+
+  /**
+   * The bytes of the length-delimited field whose content started at `start`
+   * (delimited()'s result) and ends here: a view, or the shared empty array.
+   */
+  bytesFrom(start: number): Uint8Array {
+    return this.pos === start ? empty() : this.buf.subarray(start, this.pos);
   }
 
   /** Start of a length-delimited field's content; the cursor moves past it. */
