@@ -1,10 +1,11 @@
 // The wire floor (bare-handoff.mjs wire-broker / wire-daemon) stands for the
 // handoff of record done the cheapest right way; the throughput verdict
-// leans on it, so it must be right. Driven here by our own client, which
-// takes its Negotiated and relay as from any broker, and by hand as a
-// broker that lies about the token. The Hello floor (wire-hello), which the
-// Hello verdict leans on, the same way: our client follows its Negotiated
-// to the daemon, and its bytes are the encoder's.
+// leans on it, and the handoff latency puts it on record, so it must be
+// right. Driven here by our own client, which takes its Negotiated and relay
+// as from any broker, and by hand as a broker that lies about the token. The
+// Hello floor (wire-hello), which the Hello verdict leans on, the same way:
+// our client follows its Negotiated to the daemon, and its bytes are the
+// encoder's.
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
