@@ -9,8 +9,8 @@
 //   connect:  connect to the first daemon response, three routes —
 //             handoff, reconnect to backend_pipe, and straight to the daemon;
 //             the first request sent with the Hello (initialData) and after;
-//             plus the floor of any Node handoff (bare-handoff.mjs) and the
-//             handoff of record done the cheapest right way in Node (its
+//             plus the floor of any Node handoff (bare-handoff.mjs) and,
+//             on record, the handoff of record written plainly in Node (the
 //             wire floor), each against its own direct echo, all measured
 //             in the same loop
 //   bulk:     64 KiB requests on a handed-off session vs a direct connection
