@@ -251,28 +251,23 @@ async function connectBench(
     return { elapsed, pipe: negotiated.backendPipe };
   };
   const { pipe } = await viaBroker('echo', true);
-  const direct = async (path = pipe) => {
+  // A bare client: `bytes` in one write on a fresh connection to `path`,
+  // timed until `frames` whole frames are back.
+  const exchange = async (path: string, bytes: Uint8Array, frames: number) => {
     const t0 = performance.now();
     const socket = connectPath(path);
-    socket.write(request);
-    await readFrame(socket);
+    socket.write(bytes);
+    await readFrames(socket, frames);
     const elapsed = performance.now() - t0;
     socket.destroy();
     return elapsed;
   };
+  const direct = (path = pipe) => exchange(path, request, 1);
   // The wire floor's client sends what connectService sends (the Hello and
   // the request in one write) and reads what it reads: Negotiated, the
   // relayed ack, the response.
   const helloAndRequest = Buffer.concat([helloBytes('echo', { handoff: true }), request]);
-  const viaWireFloor = async () => {
-    const t0 = performance.now();
-    const socket = connectPath(wireFloor.brokerPath);
-    socket.write(helloAndRequest);
-    await readFrames(socket, 3);
-    const elapsed = performance.now() - t0;
-    socket.destroy();
-    return elapsed;
-  };
+  const viaWireFloor = () => exchange(wireFloor.brokerPath, helloAndRequest, 3);
   const samples = {
     handoff: [] as number[],
     reconnect: [] as number[],
